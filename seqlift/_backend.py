@@ -1,0 +1,177 @@
+"""Everything that depends on which Keras backend runs the model.
+
+The rules and the graph walk use ``keras.ops`` only. Three things cannot be written that way:
+differentiating a function with respect to its input, a gradient that depends on the sign of the
+incoming gradient (guided backpropagation), and compilation. One adapter per backend lives here.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+NAME = keras.backend.backend()
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def input_gradient(fn, x):
+    """Gradient of ``sum(fn(x)[0])`` with respect to ``x``; returns ``(gradient, fn(x))``.
+
+    ``fn`` returns a tuple whose first element is a per-sample objective, shape ``(B,)``; the rest
+    is passed back untouched (auxiliary outputs computed in the same forward pass).
+    """
+    if NAME == "tensorflow":
+        tf = _tf()
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = fn(x)
+            objective = tf.reduce_sum(out[0])
+        return tape.gradient(objective, x), out
+    if NAME == "jax":
+        import jax
+
+        def scalar(z):
+            out = fn(z)
+            return out[0].sum(), out
+
+        grad, out = jax.grad(scalar, has_aux=True)(x)
+        return grad, out
+    if NAME == "torch":
+        import torch
+
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            out = fn(x)
+            (grad,) = torch.autograd.grad(out[0].sum(), x)
+        return grad, tuple(o.detach() for o in out)
+    raise RuntimeError(f"Keras backend {NAME!r} is not supported; use tensorflow, jax or torch")
+
+
+def elementwise_derivative(f, z):
+    """``f'(z)`` for an elementwise function ``f``, by autodiff (the Rescale rule's limit)."""
+    if NAME == "tensorflow":
+        tf = _tf()
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            y = tf.reduce_sum(f(z))
+        return tf.stop_gradient(tape.gradient(y, z))
+    if NAME == "jax":
+        import jax
+
+        return jax.lax.stop_gradient(jax.grad(lambda v: f(v).sum())(z))
+    if NAME == "torch":
+        import torch
+
+        with torch.enable_grad():
+            v = z.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(f(v).sum(), v)
+        return g.detach()
+    raise RuntimeError(f"Keras backend {NAME!r} is not supported")
+
+
+def positive_gradient(z):
+    """Identity forward; backward lets only the positive part of the gradient through.
+
+    Guided backpropagation (Springenberg et al. 2014) applied after a nonlinearity.
+    """
+    if NAME == "tensorflow":
+        tf = _tf()
+
+        @tf.custom_gradient
+        def _guide(v):
+            return tf.identity(v), lambda g: tf.nn.relu(g)
+
+        return _guide(z)
+    if NAME == "jax":
+        import jax
+
+        @jax.custom_vjp
+        def _guide(v):
+            return v
+
+        _guide.defvjp(lambda v: (v, None), lambda _, g: (jax.nn.relu(g),))
+        return _guide(z)
+    if NAME == "torch":
+        import torch
+
+        class _Guide(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, v):
+                return v.clone()
+
+            @staticmethod
+            def backward(ctx, g):
+                return torch.relu(g)
+
+        return _Guide.apply(z)
+    raise RuntimeError(f"Keras backend {NAME!r} is not supported")
+
+
+def compile(fn):
+    """Compile a function of fixed-shape tensors (traced once per input shape)."""
+    if NAME == "tensorflow":
+        return _tf().function(fn, reduce_retracing=True)
+    if NAME == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn  # torch: eager; torch.compile's warm-up costs more than it saves at these sizes
+
+
+def to_tensor(array, device: str | None = None):
+    """A float32 tensor on the backend's default device (or ``device``: 'cpu'/'gpu')."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if device is None:
+        return keras.ops.convert_to_tensor(array)
+    with keras.device(_device_name(device)):
+        return keras.ops.convert_to_tensor(array)
+
+
+def _device_name(device: str) -> str:
+    return "cpu:0" if device == "cpu" else "gpu:0"
+
+
+def to_numpy(tensor) -> np.ndarray:
+    return keras.ops.convert_to_numpy(tensor)
+
+
+def gpu_available() -> bool:
+    """Whether the backend sees an accelerator it will place tensors on."""
+    if NAME == "tensorflow":
+        return bool(_tf().config.list_physical_devices("GPU"))
+    if NAME == "jax":
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+    if NAME == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def tensor_device(tensor) -> str:
+    """Where a tensor lives, as the backend names it (for checks and the score file)."""
+    if NAME == "tensorflow":
+        return str(tensor.device)
+    if NAME == "jax":
+        return ",".join(str(d) for d in tensor.devices())
+    return str(tensor.device)
+
+
+def device_scope(device: str | None):
+    """Context manager placing computation on 'cpu' or 'gpu' (None: the backend's default)."""
+    import contextlib
+
+    if device is None:
+        return contextlib.nullcontext()
+    return keras.device(_device_name(device))

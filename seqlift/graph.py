@@ -1,0 +1,348 @@
+"""Lowering a Keras model to a graph of primitive operations that the DeepLIFT rules understand.
+
+``CONVERTERS`` maps a Keras layer class to a function that adds the layer's primitives to the graph.
+Adding a layer means adding a row here and its test; the engine never names a layer. A layer,
+activation or operation that is not in the table is an error at load time naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+from keras import layers as L
+
+from . import rules
+from .errors import SeqliftError
+
+# Elementwise activations, by the name Keras gives the function. Rescale and RevealCancel apply
+# to any elementwise nonlinearity (Shrikumar et al. 2017, §3.5).
+ELEMENTWISE_ACTIVATIONS = {
+    "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "swish", "mish",
+    "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "log_sigmoid", "tanh", "softplus",
+    "softsign", "exponential",
+}
+FINAL_ACTIVATIONS = {"sigmoid", "softmax"}
+RULES = ("rescale", "reveal_cancel")
+RULE_PRESETS = {
+    "rescale": {},
+    "reveal_cancel": {"*": "reveal_cancel"},
+    # "DeepLIFT-fc-RC-conv-RS" (Shrikumar et al. 2017, §4.2): RevealCancel after dense layers.
+    "genomics": {"Dense": "reveal_cancel"},
+}
+
+
+@dataclass
+class Node:
+    op: rules.Op
+    inputs: list[int]
+    rule: str = "rescale"  # for nonlinear ops: how their multipliers are computed
+    source: str = ""  # class of the Keras layer that holds this op (for per-layer rule choice)
+
+
+@dataclass
+class Graph:
+    """Primitive ops in topological order; node 0 is the model's input."""
+
+    nodes: list[Node] = field(default_factory=list)
+    output: int = 0
+    final_activation: str | None = None  # 'sigmoid' or 'softmax' removed from the end
+    input_shape: tuple = ()
+    output_size: int = 0
+    normalized: list[str] = field(default_factory=list)
+
+    def add(self, op, inputs, source=""):
+        self.nodes.append(Node(op, list(inputs), source=source))
+        return len(self.nodes) - 1
+
+
+def load_model(model) -> keras.Model:
+    """A ``keras.Model`` from a model object or a path to ``.h5`` (tf.keras 2.x or Keras 3) or ``.keras``."""
+    if isinstance(model, keras.Model):
+        return model
+    path = Path(model)
+    if not path.exists():
+        raise SeqliftError(f"{path}: model file not found")
+    if path.suffix not in (".h5", ".hdf5", ".keras"):
+        raise SeqliftError(f"{path}: not a Keras model file (expected .h5 or .keras)")
+    try:
+        loaded = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - any loader failure means the file is not a usable model
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SeqliftError(f"{path}: cannot be read as a Keras model ({first[:200]})") from None
+    if not isinstance(loaded, keras.Model):
+        raise SeqliftError(f"{path}: holds no Keras model")
+    return loaded
+
+
+def _activation_name(fn) -> str:
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return name
+
+
+def _add_activation(graph, layer, fn, node_id):
+    name = _activation_name(fn)
+    if name == "linear":
+        return node_id
+    source = type(layer).__name__
+    if name == "softmax":
+        return graph.add(rules.Softmax(layer), [node_id], source)
+    if name not in ELEMENTWISE_ACTIVATIONS:
+        raise SeqliftError(
+            f"activation '{name}' of layer '{layer.name}' ({source}) is not supported; "
+            f"supported: {', '.join(sorted(ELEMENTWISE_ACTIVATIONS | {'linear', 'softmax'}))}"
+        )
+    return graph.add(rules.Elementwise(layer, fn, name), [node_id], source)
+
+
+def _channels_last(layer):
+    fmt = getattr(layer, "data_format", "channels_last")
+    if fmt != "channels_last":
+        raise SeqliftError(
+            f"layer '{layer.name}' ({type(layer).__name__}) uses data_format='{fmt}'; "
+            "only channels_last (length, channels) sequence models are supported"
+        )
+
+
+def _weighted(op_class):
+    def convert(graph, layer, ids, shapes):
+        _channels_last(layer)
+        if getattr(layer, "quantization_mode", None):
+            raise SeqliftError(f"layer '{layer.name}' is quantized; explain the float model instead")
+        node = graph.add(op_class(layer), ids, type(layer).__name__)
+        return _add_activation(graph, layer, layer.activation, node)
+
+    return convert
+
+
+def _activation_layer(graph, layer, ids, shapes):
+    return _add_activation(graph, layer, layer.activation, ids[0])
+
+
+def _elementwise_layer(name):
+    def convert(graph, layer, ids, shapes):
+        return graph.add(rules.Elementwise(layer, layer.call, name), ids, type(layer).__name__)
+
+    return convert
+
+
+def _softmax_layer(graph, layer, ids, shapes):
+    axis = layer.axis if isinstance(layer.axis, int) else tuple(layer.axis)
+    return graph.add(rules.Softmax(layer, axis), ids, "Softmax")
+
+
+def _structural(fn):
+    def convert(graph, layer, ids, shapes):
+        _channels_last(layer)
+        return graph.add(rules.Structural(layer, lambda xs: fn(layer, xs)), ids, type(layer).__name__)
+
+    return convert
+
+
+def _single(layer, xs):
+    return layer.call(xs[0])
+
+
+def _merge(layer, xs):
+    return layer.call(list(xs))
+
+
+def _identity(layer, xs):
+    return xs[0]
+
+
+def _max_pooling(graph, layer, ids, shapes):
+    _channels_last(layer)
+    op = rules.MaxPool(layer, layer.pool_size[0], layer.strides[0], layer.padding)
+    return graph.add(op, ids, "MaxPooling1D")
+
+
+def _global_max_pooling(graph, layer, ids, shapes):
+    _channels_last(layer)
+    op = rules.MaxPool(layer, None, None, "valid", keepdims=layer.keepdims)
+    return graph.add(op, ids, "GlobalMaxPooling1D")
+
+
+def _batch_norm(graph, layer, ids, shapes):
+    return graph.add(rules.BatchNorm(layer, len(shapes[0])), ids, "BatchNormalization")
+
+
+def _subtract(graph, layer, ids, shapes):
+    return graph.add(rules.Subtract(layer), ids, "Subtract")
+
+
+def _multiply(graph, layer, ids, shapes):
+    return graph.add(rules.Multiply(layer), ids, "Multiply")
+
+
+_IDENTITY_AT_INFERENCE = [
+    "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
+    "ActivityRegularization", "Identity",
+]
+
+CONVERTERS = {
+    L.Conv1D: _weighted(rules.Conv1D),
+    L.Dense: _weighted(rules.Dense),
+    L.Activation: _activation_layer,
+    L.ReLU: _elementwise_layer("relu"),
+    L.LeakyReLU: _elementwise_layer("leaky_relu"),
+    L.PReLU: _elementwise_layer("prelu"),
+    L.ELU: _elementwise_layer("elu"),
+    L.Softmax: _softmax_layer,
+    L.MaxPooling1D: _max_pooling,
+    L.GlobalMaxPooling1D: _global_max_pooling,
+    L.AveragePooling1D: _structural(_single),
+    L.GlobalAveragePooling1D: _structural(_single),
+    L.BatchNormalization: _batch_norm,
+    L.Flatten: _structural(_single),
+    L.Reshape: _structural(_single),
+    L.Permute: _structural(_single),
+    L.Cropping1D: _structural(_single),
+    L.ZeroPadding1D: _structural(_single),
+    L.UpSampling1D: _structural(_single),
+    L.Add: _structural(_merge),
+    L.Average: _structural(_merge),
+    L.Concatenate: _structural(_merge),
+    L.Subtract: _subtract,
+    L.Multiply: _multiply,
+    **{getattr(L, name): _structural(_identity) for name in _IDENTITY_AT_INFERENCE if hasattr(L, name)},
+}
+
+
+def _converter(layer):
+    # Exact class first, then base classes (a user's subclass of Dense is still a Dense).
+    for cls in type(layer).__mro__:
+        if cls in CONVERTERS:
+            return CONVERTERS[cls]
+    return None
+
+
+def build_graph(model: keras.Model) -> Graph:
+    """Lower ``model`` to primitive ops; raises ``SeqliftError`` naming any unsupported layer."""
+    if isinstance(model, keras.Sequential):
+        if not model.built or not model.inputs:
+            raise SeqliftError("the Sequential model has no input shape; build it with keras.Input first")
+    if len(model.inputs) != 1:
+        raise SeqliftError(f"model '{model.name}' has {len(model.inputs)} inputs; seqlift explains single-input models")
+    if len(model.outputs) != 1:
+        raise SeqliftError(f"model '{model.name}' has {len(model.outputs)} outputs; seqlift explains single-output models")
+    graph = Graph(input_shape=tuple(model.inputs[0].shape[1:]))
+    graph.add(rules.Op(model, name="input"), [])
+    out = _inline(graph, model, [0])[0]
+    graph.output = out
+    _strip_final_activation(graph)
+    shape = model.outputs[0].shape[1:]
+    size = 1
+    for s in shape:
+        size *= s
+    graph.output_size = size
+    for node in graph.nodes:
+        if isinstance(node.op, rules.Softmax):
+            raise SeqliftError(f"{node.op.describe()}: softmax is only supported as the model's final activation")
+    return graph
+
+
+def _inline(graph: Graph, model: keras.Model, input_ids: list[int]) -> list[int]:
+    """Add ``model``'s layers to ``graph`` with its inputs bound to ``input_ids``; returns output ids."""
+    functional = getattr(model, "_functional", None) or model
+    if not hasattr(functional, "_nodes_by_depth"):
+        raise SeqliftError(f"model '{model.name}' ({type(model).__name__}) is a subclassed model; "
+                           "seqlift explains Sequential and functional models")
+    ids = {id(t): i for t, i in zip(functional.inputs, input_ids)}
+    for depth in sorted(functional._nodes_by_depth, reverse=True):
+        for node in functional._nodes_by_depth[depth]:
+            layer = node.operation
+            if isinstance(layer, L.InputLayer):
+                continue
+            try:
+                parents = [ids[id(t)] for t in node.input_tensors]
+            except KeyError:
+                raise SeqliftError(f"layer '{layer.name}' is not connected to the model's input") from None
+            shapes = [tuple(t.shape) for t in node.input_tensors]
+            if isinstance(layer, keras.Model):
+                outs = _inline(graph, layer, parents)
+            else:
+                convert = _converter(layer)
+                if convert is None:
+                    raise SeqliftError(
+                        f"layer '{layer.name}' ({type(layer).__name__}) is not supported by DeepLIFT in "
+                        "seqlift; see the README for the supported layers"
+                    )
+                outs = [convert(graph, layer, parents, shapes)]
+            for t, i in zip(node.output_tensors, outs):
+                ids[id(t)] = i
+    return [ids[id(t)] for t in functional.outputs]
+
+
+def _strip_final_activation(graph: Graph):
+    """Explain the logit: remove a final sigmoid or softmax (Shrikumar et al. 2016, §2.4-2.5)."""
+    node = graph.nodes[graph.output]
+    op = node.op
+    if isinstance(op, rules.Softmax):
+        if op.axis not in (-1, len(graph.input_shape)) and op.axis != -1:
+            raise SeqliftError(f"{op.describe()}: only a softmax over the last axis is supported")
+        graph.final_activation = "softmax"
+    elif isinstance(op, rules.Elementwise) and op.fn_name == "sigmoid":
+        graph.final_activation = "sigmoid"
+    else:
+        return
+    graph.output = node.inputs[0]
+    # Every other node is an ancestor of the output and comes before it in topological order.
+    del graph.nodes[graph.output + 1:]
+
+
+def assign_rules(graph: Graph, rule) -> None:
+    """Choose Rescale or RevealCancel for each nonlinearity.
+
+    ``rule``: 'rescale', 'reveal_cancel', 'genomics', or a dict from Keras layer class name to rule
+    (the class of the layer holding the activation, or for a standalone activation layer the
+    nearest weighted layer before it; ``'*'`` sets the default).
+    """
+    if isinstance(rule, str):
+        if rule not in RULE_PRESETS:
+            raise SeqliftError(f"unknown rule '{rule}'; choose rescale, reveal_cancel or genomics")
+        table = RULE_PRESETS[rule]
+    else:
+        table = dict(rule)
+    for value in table.values():
+        if value not in RULES:
+            raise SeqliftError(f"unknown rule '{value}' in the rule table; use rescale or reveal_cancel")
+    default = table.get("*", "rescale")
+    for node in graph.nodes:
+        if node.op.linear:
+            continue
+        if not isinstance(node.op, rules.Elementwise):
+            continue  # max pooling and products have one rule each
+        chosen = table.get(node.source) or table.get(_weighted_source(graph, node)) or default
+        node.rule = chosen
+
+
+def _weighted_source(graph: Graph, node: Node) -> str:
+    """Class of the nearest weighted layer feeding ``node`` through single-input linear ops."""
+    while node.inputs:
+        parent = graph.nodes[node.inputs[0]]
+        if isinstance(parent.op, rules.Weighted):
+            return parent.source
+        if not parent.op.linear or len(parent.inputs) != 1:
+            return ""
+        node = parent
+    return ""
+
+
+def normalize_first_convolution(graph: Graph) -> list[str]:
+    """Mean-normalize every Conv1D or Dense that reads the one-hot input directly.
+
+    Shrikumar et al. 2016, §2.6: on one-hot input each position sums to one, so moving the mean
+    weight of each column into the bias leaves predictions unchanged, and an all-zeros input then
+    behaves like the average base. Returns the names of the layers normalized.
+    """
+    names = []
+    if len(graph.input_shape) != 2:
+        return names  # not a (length, channels) sequence input
+    for node in graph.nodes:
+        if node.inputs == [0] and isinstance(node.op, rules.Weighted):
+            node.op.normalize()
+            names.append(node.op.name)
+    graph.normalized = names
+    return names

@@ -1,0 +1,376 @@
+"""DeepLIFT rules for the primitive operations a Keras model is lowered to.
+
+Each primitive has three passes, all written with ``keras.ops``:
+
+- ``forward(xs)``: the activation on the actual inputs, shape ``(B, ...)``.
+- ``delta(xs, ds, ctx)``: the difference-from-reference of its output for every (input, reference)
+  pair, shape ``(B*R, ...)``, given its inputs' actual activations ``xs`` and differences ``ds``.
+  Differences are propagated directly (a linear layer maps ``Δx`` to ``W Δx``, without bias), which
+  keeps float32 rounding out of ``t(x) - t(ref)``.
+- ``split(xs, ds, parts, ctx)``: for RevealCancel, the positive and negative parts of the output
+  difference (Shrikumar et al. 2017, §3.5.3 and appendix B).
+
+Multipliers are never propagated by hand. A nonlinearity returns its output difference ``Δy`` as
+``Δy + sg(m)·(Δx − sg(Δx))`` (``sg`` = stop-gradient): the value is exactly ``Δy`` and the gradient
+with respect to ``Δx`` is ``m``. Linear operations have the gradient they always have (``m = W``,
+appendix A), so one backward pass of the backend's autodiff yields the DeepLIFT multipliers (the
+chain rule for multipliers, §3.3). The same identity gives RevealCancel's separate ``m+``/``m−``
+through the sign-split linear maps of appendix B.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keras import ops
+
+from . import _backend
+
+# Where |Δx| is below this fraction of max(|x|, |x0|), the secant Δy/Δx is replaced by its limit f'(x).
+TINY = 1e-6
+_FLOAT32_LOWEST = -3.0e38
+
+
+@dataclass
+class Context:
+    """What every rule needs to know about the batch being explained."""
+
+    n_refs: int  # R: references per input; differences have batch size B*R
+    rule: str = "rescale"  # overridden per nonlinearity by the graph
+
+
+def by_pair(x, d, n_refs):
+    """Actual activation ``(B, ...)`` and differences ``(B*R, ...)`` as ``(B, 1, ...)``, ``(B, R, ...)``."""
+    return ops.expand_dims(x, 1), ops.reshape(d, (-1, n_refs) + tuple(d.shape[1:]))
+
+
+def flat_pairs(v):
+    """``(B, R, ...)`` back to ``(B*R, ...)``."""
+    return ops.reshape(v, (-1,) + tuple(v.shape[2:]))
+
+
+def with_multiplier(value, multiplier, d):
+    """``value`` in the forward pass; gradient ``multiplier`` with respect to ``d`` (and no other)."""
+    return ops.stop_gradient(value) + ops.stop_gradient(multiplier) * (d - ops.stop_gradient(d))
+
+
+def positive_part(d):
+    """``max(Δ, 0)`` whose multiplier is 1 where Δ > 0 and ½ where Δ = 0 (appendix B)."""
+    slope = ops.where(d > 0, 1.0, ops.where(d == 0, 0.5, 0.0))
+    return with_multiplier(ops.stop_gradient(ops.maximum(d, 0.0)), slope, d)
+
+
+def negative_part(d):
+    """``min(Δ, 0)`` whose multiplier is 1 where Δ < 0 and ½ where Δ = 0 (appendix B)."""
+    slope = ops.where(d < 0, 1.0, ops.where(d == 0, 0.5, 0.0))
+    return with_multiplier(ops.stop_gradient(ops.minimum(d, 0.0)), slope, d)
+
+
+def sign_split(d):
+    return positive_part(d), negative_part(d)
+
+
+def _is_tiny(d, a, b):
+    return ops.abs(d) <= TINY * ops.maximum(ops.abs(a), ops.abs(b))
+
+
+def _safe_ratio(num, den, tiny, fallback):
+    return ops.where(tiny, fallback, num / ops.where(tiny, 1.0, den))
+
+
+class Op:
+    """A primitive operation of the lowered graph."""
+
+    #: 'linear' ops have m = their Jacobian; the engine may ask them for a RevealCancel split.
+    linear = True
+
+    def __init__(self, layer, name: str | None = None):
+        self.layer = layer
+        self.name = name or layer.name
+        self.layer_class = type(layer).__name__
+
+    def describe(self) -> str:
+        return f"layer '{self.name}' ({self.layer_class})"
+
+    def forward(self, xs):
+        raise NotImplementedError
+
+    def delta(self, xs, ds, ctx):
+        raise NotImplementedError
+
+    def split(self, xs, ds, parts, ctx):
+        """Positive and negative parts of the output difference (default: of its total).
+
+        ``parts()`` returns the inputs' own (positive, negative) parts, computed only if asked for.
+        """
+        return sign_split(self.delta(xs, ds, ctx))
+
+
+class Structural(Op):
+    """A weight-free linear map with non-negative coefficients (Flatten, Add, pooling, ...).
+
+    ``fn`` is applied to activations, to differences, and to each sign part unchanged: a sum of
+    positive terms stays positive (Shrikumar et al. 2017, §3.5.1).
+    """
+
+    def __init__(self, layer, fn, name=None):
+        super().__init__(layer, name)
+        self.fn = fn
+
+    def forward(self, xs):
+        return self.fn(xs)
+
+    def delta(self, xs, ds, ctx):
+        return self.fn(ds)
+
+    def split(self, xs, ds, parts, ctx):
+        parts = parts()
+        return self.fn([p for p, _ in parts]), self.fn([n for _, n in parts])
+
+
+class Subtract(Structural):
+    def __init__(self, layer):
+        super().__init__(layer, lambda v: v[0] - v[1])
+
+    def split(self, xs, ds, parts, ctx):
+        (ap, an), (bp, bn) = parts()
+        return ap - bn, an - bp
+
+
+class Weighted(Op):
+    """Dense or Conv1D without its activation: ``y = W x + b``; Δy = W Δx (Linear rule, §3.5.1)."""
+
+    def __init__(self, layer, kernel, bias):
+        super().__init__(layer)
+        self.kernel = kernel
+        self.bias = bias
+        self.offset_kernel = None  # set by normalize(): the per-column means moved into the bias
+
+    def apply(self, x, kernel):
+        raise NotImplementedError
+
+    def normalize(self):
+        """Mean-normalize the kernel across input channels (Shrikumar et al. 2016, §2.6; 2017, app. K).
+
+        ``W' = W − mean_c W`` and the removed means become a bias computed from a mask of ones, so
+        the output on one-hot input is unchanged for every padding mode (at the edges of a 'same'
+        or 'causal' convolution only the positions inside the sequence contribute to the bias).
+        """
+        kernel = ops.convert_to_tensor(self.kernel)
+        means = ops.mean(kernel, axis=-2, keepdims=True)
+        self.kernel = kernel - means
+        self.offset_kernel = means
+
+    def forward(self, xs):
+        (x,) = xs
+        y = self.apply(x, self.kernel)
+        if self.bias is not None:
+            y = y + self.bias
+        if self.offset_kernel is not None:
+            y = y + self.apply(ops.ones_like(x[..., :1]), self.offset_kernel)
+        return y
+
+    def delta(self, xs, ds, ctx):
+        return self.apply(ds[0], self.kernel)
+
+    def split(self, xs, ds, parts, ctx):
+        # Appendix B: Δy+ = W+ Δx+ + W− Δx−, Δy− = W+ Δx− + W− Δx+, from the total Δx.
+        dp, dn = sign_split(ds[0])
+        kernel = ops.convert_to_tensor(self.kernel)
+        w_pos, w_neg = ops.maximum(kernel, 0.0), ops.minimum(kernel, 0.0)
+        return (
+            self.apply(dp, w_pos) + self.apply(dn, w_neg),
+            self.apply(dn, w_pos) + self.apply(dp, w_neg),
+        )
+
+
+class Dense(Weighted):
+    def __init__(self, layer):
+        super().__init__(layer, layer.kernel, layer.bias if layer.use_bias else None)
+
+    def apply(self, x, kernel):
+        return ops.matmul(x, kernel)
+
+
+class Conv1D(Weighted):
+    def __init__(self, layer):
+        super().__init__(layer, layer.kernel, layer.bias if layer.use_bias else None)
+        self.strides = list(layer.strides)
+        self.dilation = layer.dilation_rate
+        self.padding = layer.padding
+        self.causal_pad = (layer.dilation_rate[0] * (layer.kernel_size[0] - 1), 0)
+
+    def apply(self, x, kernel):
+        padding = self.padding
+        if padding == "causal":
+            x = ops.pad(x, [(0, 0), self.causal_pad, (0, 0)])
+            padding = "valid"
+        return ops.conv(x, kernel, strides=self.strides, padding=padding, dilation_rate=self.dilation)
+
+
+class BatchNorm(Op):
+    """Inference-mode batch normalization, ``y = s·x + c`` per channel (Linear rule)."""
+
+    def __init__(self, layer, ndim):
+        super().__init__(layer)
+        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+        shape = [1] * ndim
+        for a in axes:
+            shape[a] = -1
+        self.shape = shape
+        scale = ops.rsqrt(ops.convert_to_tensor(layer.moving_variance) + layer.epsilon)
+        if layer.scale:
+            scale = scale * layer.gamma
+        self.scale = scale
+
+    def forward(self, xs):
+        return self.layer(xs[0], training=False)
+
+    def delta(self, xs, ds, ctx):
+        return ds[0] * ops.reshape(self.scale, self.shape)
+
+    def split(self, xs, ds, parts, ctx):
+        (dp, dn), s = parts()[0], ops.reshape(self.scale, self.shape)
+        s_pos, s_neg = ops.maximum(s, 0.0), ops.minimum(s, 0.0)
+        return s_pos * dp + s_neg * dn, s_pos * dn + s_neg * dp
+
+
+class Elementwise(Op):
+    """``y = f(x)`` elementwise: Rescale (§3.5.2) or RevealCancel (§3.5.3)."""
+
+    linear = False
+
+    def __init__(self, layer, fn, fn_name: str):
+        super().__init__(layer)
+        self.fn = fn
+        self.fn_name = fn_name
+
+    def describe(self) -> str:
+        return f"activation '{self.fn_name}' of layer '{self.name}' ({self.layer_class})"
+
+    def forward(self, xs):
+        return self.fn(xs[0])
+
+    def delta(self, xs, ds, ctx):
+        x, d = by_pair(xs[0], ds[0], ctx.n_refs)
+        x0 = x - d
+        dy = self.fn(x) - self.fn(x0)
+        tiny = _is_tiny(d, x, x0)
+        slope = _backend.elementwise_derivative(self.fn, x)  # (B, 1, ...): only B evaluations
+        m = _safe_ratio(dy, d, tiny, slope)
+        return flat_pairs(with_multiplier(dy, m, d))
+
+    def reveal_cancel(self, xs, parts, ctx):
+        """RevealCancel from the input's positive and negative differences (appendix B's split)."""
+        (dp, dn), n = parts()[0], ctx.n_refs
+        x, dp = by_pair(xs[0], dp, n)
+        dn = ops.reshape(dn, dp.shape)
+        f = self.fn
+        x0 = x - (dp + dn)
+        f0, fp, fn, f1 = f(x0), f(x0 + dp), f(x0 + dn), f(x)
+        dy_pos = 0.5 * (fp - f0) + 0.5 * (f1 - fn)
+        dy_neg = 0.5 * (fn - f0) + 0.5 * (f1 - fp)
+        g0, gp, gn = (_backend.elementwise_derivative(f, v) for v in (x0, x0 + dp, x0 + dn))
+        m_pos = _safe_ratio(dy_pos, dp, _is_tiny(dp, x, x0), 0.5 * (g0 + gn))
+        m_neg = _safe_ratio(dy_neg, dn, _is_tiny(dn, x, x0), 0.5 * (g0 + gp))
+        dy = with_multiplier(dy_pos + dy_neg, m_pos, dp)
+        dy = dy + ops.stop_gradient(m_neg) * (dn - ops.stop_gradient(dn))
+        return flat_pairs(dy)
+
+
+class Softmax(Op):
+    """A softmax; only allowed as the model's last operation, where the engine removes it."""
+
+    linear = False
+
+    def __init__(self, layer, axis=-1):
+        super().__init__(layer)
+        self.axis = axis
+
+    def forward(self, xs):
+        return ops.softmax(xs[0], axis=self.axis)
+
+
+class MaxPool(Op):
+    """Max pooling: all of Δy goes to the input that is the max in the actual input (2016, §2.3.2).
+
+    ``m = Δy / Δx_j`` at that input ``j``. If ``Δx_j`` is tiny the window's change came from the
+    reference's larger maximum elsewhere, and Δy goes to the reference's argmax instead (whose Δx
+    is then at least |Δy|), so summation to delta holds in every case. Ties go to the first index.
+    """
+
+    linear = False
+
+    def __init__(self, layer, pool: int | None, stride: int | None, padding: str, keepdims=False):
+        super().__init__(layer)
+        self.pool, self.stride, self.padding, self.keepdims = pool, stride, padding, keepdims
+
+    def _windows(self, v, fill):
+        """``(N, L, C)`` → ``(N, L_out, pool, C)``, padding with ``fill`` as the layer does."""
+        length = v.shape[1]
+        if self.pool is None:  # global
+            return ops.expand_dims(v, 1)
+        k, s = self.pool, self.stride
+        if self.padding == "same":
+            n_out = -(-length // s)
+            total = max((n_out - 1) * s + k - length, 0)
+            v = ops.pad(v, [(0, 0), (total // 2, total - total // 2), (0, 0)], constant_values=fill)
+        else:
+            n_out = (length - k) // s + 1
+        if s == k:
+            v = v[:, : n_out * k]
+            return ops.reshape(v, (-1, n_out, k, v.shape[-1]))
+        index = [[j * s + i for i in range(k)] for j in range(n_out)]
+        return ops.take(v, ops.convert_to_tensor(index, dtype="int32"), axis=1)
+
+    def _out(self, y):
+        if self.pool is None and not self.keepdims:
+            return y[:, 0]
+        return y
+
+    def forward(self, xs):
+        return self._out(ops.max(self._windows(xs[0], _FLOAT32_LOWEST), axis=2))
+
+    def delta(self, xs, ds, ctx):
+        x, d = by_pair(self._windows(xs[0], _FLOAT32_LOWEST), self._windows(ds[0], 0.0), ctx.n_refs)
+        x0 = x - d
+        y, y0 = ops.max(x, axis=3), ops.max(x0, axis=3)
+        dy = y - y0
+        pool = x.shape[3]
+        at_x = ops.one_hot(ops.argmax(x, axis=3), pool, axis=3)
+        at_ref = ops.one_hot(ops.argmax(x0, axis=3), pool, axis=3)
+        d_x, d_ref = ops.sum(at_x * d, axis=3), ops.sum(at_ref * d, axis=3)
+        use_ref = _is_tiny(d_x, y, y0) & ~_is_tiny(d_ref, y, y0)
+        selected = ops.where(ops.expand_dims(use_ref, 3), at_ref, at_x)
+        d_sel = ops.where(use_ref, d_ref, d_x)
+        m = _safe_ratio(dy, d_sel, _is_tiny(d_sel, y, y0), 1.0)
+        m = ops.expand_dims(m, 3) * selected
+        dy = ops.stop_gradient(dy) + ops.sum(ops.stop_gradient(m) * (d - ops.stop_gradient(d)), axis=3)
+        return self._out(flat_pairs(dy))
+
+
+class Multiply(Op):
+    """Element-wise product: ``m(x1) = x2_0 + ½Δx2``, ``m(x2) = x1_0 + ½Δx1`` (2016, §2.3.5).
+
+    More than two factors are multiplied left to right, one product rule at a time.
+    """
+
+    linear = False
+
+    def forward(self, xs):
+        y = xs[0]
+        for x in xs[1:]:
+            y = y * x
+        return y
+
+    def delta(self, xs, ds, ctx):
+        n = ctx.n_refs
+        a, da = by_pair(xs[0], ds[0], n)
+        for x, d in zip(xs[1:], ds[1:]):
+            b, db = by_pair(x, d, n)
+            a0, b0 = a - da, b - db
+            dy = a * b - a0 * b0
+            dy = with_multiplier(dy, b0 + 0.5 * db, da)
+            dy = dy + ops.stop_gradient(a0 + 0.5 * da) * (db - ops.stop_gradient(db))
+            a, da = a * b, dy
+        return flat_pairs(da)
