@@ -1,0 +1,312 @@
+"""The DeepLIFT rules and layers, checked the way the method is stated (METHOD.md)."""
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+import seqlift
+from seqlift import SeqliftError
+from seqlift.engine import Explainer
+
+# Summation to delta must hold to float32 rounding: |Σ C − Δt| ≤ ATOL + RTOL·(|t(x)| + |t(ref)|).
+ATOL, RTOL = 1e-5, 2e-5
+RULES = ["rescale", "reveal_cancel", "genomics"]
+
+
+def randomize(model, seed=0, scale=0.5):
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        values = rng.normal(size=w.shape) * scale
+        if "moving_variance" in w.path:
+            values = np.abs(values) + 0.5
+        w.assign(values.astype("float32"))
+    return model
+
+
+def one_hot(rng, shape):
+    return np.eye(4, dtype="float32")[rng.integers(0, 4, shape)]
+
+
+def assert_summation(attribution):
+    scale = np.abs(attribution.prediction) + np.abs(attribution.reference_prediction)
+    assert np.all(attribution.delta <= ATOL + RTOL * scale), attribution.delta.max()
+
+
+# --- appendix C: o = min(i1, i2) = i1 − ReLU(i1 − i2) --------------------------------------
+def min_network():
+    inp = keras.Input((2,))
+    h1 = layers.Dense(1, use_bias=False, name="h1")(inp)
+    h2 = layers.ReLU(name="h2")(h1)
+    o = layers.Dense(1, use_bias=False, name="o")(layers.Concatenate()([inp, h2]))
+    model = keras.Model(inp, o)
+    model.get_layer("h1").set_weights([np.array([[1.0], [-1.0]], "float32")])
+    model.get_layer("o").set_weights([np.array([[1.0], [0.0], [-1.0]], "float32")])
+    return model
+
+
+@pytest.mark.parametrize("i1,i2", [(3.0, 1.0), (1.0, 3.0), (2.0, 2.0)])
+def test_min_network_rescale_gives_all_importance_to_one_input(i1, i2):
+    x = np.array([[i1, i2]], "float32")
+    c = seqlift.deeplift(min_network(), x, np.zeros((1, 2), "float32"), rule="rescale")[0]
+    # Appendix C §3.3: C(i1) = i1(1 − r), C(i2) = i2·r, r = max(0, i1 − i2)/(i1 − i2).
+    if i1 > i2:
+        np.testing.assert_allclose(c, [0.0, i2], atol=1e-6)
+    elif i1 < i2:
+        np.testing.assert_allclose(c, [i1, 0.0], atol=1e-6)
+    assert c.sum() == pytest.approx(min(i1, i2), abs=1e-6)
+
+
+@pytest.mark.parametrize("i1,i2", [(3.0, 1.0), (1.0, 3.0), (2.0, 2.0), (5.0, 0.5)])
+def test_min_network_reveal_cancel_splits_importance_equally(i1, i2):
+    x = np.array([[i1, i2]], "float32")
+    c = seqlift.deeplift(min_network(), x, np.zeros((1, 2), "float32"), rule="reveal_cancel")[0]
+    # Appendix C §3.4: RevealCancel gives ½·min(i1, i2) to each input.
+    np.testing.assert_allclose(c, [0.5 * min(i1, i2)] * 2, atol=1e-6)
+
+
+def test_rescale_hand_worked_relu():
+    # y = ReLU(2·x − 1), x = 3, ref = 0: Δy = 5 − 0 = 5, m = 5/3 exactly (secant, not gradient 2).
+    inp = keras.Input((1,))
+    model = keras.Model(inp, layers.Dense(1, activation="relu")(inp))
+    model.layers[1].set_weights([np.array([[2.0]], "float32"), np.array([-1.0], "float32")])
+    ex = Explainer(model)
+    att = ex.deeplift(np.array([[3.0]], "float32"), np.zeros((1, 1), "float32"))
+    np.testing.assert_allclose(att.contributions, [[5.0]], rtol=1e-6)
+    np.testing.assert_allclose(att.hypothetical, [[5.0 / 3.0]], rtol=1e-6)
+
+
+def test_product_rule_hand_worked():
+    # y = a·b; a: 1 → 3, b: 2 → 5. m_a = b0 + ½Δb = 3.5, m_b = a0 + ½Δa = 2; C = (7, 6), Δy = 13.
+    inp = keras.Input((2,))
+    a = layers.Cropping1D((0, 1))(layers.Reshape((2, 1))(inp))
+    b = layers.Cropping1D((1, 0))(layers.Reshape((2, 1))(inp))
+    model = keras.Model(inp, layers.Flatten()(layers.Multiply()([a, b])))
+    att = Explainer(model).deeplift(np.array([[3.0, 5.0]], "float32"), np.array([[1.0, 2.0]], "float32"))
+    np.testing.assert_allclose(att.contributions, [[7.0, 6.0]], rtol=1e-6)
+
+
+def test_max_pool_gives_delta_to_argmax_of_actual_input():
+    # window x = (1, 4), ref = (3, 0): y = 4, y0 = 3, Δy = 1 all to position 2 (Δx = 4): m = 1/4.
+    inp = keras.Input((2, 1))
+    model = keras.Model(inp, layers.Flatten()(layers.MaxPooling1D(2)(inp)))
+    x, ref = np.array([[[1.0], [4.0]]], "float32"), np.array([[[3.0], [0.0]]], "float32")
+    att = Explainer(model).deeplift(x, ref)
+    np.testing.assert_allclose(att.contributions[0, :, 0], [0.0, 1.0], atol=1e-7)
+    # x = (2, 2) (tie, unchanged max at position 1), ref = (2, 5): Δy = −3 goes to the reference's max.
+    att = Explainer(model).deeplift(np.array([[[2.0], [2.0]]], "float32"), np.array([[[2.0], [5.0]]], "float32"))
+    np.testing.assert_allclose(att.contributions[0, :, 0], [0.0, -3.0], atol=1e-7)
+
+
+def test_linear_model_equals_gradient_times_input_with_zero_reference():
+    rng = np.random.default_rng(1)
+    inp = keras.Input((20, 4))
+    h = layers.Conv1D(5, 4, padding="same")(inp)
+    h = layers.AveragePooling1D(2)(h)
+    out = layers.Dense(3)(layers.Flatten()(h))
+    model = randomize(keras.Model(inp, out))
+    x = rng.normal(size=(6, 20, 4)).astype("float32")
+    c = seqlift.deeplift(model, x, np.zeros((1, 20, 4), "float32"), target=2)
+    import tensorflow as tf
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = model(xt)[:, 2]
+    grad = tape.gradient(y, xt).numpy()
+    np.testing.assert_allclose(c, grad * x, atol=1e-5)
+
+
+# --- summation to delta, every supported layer, every rule -----------------------------------
+def _trunk(inp):
+    return layers.Conv1D(6, 3, padding="same", activation="relu")(inp)
+
+
+def _head(h):
+    h = layers.Flatten()(h) if len(h.shape) == 3 else h
+    return layers.Dense(1)(layers.Dense(5, activation="relu")(h))
+
+
+def _activation(name):
+    return lambda h: layers.Activation(name)(layers.Conv1D(6, 3)(h))
+
+
+LAYER_CASES = {
+    "Conv1D-valid-stride2": lambda h: layers.Conv1D(5, 3, strides=2, activation="relu")(h),
+    "Conv1D-same-dilated": lambda h: layers.Conv1D(5, 3, padding="same", dilation_rate=2, activation="elu")(h),
+    "Conv1D-causal": lambda h: layers.Conv1D(5, 3, padding="causal", dilation_rate=3, activation="relu")(h),
+    "Dense-on-sequence": lambda h: layers.Dense(4, activation="tanh")(h),
+    "ReLU": lambda h: layers.ReLU(negative_slope=0.1, threshold=0.2)(layers.Conv1D(6, 3)(h)),
+    "PReLU": lambda h: layers.PReLU()(layers.Conv1D(6, 3)(h)),
+    "LeakyReLU": lambda h: layers.LeakyReLU(0.2)(layers.Conv1D(6, 3)(h)),
+    "ELU": lambda h: layers.ELU()(layers.Conv1D(6, 3)(h)),
+    **{f"Activation-{n}": _activation(n) for n in
+       ["sigmoid", "tanh", "softplus", "gelu", "swish", "exponential", "linear", "relu"]},
+    "MaxPooling1D": lambda h: layers.MaxPooling1D(2)(h),
+    "MaxPooling1D-same-overlap": lambda h: layers.MaxPooling1D(3, strides=2, padding="same")(h),
+    "AveragePooling1D": lambda h: layers.AveragePooling1D(3, strides=2, padding="same")(h),
+    "GlobalAveragePooling1D": lambda h: layers.GlobalAveragePooling1D()(h),
+    "GlobalMaxPooling1D": lambda h: layers.GlobalMaxPooling1D()(h),
+    "BatchNormalization": lambda h: layers.ReLU()(layers.BatchNormalization()(layers.Conv1D(6, 3)(h))),
+    "Dropout-kin": lambda h: layers.GaussianNoise(0.1)(layers.SpatialDropout1D(0.2)(layers.Dropout(0.5)(h))),
+    "Reshape": lambda h: layers.Reshape((-1, 3))(h),
+    "Cropping1D": lambda h: layers.Cropping1D((2, 1))(h),
+    "ZeroPadding1D": lambda h: layers.ZeroPadding1D(2)(h),
+    "Add-residual": lambda h: layers.Add()([h, layers.Conv1D(6, 3, padding="same", activation="relu")(h)]),
+    "Subtract": lambda h: layers.Subtract()([h, layers.Conv1D(6, 1, activation="relu")(h)]),
+    "Average": lambda h: layers.Average()([h, layers.Conv1D(6, 1, activation="sigmoid")(h)]),
+    "Concatenate": lambda h: layers.Concatenate()([h, layers.Conv1D(3, 1, activation="relu")(h)]),
+    "Multiply-gate": lambda h: layers.Multiply()([h, layers.Conv1D(6, 1, activation="sigmoid")(h)]),
+}
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_summation_to_delta(case, rule):
+    rng = np.random.default_rng(abs(hash(case)) % 1000)
+    inp = keras.Input((16, 4))
+    model = randomize(keras.Model(inp, _head(LAYER_CASES[case](_trunk(inp)))), seed=3)
+    x, refs = one_hot(rng, (4, 16)), one_hot(rng, (4, 3, 16))
+    att = Explainer(model, rule=rule).deeplift(x, refs)
+    assert_summation(att)
+    # The engine's forward pass is the model's.
+    np.testing.assert_allclose(att.prediction, model.predict(x, verbose=0)[:, 0], rtol=1e-5, atol=1e-5)
+    # Each reference's prediction matches the model on that reference.
+    ref_pred = model.predict(refs.reshape(-1, 16, 4), verbose=0)[:, 0].reshape(4, 3).mean(1)
+    np.testing.assert_allclose(att.reference_prediction, ref_pred, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("final", ["sigmoid", "softmax"])
+def test_target_is_the_logit_and_softmax_is_mean_normalized(final):
+    rng = np.random.default_rng(2)
+    inp = keras.Input((10, 4))
+    h = layers.Dense(4, activation="relu")(layers.Flatten()(inp))
+    model = randomize(keras.Model(inp, layers.Dense(3, activation=final)(h)))
+    x, refs = one_hot(rng, (3, 10)), one_hot(rng, (3, 2, 10))
+    att = Explainer(model).deeplift(x, refs, target=1)
+    logits = keras.Model(inp, model.layers[-1].output).predict(x, verbose=0)
+    dense = model.layers[-1]
+    z = x.reshape(3, -1)
+    z = np.maximum(z @ model.layers[2].get_weights()[0] + model.layers[2].get_weights()[1], 0)
+    z = z @ dense.get_weights()[0] + dense.get_weights()[1]
+    expected = z[:, 1] - (z.mean(1) if final == "softmax" else 0.0)
+    np.testing.assert_allclose(att.prediction, expected, rtol=1e-5, atol=1e-5)
+    assert logits.shape == (3, 3)
+    assert_summation(att)
+
+
+def test_softmax_feature_pushing_all_classes_equally_gets_zero():
+    # A bias-like input that adds the same amount to every class logit cannot change the softmax.
+    inp = keras.Input((2,))
+    model = keras.Model(inp, layers.Dense(3, activation="softmax", use_bias=False)(inp))
+    model.layers[1].set_weights([np.array([[1.0, 1.0, 1.0], [2.0, -1.0, 0.5]], "float32")])
+    c = seqlift.deeplift(model, np.array([[1.0, 1.0]], "float32"), np.zeros((1, 2), "float32"), target=0)
+    assert c[0, 0] == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same", "causal"])
+def test_normalization_preserves_predictions_on_one_hot_input(padding):
+    rng = np.random.default_rng(4)
+    inp = keras.Input((25, 4))
+    h = layers.Conv1D(7, 5, padding=padding, dilation_rate=2, activation="relu")(inp)
+    model = randomize(keras.Model(inp, layers.Dense(2)(layers.Flatten()(h))), scale=1.0)
+    x = one_hot(rng, (8, 25))
+    ex = Explainer(model, normalize=True)
+    assert ex.normalized == [model.layers[1].name]
+    kernel = np.asarray(ex.graph.nodes[1].op.kernel)
+    np.testing.assert_allclose(kernel.mean(axis=1), 0.0, atol=1e-6)
+    np.testing.assert_allclose(ex.predict(x), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_normalization_makes_zero_reference_the_average_base():
+    rng = np.random.default_rng(5)
+    inp = keras.Input((12, 4))
+    model = randomize(keras.Model(inp, layers.Dense(1)(layers.Flatten()(layers.Conv1D(3, 3)(inp)))))
+    ex = Explainer(model, normalize=True)
+    zero = ex.predict(np.zeros((1, 12, 4), "float32"))
+    uniform = ex.predict(np.full((1, 12, 4), 0.25, "float32"))
+    np.testing.assert_allclose(zero, uniform, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(Explainer(model).predict(np.zeros((1, 12, 4), "float32")), zero)
+
+
+def test_hypothetical_projected_on_observed_base_sums_like_raw_contributions():
+    rng = np.random.default_rng(6)
+    inp = keras.Input((16, 4))
+    model = randomize(keras.Model(inp, _head(_trunk(inp))))
+    x, refs = one_hot(rng, (5, 16)), one_hot(rng, (5, 4, 16))
+    att = Explainer(model, rule="genomics").deeplift(x, refs)
+    projected = att.hypothetical * x
+    np.testing.assert_allclose(projected.sum(-1), att.contributions.sum(-1), atol=1e-5)
+
+
+def test_same_inputs_same_scores_bit_for_bit_whatever_the_batch_size():
+    rng = np.random.default_rng(7)
+    inp = keras.Input((16, 4))
+    model = randomize(keras.Model(inp, _head(_trunk(inp))))
+    x, refs = one_hot(rng, (7, 16)), one_hot(rng, (7, 3, 16))
+    first = Explainer(model).deeplift(x, refs, batch_size=3).contributions
+    again = Explainer(model).deeplift(x, refs, batch_size=3).contributions
+    assert np.array_equal(first, again)
+
+
+def test_shared_and_per_input_references_agree():
+    rng = np.random.default_rng(8)
+    inp = keras.Input((16, 4))
+    model = randomize(keras.Model(inp, _head(_trunk(inp))))
+    x, refs = one_hot(rng, (3, 16)), one_hot(rng, (2, 16))
+    shared = seqlift.deeplift(model, x, refs)
+    per_input = seqlift.deeplift(model, x, np.broadcast_to(refs, (3, 2, 16, 4)))
+    np.testing.assert_allclose(shared, per_input, atol=1e-6)
+
+
+def test_nested_sequential_model_is_inlined():
+    rng = np.random.default_rng(9)
+    inner = keras.Sequential([keras.Input((16, 6)), layers.Conv1D(4, 3, activation="relu"), layers.Flatten()])
+    inp = keras.Input((16, 4))
+    model = randomize(keras.Model(inp, layers.Dense(1)(inner(_trunk(inp)))))
+    att = Explainer(model).deeplift(one_hot(rng, (2, 16)), one_hot(rng, (2, 2, 16)))
+    assert_summation(att)
+
+
+def test_model_round_trips_through_h5_and_keras_files(tmp_path):
+    rng = np.random.default_rng(10)
+    inp = keras.Input((16, 4))
+    model = randomize(keras.Model(inp, _head(_trunk(inp))))
+    x, refs = one_hot(rng, (2, 16)), one_hot(rng, (2, 16))
+    expected = seqlift.deeplift(model, x, refs)
+    for name in ["m.h5", "m.keras"]:
+        model.save(tmp_path / name)
+        np.testing.assert_allclose(seqlift.deeplift(str(tmp_path / name), x, refs), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda h: layers.LSTM(3)(h), ["'lstm", "LSTM", "not supported"]),
+        (lambda h: layers.Conv1D(3, 3, activation="softmax")(h), ["softmax", "final"]),
+        (lambda h: layers.Activation("log_softmax")(h), ["log_softmax", "not supported"]),
+    ],
+)
+def test_unsupported_layer_is_an_error_naming_it(make, words):
+    inp = keras.Input((16, 4))
+    model = keras.Model(inp, _head(make(inp)))
+    with pytest.raises(SeqliftError) as err:
+        Explainer(model)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_target_out_of_range_is_an_error():
+    inp = keras.Input((16, 4))
+    model = keras.Model(inp, _head(_trunk(inp)))
+    with pytest.raises(SeqliftError, match="out of range"):
+        Explainer(model).deeplift(np.zeros((1, 16, 4), "float32"), np.zeros((1, 16, 4), "float32"), target=3)
+
+
+def test_missing_and_non_model_files_are_errors(tmp_path):
+    with pytest.raises(SeqliftError, match="not found"):
+        Explainer(tmp_path / "nope.h5")
+    bad = tmp_path / "bad.h5"
+    bad.write_text("not a model")
+    with pytest.raises(SeqliftError, match="bad.h5"):
+        Explainer(bad)
