@@ -6,6 +6,10 @@ __version__ = "0.1.0"
 
 from .engine import Attribution, Explainer  # noqa: E402
 from .errors import SeqliftError  # noqa: E402
+from .methods import METHODS, attribute, in_silico_mutagenesis  # noqa: E402
+from .references import count_dinucleotide_shuffles, dinucleotide_shuffle  # noqa: E402
+from .scoring import Scores, score  # noqa: E402
+from .sequences import one_hot_encode  # noqa: E402
 
 
 def deeplift(model, inputs, references, target=0, rule="rescale", batch_size=None, normalize=False):
@@ -23,4 +27,7 @@ def deeplift(model, inputs, references, target=0, rule="rescale", batch_size=Non
     return explainer.deeplift(inputs, references, target=target, batch_size=batch_size).contributions
 
 
-__all__ = ["Attribution", "Explainer", "SeqliftError", "deeplift", "__version__"]
+__all__ = [
+    "Attribution", "Explainer", "METHODS", "Scores", "SeqliftError", "attribute", "count_dinucleotide_shuffles",
+    "deeplift", "dinucleotide_shuffle", "in_silico_mutagenesis", "one_hot_encode", "score", "__version__",
+]

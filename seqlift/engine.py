@@ -71,7 +71,7 @@ class Explainer:
         """The explained scalar per sample: a logit, centred over classes under a softmax (2016, §2.5)."""
         if self.graph.final_activation == "softmax":
             out = out - ops.mean(out, axis=-1, keepdims=True)
-        return ops.reshape(out, (out.shape[0], -1))[:, target]
+        return ops.reshape(out, (-1, self.n_outputs))[:, target]
 
     def _forward(self, x, guided=False):
         """Activations of every node on the actual input ``x``: ``(B, ...)``."""
@@ -113,7 +113,7 @@ class Explainer:
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """The engine's forward pass, ``(N, n_outputs)`` logits (before the final sigmoid/softmax)."""
         step = self._cached(("predict",), lambda: _backend.compile(
-            lambda v: ops.reshape(self._forward(v)[self.graph.output], (v.shape[0], -1))))
+            lambda v: ops.reshape(self._forward(v)[self.graph.output], (-1, self.n_outputs))))
         return _batched(lambda b: _backend.to_numpy(step(self._tensor(b))), [x], batch_size)
 
     # ------------------------------------------------------------------ DeepLIFT

@@ -1,0 +1,175 @@
+"""Sequences in: the one FASTA reader, the one BED reader and the one one-hot encoder.
+
+FASTA files (plain or bgzip-compressed) are read through pyfaidx's index, record by record, so a
+large file is never loaded whole. BED regions become windows of the model's input length centred
+on the region (or on the narrowPeak summit), named ``chrom:start-end`` like ``bedtools getfasta``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import SeqliftError
+
+_CODES = np.full(256, -1, dtype=np.int8)
+for _i, _c in enumerate("ACGT"):
+    _CODES[ord(_c)] = _CODES[ord(_c.lower())] = _i
+_CODES[ord("N")] = _CODES[ord("n")] = 4
+_TABLE = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), np.float32)])
+
+
+def one_hot_encode(sequence: str, name: str = "sequence") -> np.ndarray:
+    """``(L, 4)`` float32 one-hot for A, C, G, T (either case); N is an all-zero row.
+
+    Any other character is an error naming the record and the 1-based position.
+    """
+    raw = np.frombuffer(sequence.encode("ascii", errors="replace"), dtype=np.uint8)
+    codes = _CODES[raw]
+    bad = np.flatnonzero(codes < 0)
+    if bad.size:
+        pos = int(bad[0])
+        raise SeqliftError(f"record '{name}': invalid character {sequence[pos]!r} at position {pos + 1} "
+                           "(only A, C, G, T and N are allowed)")
+    return _TABLE[codes]
+
+
+def decode(one_hot: np.ndarray) -> str:
+    """``(L, 4)`` one-hot back to a string (N for all-zero rows)."""
+    codes = one_hot.argmax(-1)
+    codes[one_hot.sum(-1) == 0] = 4
+    return "".join("ACGTN"[c] for c in codes)
+
+
+@dataclass
+class Record:
+    name: str
+    sequence: str
+
+
+def _open_fasta(path):
+    import pyfaidx
+
+    path = Path(path)
+    if not path.exists():
+        raise SeqliftError(f"{path}: FASTA file not found")
+    if path.stat().st_size == 0:
+        raise SeqliftError(f"{path}: FASTA file is empty")
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    if head != b"\x1f\x8b" and not head.startswith(b">"):
+        raise SeqliftError(f"{path}: not a FASTA file (the first line must start with '>')")
+    try:
+        return pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=False, read_long_names=False,
+                             rebuild=True, build_index=True)
+    except Exception as exc:  # noqa: BLE001 - pyfaidx raises many types for malformed files
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "BGZF" in message or "bgzip" in message.lower():
+            message = "gzip-compressed FASTA must be bgzip-compressed (bgzip, not gzip)"
+        raise SeqliftError(f"{path}: malformed FASTA ({message[:200]})") from None
+
+
+def read_fasta(path) -> Iterator[Record]:
+    """Records of a FASTA file in file order, each read when it is reached."""
+    fasta = _open_fasta(path)
+    keys = list(fasta.keys())
+    if not keys:
+        raise SeqliftError(f"{path}: FASTA file has no records")
+    for key in keys:
+        yield Record(key, str(fasta[key][:]))
+
+
+def count_fasta(path) -> int:
+    return len(_open_fasta(path).keys())
+
+
+def fasta_lengths(path) -> dict[str, int]:
+    fasta = _open_fasta(path)
+    return {k: len(fasta[k]) for k in fasta.keys()}
+
+
+@dataclass
+class Region:
+    chrom: str
+    start: int
+    end: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.chrom}:{self.start}-{self.end}"
+
+
+def read_bed_windows(bed_path, chrom_sizes: dict[str, int], length: int) -> list[Region]:
+    """Windows of ``length`` bp centred on each BED region (on the summit for narrowPeak).
+
+    A narrowPeak's tenth column is the summit offset from the region start (-1: none). Regions on
+    an unknown chromosome or whose window falls outside it are errors naming the line.
+    """
+    bed_path = Path(bed_path)
+    if not bed_path.exists():
+        raise SeqliftError(f"{bed_path}: BED file not found")
+    regions = []
+    with open(bed_path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            fields = line.rstrip("\n").split("\t")
+            where = f"{bed_path}:{number}"
+            if len(fields) < 3:
+                raise SeqliftError(f"{where}: a BED line needs chrom, start and end separated by tabs")
+            try:
+                start, end = int(fields[1]), int(fields[2])
+            except ValueError:
+                raise SeqliftError(f"{where}: start and end must be integers") from None
+            if end <= start or start < 0:
+                raise SeqliftError(f"{where}: end must be greater than start, both non-negative")
+            centre = (start + end) // 2
+            if len(fields) >= 10 and fields[9].lstrip("-").isdigit() and int(fields[9]) >= 0:
+                centre = start + int(fields[9])
+            chrom = fields[0]
+            if chrom not in chrom_sizes:
+                raise SeqliftError(f"{where}: chromosome '{chrom}' is not in the genome")
+            w_start = centre - length // 2
+            w_end = w_start + length
+            if w_start < 0 or w_end > chrom_sizes[chrom]:
+                raise SeqliftError(f"{where}: the {length} bp window {chrom}:{w_start}-{w_end} falls outside "
+                                   f"{chrom} (length {chrom_sizes[chrom]})")
+            regions.append(Region(chrom, w_start, w_end))
+    if not regions:
+        raise SeqliftError(f"{bed_path}: BED file has no regions")
+    return regions
+
+
+def read_regions(genome_path, regions: list[Region]) -> Iterator[Record]:
+    """Sequences of ``regions`` from an indexed genome FASTA, each read when it is reached."""
+    fasta = _open_fasta(genome_path)
+    for region in regions:
+        yield Record(region.name, str(fasta[region.chrom][region.start:region.end]))
+
+
+def encode_records(records, length: int, path) -> tuple[list[str], np.ndarray]:
+    """Names and ``(n, L, 4)`` one-hot of records, checking each length against the model's."""
+    names, arrays = [], []
+    for record in records:
+        if len(record.sequence) != length:
+            raise SeqliftError(f"{path}: record '{record.name}' has length {len(record.sequence)} but the model "
+                               f"takes {length} bp")
+        names.append(record.name)
+        arrays.append(one_hot_encode(record.sequence, record.name))
+    if not arrays:
+        return names, np.zeros((0, length, 4), np.float32)
+    return names, np.stack(arrays)
+
+
+def parse_coordinates(name: str):
+    """``chrom:start-end`` → (chrom, start, end), or None when the name is not coordinates."""
+    chrom, sep, span = name.rpartition(":")
+    if not sep or "-" not in span:
+        return None
+    start, _, end = span.partition("-")
+    if not (start.isdigit() and end.isdigit()) or int(end) <= int(start):
+        return None
+    return chrom, int(start), int(end)
