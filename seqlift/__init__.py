@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import _backend  # noqa: E402,F401  (first: sets up the Keras backend quietly)
 from .engine import Attribution, Explainer  # noqa: E402
 from .errors import SeqliftError  # noqa: E402
 from .methods import METHODS, attribute, in_silico_mutagenesis  # noqa: E402

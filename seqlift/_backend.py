@@ -7,12 +7,40 @@ incoming gradient (guided backpropagation), and compilation. One adapter per bac
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import sys
+
+import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Hide what native libraries print on file descriptor 2 (TensorFlow logs from C++ at import,
+    before its log level applies); Python exceptions still propagate."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with _quiet_native_stderr():
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow  # noqa: F401
 
 NAME = keras.backend.backend()
 
@@ -144,10 +172,12 @@ def to_numpy(tensor) -> np.ndarray:
     return keras.ops.convert_to_numpy(tensor)
 
 
+@functools.cache
 def gpu_available() -> bool:
     """Whether the backend sees an accelerator it will place tensors on."""
     if NAME == "tensorflow":
-        return bool(_tf().config.list_physical_devices("GPU"))
+        with _quiet_native_stderr():
+            return bool(_tf().config.list_physical_devices("GPU"))
     if NAME == "jax":
         import jax
 

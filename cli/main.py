@@ -1,0 +1,188 @@
+"""The ``seqlift`` command: parses options, calls the library, shows progress, reports errors.
+
+The library is imported inside each command, after ``--backend`` has set ``KERAS_BACKEND``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _one_line_warnings():
+    def show(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"seqlift: warning: {message}", err=True)
+
+    warnings.showwarning = show
+
+
+def user_errors(fn):
+    """Library errors become one line on stderr and exit code 1; Ctrl-C leaves no output behind."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from seqlift.errors import SeqliftError
+
+        _one_line_warnings()
+        try:
+            return fn(*args, **kwargs)
+        except SeqliftError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("seqlift: interrupted; no output was written", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _version(ctx, param, value):
+    if not value or ctx.resilient_parsing:
+        return
+    import seqlift  # first: imports the backend quietly
+
+    import keras
+
+    click.echo(f"seqlift {seqlift.__version__} (Keras {keras.__version__}, backend {keras.backend.backend()})")
+    ctx.exit()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
+              help="Show the version and the Keras backend, then exit.")
+def cli():
+    """seqlift: which bases made your sequence model say what it said (DeepLIFT for Keras)."""
+
+
+class Progress:
+    """A progress bar with sequences/s on stderr, silent with --quiet or when stderr is not a terminal."""
+
+    def __init__(self, total: int, label: str, quiet: bool):
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.start = time.perf_counter()
+        self.done = 0
+        self._bar = None
+        if self.enabled:
+            self._bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True,
+                                          item_show_func=lambda _: f"{self.rate:.1f} seq/s")
+            self._bar.__enter__()
+
+    @property
+    def rate(self) -> float:
+        return self.done / max(time.perf_counter() - self.start, 1e-9)
+
+    def update(self, n: int):
+        self.done += n
+        if self._bar:
+            self._bar.update(n, self.done)
+
+    def close(self):
+        if self._bar:
+            self._bar.__exit__(None, None, None)
+
+
+def _parse_tasks(values, n_outputs):
+    from seqlift.errors import SeqliftError
+
+    if not values:
+        values = ("0",)
+    if any(v == "all" for v in values):
+        return list(range(n_outputs))
+    tasks = []
+    for v in values:
+        for part in v.split(","):
+            try:
+                task = int(part)
+            except ValueError:
+                raise SeqliftError(f"--task {part!r} is not an output index or 'all'") from None
+            if not 0 <= task < n_outputs:
+                raise SeqliftError(f"--task {task} is out of range: the model has {n_outputs} outputs (0..{n_outputs - 1})")
+            tasks.append(task)
+    return tasks
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("input", type=click.Path(dir_okay=False))
+@click.option("--genome", type=click.Path(dir_okay=False), help="Genome FASTA (indexed or indexable) for BED input.")
+@click.option("--task", "tasks", multiple=True, help="Output index to explain, repeatable, or 'all'.  [default: 0]")
+@click.option("--method", type=click.Choice(["deeplift", "grad-x-input", "saliency", "integrated-gradients",
+                                             "guided-backprop", "ism"]), default="deeplift", show_default=True)
+@click.option("--rule", type=click.Choice(["rescale", "reveal-cancel", "genomics"]), default="rescale",
+              show_default=True, help="DeepLIFT rule; genomics = RevealCancel on dense layers, Rescale on convolutions.")
+@click.option("--reference", default="shuffle", show_default=True,
+              help="shuffle | frequency | zeros | PATH.fa of reference sequences.")
+@click.option("--n-refs", type=click.IntRange(1), default=20, show_default=True,
+              help="Dinucleotide shuffles per sequence (--reference shuffle).")
+@click.option("--refs-per-input", type=click.IntRange(1), default=None,
+              help="With --reference PATH.fa: R consecutive records per input, in input order.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffles.")
+@click.option("--background", default=None,
+              help="A,C,G,T frequencies for --reference frequency.  [default: composition of the input]")
+@click.option("--no-normalize", is_flag=True, help="Do not mean-normalize the first convolution per column.")
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="Sequences per compiled step.  [default: ~256 sequence-reference pairs on CPU, ~4096 on GPU]")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Score file (HDF5).  [default: INPUT.seqlift.h5]")
+@click.option("--modisco", "modisco_prefix", default=None,
+              help="Also write PREFIX_ohe.npz and PREFIX_hyp.npz for `modisco motifs -s ... -a ...`.")
+@click.option("--delta-warn", type=float, default=1e-3, show_default=True,
+              help="Warn when a convergence delta exceeds this, relative to max(1, |t(x)|, |t(ref)|).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True)
+@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
+              help="Keras backend.  [default: Keras's configured backend]")
+@click.option("--logo", type=click.Path(dir_okay=False), default=None, help="Also draw a logo of the top sequence (PNG/SVG/PDF).")
+@click.option("--bigwig", type=click.Path(dir_okay=False), default=None, help="Also write a bigWig track (needs chrom:start-end names).")
+@click.option("--chrom-sizes", type=click.Path(dir_okay=False), default=None, help="Chromosome sizes for --bigwig.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def score(model, input, genome, tasks, method, rule, reference, n_refs, refs_per_input, seed, background,
+          no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
+          quiet):
+    """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL (.h5 or .keras)."""
+    if backend:
+        os.environ["KERAS_BACKEND"] = backend
+    from seqlift import pipeline
+
+    out = Path(out) if out else Path(f"{input}.seqlift.h5")
+    job = pipeline.ScoreJob(
+        model=model, input=input, genome=genome, method=method, rule=rule.replace("-", "_"),
+        reference=reference, n_refs=n_refs, refs_per_input=refs_per_input, seed=seed, background=background,
+        normalize=not no_normalize, batch_size=batch_size, out=out, modisco=modisco_prefix,
+        device=None if device == "auto" else device, delta_thresholds=(delta_warn,),
+    )
+    plan = job.prepare(lambda n_outputs: _parse_tasks(tasks, n_outputs))
+    progress = Progress(plan.n_sequences, "scoring", quiet)
+    try:
+        result = job.run(progress.update)
+    finally:
+        progress.close()
+    worst = result.worst_delta(delta_warn)
+    if worst:
+        click.echo(f"seqlift: warning: {worst}", err=True)
+    if not quiet:
+        click.echo(f"wrote {result.out} ({result.n} sequences, {len(plan.tasks)} task(s), "
+                   f"{progress.rate:.1f} sequences/s) and {result.summary}", err=True)
+    if logo:
+        from seqlift import plots
+
+        plots.draw_logo_file(result.out, logo, task=plan.tasks[0])
+    if bigwig:
+        from seqlift import tracks
+
+        tracks.write_bigwig_file(result.out, bigwig, chrom_sizes=chrom_sizes, genome=genome, task=plan.tasks[0])
+
+
+def main():
+    cli(prog_name="seqlift")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Scores out: the HDF5 score file, its TSV summary and TF-MoDISco-lite inputs, written in chunks.
+
+Everything is written under a temporary name beside the destination and renamed at the end, so an
+interrupted run leaves nothing at the destination. The HDF5 layout (one task: no task axis):
+
+- ``names`` (N) · ``one_hot`` (N, L, 4)
+- ``contrib`` (N, [T,] L, 4) projected onto the observed base · ``hypothetical`` (N, [T,] L, 4)
+- ``delta`` (N, [T]) · ``prediction`` (N, [T]) · ``reference_prediction`` (N, [T])
+- attributes: seqlift version, backend, model path and sha256, tasks, method, rule, reference,
+  n_refs, seed, normalization.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from .errors import SeqliftError
+from .scoring import Scores
+
+_PER_BASE = ("contrib", "hypothetical")
+_PER_SEQUENCE = ("delta", "prediction", "reference_prediction")
+
+
+def sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+class ScoreWriter:
+    """Append chunks of scores; ``close()`` renames every file into place, ``abort()`` removes them.
+
+    out: the HDF5 path. summary: the TSV path (or None). modisco: a prefix for TF-MoDISco-lite's
+    ``PREFIX_ohe.npz`` and ``PREFIX_hyp.npz`` (``PREFIX_task{t}_hyp.npz`` for several tasks).
+    """
+
+    def __init__(self, out, length: int, tasks: list[int], attrs: dict, summary=None, modisco=None,
+                 n_expected: int | None = None):
+        self.out = Path(out)
+        self.length, self.tasks = length, list(tasks)
+        self.task_axis = len(self.tasks) > 1
+        self.n = 0
+        self.finals: dict[Path, Path] = {}
+        self._h5 = h5py.File(self._claim(self.out), "w")
+        chunk_rows = 64
+        shape = (length, 4)
+        per_base = ((len(self.tasks),) if self.task_axis else ()) + shape
+        per_seq = (len(self.tasks),) if self.task_axis else ()
+        self._h5.create_dataset("names", (0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1024,))
+        self._h5.create_dataset("one_hot", (0,) + shape, maxshape=(None,) + shape, dtype="float32",
+                                chunks=(chunk_rows,) + shape, compression="gzip", compression_opts=1)
+        for key in _PER_BASE:
+            self._h5.create_dataset(key, (0,) + per_base, maxshape=(None,) + per_base, dtype="float32",
+                                    chunks=(chunk_rows,) + per_base, compression="gzip", compression_opts=1)
+        for key in _PER_SEQUENCE:
+            self._h5.create_dataset(key, (0,) + per_seq, maxshape=(None,) + per_seq, dtype="float32",
+                                    chunks=(1024,) + per_seq)
+        for key, value in attrs.items():
+            self._h5.attrs[key] = value
+        self._tsv = open(self._claim(Path(summary)), "w") if summary else None
+        self._tsv_header = True
+        self._modisco = []
+        if modisco:
+            prefix = str(modisco)
+            targets = [Path(f"{prefix}_ohe.npz")]
+            if self.task_axis:
+                targets += [Path(f"{prefix}_task{t}_hyp.npz") for t in self.tasks]
+            else:
+                targets += [Path(f"{prefix}_hyp.npz")]
+            if n_expected is None:
+                raise ValueError("n_expected is needed to stream TF-MoDISco inputs")
+            self._modisco = [_NpzStream(self._claim(p), (n_expected, 4, length)) for p in targets]
+
+    def _claim(self, final: Path) -> Path:
+        if final.parent and not final.parent.exists():
+            raise SeqliftError(f"{final}: output folder {final.parent} does not exist")
+        tmp = _temporary(final)
+        self.finals[tmp] = final
+        return tmp
+
+    def append(self, names: list[str], one_hot: np.ndarray, scores: Scores):
+        start, stop = self.n, self.n + len(names)
+        squeeze = (lambda a: a) if self.task_axis else (lambda a: a[:, 0])
+        values = {"names": np.asarray(names, dtype=object), "one_hot": one_hot}
+        for key in _PER_BASE + _PER_SEQUENCE:
+            values[key] = squeeze(getattr(scores, key))
+        for key, value in values.items():
+            dataset = self._h5[key]
+            dataset.resize(stop, axis=0)
+            dataset[start:stop] = value
+        if self._tsv:
+            self._write_summary(names, scores)
+        if self._modisco:
+            self._modisco[0].write(one_hot.transpose(0, 2, 1))
+            for t, stream in enumerate(self._modisco[1:]):
+                stream.write(scores.hypothetical[:, t].transpose(0, 2, 1))
+        self.n = stop
+
+    def _write_summary(self, names, scores: Scores):
+        per_position = scores.contrib.sum(-1)  # (N, T, L)
+        strongest = np.abs(per_position).argmax(-1)
+        rows = []
+        for t_index, task in enumerate(self.tasks):
+            idx = strongest[:, t_index]
+            rows.append(pd.DataFrame({
+                "name": names,
+                "task": task,
+                "prediction": scores.prediction[:, t_index],
+                "reference_prediction": scores.reference_prediction[:, t_index],
+                "total_contribution": per_position[:, t_index].sum(-1),
+                "convergence_delta": scores.delta[:, t_index],
+                "max_position": idx,
+                "max_contribution": per_position[np.arange(len(names)), t_index, idx],
+            }))
+        frame = pd.concat(rows).sort_index(kind="stable")
+        frame.to_csv(self._tsv, sep="\t", index=False, header=self._tsv_header, float_format="%.6g")
+        self._tsv_header = False
+
+    def close(self):
+        if self.n == 0:
+            self.abort()
+            raise SeqliftError("no sequences were scored")
+        self._h5.attrs["n_sequences"] = self.n
+        self._h5.close()
+        if self._tsv:
+            self._tsv.close()
+        for stream in self._modisco:
+            stream.close(self.n)
+        for tmp, final in self.finals.items():
+            os.replace(tmp, final)
+        self.finals = {}
+
+    def abort(self):
+        for handle in [self._h5, self._tsv]:
+            try:
+                if handle:
+                    handle.close()
+            except Exception:  # noqa: BLE001 - already closed or broken: removing it is what matters
+                pass
+        for stream in self._modisco:
+            stream.discard()
+        for tmp in self.finals:
+            tmp.unlink(missing_ok=True)
+        self.finals = {}
+
+
+class _NpzStream:
+    """An ``.npz`` holding one array ``arr_0`` (float32), written row block by row block."""
+
+    def __init__(self, path: Path, shape: tuple):
+        self.path, self.shape = path, shape
+        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
+        self._member = self._zip.open("arr_0.npy", "w", force_zip64=True)
+        header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(self._member, header)
+        self.rows = 0
+
+    def write(self, block: np.ndarray):
+        self._member.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        self.rows += len(block)
+
+    def close(self, n: int):
+        if n != self.shape[0]:
+            raise RuntimeError(f"{self.path}: wrote {n} rows, announced {self.shape[0]}")
+        self._member.close()
+        self._zip.close()
+
+    def discard(self):
+        try:
+            self._member.close()
+            self._zip.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def read_scores(path, task=None) -> dict:
+    """A score file as numpy arrays; ``task`` picks one task (index into the file's tasks)."""
+    path = Path(path)
+    if not path.exists():
+        raise SeqliftError(f"{path}: score file not found")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError:
+        raise SeqliftError(f"{path}: not an HDF5 score file") from None
+    with handle:
+        if "contrib" not in handle:
+            raise SeqliftError(f"{path}: not a seqlift score file (no 'contrib' dataset)")
+        data = {k: handle[k][()] for k in handle.keys()}
+        attrs = dict(handle.attrs)
+    data["names"] = np.array([n.decode() if isinstance(n, bytes) else n for n in data["names"]])
+    tasks = list(np.atleast_1d(attrs.get("tasks", [0])))
+    if data["contrib"].ndim == 4:
+        if task is None:
+            task = tasks[0]
+        if task not in tasks:
+            raise SeqliftError(f"{path}: task {task} is not in the file (tasks: {tasks})")
+        i = tasks.index(task)
+        for key in _PER_BASE + _PER_SEQUENCE:
+            data[key] = data[key][:, i]
+    elif task is not None and task not in tasks:
+        raise SeqliftError(f"{path}: task {task} is not in the file (tasks: {tasks})")
+    data["attrs"] = attrs
+    data["task"] = task if task is not None else tasks[0]
+    return data
