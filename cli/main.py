@@ -180,6 +180,42 @@ def score(model, input, genome, tasks, method, rule, reference, n_refs, refs_per
         tracks.write_bigwig_file(result.out, bigwig, chrom_sizes=chrom_sizes, genome=genome, task=plan.tasks[0])
 
 
+@cli.command()
+@click.argument("outdir", type=click.Path(file_okay=False))
+@click.option("--n-seqs", type=click.IntRange(4), default=8000, show_default=True, help="Number of sequences.")
+@click.option("--length", type=click.IntRange(1), default=200, show_default=True, help="Sequence length (bp).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--background", default="0.3,0.2,0.2,0.3", show_default=True, help="A,C,G,T background frequencies.")
+@click.option("--train", is_flag=True, help="Also train the paper's model: model.h5, metrics.tsv and the test split.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@user_errors
+def simulate(outdir, n_seqs, length, seed, background, train, quiet):
+    """Simulate the TAL1/GATA1 data set of the DeepLIFT paper, with ground truth, into OUTDIR."""
+    from seqlift import references, simulation
+
+    bg = references.parse_background(background)
+    sim = simulation.simulate(n_seqs=n_seqs, length=length, seed=seed, background=bg)
+    paths = simulation.write(sim, outdir)
+    if not quiet:
+        click.echo(f"wrote {paths['sequences']}, {paths['labels']}, {paths['motifs']} "
+                   f"({n_seqs} sequences, {len(sim.motifs)} motif instances)", err=True)
+    if train:
+        model, metrics = simulation.train(sim, seed=seed, verbose=0 if quiet else 2)
+        out = Path(outdir)
+        tmp = out / ".model.h5.tmp.h5"
+        import logging
+
+        logging.getLogger("absl").setLevel(logging.ERROR)  # the legacy-format notice: .h5 is asked for
+        model.save(tmp)
+        tmp.replace(out / "model.h5")
+        metrics.to_csv(out / "metrics.tsv", sep="\t", index=False, float_format="%.4f")
+        simulation.write_test_split(sim, out)
+        if not quiet:
+            click.echo(metrics.to_string(index=False), err=True)
+            click.echo(f"wrote {out / 'model.h5'}, {out / 'metrics.tsv'} and the test split (test.fa, "
+                       "test_labels.tsv, test_motifs.tsv)", err=True)
+
+
 def main():
     cli(prog_name="seqlift")
 
