@@ -1,0 +1,190 @@
+"""`seqlift score` from a user's side: files written, their layout, and one-line errors."""
+
+import h5py
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from keras import layers
+
+from cli.main import cli
+from seqlift.pipeline import ScoreJob
+
+LENGTH = 40
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("score")
+    rng = np.random.default_rng(0)
+    inp = keras.Input((LENGTH, 4))
+    h = layers.Conv1D(6, 5, activation="relu", padding="same")(inp)
+    h = layers.MaxPooling1D(2)(h)
+    h = layers.Dense(6, activation="relu", name="hidden")(layers.Flatten()(h))
+    model = keras.Model(inp, layers.Dense(2, activation="sigmoid")(h))
+    for w in model.weights:
+        w.assign(rng.normal(size=w.shape).astype("float32") * 0.4)
+    model.get_layer("hidden").bias.assign(np.ones(6, "float32"))  # alive ReLUs, so gradients are not all zero
+    model.save(d / "model.h5")
+    seqs = ["".join(rng.choice(list("ACGT"), LENGTH)) for _ in range(9)]
+    seqs[3] = seqs[3][:10] + "NNNN" + seqs[3][14:]
+    (d / "in.fa").write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs)))
+    genome = "".join(rng.choice(list("ACGT"), 300))
+    (d / "genome.fa").write_text(f">chr1\n{genome[:200]}\n>chr2\n{genome[200:]}\n")
+    (d / "regions.bed").write_text("chr1\t50\t70\npeak\nchr2\t10\t90\n".replace("peak\n", "chr1\t100\t180\tp\t0\t.\t1\t1\t1\t30\n"))
+    return d
+
+
+def run(args):
+    result = CliRunner().invoke(cli, [str(a) for a in args] + ["--quiet"])
+    return result
+
+
+def test_score_writes_the_documented_layout(files, tmp_path):
+    out = tmp_path / "s.h5"
+    result = run(["score", files / "model.h5", files / "in.fa", "--out", out, "--modisco", tmp_path / "m", "--n-refs", 4])
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        assert f["contrib"].shape == f["hypothetical"].shape == f["one_hot"].shape == (9, LENGTH, 4)
+        assert f["delta"].shape == f["prediction"].shape == f["reference_prediction"].shape == (9,)
+        assert [n.decode() for n in f["names"][:3]] == ["s0", "s1", "s2"]
+        for key in ["seqlift_version", "model_sha256", "tasks", "method", "rule", "reference", "n_refs", "seed",
+                    "normalization", "backend"]:
+            assert key in f.attrs
+        assert f.attrs["n_refs"] == 4 and f.attrs["method"] == "deeplift"
+        contrib, one_hot, hyp = f["contrib"][()], f["one_hot"][()], f["hypothetical"][()]
+        # Projected scores live on the observed base only; summation to delta holds for them.
+        assert np.all(contrib[one_hot == 0] == 0)
+        np.testing.assert_allclose(contrib, hyp * one_hot)
+        total = contrib.reshape(9, -1).sum(1)
+        diff = f["prediction"][()] - f["reference_prediction"][()]
+        ok = one_hot.sum((1, 2)) == LENGTH  # sequences without N
+        np.testing.assert_allclose(total[ok], diff[ok], atol=1e-4)
+    summary = pd.read_csv(tmp_path / "s.tsv", sep="\t")
+    assert list(summary.columns) == ["name", "task", "prediction", "reference_prediction", "total_contribution",
+                                     "convergence_delta", "max_position", "max_contribution"]
+    assert len(summary) == 9
+    ohe, hyp_npz = np.load(tmp_path / "m_ohe.npz")["arr_0"], np.load(tmp_path / "m_hyp.npz")["arr_0"]
+    assert ohe.shape == hyp_npz.shape == (9, 4, LENGTH)  # modisco-lite reads (N, 4, L) and transposes
+    np.testing.assert_array_equal(ohe.transpose(0, 2, 1), one_hot)
+    np.testing.assert_allclose(hyp_npz.transpose(0, 2, 1), hyp)
+
+
+def test_several_tasks_get_a_task_axis(files, tmp_path):
+    out = tmp_path / "t.h5"
+    assert run(["score", files / "model.h5", files / "in.fa", "--out", out, "--task", "all", "--n-refs", 2]).exit_code == 0
+    with h5py.File(out) as f:
+        assert f["contrib"].shape == (9, 2, LENGTH, 4)
+        assert f["delta"].shape == (9, 2)
+        assert list(f.attrs["tasks"]) == [0, 1]
+    assert len(pd.read_csv(tmp_path / "t.tsv", sep="\t")) == 18
+
+
+def test_same_seed_same_scores_bit_for_bit(files, tmp_path):
+    for name in ["a.h5", "b.h5"]:
+        assert run(["score", files / "model.h5", files / "in.fa", "--out", tmp_path / name, "--n-refs", 3,
+                    "--seed", 7]).exit_code == 0
+    with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "b.h5") as b:
+        assert np.array_equal(a["contrib"][()], b["contrib"][()])
+        assert np.array_equal(a["hypothetical"][()], b["hypothetical"][()])
+
+
+@pytest.mark.parametrize("method", ["grad-x-input", "saliency", "integrated-gradients", "guided-backprop", "ism"])
+def test_every_method_writes_scores(files, tmp_path, method):
+    out = tmp_path / "m.h5"
+    result = run(["score", files / "model.h5", files / "in.fa", "--out", out, "--method", method, "--n-refs", 2])
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        assert f.attrs["method"] == method
+        assert np.isfinite(f["contrib"][()]).all() and np.abs(f["contrib"][()]).sum() > 0
+
+
+@pytest.mark.parametrize("reference", ["frequency", "zeros"])
+def test_frequency_and_zero_references(files, tmp_path, reference):
+    out = tmp_path / "r.h5"
+    assert run(["score", files / "model.h5", files / "in.fa", "--out", out, "--reference", reference]).exit_code == 0
+    with h5py.File(out) as f:
+        assert f.attrs["n_refs"] == 1
+
+
+def test_reference_fasta_shared_and_per_input(files, tmp_path):
+    rng = np.random.default_rng(1)
+    shared = tmp_path / "refs.fa"
+    shared.write_text("".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), LENGTH))}\n" for i in range(3)))
+    assert run(["score", files / "model.h5", files / "in.fa", "--out", tmp_path / "x.h5", "--reference", shared]).exit_code == 0
+    per = tmp_path / "per.fa"
+    per.write_text("".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), LENGTH))}\n" for i in range(18)))
+    result = run(["score", files / "model.h5", files / "in.fa", "--out", tmp_path / "y.h5", "--reference", per,
+                  "--refs-per-input", 2])
+    assert result.exit_code == 0, result.output
+    bad = run(["score", files / "model.h5", files / "in.fa", "--out", tmp_path / "z.h5", "--reference", per,
+               "--refs-per-input", 3])
+    assert bad.exit_code == 1 and "18 reference records" in bad.stderr and not (tmp_path / "z.h5").exists()
+
+
+def test_bed_windows_are_centred_and_named_by_coordinates(files, tmp_path):
+    out = tmp_path / "bed.h5"
+    result = run(["score", files / "model.h5", files / "regions.bed", "--genome", files / "genome.fa", "--out", out,
+                  "--n-refs", 2])
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        names = [n.decode() for n in f["names"][()]]
+        # chr1:50-70 → centre 60; narrowPeak summit 100+30 → 130; chr2:10-90 → centre 50
+        assert names == ["chr1:40-80", "chr1:110-150", "chr2:30-70"]
+        genome = (files / "genome.fa").read_text().split("\n")[1]
+        from seqlift.sequences import decode
+
+        assert decode(f["one_hot"][0]) == genome[40:80]
+
+
+def _bad_inputs(files, tmp):
+    (tmp / "empty.fa").write_text("")
+    (tmp / "nohdr.fa").write_text("ACGT\n")
+    (tmp / "badchar.fa").write_text(">x\n" + "ACGT" * 9 + "ACXT\n")
+    (tmp / "short.fa").write_text(">shorty\nACGT\n")
+    (tmp / "notmodel.h5").write_text("nope")
+    (tmp / "far.bed").write_text("chr2\t80\t99\n")
+    inp = keras.Input((LENGTH, 4))
+    keras.Model(inp, layers.Dense(1)(layers.LSTM(2)(inp))).save(tmp / "lstm.keras")
+    m, fa = files / "model.h5", files / "in.fa"
+    return [
+        (["score", tmp / "missing.h5", fa], "missing.h5: model file not found"),
+        (["score", tmp / "notmodel.h5", fa], "notmodel.h5: cannot be read as a Keras model"),
+        (["score", tmp / "lstm.keras", fa], "LSTM) is not supported"),
+        (["score", m, tmp / "empty.fa"], "empty.fa: FASTA file is empty"),
+        (["score", m, tmp / "nohdr.fa"], "nohdr.fa: not a FASTA file"),
+        (["score", m, tmp / "badchar.fa"], "record 'x': invalid character 'X' at position 39"),
+        (["score", m, tmp / "short.fa"], "record 'shorty' has length 4 but the model takes 40 bp"),
+        (["score", m, files / "regions.bed"], "BED input needs --genome"),
+        (["score", m, tmp / "far.bed", "--genome", files / "genome.fa"], "falls outside chr2"),
+        (["score", m, fa, "--task", "2"], "--task 2 is out of range: the model has 2 outputs"),
+        (["score", m, fa, "--reference", "frequency", "--background", "0.5,0.5,0.5"], "needs 4 values"),
+        (["score", m, fa, "--reference", "frequency", "--background", "0.5,0.5,0.5,0.5"], "sums to 2"),
+        (["score", m, fa, "--reference", tmp / "short.fa"], "record 'shorty' has length 4"),
+    ]
+
+
+def test_bad_input_is_one_line_exit_1_and_no_output(files, tmp_path):
+    for args, message in _bad_inputs(files, tmp_path):
+        out = tmp_path / "never.h5"
+        result = run(args + ["--out", out])
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.stderr, (message, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.output
+        assert not out.exists() and not list(tmp_path.glob(".never*")) and not (tmp_path / "never.tsv").exists()
+
+
+def test_interrupted_run_leaves_no_output(files, tmp_path):
+    out = tmp_path / "cut.h5"
+    job = ScoreJob(model=str(files / "model.h5"), input=str(files / "in.fa"), out=out, n_refs=2,
+                   modisco=str(tmp_path / "mod"))
+    job.prepare(lambda n: [0])
+
+    def interrupt(n):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        job.run(interrupt)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,103 @@
+"""The TAL1/GATA1 simulator's statistics and ground truth, and the metric functions."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from seqlift import simulation as sim_mod
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return sim_mod.simulate(n_seqs=2000, length=200, seed=1)
+
+
+def test_class_balance_and_splits(sim):
+    counts = sim.labels["class"].value_counts()
+    assert set(counts) == {500}
+    splits = sim.labels["split"].value_counts()
+    assert (splits["train"], splits["valid"], splits["test"]) == (1600, 200, 200)
+    both = sim.labels["class"] == "both"
+    assert (sim.labels["task0_both"] == both).all()
+    assert (sim.labels["task1_gata1"] == sim.labels["class"].isin(["both", "gata1_only"])).all()
+    assert (sim.labels["task2_tal1"] == sim.labels["class"].isin(["both", "tal1_only"])).all()
+
+
+def test_motif_counts_follow_the_truncated_poisson(sim):
+    per = sim.motifs.groupby(["name", "motif"]).size().unstack(fill_value=0)
+    classes = sim.labels.set_index("name")["class"]
+    per = per.reindex(classes.index, fill_value=0)
+    assert per.to_numpy().max() <= 3
+    for cls, motif, mean in [("gata1_only", "GATA1", 2), ("tal1_only", "TAL1", 2), ("both", "GATA1", 1), ("both", "TAL1", 1)]:
+        counts = per.loc[classes == cls, motif]
+        assert counts.min() >= 1
+        # Poisson(mean) conditioned on [1, 3]
+        from math import exp, factorial
+
+        p = np.array([exp(-mean) * mean**k / factorial(k) for k in (1, 2, 3)])
+        expected = (p / p.sum()) @ np.array([1, 2, 3])
+        assert counts.mean() == pytest.approx(expected, abs=0.1)
+    assert (per.loc[classes == "neither"].to_numpy() == 0).all()
+    assert (per.loc[classes == "gata1_only", "TAL1"] == 0).all()
+
+
+def test_instances_never_overlap_and_match_the_sequence(sim):
+    seqs = dict(zip(sim.names, sim.sequences))
+    pwms = {m: sim_mod.load_motif(m) for m in sim_mod.MOTIF_FILES}
+    scores = {m: sim_mod.log_odds(p, sim_mod.PAPER_BACKGROUND) for m, p in pwms.items()}
+    for name, group in sim.motifs.groupby("name"):
+        spans = sorted(zip(group.start, group.end))
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    for row in sim.motifs.head(300).itertuples():
+        instance = seqs[row.name][row.start:row.end]
+        codes = ["ACGT".index(c) for c in instance]
+        assert row.end - row.start == len(pwms[row.motif]) and row.strand == "+"
+        assert row.log_odds == pytest.approx(scores[row.motif][np.arange(len(codes)), codes].sum(), abs=1e-6)
+
+
+def test_background_composition_outside_motifs(sim):
+    mask = {n: np.ones(200, bool) for n in sim.names}
+    for row in sim.motifs.itertuples():
+        mask[row.name][row.start:row.end] = False
+    letters = "".join("".join(c for c, keep in zip(s, mask[n]) if keep) for n, s in zip(sim.names, sim.sequences))
+    freq = np.array([letters.count(c) for c in "ACGT"]) / len(letters)
+    np.testing.assert_allclose(freq, [0.3, 0.2, 0.2, 0.3], atol=0.005)
+
+
+def test_best_possible_log_odds_match_the_paper():
+    for motif, best in [("GATA1", 11.00), ("TAL1", 15.29)]:
+        lo = sim_mod.log_odds(sim_mod.load_motif(motif), sim_mod.PAPER_BACKGROUND)
+        assert lo.max(1).sum() == pytest.approx(best, abs=0.01)
+
+
+def test_same_seed_same_files(tmp_path):
+    runner = CliRunner()
+    for d in ["a", "b"]:
+        assert runner.invoke(cli, ["simulate", str(tmp_path / d), "--n-seqs", "40", "--seed", "3", "--quiet"]).exit_code == 0
+    for f in ["sequences.fa", "labels.tsv", "motifs.tsv"]:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+    again = sim_mod.read(tmp_path / "a")
+    assert len(again.names) == 40
+
+
+def test_auroc_and_auprc_on_hand_made_cases():
+    labels = np.array([0, 0, 1, 1])
+    assert sim_mod.auroc(labels, [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert sim_mod.auroc(labels, [0.9, 0.8, 0.2, 0.1]) == 0.0
+    assert sim_mod.auroc(labels, [0.5, 0.5, 0.5, 0.5]) == 0.5
+    assert sim_mod.auroc([0, 1, 0, 1], [0.1, 0.4, 0.5, 0.8]) == 0.75  # 3 of 4 pairs ordered
+    assert sim_mod.auprc(labels, [0.1, 0.2, 0.8, 0.9]) == 1.0
+    # ranks: 1(+), 0(-), 1(+) → precision at positives 1 and 2/3 → mean 5/6
+    assert sim_mod.auprc([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx(5 / 6)
+
+
+def test_shipped_model_and_test_split_are_consistent():
+    import pandas as pd
+
+    d = sim_mod.data_dir()
+    labels = pd.read_csv(d / "test_labels.tsv", sep="\t")
+    assert (labels["split"] == "test").all() and len(labels) == 800
+    metrics = pd.read_csv(d / "metrics.tsv", sep="\t")
+    assert (metrics["auroc"] > 0.98).all()
+    assert (d / "model.h5").exists() and (d / "test.fa").exists()
