@@ -156,10 +156,10 @@ class Weighted(Op):
         the output on one-hot input is unchanged for every padding mode (at the edges of a 'same'
         or 'causal' convolution only the positions inside the sequence contribute to the bias).
         """
-        kernel = ops.convert_to_tensor(self.kernel)
-        means = ops.mean(kernel, axis=-2, keepdims=True)
-        self.kernel = kernel - means
-        self.offset_kernel = means
+        kernel = ops.convert_to_numpy(self.kernel)  # a constant from now on, not the layer's variable
+        means = kernel.mean(axis=-2, keepdims=True)
+        self.kernel = ops.convert_to_tensor(kernel - means)
+        self.offset_kernel = ops.convert_to_tensor(means)
 
     def forward(self, xs):
         (x,) = xs
@@ -292,11 +292,16 @@ class Softmax(Op):
 
 
 class MaxPool(Op):
-    """Max pooling: all of Δy goes to the input that is the max in the actual input (2016, §2.3.2).
+    """Max pooling: each window's Δy goes to one input, with multiplier ``m = Δy / Δx_j`` there.
 
-    ``m = Δy / Δx_j`` at that input ``j``. If ``Δx_j`` is tiny the window's change came from the
-    reference's larger maximum elsewhere, and Δy goes to the reference's argmax instead (whose Δx
-    is then at least |Δy|), so summation to delta holds in every case. Ties go to the first index.
+    When the window's maximum rose (Δy ≥ 0), ``j`` is the input that is the maximum in the actual
+    input: the seeds' rule (Shrikumar et al. 2016, §2.3.2). When it fell (Δy < 0), ``j`` is the
+    maximum of the reference instead. Then ``|Δx_j| ≥ |Δy|`` always, so ``m`` lies in [0, 1]: the
+    seeds' rule alone would give multipliers of any size and sign when the maximum falls (x = (1, 0),
+    ref = (0.5, 2): m = −2 on the first input; x = (1.15, 0), ref = (1.15 + 6e-5, 1.68): m = 8770),
+    which turns float32 rounding into completeness errors and noise into hypothetical scores.
+    Summation to delta holds exactly in every case. Among tied maxima, the input whose value in the
+    other sequence is largest is chosen (its Δx is closest to Δy).
     """
 
     linear = False
@@ -337,12 +342,10 @@ class MaxPool(Op):
         y, y0 = ops.max(x, axis=3), ops.max(x0, axis=3)
         dy = y - y0
         pool = x.shape[3]
-        at_x = ops.one_hot(ops.argmax(x, axis=3), pool, axis=3)
-        at_ref = ops.one_hot(ops.argmax(x0, axis=3), pool, axis=3)
-        d_x, d_ref = ops.sum(at_x * d, axis=3), ops.sum(at_ref * d, axis=3)
-        use_ref = _is_tiny(d_x, y, y0) & ~_is_tiny(d_ref, y, y0)
-        selected = ops.where(ops.expand_dims(use_ref, 3), at_ref, at_x)
-        d_sel = ops.where(use_ref, d_ref, d_x)
+        at_x = ops.one_hot(ops.argmax(ops.where(x >= ops.expand_dims(y, 3), x0, _FLOAT32_LOWEST), axis=3), pool, axis=3)
+        at_ref = ops.one_hot(ops.argmax(ops.where(x0 >= ops.expand_dims(y0, 3), x, _FLOAT32_LOWEST), axis=3), pool, axis=3)
+        selected = ops.where(ops.expand_dims(dy >= 0, 3), at_x, at_ref)
+        d_sel = ops.sum(selected * d, axis=3)
         m = _safe_ratio(dy, d_sel, _is_tiny(d_sel, y, y0), 1.0)
         m = ops.expand_dims(m, 3) * selected
         dy = ops.stop_gradient(dy) + ops.sum(ops.stop_gradient(m) * (d - ops.stop_gradient(d)), axis=3)
