@@ -59,8 +59,9 @@ def plain_pass(model, batch):
     step = _backend.compile(lambda x: _backend.input_gradient(lambda z: (ops.sum(model(z), axis=-1),), x)[0])
 
     def run(data):
-        for start in range(0, len(data), batch):
-            _backend.to_numpy(step(_backend.to_tensor(data[start:start + batch])))
+        with _backend.scope():
+            for start in range(0, len(data), batch):
+                _backend.to_numpy(step(_backend.to_tensor(data[start:start + batch])))
 
     return run
 
@@ -98,6 +99,16 @@ def torch_copy(model):
     return net.eval()
 
 
+def _gpu_name():
+    try:
+        import subprocess
+
+        return subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                              text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-seqs", type=int, default=32)
@@ -105,6 +116,8 @@ def main():
     parser.add_argument("--device", choices=["cpu", "gpu"], default=None)
     parser.add_argument("--skip-tangermeme", action="store_true")
     parser.add_argument("--tangermeme-seqs", type=int, default=8, help="tangermeme is slow: fewer sequences")
+    parser.add_argument("--compare-cpu", type=int, default=0, metavar="N",
+                        help="also score the first N sequences on the CPU and report the difference")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -139,7 +152,17 @@ def main():
         "seqlift_over_plain_time": seqlift_s / plain_s,
         "shuffle_seq_per_s": args.n_seqs / shuffle_s,
         "max_convergence_delta": float(attribution.delta.max()),
+        "tensor_device": _backend.tensor_device(_backend.to_tensor(x[:1], args.device)),
     }
+    if on_gpu:
+        result["gpu"] = _gpu_name()
+    if args.compare_cpu:
+        n = min(args.compare_cpu, args.n_seqs)
+        cpu = seqlift.Explainer(model, normalize=True, device="cpu").deeplift(x[:n], refs[:n], batch_size=4)
+        scale = float(np.abs(cpu.contributions).max())
+        result["cpu_vs_this_device_max_abs_diff"] = float(np.abs(cpu.contributions - attribution.contributions[:n]).max())
+        result["cpu_vs_this_device_relative"] = result["cpu_vs_this_device_max_abs_diff"] / scale
+        result["cpu_max_convergence_delta"] = float(cpu.delta.max())
     if not args.skip_tangermeme:
         try:
             import torch

@@ -203,10 +203,28 @@ def tensor_device(tensor) -> str:
     return str(tensor.device)
 
 
-def device_scope(device: str | None):
-    """Context manager placing computation on 'cpu' or 'gpu' (None: the backend's default)."""
-    import contextlib
+@contextlib.contextmanager
+def scope(device: str | None = None):
+    """Where and how the engine computes: on 'cpu', 'gpu' or the backend's default device, in full
+    float32. GPUs otherwise run float32 matrix products and convolutions in TF32 (10-bit mantissa;
+    JAX's default on NVIDIA GPUs, and cuDNN's under PyTorch), which breaks summation to delta."""
+    with contextlib.ExitStack() as stack:
+        if device is not None:
+            stack.enter_context(keras.device(_device_name(device)))
+        if NAME == "jax":
+            import jax
 
-    if device is None:
-        return contextlib.nullcontext()
-    return keras.device(_device_name(device))
+            stack.enter_context(jax.default_matmul_precision("float32"))
+        elif NAME == "torch":
+            import torch
+
+            stack.enter_context(torch.backends.cudnn.flags(enabled=True, allow_tf32=False))
+            previous = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = False
+            stack.callback(setattr, torch.backends.cuda.matmul, "allow_tf32", previous)
+        elif NAME == "tensorflow":
+            tf = _tf()
+            previous = tf.config.experimental.tensor_float_32_execution_enabled()
+            tf.config.experimental.enable_tensor_float_32_execution(False)
+            stack.callback(tf.config.experimental.enable_tensor_float_32_execution, previous)
+        yield

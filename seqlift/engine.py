@@ -114,7 +114,8 @@ class Explainer:
         """The engine's forward pass, ``(N, n_outputs)`` logits (before the final sigmoid/softmax)."""
         step = self._cached(("predict",), lambda: _backend.compile(
             lambda v: ops.reshape(self._forward(v)[self.graph.output], (-1, self.n_outputs))))
-        return _batched(lambda b: _backend.to_numpy(step(self._tensor(b))), [x], batch_size)
+        with _backend.scope(self.device):
+            return _batched(lambda b: _backend.to_numpy(step(self._tensor(b))), [x], batch_size)
 
     # ------------------------------------------------------------------ DeepLIFT
     def _deeplift_step(self, target):
@@ -151,7 +152,7 @@ class Explainer:
         step = self._cached(key, make_step)
 
         def run(x, r):
-            with _backend.device_scope(self.device):
+            with _backend.scope(self.device):
                 return [_backend.to_numpy(v) for v in step(self._tensor(x), self._tensor(r))]
 
         parts = _batched(run, [inputs, refs], min(batch_size, len(inputs)))

@@ -127,5 +127,5 @@ def in_silico_mutagenesis(explainer: Explainer, inputs, target=0, batch_size=Non
 def _predict_all(explainer, predict, x, chunk):
     from .engine import _batched
 
-    with _backend.device_scope(explainer.device):
+    with _backend.scope(explainer.device):
         return _batched(lambda b: _backend.to_numpy(predict(explainer._tensor(b))), [x], chunk)
