@@ -253,18 +253,20 @@ class Elementwise(Op):
 
     def delta(self, xs, ds, ctx):
         x, d = by_pair(xs[0], ds[0], ctx.n_refs)
-        x0 = x - d
+        dv = ops.stop_gradient(d)  # the secant is a value: only the multiplier term enters autodiff
+        x0 = x - dv
         dy = self.fn(x) - self.fn(x0)
-        tiny = _is_tiny(d, x, x0)
+        tiny = _is_tiny(dv, x, x0)
         slope = _backend.elementwise_derivative(self.fn, x)  # (B, 1, ...): only B evaluations
-        m = _safe_ratio(dy, d, tiny, slope)
+        m = _safe_ratio(dy, dv, tiny, slope)
         return flat_pairs(with_multiplier(dy, m, d))
 
     def reveal_cancel(self, xs, parts, ctx):
         """RevealCancel from the input's positive and negative differences (appendix B's split)."""
-        (dp, dn), n = parts()[0], ctx.n_refs
-        x, dp = by_pair(xs[0], dp, n)
-        dn = ops.reshape(dn, dp.shape)
+        (dp_in, dn_in), n = parts()[0], ctx.n_refs
+        x, dp_in = by_pair(xs[0], dp_in, n)
+        dn_in = ops.reshape(dn_in, dp_in.shape)
+        dp, dn = ops.stop_gradient(dp_in), ops.stop_gradient(dn_in)
         f = self.fn
         x0 = x - (dp + dn)
         f0, fp, fn, f1 = f(x0), f(x0 + dp), f(x0 + dn), f(x)
@@ -273,8 +275,8 @@ class Elementwise(Op):
         g0, gp, gn = (_backend.elementwise_derivative(f, v) for v in (x0, x0 + dp, x0 + dn))
         m_pos = _safe_ratio(dy_pos, dp, _is_tiny(dp, x, x0), 0.5 * (g0 + gn))
         m_neg = _safe_ratio(dy_neg, dn, _is_tiny(dn, x, x0), 0.5 * (g0 + gp))
-        dy = with_multiplier(dy_pos + dy_neg, m_pos, dp)
-        dy = dy + ops.stop_gradient(m_neg) * (dn - ops.stop_gradient(dn))
+        dy = with_multiplier(dy_pos + dy_neg, m_pos, dp_in)
+        dy = dy + m_neg * (dn_in - dn)
         return flat_pairs(dy)
 
 
@@ -337,7 +339,8 @@ class MaxPool(Op):
         return self._out(ops.max(self._windows(xs[0], _FLOAT32_LOWEST), axis=2))
 
     def delta(self, xs, ds, ctx):
-        x, d = by_pair(self._windows(xs[0], _FLOAT32_LOWEST), self._windows(ds[0], 0.0), ctx.n_refs)
+        x, d_in = by_pair(self._windows(xs[0], _FLOAT32_LOWEST), self._windows(ds[0], 0.0), ctx.n_refs)
+        d = ops.stop_gradient(d_in)
         x0 = x - d
         y, y0 = ops.max(x, axis=3), ops.max(x0, axis=3)
         dy = y - y0
@@ -348,7 +351,7 @@ class MaxPool(Op):
         d_sel = ops.sum(selected * d, axis=3)
         m = _safe_ratio(dy, d_sel, _is_tiny(d_sel, y, y0), 1.0)
         m = ops.expand_dims(m, 3) * selected
-        dy = ops.stop_gradient(dy) + ops.sum(ops.stop_gradient(m) * (d - ops.stop_gradient(d)), axis=3)
+        dy = dy + ops.sum(m * (d_in - d), axis=3)
         return self._out(flat_pairs(dy))
 
 
@@ -368,12 +371,12 @@ class Multiply(Op):
 
     def delta(self, xs, ds, ctx):
         n = ctx.n_refs
-        a, da = by_pair(xs[0], ds[0], n)
+        a, da_in = by_pair(xs[0], ds[0], n)
         for x, d in zip(xs[1:], ds[1:]):
-            b, db = by_pair(x, d, n)
+            b, db_in = by_pair(x, d, n)
+            da, db = ops.stop_gradient(da_in), ops.stop_gradient(db_in)
             a0, b0 = a - da, b - db
-            dy = a * b - a0 * b0
-            dy = with_multiplier(dy, b0 + 0.5 * db, da)
-            dy = dy + ops.stop_gradient(a0 + 0.5 * da) * (db - ops.stop_gradient(db))
-            a, da = a * b, dy
-        return flat_pairs(da)
+            dy = with_multiplier(a * b - a0 * b0, b0 + 0.5 * db, da_in)
+            dy = dy + (a0 + 0.5 * da) * (db_in - db)
+            a, da_in = a * b, dy
+        return flat_pairs(da_in)

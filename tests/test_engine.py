@@ -231,7 +231,7 @@ def test_normalization_preserves_predictions_on_one_hot_input(padding):
     x = one_hot(rng, (8, 25))
     ex = Explainer(model, normalize=True)
     assert ex.normalized == [model.layers[1].name]
-    kernel = np.asarray(ex.graph.nodes[1].op.kernel)
+    kernel = keras.ops.convert_to_numpy(ex.graph.nodes[1].op.kernel)
     np.testing.assert_allclose(kernel.mean(axis=1), 0.0, atol=1e-6)
     np.testing.assert_allclose(ex.predict(x), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
 
