@@ -129,7 +129,9 @@ def main():
     model = bpnet_like()
     explainer = seqlift.Explainer(model, normalize=True, device=args.device)
     on_gpu = args.device != "cpu" and _backend.gpu_available()
-    batch = args.batch_size or max(1, (4096 if on_gpu else 256) // N_REFS)
+    from seqlift.engine import PAIRS_PER_STEP_CPU, PAIRS_PER_STEP_GPU
+
+    batch = args.batch_size or max(1, (PAIRS_PER_STEP_GPU if on_gpu else PAIRS_PER_STEP_CPU) // N_REFS)
     batch = min(batch, args.n_seqs)
 
     explainer.deeplift(x[:batch], refs[:batch], batch_size=batch)  # compile
