@@ -158,7 +158,9 @@ def main():
     }
     if on_gpu:
         result["gpu"] = _gpu_name()
-    if args.compare_cpu:
+    if args.compare_cpu and _backend.NAME == "torch" and on_gpu:
+        result["cpu_comparison"] = "not in-process on torch (model variables live on the GPU): compare files of `seqlift score --device cpu`"
+    elif args.compare_cpu:
         n = min(args.compare_cpu, args.n_seqs)
         cpu = seqlift.Explainer(model, normalize=True, device="cpu").deeplift(x[:n], refs[:n], batch_size=4)
         scale = float(np.abs(cpu.contributions).max())

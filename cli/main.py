@@ -24,12 +24,27 @@ def _one_line_warnings():
     warnings.showwarning = show
 
 
+def _configure_backend(options):
+    """Apply --backend and --device cpu before Keras is imported (neither can change afterwards)."""
+    if options.get("backend"):
+        os.environ["KERAS_BACKEND"] = options["backend"]
+    if options.get("device") == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the one CPU switch every backend honours
+        os.environ["JAX_PLATFORMS"] = "cpu"
+
+
 def user_errors(fn):
     """Library errors become one line on stderr and exit code 1; Ctrl-C leaves no output behind."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from seqlift.errors import SeqliftError
+        _configure_backend(kwargs)
+        try:
+            from seqlift.errors import SeqliftError
+        except ImportError as exc:
+            backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+            raise click.ClickException(f"cannot load the Keras backend '{backend}' ({exc}); install it or choose "
+                                       "another with --backend") from None
 
         _one_line_warnings()
         try:
@@ -147,8 +162,6 @@ def score(model, input, genome, tasks, method, rule, reference, n_refs, refs_per
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
           quiet):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL (.h5 or .keras)."""
-    if backend:
-        os.environ["KERAS_BACKEND"] = backend
     from seqlift import pipeline
 
     out = Path(out) if out else Path(f"{input}.seqlift.h5")

@@ -52,6 +52,9 @@ class Explainer:
     """
 
     def __init__(self, model, rule="rescale", normalize=False, device=None):
+        if device == "cpu" and _backend.NAME == "torch" and _backend.gpu_available():
+            raise SeqliftError("device='cpu' with the torch backend needs the GPU hidden before Keras is imported "
+                               "(CUDA_VISIBLE_DEVICES=''); `seqlift score --device cpu` does this")
         self.model = load_model(model)
         self.graph: Graph = build_graph(self.model)
         self.normalized = normalize_first_convolution(self.graph) if normalize else []
