@@ -67,7 +67,10 @@ def load_model(model) -> keras.Model:
     if path.suffix not in (".h5", ".hdf5", ".keras"):
         raise SeqliftError(f"{path}: not a Keras model file (expected .h5 or .keras)")
     try:
-        loaded = keras.models.load_model(path, compile=False)
+        from ._backend import _quiet_native_stderr
+
+        with _quiet_native_stderr():  # loading can import TensorFlow, whose C++ logs at import
+            loaded = keras.models.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001 - any loader failure means the file is not a usable model
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SeqliftError(f"{path}: cannot be read as a Keras model ({first[:200]})") from None
