@@ -229,6 +229,45 @@ def simulate(outdir, n_seqs, length, seed, background, train, quiet):
                        "test_labels.tsv, test_motifs.tsv)", err=True)
 
 
+@cli.command()
+@click.argument("scores", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file: .png, .svg or .pdf.")
+@click.option("--task", type=int, default=None, help="Task to draw.  [default: the file's first task]")
+@click.option("--name", default=None, help="Draw the sequence with this name.")
+@click.option("--top", type=click.IntRange(1), default=None, help="Draw the K sequences with the largest total contribution.  [default: 1]")
+@click.option("--hypothetical", is_flag=True, help="Hypothetical contributions (all four letters) instead of projected.")
+@click.option("--start", type=click.IntRange(0), default=None, help="First position drawn (0-based).  [default: 0]")
+@click.option("--end", type=click.IntRange(1), default=None, help="Position after the last drawn.  [default: sequence end]")
+@click.option("--around-max", type=click.IntRange(1), default=None, help="Draw the W-bp window with the largest summed |contribution|.")
+@click.option("--motifs", "motifs_path", type=click.Path(dir_okay=False), default=None,
+              help="Shade embedded motifs from a `seqlift simulate` motifs.tsv.")
+@user_errors
+def logo(scores, out, task, name, top, hypothetical, start, end, around_max, motifs_path):
+    """Draw contribution logos from a seqlift score file."""
+    from seqlift import plots
+
+    path = plots.draw_logo_file(scores, out, task=task, name=name, top=top, hypothetical=hypothetical, start=start,
+                                end=end, around_max=around_max, motifs_path=motifs_path)
+    click.echo(f"wrote {path}", err=True)
+
+
+@cli.command()
+@click.argument("scores", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="bigWig file to write.")
+@click.option("--chrom-sizes", type=click.Path(dir_okay=False), default=None, help="Two-column chrom<TAB>size file.")
+@click.option("--genome", type=click.Path(dir_okay=False), default=None, help="Genome FASTA (its index gives the sizes).")
+@click.option("--task", type=int, default=None, help="Task to write.  [default: the file's first task]")
+@click.option("--hypothetical-max", is_flag=True, help="Write the strongest hypothetical base instead of the projected sum.")
+@user_errors
+def bigwig(scores, out, chrom_sizes, genome, task, hypothetical_max):
+    """Write per-base contributions of a score file as a bigWig track (names must be chrom:start-end)."""
+    from seqlift import tracks
+
+    path = tracks.write_bigwig_file(scores, out, chrom_sizes=chrom_sizes, genome=genome, task=task,
+                                    hypothetical_max=hypothetical_max)
+    click.echo(f"wrote {path}", err=True)
+
+
 def main():
     cli(prog_name="seqlift")
 

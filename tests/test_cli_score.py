@@ -138,6 +138,20 @@ def test_bed_windows_are_centred_and_named_by_coordinates(files, tmp_path):
         assert decode(f["one_hot"][0]) == genome[40:80]
 
 
+def test_score_draws_a_logo_and_writes_a_bigwig_in_the_same_command(files, tmp_path):
+    import pyBigWig
+
+    out = tmp_path / "bed.h5"
+    result = run(["score", files / "model.h5", files / "regions.bed", "--genome", files / "genome.fa", "--out", out,
+                  "--n-refs", 2, "--logo", tmp_path / "logo.png", "--bigwig", tmp_path / "t.bw"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "logo.png").read_bytes()[:4] == b"\x89PNG"
+    bw = pyBigWig.open(str(tmp_path / "t.bw"))
+    with h5py.File(out) as f:
+        expected = f["contrib"][0].sum(-1)  # chr1:40-80
+    np.testing.assert_allclose(bw.values("chr1", 40, 80), expected, rtol=1e-6, atol=1e-7)
+
+
 def _bad_inputs(files, tmp):
     (tmp / "empty.fa").write_text("")
     (tmp / "nohdr.fa").write_text("ACGT\n")

@@ -1,0 +1,109 @@
+"""Contribution logos with logomaker: letter heights are scores, positive above the axis, negative below."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import SeqliftError
+from .scorefile import read_scores
+from .sequences import parse_coordinates
+
+ALPHABET = list("ACGT")
+
+
+def strongest_window(per_position: np.ndarray, width: int) -> tuple[int, int]:
+    """``(start, end)`` of the ``width``-bp window with the largest summed |score| ``(L,)``."""
+    length = len(per_position)
+    width = min(width, length)
+    sums = np.convolve(np.abs(per_position), np.ones(width), mode="valid")
+    start = int(np.argmax(sums))
+    return start, start + width
+
+
+def choose_sequences(data: dict, name: str | None, top: int | None) -> list[int]:
+    """Indices of the sequences to draw: one by ``name``, or the ``top`` by total contribution."""
+    names = list(data["names"])
+    if name is not None:
+        if name not in names:
+            raise SeqliftError(f"no sequence named '{name}' in the score file")
+        return [names.index(name)]
+    totals = data["contrib"].reshape(len(names), -1).sum(1)
+    return list(np.argsort(-totals, kind="stable")[: max(1, top or 1)])
+
+
+def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=None, end=None,
+               around_max=None, motifs: pd.DataFrame | None = None, width_per_bp=0.18, dpi=150):
+    """Draw one logo row per sequence in ``indices`` and save by the extension of ``out`` (png/svg/pdf)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import logomaker
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise SeqliftError(f"{out}: logo output must end in .png, .svg or .pdf")
+    key = "hypothetical" if hypothetical else "contrib"
+    length = data[key].shape[1]
+    windows = []
+    for i in indices:
+        if around_max:
+            windows.append(strongest_window(data["contrib"][i].sum(-1), around_max))
+        else:
+            s, e = start or 0, end if end is not None else length
+            if not 0 <= s < e <= length:
+                raise SeqliftError(f"window {s}-{e} is outside the sequence (0-{length})")
+            windows.append((s, e))
+    span = max(e - s for s, e in windows)
+    fig, axes = plt.subplots(len(indices), 1, figsize=(max(6.0, span * width_per_bp), 2.2 * len(indices)),
+                             squeeze=False)
+    attrs = data["attrs"]
+    for ax, i, (s, e) in zip(axes[:, 0], indices, windows):
+        name = str(data["names"][i])
+        coords = parse_coordinates(name)
+        offset = coords[1] if coords else 0
+        frame = pd.DataFrame(data[key][i, s:e], columns=ALPHABET, index=np.arange(s, e) + offset)
+        logomaker.Logo(frame, ax=ax, color_scheme="classic", flip_below=False)
+        ax.axhline(0, color="black", linewidth=0.5)
+        if motifs is not None:
+            for row in motifs[motifs["name"] == name].itertuples():
+                if row.end > s and row.start < e:
+                    ax.axvspan(max(row.start, s) + offset - 0.5, min(row.end, e) + offset - 0.5,
+                               color="gold" if row.motif == "GATA1" else "lightskyblue", alpha=0.3, zorder=0)
+                    ax.text(max(row.start, s) + offset, ax.get_ylim()[1], row.motif, fontsize=7, va="top")
+        label = "hypothetical contribution" if hypothetical else "contribution"
+        ax.set_ylabel(label, fontsize=8)
+        where = f"{coords[0]} (genome coordinates)" if coords else "position"
+        ax.set_xlabel(where, fontsize=8)
+        ax.set_title(f"{name} · task {data['task']} · {attrs.get('method', '')} ({attrs.get('rule', '')})", fontsize=9)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetical=False, start=None, end=None,
+                   around_max=None, motifs_path=None):
+    """``seqlift logo``: read a score file and draw the chosen sequences."""
+    data = read_scores(scores_path, task)
+    motifs = None
+    if motifs_path:
+        if not Path(motifs_path).exists():
+            raise SeqliftError(f"{motifs_path}: motifs file not found")
+        motifs = pd.read_csv(motifs_path, sep="\t")
+        missing = {"name", "motif", "start", "end"} - set(motifs.columns)
+        if missing:
+            raise SeqliftError(f"{motifs_path}: not a seqlift simulate motifs.tsv (missing {', '.join(sorted(missing))})")
+    indices = choose_sequences(data, name, top)
+    return draw_logos(data, indices, out, hypothetical, start, end, around_max, motifs)

@@ -1,0 +1,106 @@
+"""Logos and bigWig tracks from score files, read back the way a user would."""
+
+import numpy as np
+import pyBigWig
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from seqlift import SeqliftError, plots, tracks
+from seqlift.scorefile import ScoreWriter, read_scores
+from seqlift.scoring import Scores
+
+
+def write_scores(path, names, contrib, tasks=(0,)):
+    n, length = contrib.shape[0], contrib.shape[-2]
+    one_hot = np.eye(4, dtype=np.float32)[np.zeros((n, length), int)]
+    per_task = contrib if contrib.ndim == 4 else contrib[:, None]
+    zeros = np.zeros((n, len(tasks)), np.float32)
+    writer = ScoreWriter(path, length, list(tasks), {"tasks": np.array(tasks), "method": "deeplift", "rule": "rescale"})
+    writer.append(list(names), one_hot, Scores(per_task, per_task * 2, zeros, zeros, zeros))
+    writer.close()
+    return path
+
+
+def test_bigwig_values_at_known_coordinates_and_overlaps_averaged(tmp_path):
+    contrib = np.zeros((3, 10, 4), np.float32)
+    contrib[0, :, 0] = np.arange(10)            # chr1:100-110 → 0..9
+    contrib[1, :, 1] = 100.0                     # chr1:105-115 overlaps the first by 5 bp
+    contrib[2, :, 2] = -1.0                      # chr2:0-10
+    scores = write_scores(tmp_path / "s.h5", ["chr1:100-110", "chr1:105-115", "chr2:0-10"], contrib)
+    (tmp_path / "sizes").write_text("chr1\t1000\nchr2\t50\n")
+    out = tracks.write_bigwig_file(scores, tmp_path / "t.bw", chrom_sizes=tmp_path / "sizes")
+    bw = pyBigWig.open(str(out))
+    assert bw.chroms() == {"chr1": 1000, "chr2": 50}
+    np.testing.assert_allclose(bw.values("chr1", 100, 105), [0, 1, 2, 3, 4])
+    np.testing.assert_allclose(bw.values("chr1", 105, 110), [(v + 100) / 2 for v in range(5, 10)])
+    np.testing.assert_allclose(bw.values("chr1", 110, 115), [100] * 5)
+    np.testing.assert_allclose(bw.values("chr2", 0, 10), [-1] * 10)
+    assert np.isnan(bw.values("chr1", 99, 100)[0])  # nothing written outside the windows
+
+
+def test_bigwig_hypothetical_max_writes_the_strongest_base(tmp_path):
+    contrib = np.zeros((1, 4, 4), np.float32)
+    contrib[0, 0] = [1, -3, 2, 0]
+    scores = write_scores(tmp_path / "s.h5", ["chrX:0-4"], contrib)
+    (tmp_path / "sizes").write_text("chrX\t10\n")
+    bw = pyBigWig.open(str(tracks.write_bigwig_file(scores, tmp_path / "h.bw", chrom_sizes=tmp_path / "sizes",
+                                                    hypothetical_max=True)))
+    assert bw.values("chrX", 0, 1) == [-6.0]  # hypothetical = 2 × contrib in this file; |−6| is largest
+
+
+@pytest.mark.parametrize("name, message", [
+    ("seq1", "record 'seq1': name is not genome coordinates"),
+    ("chr1:995-1005", "record 'chr1:995-1005': ends past chr1"),
+    ("chr9:0-10", "chromosome 'chr9' is not in the chromosome sizes"),
+])
+def test_bigwig_bad_names_are_errors_naming_the_record(tmp_path, name, message):
+    scores = write_scores(tmp_path / "s.h5", [name], np.ones((1, 10, 4), np.float32))
+    (tmp_path / "sizes").write_text("chr1\t1000\n")
+    with pytest.raises(SeqliftError, match=message):
+        tracks.write_bigwig_file(scores, tmp_path / "t.bw", chrom_sizes=tmp_path / "sizes")
+    assert not (tmp_path / "t.bw").exists()
+
+
+def test_strongest_window_and_top_sequences():
+    values = np.array([0, 0, 1, 5, -4, 0, 0, 0], float)
+    assert plots.strongest_window(values, 2) == (3, 5)
+    assert plots.strongest_window(values, 20) == (0, 8)
+    data = {"names": np.array(["a", "b", "c"]), "contrib": np.array([1.0, 3.0, 2.0])[:, None, None] * np.ones((3, 5, 4))}
+    assert plots.choose_sequences(data, None, 2) == [1, 2]
+    assert plots.choose_sequences(data, "c", None) == [2]
+    with pytest.raises(SeqliftError, match="no sequence named 'z'"):
+        plots.choose_sequences(data, "z", None)
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_logo_files_by_extension(tmp_path, suffix, magic):
+    rng = np.random.default_rng(0)
+    scores = write_scores(tmp_path / "s.h5", ["chr2:1000-1030", "x"], rng.normal(size=(2, 30, 4)).astype(np.float32))
+    motifs = tmp_path / "motifs.tsv"
+    motifs.write_text("name\tmotif\tstart\tend\tstrand\tlog_odds\nx\tGATA1\t5\t15\t+\t9.1\n")
+    result = CliRunner().invoke(cli, ["logo", str(scores), "--out", str(tmp_path / f"l{suffix}"), "--top", "2",
+                                      "--around-max", "12", "--motifs", str(motifs)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"l{suffix}").read_bytes()[:5].startswith(magic)
+
+
+def test_logo_errors(tmp_path):
+    scores = write_scores(tmp_path / "s.h5", ["a"], np.ones((1, 10, 4), np.float32))
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["logo", str(scores), "--out", str(tmp_path / "l.gif")])
+    assert bad.exit_code == 1 and "must end in .png, .svg or .pdf" in bad.stderr
+    bad = runner.invoke(cli, ["logo", str(scores), "--out", str(tmp_path / "l.png"), "--start", "5", "--end", "50"])
+    assert bad.exit_code == 1 and "outside the sequence" in bad.stderr
+    bad = runner.invoke(cli, ["logo", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "l.png")])
+    assert bad.exit_code == 1 and "score file not found" in bad.stderr
+    assert not list(tmp_path.glob("l.*"))
+
+
+def test_read_scores_picks_a_task(tmp_path):
+    contrib = np.stack([np.full((2, 6, 4), 1.0), np.full((2, 6, 4), 2.0)], axis=1).astype(np.float32)
+    scores = write_scores(tmp_path / "s.h5", ["a", "b"], contrib, tasks=(0, 2))
+    assert read_scores(scores, 2)["contrib"][0, 0, 0] == 2.0
+    assert read_scores(scores)["contrib"][0, 0, 0] == 1.0
+    with pytest.raises(SeqliftError, match="task 1 is not in the file"):
+        read_scores(scores, 1)
