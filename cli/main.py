@@ -230,6 +230,34 @@ def simulate(outdir, n_seqs, length, seed, background, train, quiet):
 
 
 @cli.command()
+@click.argument("simdir", type=click.Path(file_okay=False))
+@click.option("--out", "outdir", required=True, type=click.Path(file_okay=False), help="Folder for benchmark.tsv, plots and benchmark.md.")
+@click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model to explain.  [default: SIMDIR/model.h5]")
+@click.option("--method", "methods", multiple=True, help="Only these methods (repeatable; a label or a --method name).  [default: all]")
+@click.option("--n-test", type=click.IntRange(1), default=None, help="Use only the first N test sequences.  [default: all]")
+@click.option("--n-refs", type=click.IntRange(1), default=20, show_default=True, help="Dinucleotide shuffles per sequence.")
+@click.option("--sensitivity-seqs", type=click.IntRange(1), default=100, show_default=True,
+              help="Test sequences used for Sensitivity-n.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@user_errors
+def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, seed, quiet):
+    """Compare attribution methods on a `seqlift simulate` data set with known motif positions."""
+    from seqlift import benchmark as bench
+
+    def progress(label):
+        if not quiet:
+            click.echo(f"scoring with {label}", err=True)
+
+    table = bench.run_benchmark(simdir, outdir, model=model, methods=list(methods) or None, n_test=n_test,
+                                n_refs=n_refs, seed=seed, sensitivity_seqs=sensitivity_seqs, progress=progress)
+    if not quiet:
+        columns = ["method", "task", "auroc", "auprc", "fn_gata1", "fn_tal1", "s_per_1000"]
+        click.echo(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"), err=True)
+        click.echo(f"wrote {Path(outdir) / 'benchmark.tsv'}, {Path(outdir) / 'benchmark.md'} and plots", err=True)
+
+
+@cli.command()
 @click.argument("scores", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file: .png, .svg or .pdf.")
 @click.option("--task", type=int, default=None, help="Task to draw.  [default: the file's first task]")

@@ -40,7 +40,9 @@ with _quiet_native_stderr():
     import keras
 
     if keras.backend.backend() == "tensorflow":
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        tensorflow.get_logger().setLevel("ERROR")  # one compiled step per task retraces by design
 
 NAME = keras.backend.backend()
 
@@ -152,7 +154,7 @@ def compile(fn):
     ``SEQLIFT_XLA=0`` turns it off.
     """
     if NAME == "tensorflow":
-        return _tf().function(fn, reduce_retracing=True, jit_compile=os.environ.get("SEQLIFT_XLA", "1") != "0")
+        return _tf().function(fn, jit_compile=os.environ.get("SEQLIFT_XLA", "1") != "0")
     if NAME == "jax":
         import jax
 

@@ -95,33 +95,39 @@ def _n_refs(inputs, references):
     return refs.shape[1] if refs.ndim == np.ndim(inputs) + 1 else (refs.shape[0] if refs.ndim == np.ndim(inputs) else 1)
 
 
-def in_silico_mutagenesis(explainer: Explainer, inputs, target=0, batch_size=None) -> Attribution:
+def in_silico_mutagenesis(explainer: Explainer, inputs, target=0, batch_size=None):
     """Every single-base substitution of one-hot ``inputs`` ``(N, L, 4)``: ``t(x with b at i) − t(x)``.
 
     hypothetical: the effect of each base at each position, centred over the four bases
     (``ism[i, b] − mean_b ism[i, b]``); contributions: that value at the observed base. Positions
     that are N (all-zero rows) get zeros. delta is NaN (ISM has no completeness to check);
-    reference_prediction is the mean prediction over all mutants.
+    reference_prediction is the mean prediction over all mutants. ``target`` may be a list: every
+    target is then scored from one pass over the mutants, and a list of ``Attribution`` returned.
     """
+    targets = list(target) if isinstance(target, (list, tuple)) else [target]
     inputs = np.asarray(inputs, dtype=np.float32)
     n, length, alphabet = inputs.shape
-    predict = explainer._cached(("select", target), lambda: _backend.compile(lambda v: _targets(explainer, v, target)))
+    predict = explainer._cached(("select", tuple(targets)), lambda: _backend.compile(
+        lambda v: ops.stack([_targets(explainer, v, t) for t in targets], axis=-1)))
     chunk = batch_size or 512
-    base = _predict_all(explainer, predict, inputs, chunk)
-    hyp = np.zeros_like(inputs)
-    mean_mutant = np.zeros(n, np.float32)
+    base = _predict_all(explainer, predict, inputs, chunk)  # (N, T)
+    hyp = np.zeros((len(targets),) + inputs.shape, np.float32)
+    mean_mutant = np.zeros((len(targets), n), np.float32)
     eye = np.eye(alphabet, dtype=np.float32)
     for i, seq in enumerate(inputs):
         mutants = np.repeat(seq[None], length * alphabet, axis=0).reshape(length, alphabet, length, alphabet)
         mutants[np.arange(length), :, np.arange(length), :] = eye
-        values = _predict_all(explainer, predict, mutants.reshape(-1, length, alphabet), chunk).reshape(length, alphabet)
-        effect = values - base[i]
-        effect[seq.sum(-1) == 0] = 0.0
-        hyp[i] = effect - effect.mean(-1, keepdims=True)
+        values = _predict_all(explainer, predict, mutants.reshape(-1, length, alphabet), chunk)
         observed = seq.sum(-1) > 0
-        mean_mutant[i] = values[observed][seq[observed] == 0].mean() if observed.any() else base[i]
-    contributions = hyp * inputs
-    return Attribution(contributions, hyp, np.full(n, np.nan, np.float32), base.astype(np.float32), mean_mutant)
+        for k in range(len(targets)):
+            effect = values[:, k].reshape(length, alphabet) - base[i, k]
+            effect[~observed] = 0.0
+            hyp[k, i] = effect - effect.mean(-1, keepdims=True)
+            mutant_values = values[:, k].reshape(length, alphabet)
+            mean_mutant[k, i] = mutant_values[observed][seq[observed] == 0].mean() if observed.any() else base[i, k]
+    results = [Attribution(hyp[k] * inputs, hyp[k], np.full(n, np.nan, np.float32), base[:, k].astype(np.float32),
+                           mean_mutant[k]) for k in range(len(targets))]
+    return results if isinstance(target, (list, tuple)) else results[0]
 
 
 def _predict_all(explainer, predict, x, chunk):

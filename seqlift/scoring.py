@@ -78,7 +78,13 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deep
         ref = np.zeros((1,) + one_hot.shape[1:], np.float32)
     else:
         ref = references.make(one_hot, start_index, names)
-    per_task = [attribute(explainer, method, one_hot, ref, target=t, batch_size=batch_size) for t in tasks]
+    if method == "ism":  # one pass over the mutants serves every task
+        from .methods import in_silico_mutagenesis
+
+        explainer._check_target(max(tasks))
+        per_task = in_silico_mutagenesis(explainer, one_hot, list(tasks), batch_size=batch_size)
+    else:
+        per_task = [attribute(explainer, method, one_hot, ref, target=t, batch_size=batch_size) for t in tasks]
     hyp = np.stack([a.hypothetical for a in per_task], axis=1)
     if method == "ism":
         contrib = np.stack([a.contributions for a in per_task], axis=1)

@@ -267,6 +267,16 @@ def test_same_inputs_same_scores_bit_for_bit_whatever_the_batch_size():
     assert np.array_equal(first, again)
 
 
+def test_one_explainer_serves_different_reference_counts_and_batch_sizes():
+    rng = np.random.default_rng(11)
+    inp = keras.Input((16, 4))
+    model = randomize(keras.Model(inp, _head(_trunk(inp))))
+    ex = Explainer(model)
+    x = one_hot(rng, (5, 16))
+    for refs, batch in [(one_hot(rng, (5, 4, 16)), 2), (one_hot(rng, (1, 16)), 5), (one_hot(rng, (5, 2, 16)), 3)]:
+        assert_summation(ex.deeplift(x, refs, batch_size=batch))
+
+
 def test_shared_and_per_input_references_agree():
     rng = np.random.default_rng(8)
     inp = keras.Input((16, 4))
