@@ -1,0 +1,129 @@
+"""The other attribution methods and the benchmark's metrics, on cases small enough to work by hand."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from keras import layers
+
+from seqlift import benchmark as bench
+from seqlift import simulation as sim_mod
+from seqlift.engine import Explainer
+from seqlift.methods import attribute, in_silico_mutagenesis
+
+
+def linear_model(length=6):
+    inp = keras.Input((length, 4))
+    model = keras.Model(inp, layers.Dense(1, use_bias=True)(layers.Flatten()(inp)))
+    w = np.arange(length * 4, dtype="float32").reshape(-1, 1) / 10
+    model.layers[-1].set_weights([w, np.array([0.5], "float32")])
+    return model, w.reshape(length, 4)
+
+
+def test_ism_of_a_linear_model_is_the_weight_difference():
+    model, w = linear_model()
+    x = np.eye(4, dtype="float32")[[0, 1, 2, 3, 0, 1]][None]
+    att = in_silico_mutagenesis(Explainer(model), x, 0)
+    effect = w - (w * x[0]).sum(-1, keepdims=True)  # t(x with b at i) − t(x)
+    np.testing.assert_allclose(att.hypothetical[0], effect - effect.mean(-1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(att.contributions[0], att.hypothetical[0] * x[0], atol=1e-6)
+    assert np.isnan(att.delta).all()
+    several = in_silico_mutagenesis(Explainer(model), x, [0, 0])
+    np.testing.assert_allclose(several[1].hypothetical, att.hypothetical)
+
+
+def test_gradient_methods_on_a_linear_model():
+    model, w = linear_model()
+    ex = Explainer(model)
+    x = np.eye(4, dtype="float32")[[0, 1, 2, 3, 0, 1]][None]
+    zero = np.zeros((1, 6, 4), "float32")
+    gxi = attribute(ex, "grad-x-input", x, zero)
+    np.testing.assert_allclose(gxi.contributions[0], w * x[0], atol=1e-6)
+    np.testing.assert_allclose(attribute(ex, "saliency", x, zero).hypothetical[0], np.abs(w), atol=1e-6)
+    ig = attribute(ex, "integrated-gradients", x, zero)
+    np.testing.assert_allclose(ig.contributions[0], w * x[0], atol=1e-5)  # linear: IG = gradient × input
+
+
+def test_integrated_gradients_completeness_on_a_nonlinear_model():
+    rng = np.random.default_rng(0)
+    inp = keras.Input((12, 4))
+    h = layers.Conv1D(4, 3, activation="softplus")(inp)
+    model = keras.Model(inp, layers.Dense(1)(layers.Flatten()(h)))
+    x = np.eye(4, dtype="float32")[rng.integers(0, 4, (3, 12))]
+    ref = np.full((1, 12, 4), 0.25, "float32")
+    att = attribute(Explainer(model), "integrated-gradients", x, ref, ig_steps=64)
+    scale = np.abs(att.prediction - att.reference_prediction).max()
+    assert att.delta.max() <= 1e-3 * max(scale, 1.0)
+
+
+def test_guided_backprop_drops_negative_gradients_through_relu():
+    # o = −ReLU(x): the gradient reaching the ReLU is negative, so guided backprop passes nothing.
+    inp = keras.Input((1,))
+    h = layers.Dense(1, use_bias=False)(inp)
+    model = keras.Model(inp, layers.Dense(1, use_bias=False)(layers.ReLU()(h)))
+    model.layers[1].set_weights([np.array([[1.0]], "float32")])
+    model.layers[3].set_weights([np.array([[-1.0]], "float32")])
+    x = np.array([[2.0]], "float32")
+    ex = Explainer(model)
+    assert attribute(ex, "guided-backprop", x, np.zeros((1, 1), "float32")).contributions[0, 0] == 0.0
+    assert attribute(ex, "grad-x-input", x, np.zeros((1, 1), "float32")).contributions[0, 0] == pytest.approx(-2.0)
+
+
+def test_scan_finds_the_planted_motif_with_its_log_odds():
+    pwm = sim_mod.load_motif("GATA1")
+    lo = sim_mod.log_odds(pwm, sim_mod.PAPER_BACKGROUND)
+    seq = np.eye(4, dtype="float32")[np.zeros(40, int)]
+    best = lo.argmax(1)
+    seq[17:17 + len(lo)] = np.eye(4)[best]
+    (matches,) = bench.scan(seq[None], lo, top=3)
+    assert matches[0] == (17, pytest.approx(lo.max(1).sum()))
+    starts = [s for s, _ in matches]
+    assert all(abs(a - b) >= len(lo) for i, a in enumerate(starts) for b in starts[i + 1:])  # non-overlapping
+
+
+def test_oracle_scores_are_perfect_and_inverted_scores_are_the_worst():
+    motifs = pd.DataFrame({"name": ["a", "b"], "motif": ["GATA1", "TAL1"], "start": [2, 5], "end": [6, 9]})
+    truth = bench.motif_mask(["a", "b"], motifs, 12, ("GATA1", "TAL1"))
+    assert truth.sum() == 8 and truth[0, 2:6].all() and truth[1, 5:9].all()
+    oracle = truth.astype(float)
+    assert sim_mod.auroc(truth.ravel(), oracle.ravel()) == 1.0
+    assert sim_mod.auprc(truth.ravel(), oracle.ravel()) == 1.0
+    assert sim_mod.auroc(truth.ravel(), -oracle.ravel()) == 0.0
+    only_gata = bench.motif_mask(["a", "b"], motifs, 12, ("GATA1",))
+    assert only_gata.sum() == 4
+
+
+def test_false_negative_fraction_counts_strong_both_motif_matches_scored_at_most_zero():
+    matches = pd.DataFrame({
+        "name": list("abcde"), "class": ["both", "both", "both", "gata1_only", "both"],
+        "motif": ["GATA1"] * 5, "start": 0, "log_odds": [8.0, 9.0, 7.5, 10.0, 3.0],
+        "score": [0.5, -0.1, 0.0, -5.0, -5.0],
+    })
+    # strong (≥ 7) and both-motif: a, b, c; b and c score ≤ 0
+    assert bench.false_negative_fraction(matches, "GATA1") == pytest.approx(2 / 3)
+    assert np.isnan(bench.false_negative_fraction(matches, "TAL1"))
+
+
+def test_sensitivity_n_of_an_exact_additive_attribution_is_one():
+    rng = np.random.default_rng(0)
+    per_position = rng.normal(size=(5, 30))
+    masks = bench.sensitivity_n_masks(5, 30, ns=(1, 5), subsets=10, seed=1)
+    # a model whose output drop is exactly the summed attribution of the removed positions
+    drops = {n: (m * per_position[:, None, :]).sum(-1)[..., None] for n, m in masks.items()}
+    sens = bench.sensitivity_n(per_position, masks, drops, 0)
+    assert sens[1] == pytest.approx(1.0) and sens[5] == pytest.approx(1.0)
+    noise = {n: rng.normal(size=d.shape) for n, d in drops.items()}
+    assert abs(bench.sensitivity_n(per_position, masks, noise, 0)[5]) < 0.5
+
+
+def test_benchmark_runs_end_to_end_on_a_tiny_simulation(tmp_path):
+    sim = sim_mod.simulate(n_seqs=80, length=150, seed=2)
+    sim_mod.write(sim, tmp_path)
+    sim_mod.build_model(150).save(tmp_path / "model.h5")
+    table = bench.run_benchmark(tmp_path, tmp_path / "out", methods=["deeplift-rescale-shuffle", "grad-x-input"],
+                                n_refs=2, sensitivity_seqs=4)
+    assert set(table["method"]) == {"deeplift-rescale-shuffle", "grad-x-input"} and len(table) == 6
+    for name in ["benchmark.tsv", "benchmark.md", "scatter_GATA1.png", "scatter_TAL1.png", "sensitivity_n.png"]:
+        assert (tmp_path / "out" / name).exists()
+    deeplift = table[table["method"] == "deeplift-rescale-shuffle"]
+    assert (deeplift["max_delta"] < 1e-3).all()
