@@ -259,6 +259,29 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
 
 @cli.command()
 @click.argument("scores", type=click.Path(dir_okay=False))
+@click.option("--out", "outdir", required=True, type=click.Path(file_okay=False), help="Folder for motifs.tsv, motifs.meme, logos, seqlets.bed and report.html.")
+@click.option("--task", type=int, default=None, help="Task to analyse.  [default: the file's first task]")
+@click.option("--motif-db", type=click.Path(dir_okay=False), default=None,
+              help="MEME file of known motifs (JASPAR, HOCOMOCO, ...).  [default: the simulation's motifs for seqlift simulate data]")
+@click.option("--max-seqlets", type=click.IntRange(1), default=2000, show_default=True, help="Seqlets per metacluster.")
+@click.option("--window", type=click.IntRange(1), default=None, help="Central window searched for seqlets (bp).  [default: the whole sequence]")
+@click.option("--n-leiden", type=click.IntRange(1), default=2, show_default=True, help="Leiden clusterings with different seeds.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@user_errors
+def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed):
+    """Discover motifs in a score file with TF-MoDISco-lite and name them with TOMTOM."""
+    from seqlift import motifs as motifs_mod
+
+    click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
+    table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
+                                       window=window, n_leiden=n_leiden, seed=seed)
+    columns = ["pattern", "n_seqlets", "consensus", "best_match", "q_value"]
+    click.echo(table[columns].to_string(index=False) if len(table) else "no patterns found", err=True)
+    click.echo(f"wrote {Path(outdir) / 'motifs.tsv'}, motifs.meme, logos and report.html", err=True)
+
+
+@cli.command()
+@click.argument("scores", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file: .png, .svg or .pdf.")
 @click.option("--task", type=int, default=None, help="Task to draw.  [default: the file's first task]")
 @click.option("--name", default=None, help="Draw the sequence with this name.")

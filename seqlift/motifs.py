@@ -1,0 +1,230 @@
+"""From score files to named motifs: TF-MoDISco-lite finds the patterns, memelite's TOMTOM names them.
+
+seqlift adds no motif-discovery code of its own: modisco-lite clusters seqlets of the hypothetical
+scores into patterns, TOMTOM (memelite) matches each pattern's PWM against a MEME database, and
+this module writes what a biologist reads: a table, a MEME file, logos, seqlets as BED and an
+HTML report.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import SeqliftError
+from .scorefile import read_scores
+from .sequences import parse_coordinates
+
+# Trim a pattern's CWM to the span whose per-position |contribution| reaches this fraction of its max.
+TRIM_FRACTION = 0.3
+MATCH_Q = 0.05
+
+
+@dataclass
+class Pattern:
+    name: str  # pos_pattern_0, neg_pattern_1, ...
+    sign: str
+    ppm: np.ndarray  # (W, 4) probabilities
+    cwm: np.ndarray  # (W, 4) mean contributions
+    seqlets: list = field(default_factory=list)  # (example index, start, end, reverse-complemented)
+    core: tuple = (0, 0)  # trimmed span [start, end) of the informative core
+    matches: list = field(default_factory=list)  # [(motif, p, q)] best first
+
+    @property
+    def consensus(self) -> str:
+        start, end = self.core
+        return "".join("ACGT"[i] for i in self.ppm[start:end].argmax(1))
+
+
+def simulation_database() -> Path:
+    from .simulation import data_dir
+
+    return data_dir() / "simulation_motifs.meme"
+
+
+def trim_core(cwm: np.ndarray, fraction=TRIM_FRACTION) -> tuple[int, int]:
+    """``[start, end)`` of positions whose summed |CWM| reaches ``fraction`` of the maximum."""
+    strength = np.abs(cwm).sum(1)
+    keep = np.flatnonzero(strength >= fraction * strength.max())
+    return (int(keep[0]), int(keep[-1]) + 1) if keep.size else (0, len(cwm))
+
+
+def run_modisco(one_hot, hypothetical, max_seqlets=2000, window=None, n_leiden=2, seed=0, verbose=False):
+    """TF-MoDISco-lite on ``(N, L, 4)`` arrays; returns (positive patterns, negative patterns, window)."""
+    import modiscolite
+
+    length = one_hot.shape[1]
+    window = min(window or length, length)
+    start = (length - window) // 2
+    np.random.seed(seed)  # modisco-lite draws from numpy's global generator
+    pos, neg = modiscolite.tfmodisco.TFMoDISco(
+        one_hot=np.ascontiguousarray(one_hot[:, start:start + window], np.float32),
+        hypothetical_contribs=np.ascontiguousarray(hypothetical[:, start:start + window], np.float32),
+        max_seqlets_per_metacluster=max_seqlets, sliding_window_size=min(21, window),
+        flank_size=min(10, window // 4), target_seqlet_fdr=0.05, n_leiden_runs=n_leiden, verbose=verbose)
+    return pos or [], neg or [], window, start
+
+
+def to_patterns(pos, neg, offset) -> list[Pattern]:
+    patterns = []
+    for sign, found in (("pos", pos), ("neg", neg)):
+        for i, p in enumerate(found):
+            seqlets = [(s.example_idx, s.start + offset, s.end + offset, bool(s.is_revcomp)) for s in p.seqlets]
+            cwm = np.asarray(p.contrib_scores)
+            patterns.append(Pattern(f"{sign}_pattern_{i}", sign, np.asarray(p.sequence), cwm, seqlets, trim_core(cwm)))
+    return patterns
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """q-values of a vector of p-values."""
+    p = np.asarray(p, np.float64)
+    order = np.argsort(p)
+    ranked = p[order] * len(p) / np.arange(1, len(p) + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty_like(q)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+def match(patterns: list[Pattern], database) -> list[Pattern]:
+    """TOMTOM each pattern's trimmed PWM against a MEME file; best three matches with q-values."""
+    from memelite import tomtom
+    from memelite.io import read_meme
+
+    database = Path(database)
+    if not database.exists():
+        raise SeqliftError(f"{database}: motif database not found")
+    try:
+        targets = read_meme(str(database))
+    except Exception as exc:  # noqa: BLE001 - any parse failure means it is not a MEME file
+        raise SeqliftError(f"{database}: not a MEME motif file ({str(exc)[:120]})") from None
+    if not targets:
+        raise SeqliftError(f"{database}: no motifs in the MEME file")
+    if not patterns:
+        return patterns
+    names = list(targets)
+    queries = [p.ppm[p.core[0]:p.core[1]].T.astype(np.float64) for p in patterns]
+    p_values = tomtom(queries, [np.asarray(targets[n], np.float64) for n in names])[0]
+    for pattern, row in zip(patterns, np.atleast_2d(p_values)):
+        q = benjamini_hochberg(row)
+        best = np.argsort(row)[:3]
+        pattern.matches = [(names[j], float(row[j]), float(q[j])) for j in best]
+    return patterns
+
+
+def write_outputs(patterns: list[Pattern], outdir: Path, names, task, database):
+    """motifs.tsv, motifs.meme, CWM/PWM logos, seqlets.bed (for coordinate names), report.html."""
+    from memelite.io import write_meme
+
+    rows = []
+    for p in patterns:
+        m = p.matches + [("", float("nan"), float("nan"))] * (3 - len(p.matches))
+        rows.append({"pattern": p.name, "sign": p.sign, "n_seqlets": len(p.seqlets), "consensus": p.consensus,
+                     "best_match": m[0][0], "q_value": m[0][2], "p_value": m[0][1],
+                     "second_match": m[1][0], "second_q": m[1][2], "third_match": m[2][0], "third_q": m[2][2]})
+    table = pd.DataFrame(rows, columns=["pattern", "sign", "n_seqlets", "consensus", "best_match", "q_value", "p_value",
+                                        "second_match", "second_q", "third_match", "third_q"])
+    table.to_csv(outdir / "motifs.tsv", sep="\t", index=False, float_format="%.3g")
+    if patterns:
+        write_meme(str(outdir / "motifs.meme"), {p.name: p.ppm[p.core[0]:p.core[1]].T for p in patterns})
+    else:
+        (outdir / "motifs.meme").write_text("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n")
+    _logos(patterns, outdir)
+    _seqlet_bed(patterns, outdir, names)
+    _report(patterns, table, outdir, task, database)
+    return table
+
+
+def _logos(patterns, outdir):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import logomaker
+    import matplotlib.pyplot as plt
+
+    for p in patterns:
+        start, end = p.core
+        cwm = pd.DataFrame(p.cwm[start:end], columns=list("ACGT"))
+        ppm = p.ppm[start:end]
+        info = ppm * (2 + np.sum(ppm * np.log2(np.clip(ppm, 1e-9, 1)), axis=1, keepdims=True))
+        for kind, frame in (("cwm", cwm), ("pwm", pd.DataFrame(info, columns=list("ACGT")))):
+            fig, ax = plt.subplots(figsize=(max(3.0, 0.35 * len(frame)), 1.8))
+            logomaker.Logo(frame, ax=ax, color_scheme="classic")
+            ax.set_title(f"{p.name} {kind.upper()} ({len(p.seqlets)} seqlets)", fontsize=8)
+            ax.set_ylabel("contribution" if kind == "cwm" else "bits", fontsize=7)
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+            fig.tight_layout()
+            fig.savefig(outdir / f"{p.name}.{kind}.png", dpi=110)
+            plt.close(fig)
+
+
+def _seqlet_bed(patterns, outdir, names):
+    lines = []
+    for p in patterns:
+        for example, start, end, revcomp in p.seqlets:
+            coords = parse_coordinates(str(names[example]))
+            if coords is None:
+                return  # names are not genome coordinates: no BED
+            chrom, offset, _ = coords
+            lines.append((chrom, offset + start, offset + end, p.name, "-" if revcomp else "+"))
+    lines.sort()
+    with open(outdir / "seqlets.bed", "w") as handle:
+        for chrom, start, end, name, strand in lines:
+            handle.write(f"{chrom}\t{start}\t{end}\t{name}\t0\t{strand}\n")
+
+
+def _report(patterns, table, outdir, task, database):
+    rows = []
+    for p, row in zip(patterns, table.itertuples()):
+        matches = "<br>".join(f"{html.escape(n)} (q = {q:.2g})" for n, _, q in p.matches) or "none"
+        rows.append(f"<tr><td>{p.name}</td><td>{len(p.seqlets)}</td><td><code>{p.consensus}</code></td>"
+                    f"<td><img src='{p.name}.cwm.png'></td><td><img src='{p.name}.pwm.png'></td><td>{matches}</td></tr>")
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>seqlift motifs</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px;vertical-align:middle}}img{{height:90px}}</style>
+</head><body><h1>Motifs (task {task})</h1>
+<p>TF-MoDISco-lite patterns from the hypothetical contributions, matched with TOMTOM against
+<code>{html.escape(str(database)) if database else 'no database'}</code>. CWM: contribution-weight matrix trimmed to its informative
+core; PWM: information content of the seqlets' bases.</p>
+<table><tr><th>pattern</th><th>seqlets</th><th>consensus</th><th>CWM</th><th>PWM</th><th>best matches</th></tr>
+{''.join(rows) or '<tr><td colspan=6>no patterns found</td></tr>'}
+</table></body></html>"""
+    (outdir / "report.html").write_text(page)
+
+
+def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2000, window=None, n_leiden=2, seed=0):
+    """``seqlift motifs``: TF-MoDISco-lite + TOMTOM on a score file; writes everything into ``outdir``.
+
+    The folder is built under a temporary name and renamed at the end. Returns the motif table.
+    """
+    data = read_scores(scores_path, task)
+    names = data["names"]
+    if motif_db is None and len(names) and all(str(n).startswith("sim") for n in names[:50]):
+        motif_db = simulation_database()  # seqlift simulate data: match against its two motifs
+    outdir = Path(outdir)
+    tmp = outdir.with_name(f".{outdir.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        pos, neg, window, offset = run_modisco(data["one_hot"], data["hypothetical"], max_seqlets, window, n_leiden, seed)
+        import modiscolite
+
+        modiscolite.io.save_hdf5(str(tmp / "modisco_results.h5"), pos, neg, window)
+        patterns = to_patterns(pos, neg, offset)
+        if motif_db is not None:
+            match(patterns, motif_db)
+        table = write_outputs(patterns, tmp, names, data["task"], motif_db)
+        if outdir.exists():
+            shutil.rmtree(outdir)
+        tmp.rename(outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return table
