@@ -239,9 +239,10 @@ def simulate(outdir, n_seqs, length, seed, background, train, quiet):
 @click.option("--sensitivity-seqs", type=click.IntRange(1), default=100, show_default=True,
               help="Test sequences used for Sensitivity-n.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--motifs", is_flag=True, help="Also run TF-MoDISco-lite per method: which recover GATA1 and TAL1 (~1 min each).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @user_errors
-def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, seed, quiet):
+def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, seed, motifs, quiet):
     """Compare attribution methods on a `seqlift simulate` data set with known motif positions."""
     from seqlift import benchmark as bench
 
@@ -250,7 +251,8 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
             click.echo(f"scoring with {label}", err=True)
 
     table = bench.run_benchmark(simdir, outdir, model=model, methods=list(methods) or None, n_test=n_test,
-                                n_refs=n_refs, seed=seed, sensitivity_seqs=sensitivity_seqs, progress=progress)
+                                n_refs=n_refs, seed=seed, sensitivity_seqs=sensitivity_seqs, progress=progress,
+                                motifs=motifs)
     if not quiet:
         columns = ["method", "task", "auroc", "auprc", "fn_gata1", "fn_tal1", "s_per_1000"]
         click.echo(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"), err=True)
