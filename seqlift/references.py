@@ -12,6 +12,7 @@ import math
 import warnings
 from fractions import Fraction
 
+import numba
 import numpy as np
 
 from .errors import SeqliftError
@@ -31,57 +32,91 @@ def _exits(codes: np.ndarray, n_letters: int) -> list[list[int]]:
     return exits
 
 
-def _last_exit_tree(exits, root, rng) -> dict[int, int]:
-    """A random spanning arborescence toward ``root``: for every other letter, the letter it last exits to.
+@numba.njit(cache=True)
+def _shuffle_kernel(codes, n, n_letters, seed, out):  # pragma: no cover - compiled
+    """``n`` uniform shuffles of ``codes`` into ``out`` ``(n, L)`` (Altschul & Erickson): see ``shuffle_codes``."""
+    np.random.seed(seed)
+    length = codes.shape[0]
+    degree = np.zeros(n_letters, np.int64)
+    for i in range(length - 1):
+        degree[codes[i]] += 1
+    offset = np.zeros(n_letters + 1, np.int64)
+    for v in range(n_letters):
+        offset[v + 1] = offset[v] + degree[v]
+    targets = np.empty(length - 1, np.int64)
+    fill = offset[:-1].copy()
+    for i in range(length - 1):
+        targets[fill[codes[i]]] = codes[i + 1]
+        fill[codes[i]] += 1
+    root, first = codes[length - 1], codes[0]
+    order = np.empty(length - 1, np.int64)
+    for k in range(n):
+        # 1. Wilson's algorithm: a random arborescence of last exits rooted at the final letter, each
+        #    step along a uniformly chosen exit (a tree weighted by its dinucleotide multiplicity).
+        in_tree = np.zeros(n_letters, np.bool_)
+        in_tree[root] = True
+        nxt = np.full(n_letters, -1, np.int64)
+        for start in range(n_letters):
+            if degree[start] == 0 or in_tree[start]:
+                continue
+            u = start
+            while not in_tree[u]:
+                nxt[u] = targets[offset[u] + np.random.randint(degree[u])]
+                u = nxt[u]
+            u = start
+            while not in_tree[u]:
+                in_tree[u] = True
+                u = nxt[u]
+        # 2. every letter's other exits in uniformly random order, its last exit last
+        for v in range(n_letters):
+            lo, hi = offset[v], offset[v + 1]
+            if hi == lo:
+                continue
+            order[lo:hi] = targets[lo:hi]
+            end = hi
+            if v != root:
+                for j in range(lo, hi):  # move one copy of the last exit to the end
+                    if order[j] == nxt[v]:
+                        order[j], order[hi - 1] = order[hi - 1], order[j]
+                        break
+                end = hi - 1
+            for j in range(end - 1, lo, -1):  # Fisher-Yates on [lo, end)
+                r = lo + np.random.randint(j - lo + 1)
+                order[j], order[r] = order[r], order[j]
+        # 3. the Eulerian walk from the first letter
+        position = offset[:-1].copy()
+        u = first
+        out[k, 0] = u
+        for i in range(1, length):
+            v = order[position[u]]
+            position[u] += 1
+            out[k, i] = v
+            u = v
 
-    Wilson's algorithm with loop-erased random walks that step along a uniformly chosen exit, so a
-    tree's probability is proportional to the number of dinucleotide-labelled trees it stands for.
+
+@numba.njit(cache=True, parallel=True)
+def _shuffle_batch(codes, n, n_letters, seeds, out):  # pragma: no cover - compiled
+    """Every sequence of ``codes`` ``(N, L)`` shuffled ``n`` times into ``out`` ``(N, n, L)``, in parallel.
+
+    Each sequence seeds the generator of the thread that runs it before drawing, so the result does
+    not depend on the number of threads or on which thread takes which sequence.
     """
-    in_tree = {root}
-    nxt = {}
-    for start in range(len(exits)):
-        if not exits[start] or start in in_tree:
-            continue
-        u = start
-        while u not in in_tree:
-            nxt[u] = exits[u][rng.integers(len(exits[u]))]
-            u = nxt[u]
-        u = start
-        while u not in in_tree:
-            in_tree.add(u)
-            u = nxt[u]
-    return nxt
+    for i in numba.prange(codes.shape[0]):
+        _shuffle_kernel(codes[i], n, n_letters, seeds[i], out[i])
 
 
 def shuffle_codes(codes: np.ndarray, n: int, rng: np.random.Generator, n_letters: int) -> np.ndarray:
-    """``n`` uniform dinucleotide shuffles of an integer-coded sequence, shape ``(n, L)``."""
-    length = len(codes)
-    out = np.empty((n, length), dtype=codes.dtype)
-    if length < 3:
-        out[:] = codes
-        return out
-    exits = _exits(codes, n_letters)
-    first, last = int(codes[0]), int(codes[-1])
-    for k in range(n):
-        tree = _last_exit_tree(exits, last, rng)
-        orders = []
-        for v, targets in enumerate(exits):
-            targets = list(targets)
-            if v in tree:
-                targets.remove(tree[v])
-                order = [targets[i] for i in rng.permutation(len(targets))] + [tree[v]]
-            else:
-                order = [targets[i] for i in rng.permutation(len(targets))]
-            orders.append(order)
-        position = [0] * n_letters
-        walk = [first]
-        u = first
-        for _ in range(length - 1):
-            v = orders[u][position[u]]
-            position[u] += 1
-            walk.append(v)
-            u = v
-        out[k] = walk
+    """``n`` uniform dinucleotide shuffles of an integer-coded sequence, shape ``(n, L)``.
+
+    Altschul & Erickson (1985): (1) a random spanning arborescence of last exits rooted at the final
+    letter (Wilson's algorithm), (2) each letter's other exits in random order, (3) the Eulerian
+    walk. Compiled with numba: the pure-Python walk managed 292 sequences/s at 1000 bp, a sixth of
+    the engine's speed on an H200. ``rng`` seeds it.
+    """
+    codes = np.ascontiguousarray(codes, dtype=np.int8)
+    out = np.repeat(codes[None], n, axis=0)
+    if len(codes) >= 3:
+        _shuffle_kernel(codes, n, n_letters, int(rng.integers(2**31 - 1)), out)
     return out
 
 
@@ -137,44 +172,48 @@ def dinucleotide_shuffle(sequence: str, n: int, seed: int = 0) -> list[str]:
     ``(sequence, n, seed)`` gives the same shuffles.
     """
     letters = sorted(set(sequence))
-    codes = np.array([letters.index(c) for c in sequence], dtype=np.int64)
+    if len(letters) > 127:
+        raise SeqliftError("dinucleotide_shuffle handles at most 127 distinct letters")
+    codes = np.array([letters.index(c) for c in sequence], dtype=np.int8)
     shuffled = shuffle_codes(codes, n, _generator(seed, 0), len(letters))
     return ["".join(letters[c] for c in row) for row in shuffled]
 
 
 def one_hot_to_codes(one_hot: np.ndarray) -> np.ndarray:
-    """``(L, 4)`` one-hot → letter codes 0-3, and 4 for an all-zero row (N)."""
-    codes = one_hot.argmax(-1)
+    """``(..., L, 4)`` one-hot → letter codes 0-3, and 4 for an all-zero row (N), as int8."""
+    codes = one_hot.argmax(-1).astype(np.int8)
     codes[one_hot.sum(-1) == 0] = 4
     return codes
 
 
+_ONE_HOT_TABLE = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), np.float32)])
+
+
 def codes_to_one_hot(codes: np.ndarray) -> np.ndarray:
-    table = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), np.float32)])
-    return table[codes]
+    return _ONE_HOT_TABLE[codes]
 
 
 def shuffled_references(one_hot: np.ndarray, n: int, seed: int, start_index: int = 0,
                         names=None) -> np.ndarray:
     """``n`` dinucleotide shuffles of each sequence in ``one_hot`` ``(N, L, 4)``: ``(N, n, L, 4)``.
 
-    Sequence ``i`` of the chunk is shuffled with a generator from ``(seed, start_index + i)``, so
+    Sequence ``i`` of the chunk is shuffled with a seed drawn from ``(seed, start_index + i)``, so
     the references do not depend on how the input is chunked. N (an all-zero row) is shuffled as a
     fifth letter. A sequence whose only valid shuffle is itself gets a warning.
     """
-    out = np.empty((len(one_hot), n) + one_hot.shape[1:], dtype=np.float32)
-    for i, seq in enumerate(one_hot):
-        codes = one_hot_to_codes(seq)
-        rng = _generator(seed, start_index + i)
-        shuffles = shuffle_codes(codes, n, rng, 5)
-        if n and np.all(shuffles == codes):
-            text = "".join("ACGTN"[c] for c in codes)
+    codes = one_hot_to_codes(np.asarray(one_hot))
+    seeds = np.array([_generator(seed, start_index + i).integers(2**31 - 1) for i in range(len(codes))], np.int64)
+    shuffles = np.repeat(codes[:, None], n, axis=1)
+    if codes.shape[1] >= 3 and n:
+        _shuffle_batch(codes, n, 5, seeds, shuffles)
+    if n:
+        for i in np.flatnonzero(np.all(shuffles == codes[:, None], axis=(1, 2))):
+            text = "".join("ACGTN"[c] for c in codes[i])
             if count_dinucleotide_shuffles(text) == 1:
                 label = names[i] if names is not None else f"#{start_index + i}"
                 warnings.warn(f"sequence {label} has a single dinucleotide shuffle (itself); "
                               "its references equal the input and its scores are zero", stacklevel=2)
-        out[i] = codes_to_one_hot(shuffles)
-    return out
+    return codes_to_one_hot(shuffles)
 
 
 def parse_background(text_or_values) -> np.ndarray:

@@ -77,6 +77,21 @@ def test_same_seed_same_shuffles_and_chunking_does_not_matter():
     assert seqlift.dinucleotide_shuffle("ACGTAGCTAGGA", 3, 5) == seqlift.dinucleotide_shuffle("ACGTAGCTAGGA", 3, 5)
 
 
+def test_shuffles_do_not_depend_on_the_number_of_threads():
+    import numba
+
+    x = np.eye(4, dtype=np.float32)[np.random.default_rng(1).integers(0, 4, (9, 60))]
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = refs.shuffled_references(x, 3, seed=4)
+        numba.set_num_threads(before)
+        many = refs.shuffled_references(x, 3, seed=4)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(one, many)
+
+
 def test_n_is_shuffled_as_a_fifth_letter():
     seq = "ACGNNTACGTNACGT"
     x = one_hot_encode(seq)[None]
