@@ -150,7 +150,11 @@ def motif_recovery(one_hot, hypothetical, seed=0) -> dict:
     """Which simulated motifs TF-MoDISco-lite recovers from task-0 hypothetical scores (TOMTOM q < 0.05)."""
     from . import motifs as motifs_mod
 
-    pos, neg, window, offset = motifs_mod.run_modisco(one_hot, hypothetical, seed=seed)
+    try:
+        pos, neg, window, offset = motifs_mod.run_modisco(one_hot, hypothetical, seed=seed)
+    except SeqliftError as exc:  # e.g. saliency: scores of one sign
+        return {"gata1_recovered": False, "gata1_seqlets": 0, "tal1_recovered": False, "tal1_seqlets": 0,
+                "n_patterns": 0, "note": str(exc).split(";")[0]}
     patterns = motifs_mod.match(motifs_mod.to_patterns(pos, neg, offset), motifs_mod.simulation_database())
     found = {"GATA1_disc1": 0, "TAL1_known1": 0}
     for p in patterns:
@@ -158,7 +162,7 @@ def motif_recovery(one_hot, hypothetical, seed=0) -> dict:
             found[p.matches[0][0]] += len(p.seqlets)
     return {"gata1_recovered": found["GATA1_disc1"] > 0, "gata1_seqlets": found["GATA1_disc1"],
             "tal1_recovered": found["TAL1_known1"] > 0, "tal1_seqlets": found["TAL1_known1"],
-            "n_patterns": len(patterns)}
+            "n_patterns": len(patterns), "note": ""}
 
 
 def run_benchmark(simdir, outdir, model=None, methods=None, n_test=None, n_refs=20, seed=0,

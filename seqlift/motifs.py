@@ -62,6 +62,12 @@ def run_modisco(one_hot, hypothetical, max_seqlets=2000, window=None, n_leiden=2
     length = one_hot.shape[1]
     window = min(window or length, length)
     start = (length - window) // 2
+    contrib = (hypothetical * one_hot).sum(-1)
+    if not (contrib < 0).any() or not (contrib > 0).any():
+        # modisco-lite fits seqlet thresholds to both signs; scores of one sign (saliency) break it
+        raise SeqliftError("TF-MoDISco-lite needs scores of both signs, and these are all "
+                           f"{'non-negative' if (contrib >= 0).all() else 'non-positive'}; use a signed method "
+                           "(deeplift, grad-x-input, ...) for motifs")
     np.random.seed(seed)  # modisco-lite draws from numpy's global generator
     pos, neg = modiscolite.tfmodisco.TFMoDISco(
         one_hot=np.ascontiguousarray(one_hot[:, start:start + window], np.float32),

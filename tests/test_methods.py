@@ -125,7 +125,7 @@ def test_benchmark_runs_end_to_end_on_a_tiny_simulation(tmp_path):
     assert set(table["method"]) == {"deeplift-rescale-shuffle", "grad-x-input"} and len(table) == 6
     recovery = pd.read_csv(tmp_path / "out" / "motif_recovery.tsv", sep="\t")
     assert list(recovery.columns) == ["method", "gata1_recovered", "gata1_seqlets", "tal1_recovered", "tal1_seqlets",
-                                      "n_patterns"]
+                                      "n_patterns", "note"]
     assert not recovery["gata1_recovered"].any()  # an untrained model has learned no motif
     for name in ["benchmark.tsv", "benchmark.md", "scatter_GATA1.png", "scatter_TAL1.png", "sensitivity_n.png"]:
         assert (tmp_path / "out" / name).exists()

@@ -73,6 +73,12 @@ def test_a_model_that_learned_no_motif_recovers_none(tmp_path):
     assert not (table["q_value"] < 0.05).any(), table
 
 
+def test_scores_of_one_sign_are_a_clear_error(tmp_path):
+    one_hot = np.eye(4, dtype=np.float32)[np.zeros((3, 30), int)]
+    with pytest.raises(motifs_mod.SeqliftError, match="needs scores of both signs"):
+        motifs_mod.run_modisco(one_hot, np.abs(np.random.default_rng(0).normal(size=(3, 30, 4))))
+
+
 def test_seqlets_bed_uses_genome_coordinates(tmp_path):
     pattern = motifs_mod.Pattern("pos_pattern_0", "pos", np.full((4, 4), 0.25), np.zeros((4, 4)),
                                  seqlets=[(1, 5, 9, False), (0, 2, 6, True)], core=(0, 4))
