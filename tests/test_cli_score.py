@@ -123,6 +123,23 @@ def test_reference_fasta_shared_and_per_input(files, tmp_path):
     assert bad.exit_code == 1 and "18 reference records" in bad.stderr and not (tmp_path / "z.h5").exists()
 
 
+def test_bgzip_fasta_is_read_and_plain_gzip_is_a_clear_error(files, tmp_path):
+    import gzip
+
+    from Bio import bgzf
+
+    text = (files / "in.fa").read_bytes()
+    with bgzf.BgzfWriter(str(tmp_path / "in.fa.gz"), "wb") as handle:
+        handle.write(text)
+    result = run(["score", files / "model.h5", tmp_path / "in.fa.gz", "--out", tmp_path / "b.h5", "--n-refs", 2])
+    assert result.exit_code == 0, result.output
+    with h5py.File(tmp_path / "b.h5") as f:
+        assert len(f["names"]) == 9
+    (tmp_path / "plain.fa.gz").write_bytes(gzip.compress(text))
+    bad = run(["score", files / "model.h5", tmp_path / "plain.fa.gz", "--out", tmp_path / "p.h5"])
+    assert bad.exit_code == 1 and "must be bgzip-compressed" in bad.stderr
+
+
 def test_bed_windows_are_centred_and_named_by_coordinates(files, tmp_path):
     out = tmp_path / "bed.h5"
     result = run(["score", files / "model.h5", files / "regions.bed", "--genome", files / "genome.fa", "--out", out,
