@@ -269,14 +269,19 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
 @click.option("--window", type=click.IntRange(1), default=None, help="Central window searched for seqlets (bp).  [default: the whole sequence]")
 @click.option("--n-leiden", type=click.IntRange(1), default=2, show_default=True, help="Leiden clusterings with different seeds.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress output.")
 @user_errors
-def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed):
+def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, quiet):
     """Discover motifs in a score file with TF-MoDISco-lite and name them with TOMTOM."""
     from seqlift import motifs as motifs_mod
 
-    click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
+    if not quiet:
+        click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
     table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
-                                       window=window, n_leiden=n_leiden, seed=seed)
+                                       window=window, n_leiden=n_leiden, seed=seed,
+                                       verbose=not quiet and sys.stderr.isatty())
+    if quiet:
+        return
     columns = ["pattern", "n_seqlets", "consensus", "best_match", "q_value"]
     click.echo(table[columns].to_string(index=False) if len(table) else "no patterns found", err=True)
     click.echo(f"wrote {Path(outdir) / 'motifs.tsv'}, motifs.meme, logos and report.html", err=True)

@@ -204,7 +204,8 @@ core; PWM: information content of the seqlets' bases.</p>
     (outdir / "report.html").write_text(page)
 
 
-def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2000, window=None, n_leiden=2, seed=0):
+def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2000, window=None, n_leiden=2, seed=0,
+                    verbose=False):
     """``seqlift motifs``: TF-MoDISco-lite + TOMTOM on a score file; writes everything into ``outdir``.
 
     The folder is built under a temporary name and renamed at the end. Returns the motif table.
@@ -219,7 +220,8 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        pos, neg, window, offset = run_modisco(data["one_hot"], data["hypothetical"], max_seqlets, window, n_leiden, seed)
+        pos, neg, window, offset = run_modisco(data["one_hot"], data["hypothetical"], max_seqlets, window, n_leiden, seed,
+                                               verbose)
         import modiscolite
 
         modiscolite.io.save_hdf5(str(tmp / "modisco_results.h5"), pos, neg, window)
