@@ -69,11 +69,15 @@ def run_modisco(one_hot, hypothetical, max_seqlets=2000, window=None, n_leiden=2
                            f"{'non-negative' if (contrib >= 0).all() else 'non-positive'}; use a signed method "
                            "(deeplift, grad-x-input, ...) for motifs")
     np.random.seed(seed)  # modisco-lite draws from numpy's global generator
-    pos, neg = modiscolite.tfmodisco.TFMoDISco(
-        one_hot=np.ascontiguousarray(one_hot[:, start:start + window], np.float32),
-        hypothetical_contribs=np.ascontiguousarray(hypothetical[:, start:start + window], np.float32),
-        max_seqlets_per_metacluster=max_seqlets, sliding_window_size=min(21, window),
-        flank_size=min(10, window // 4), target_seqlet_fdr=0.05, n_leiden_runs=n_leiden, verbose=verbose)
+    try:
+        pos, neg = modiscolite.tfmodisco.TFMoDISco(
+            one_hot=np.ascontiguousarray(one_hot[:, start:start + window], np.float32),
+            hypothetical_contribs=np.ascontiguousarray(hypothetical[:, start:start + window], np.float32),
+            max_seqlets_per_metacluster=max_seqlets, sliding_window_size=min(21, window),
+            flank_size=min(10, window // 4), target_seqlet_fdr=0.05, n_leiden_runs=n_leiden, verbose=verbose)
+    except ValueError as exc:  # its seqlet thresholds cannot be fitted when the scores carry too little signal
+        raise SeqliftError(f"TF-MoDISco-lite could not separate seqlets from the background in these scores "
+                           f"({str(exc)[:100]}); score more sequences or check the model") from None
     return pos or [], neg or [], window, start
 
 
