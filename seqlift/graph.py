@@ -234,7 +234,7 @@ def build_graph(model: keras.Model) -> Graph:
     graph.add(rules.Op(model, name="input"), [])
     out = _inline(graph, model, [0])[0]
     graph.output = out
-    _strip_final_activation(graph)
+    _strip_final_activation(graph, len(model.outputs[0].shape))
     shape = model.outputs[0].shape[1:]
     size = 1
     for s in shape:
@@ -278,12 +278,12 @@ def _inline(graph: Graph, model: keras.Model, input_ids: list[int]) -> list[int]
     return [ids[id(t)] for t in functional.outputs]
 
 
-def _strip_final_activation(graph: Graph):
+def _strip_final_activation(graph: Graph, output_rank: int):
     """Explain the logit: remove a final sigmoid or softmax (Shrikumar et al. 2016, §2.4-2.5)."""
     node = graph.nodes[graph.output]
     op = node.op
     if isinstance(op, rules.Softmax):
-        if op.axis not in (-1, len(graph.input_shape)) and op.axis != -1:
+        if op.axis not in (-1, output_rank - 1):
             raise SeqliftError(f"{op.describe()}: only a softmax over the last axis is supported")
         graph.final_activation = "softmax"
     elif isinstance(op, rules.Elementwise) and op.fn_name == "sigmoid":

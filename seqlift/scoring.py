@@ -7,7 +7,7 @@ base (METHOD.md, "Hypothetical contributions").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -62,7 +62,6 @@ class Scores:
     delta: np.ndarray
     prediction: np.ndarray
     reference_prediction: np.ndarray
-    raw_totals: np.ndarray = field(default=None)  # (N, T) Σ raw contributions (= Δt up to delta)
 
 
 def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deeplift",
@@ -96,7 +95,6 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deep
         delta=np.stack([a.delta for a in per_task], axis=1),
         prediction=np.stack([a.prediction for a in per_task], axis=1),
         reference_prediction=np.stack([a.reference_prediction for a in per_task], axis=1),
-        raw_totals=np.stack([a.contributions.reshape(len(one_hot), -1).sum(-1) for a in per_task], axis=1),
     )
 
 

@@ -122,7 +122,7 @@ def simulate(n_seqs=8000, length=200, seed=0, background=PAPER_BACKGROUND, split
     return Simulation(names, sequences, labels, motifs)
 
 
-def write_fasta(path, names, sequences, width=None):
+def write_fasta(path, names, sequences):
     with open(path, "w") as handle:
         for name, seq in zip(names, sequences):
             handle.write(f">{name}\n{seq}\n")

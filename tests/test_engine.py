@@ -324,6 +324,15 @@ def test_unsupported_layer_is_an_error_naming_it(make, words):
         assert word in str(err.value)
 
 
+def test_softmax_over_another_axis_is_an_error():
+    inp = keras.Input((16, 4))
+    model = keras.Model(inp, layers.Softmax(axis=1)(layers.Conv1D(3, 3)(inp)))
+    with pytest.raises(SeqliftError, match="only a softmax over the last axis"):
+        Explainer(model)
+    last = keras.Model(inp, layers.Softmax(axis=-1)(layers.Conv1D(3, 3)(inp)))
+    assert Explainer(last).graph.final_activation == "softmax"
+
+
 def test_target_out_of_range_is_an_error():
     inp = keras.Input((16, 4))
     model = keras.Model(inp, _head(_trunk(inp)))
