@@ -7,6 +7,8 @@ on the region (or on the narrowPeak summit), named ``chrom:start-end`` like ``be
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -62,9 +64,13 @@ def _open_fasta(path):
         head = handle.read(2)
     if head != b"\x1f\x8b" and not head.startswith(b">"):
         raise SeqliftError(f"{path}: not a FASTA file (the first line must start with '>')")
+    index = Path(f"{path}.fai")
+    if not index.exists() and not os.access(path.parent, os.W_OK):
+        # pyfaidx writes its index beside the FASTA; a read-only folder gets one in a temporary folder
+        index = Path(tempfile.mkdtemp(prefix="seqlift-fai-")) / f"{path.name}.fai"
     try:
-        return pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=False, read_long_names=False,
-                             rebuild=True, build_index=True)
+        return pyfaidx.Fasta(str(path), indexname=str(index), as_raw=True, sequence_always_upper=False,
+                             read_long_names=False, rebuild=True, build_index=True)
     except Exception as exc:  # noqa: BLE001 - pyfaidx raises many types for malformed files
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "BGZF" in message or "bgzip" in message.lower():

@@ -1,5 +1,7 @@
 """`seqlift score` from a user's side: files written, their layout, and one-line errors."""
 
+from pathlib import Path
+
 import h5py
 import keras
 import numpy as np
@@ -138,6 +140,19 @@ def test_bgzip_fasta_is_read_and_plain_gzip_is_a_clear_error(files, tmp_path):
     (tmp_path / "plain.fa.gz").write_bytes(gzip.compress(text))
     bad = run(["score", files / "model.h5", tmp_path / "plain.fa.gz", "--out", tmp_path / "p.h5"])
     assert bad.exit_code == 1 and "must be bgzip-compressed" in bad.stderr
+
+
+def test_fasta_in_a_read_only_folder_is_indexed_elsewhere(files, tmp_path, monkeypatch):
+    from seqlift import sequences
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "in.fa").write_bytes((files / "in.fa").read_bytes())
+    # the folder counts as read-only (tests run as root, who may write anywhere)
+    monkeypatch.setattr(sequences.os, "access", lambda path, mode: Path(path) != folder)
+    result = run(["score", files / "model.h5", folder / "in.fa", "--out", tmp_path / "ro.h5", "--n-refs", 2])
+    assert result.exit_code == 0, result.output
+    assert not (folder / "in.fa.fai").exists()
 
 
 def test_bed_windows_are_centred_and_named_by_coordinates(files, tmp_path):
