@@ -107,7 +107,7 @@ class Explainer:
                     splits[j] = node.op.split(xs, ds, lambda: [split_of(k) for k in node.inputs], ctx)
             return splits[j]
 
-        for i, node in enumerate(nodes[1:], start=1):
+        for node in nodes[1:]:
             xs = [acts[j] for j in node.inputs]
             if node.rule == "reveal_cancel":
                 deltas.append(node.op.reveal_cancel(xs, lambda: [split_of(node.inputs[0])], ctx))

@@ -36,7 +36,6 @@ class Context:
     """What every rule needs to know about the batch being explained."""
 
     n_refs: int  # R: references per input; differences have batch size B*R
-    rule: str = "rescale"  # overridden per nonlinearity by the graph
 
 
 def by_pair(x, d, n_refs):
@@ -99,11 +98,12 @@ class Op:
         raise NotImplementedError
 
     def split(self, xs, ds, parts, ctx):
-        """Positive and negative parts of the output difference (default: of its total).
+        """Positive and negative parts of a linear op's output difference, for RevealCancel.
 
         ``parts()`` returns the inputs' own (positive, negative) parts, computed only if asked for.
+        (The engine splits the output of a nonlinear op by sign itself.)
         """
-        return sign_split(self.delta(xs, ds, ctx))
+        raise NotImplementedError
 
 
 class Structural(Op):
