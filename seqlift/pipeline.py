@@ -19,6 +19,8 @@ from .errors import SeqliftError
 from .scorefile import ScoreWriter, sha256
 from .scoring import ReferenceSpec, explainer_for_sequences, score_one_hot
 
+# Methods whose scores should sum to t(x) − t(ref): their convergence deltas are checked.
+COMPLETE_METHODS = ("deeplift", "integrated-gradients")
 # Positions (sequence × reference × bp) per chunk: ~4M keeps a chunk's references near 64 MB.
 POSITIONS_PER_CHUNK = 1 << 22
 
@@ -84,7 +86,8 @@ class ScoreJob:
         path = Path(self.input)
         if not path.exists():
             raise SeqliftError(f"{path}: input file not found")
-        is_bed = path.suffix.lower() in (".bed", ".narrowpeak") or path.name.lower().endswith((".bed.gz",))
+        name = path.name.lower().removesuffix(".gz")
+        is_bed = name.endswith((".bed", ".narrowpeak"))
         if is_bed:
             if not self.genome:
                 raise SeqliftError(f"{path}: BED input needs --genome GENOME.fa")
@@ -175,13 +178,14 @@ class ScoreJob:
                 scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
                                        start_index=start, names=names, batch_size=self.batch_size)
                 writer.append(names, one_hot, scores)
-                scale = np.maximum(1.0, np.maximum(np.abs(scores.prediction), np.abs(scores.reference_prediction)))
-                relative = np.nan_to_num(scores.delta / scale, nan=0.0)
-                for t in n_over:
-                    n_over[t] += int((relative > t).any(axis=1).sum())
-                i, j = np.unravel_index(np.argmax(relative), relative.shape)
-                if worst is None or relative[i, j] > worst[0]:
-                    worst = (float(relative[i, j]), names[i], self.tasks[j])
+                if self.method in COMPLETE_METHODS:
+                    scale = np.maximum(1.0, np.maximum(np.abs(scores.prediction), np.abs(scores.reference_prediction)))
+                    relative = scores.delta / scale
+                    for t in n_over:
+                        n_over[t] += int((relative > t).any(axis=1).sum())
+                    i, j = np.unravel_index(np.argmax(relative), relative.shape)
+                    if worst is None or relative[i, j] > worst[0]:
+                        worst = (float(relative[i, j]), names[i], self.tasks[j])
                 start += len(names)
                 progress(len(names))
             writer.close()

@@ -7,6 +7,7 @@ on the region (or on the narrowPeak summit), named ``chrom:start-end`` like ``be
 
 from __future__ import annotations
 
+import gzip
 import os
 import tempfile
 from dataclasses import dataclass
@@ -118,7 +119,8 @@ def read_bed_windows(bed_path, chrom_sizes: dict[str, int], length: int) -> list
     if not bed_path.exists():
         raise SeqliftError(f"{bed_path}: BED file not found")
     regions = []
-    with open(bed_path) as handle:
+    opener = gzip.open if bed_path.name.lower().endswith(".gz") else open
+    with opener(bed_path, "rt") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip() or line.startswith(("#", "track", "browser")):
                 continue

@@ -125,6 +125,26 @@ def test_reference_fasta_shared_and_per_input(files, tmp_path):
     assert bad.exit_code == 1 and "18 reference records" in bad.stderr and not (tmp_path / "z.h5").exists()
 
 
+def test_gzipped_bed_is_read(files, tmp_path):
+    import gzip
+
+    (tmp_path / "r.bed.gz").write_bytes(gzip.compress((files / "regions.bed").read_bytes()))
+    result = run(["score", files / "model.h5", tmp_path / "r.bed.gz", "--genome", files / "genome.fa",
+                  "--out", tmp_path / "g.h5", "--n-refs", 2])
+    assert result.exit_code == 0, result.output
+    with h5py.File(tmp_path / "g.h5") as f:
+        assert len(f["names"]) == 3
+
+
+def test_convergence_warning_only_for_methods_that_claim_completeness(files, tmp_path):
+    grad = run(["score", files / "model.h5", files / "in.fa", "--out", tmp_path / "g.h5", "--method", "grad-x-input",
+                "--delta-warn", "1e-12"])
+    assert grad.exit_code == 0 and "convergence delta" not in grad.stderr
+    ig = run(["score", files / "model.h5", files / "in.fa", "--out", tmp_path / "i.h5", "--method",
+              "integrated-gradients", "--reference", "zeros", "--delta-warn", "1e-12"])
+    assert ig.exit_code == 0 and "convergence delta above 1e-12" in ig.stderr and "worst: 's" in ig.stderr
+
+
 def test_bgzip_fasta_is_read_and_plain_gzip_is_a_clear_error(files, tmp_path):
     import gzip
 
