@@ -347,3 +347,18 @@ def test_missing_and_non_model_files_are_errors(tmp_path):
     bad.write_text("not a model")
     with pytest.raises(SeqliftError, match="bad.h5"):
         Explainer(bad)
+
+
+def test_a_tf_keras_2_h5_file_loads_and_predicts_as_keras_2_did():
+    # tests/data/keras2_functional.h5 was written by tf_keras 2.21 (Keras 2): Conv1D, BatchNormalization,
+    # MaxPooling1D, a residual Add, Flatten, Dense, Dropout, softmax; the .npz holds Keras 2's predictions.
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    expected = np.load(data / "keras2_functional_expected.npz")
+    ex = Explainer(data / "keras2_functional.h5", normalize=True)
+    logits = ex.predict(expected["x"])
+    probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    np.testing.assert_allclose(probabilities, expected["probabilities"], atol=1e-6)
+    att = ex.deeplift(expected["x"], np.roll(expected["x"], 1, axis=0)[:, None], target=2)
+    assert_summation(att)
