@@ -162,6 +162,18 @@ def compile(fn):
     return fn  # torch: eager; torch.compile's warm-up costs more than it saves at these sizes
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is the backend running out of device memory (the batch can be split)."""
+    if NAME == "tensorflow" and isinstance(exc, _tf().errors.ResourceExhaustedError):
+        return True
+    if NAME == "torch":
+        import torch
+
+        if isinstance(exc, torch.OutOfMemoryError):
+            return True
+    return "RESOURCE_EXHAUSTED" in str(exc) or "out of memory" in str(exc).lower()
+
+
 def to_tensor(array, device: str | None = None):
     """A float32 tensor on the backend's default device (or ``device``: 'cpu'/'gpu')."""
     array = np.ascontiguousarray(array, dtype=np.float32)

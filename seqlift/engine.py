@@ -8,6 +8,7 @@ step is traced once.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,8 +161,16 @@ class Explainer:
             with _backend.scope(self.device):
                 return [_backend.to_numpy(v) for v in step(self._tensor(x), self._tensor(r))]
 
-        parts = _batched(run, [inputs, refs], min(batch_size, len(inputs)))
-        return Attribution(*parts)
+        batch_size = min(batch_size, len(inputs))
+        while True:
+            try:
+                return Attribution(*_batched(run, [inputs, refs], batch_size))
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+                if batch_size == 1 or not _backend.is_out_of_memory(exc):
+                    raise
+                batch_size //= 2
+                warnings.warn(f"out of device memory; retrying with {batch_size} sequences "
+                              f"({batch_size * n_refs} pairs) per step (set batch_size to choose)", stacklevel=2)
 
     def deeplift(self, inputs, references, target=0, batch_size=None) -> Attribution:
         """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``."""

@@ -362,3 +362,30 @@ def test_a_tf_keras_2_h5_file_loads_and_predicts_as_keras_2_did():
     np.testing.assert_allclose(probabilities, expected["probabilities"], atol=1e-6)
     att = ex.deeplift(expected["x"], np.roll(expected["x"], 1, axis=0)[:, None], target=2)
     assert_summation(att)
+
+
+def test_out_of_memory_halves_the_batch_and_gives_the_same_scores(monkeypatch):
+    from seqlift import _backend
+
+    rng = np.random.default_rng(12)
+    inp = keras.Input((16, 4))
+    model = randomize(keras.Model(inp, _head(_trunk(inp))))
+    x, refs = one_hot(rng, (6, 16)), one_hot(rng, (6, 2, 16))
+    expected = Explainer(model).deeplift(x, refs, batch_size=6).contributions
+    ex = Explainer(model)
+    real = _backend.to_numpy
+    calls = {"n": 0}
+
+    def exhausted_at_six(value):
+        calls["n"] += 1
+        if value.shape[0] == 6:
+            raise RuntimeError("RESOURCE_EXHAUSTED: out of memory allocating the step")
+        return real(value)
+
+    monkeypatch.setattr(_backend, "to_numpy", exhausted_at_six)
+    with pytest.warns(UserWarning, match="retrying with 3 sequences"):
+        got = ex.deeplift(x, refs, batch_size=6).contributions
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    monkeypatch.setattr(_backend, "to_numpy", lambda v: (_ for _ in ()).throw(ValueError("not memory")))
+    with pytest.raises(ValueError, match="not memory"):
+        ex.deeplift(x, refs, batch_size=6)
