@@ -128,6 +128,8 @@ def _parse_tasks(values, n_outputs):
 @click.argument("input", type=click.Path(dir_okay=False))
 @click.option("--genome", type=click.Path(dir_okay=False), help="Genome FASTA (indexed or indexable) for BED input.")
 @click.option("--task", "tasks", multiple=True, help="Output index to explain, repeatable, or 'all'.  [default: 0]")
+@click.option("--output", "model_output", default=None,
+              help="For a model with several outputs (e.g. profile and counts heads): its name or index.")
 @click.option("--method", type=click.Choice(["deeplift", "grad-x-input", "saliency", "integrated-gradients",
                                              "guided-backprop", "ism"]), default="deeplift", show_default=True)
 @click.option("--rule", type=click.Choice(["rescale", "reveal-cancel", "genomics"]), default="rescale",
@@ -158,7 +160,7 @@ def _parse_tasks(values, n_outputs):
 @click.option("--chrom-sizes", type=click.Path(dir_okay=False), default=None, help="Chromosome sizes for --bigwig.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def score(model, input, genome, tasks, method, rule, reference, n_refs, refs_per_input, seed, background,
+def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
           quiet):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL (.h5 or .keras)."""
@@ -169,7 +171,7 @@ def score(model, input, genome, tasks, method, rule, reference, n_refs, refs_per
         model=model, input=input, genome=genome, method=method, rule=rule.replace("-", "_"),
         reference=reference, n_refs=n_refs, refs_per_input=refs_per_input, seed=seed, background=background,
         normalize=not no_normalize, batch_size=batch_size, out=out, modisco=modisco_prefix,
-        device=None if device == "auto" else device, delta_thresholds=(delta_warn,),
+        device=None if device == "auto" else device, delta_thresholds=(delta_warn,), output=model_output,
     )
     plan = job.prepare(lambda n_outputs: _parse_tasks(tasks, n_outputs))
     progress = Progress(plan.n_sequences, "scoring", quiet)

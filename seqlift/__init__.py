@@ -13,7 +13,7 @@ from .scoring import Scores, score  # noqa: E402
 from .sequences import one_hot_encode  # noqa: E402
 
 
-def deeplift(model, inputs, references, target=0, rule="rescale", batch_size=None, normalize=False):
+def deeplift(model, inputs, references, target=0, rule="rescale", batch_size=None, normalize=False, output=None):
     """DeepLIFT contributions of ``inputs`` to one model output.
 
     model: a ``keras.Model`` or a path (``.h5`` from tf.keras 2.x or Keras 3, or ``.keras``).
@@ -22,9 +22,10 @@ def deeplift(model, inputs, references, target=0, rule="rescale", batch_size=Non
     rule: 'rescale', 'reveal_cancel', 'genomics' (RevealCancel on dense layers, Rescale on
     convolutions), or a dict from Keras layer class name to rule.
     normalize: mean-normalize the first convolution per column (for one-hot inputs).
+    output: for a model with several outputs, which one (index or name) ``target`` indexes into.
     Returns ``(N, *S)`` raw contributions ``m ⊙ (x − ref)`` averaged over references.
     """
-    explainer = Explainer(model, rule=rule, normalize=normalize)
+    explainer = Explainer(model, rule=rule, normalize=normalize, output=output)
     return explainer.deeplift(inputs, references, target=target, batch_size=batch_size).contributions
 
 

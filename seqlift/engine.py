@@ -49,15 +49,16 @@ class Explainer:
     model: ``keras.Model`` or path to ``.h5``/``.keras``. rule: 'rescale', 'reveal_cancel',
     'genomics' or a dict from Keras layer class name to rule. normalize: mean-normalize the
     convolution reading the one-hot input (Shrikumar et al. 2016, §2.6). device: 'cpu', 'gpu' or
-    None (the backend's default: the GPU when one is visible).
+    None (the backend's default: the GPU when one is visible). output: which output of a
+    multi-output model to explain (index or name).
     """
 
-    def __init__(self, model, rule="rescale", normalize=False, device=None):
+    def __init__(self, model, rule="rescale", normalize=False, device=None, output=None):
         if device == "cpu" and _backend.NAME == "torch" and _backend.gpu_available():
             raise SeqliftError("device='cpu' with the torch backend needs the GPU hidden before Keras is imported "
                                "(CUDA_VISIBLE_DEVICES=''); `seqlift score --device cpu` does this")
         self.model = load_model(model)
-        self.graph: Graph = build_graph(self.model)
+        self.graph: Graph = build_graph(self.model, output)
         self.normalized = normalize_first_convolution(self.graph) if normalize else []
         assign_rules(self.graph, rule)
         self.rule = rule

@@ -221,29 +221,69 @@ def _converter(layer):
     return None
 
 
-def build_graph(model: keras.Model) -> Graph:
-    """Lower ``model`` to primitive ops; raises ``SeqliftError`` naming any unsupported layer."""
+def build_graph(model: keras.Model, output=None) -> Graph:
+    """Lower ``model`` to primitive ops; raises ``SeqliftError`` naming any unsupported layer.
+
+    output: which model output to explain (index or name), needed when the model has several
+    (e.g. a BPNet-style profile head and counts head); only that output's ancestors are kept.
+    """
     if isinstance(model, keras.Sequential):
         if not model.built or not model.inputs:
             raise SeqliftError("the Sequential model has no input shape; build it with keras.Input first")
     if len(model.inputs) != 1:
         raise SeqliftError(f"model '{model.name}' has {len(model.inputs)} inputs; seqlift explains single-input models")
-    if len(model.outputs) != 1:
-        raise SeqliftError(f"model '{model.name}' has {len(model.outputs)} outputs; seqlift explains single-output models")
+    chosen = _choose_output(model, output)
     graph = Graph(input_shape=tuple(model.inputs[0].shape[1:]))
     graph.add(rules.Op(model, name="input"), [])
-    out = _inline(graph, model, [0])[0]
-    graph.output = out
-    _strip_final_activation(graph, len(model.outputs[0].shape))
-    shape = model.outputs[0].shape[1:]
+    outs = _inline(graph, model, [0])
+    _keep_ancestors(graph, outs[chosen])
+    out_tensor = model.outputs[chosen]
+    _strip_final_activation(graph, len(out_tensor.shape))
     size = 1
-    for s in shape:
+    for s in out_tensor.shape[1:]:
         size *= s
     graph.output_size = size
     for node in graph.nodes:
         if isinstance(node.op, rules.Softmax):
             raise SeqliftError(f"{node.op.describe()}: softmax is only supported as the model's final activation")
     return graph
+
+
+def _output_names(model) -> list[str]:
+    return [t._keras_history.operation.name for t in model.outputs]
+
+
+def _choose_output(model, output) -> int:
+    names = _output_names(model)
+    if output is None:
+        if len(names) > 1:
+            raise SeqliftError(f"model '{model.name}' has {len(names)} outputs ({', '.join(names)}); "
+                               "choose one with output= (--output)")
+        return 0
+    if isinstance(output, str) and not output.lstrip("-").isdigit():
+        if output not in names:
+            raise SeqliftError(f"model '{model.name}' has no output '{output}' (outputs: {', '.join(names)})")
+        return names.index(output)
+    index = int(output)
+    if not 0 <= index < len(names):
+        raise SeqliftError(f"output {index} is out of range: model '{model.name}' has {len(names)} output(s)")
+    return index
+
+
+def _keep_ancestors(graph: Graph, output: int):
+    """Drop every node the chosen output does not depend on, keeping topological order."""
+    keep, stack = set(), [output]
+    while stack:
+        i = stack.pop()
+        if i not in keep:
+            keep.add(i)
+            stack.extend(graph.nodes[i].inputs)
+    order = sorted(keep)
+    remap = {old: new for new, old in enumerate(order)}
+    graph.nodes = [graph.nodes[i] for i in order]
+    for node in graph.nodes:
+        node.inputs = [remap[j] for j in node.inputs]
+    graph.output = remap[output]
 
 
 def _inline(graph: Graph, model: keras.Model, input_ids: list[int]) -> list[int]:

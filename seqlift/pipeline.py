@@ -70,12 +70,13 @@ class ScoreJob:
     modisco: str | None = None
     device: str | None = None
     delta_thresholds: tuple = (1e-3,)
+    output: str | None = None
 
     def prepare(self, choose_tasks: Callable[[int], list[int]]) -> Plan:
         """Load the model and check every input before any work starts."""
         if self.device == "gpu" and not _backend.gpu_available():
             raise SeqliftError("--device gpu: the Keras backend sees no GPU")
-        self.explainer = explainer_for_sequences(self.model, self.rule, self.normalize, self.device)
+        self.explainer = explainer_for_sequences(self.model, self.rule, self.normalize, self.device, self.output)
         self.length = int(self.explainer.graph.input_shape[0])
         self.tasks = choose_tasks(self.explainer.n_outputs)
         self._open_input()
@@ -160,6 +161,7 @@ class ScoreJob:
             "seed": self.seed,
             "normalization": ",".join(self.explainer.normalized) if self.explainer.normalized else "none",
             "final_activation": self.explainer.graph.final_activation or "none",
+            "output": str(self.output) if self.output is not None else "",
             "background": self.spec.background if self.spec.background is not None else np.zeros(0, np.float32),
         }
 

@@ -98,9 +98,9 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deep
     )
 
 
-def explainer_for_sequences(model, rule="rescale", normalize=True, device=None) -> Explainer:
+def explainer_for_sequences(model, rule="rescale", normalize=True, device=None, output=None) -> Explainer:
     """An ``Explainer`` for a one-hot ``(L, 4)`` sequence model, normalized by default."""
-    explainer = Explainer(model, rule=rule, normalize=normalize, device=device)
+    explainer = Explainer(model, rule=rule, normalize=normalize, device=device, output=output)
     shape = explainer.graph.input_shape
     if len(shape) != 2 or shape[1] != 4:
         raise SeqliftError(f"model input shape {shape} is not (length, 4): seqlift score needs a one-hot DNA model")
@@ -110,13 +110,13 @@ def explainer_for_sequences(model, rule="rescale", normalize=True, device=None) 
 
 
 def score(model, one_hot, tasks=(0,), method="deeplift", rule="rescale", reference="shuffle", n_refs=20,
-          seed=0, background=None, normalize=True, batch_size=None) -> Scores:
+          seed=0, background=None, normalize=True, batch_size=None, output=None) -> Scores:
     """Score one-hot DNA ``(N, L, 4)`` in one call (the library form of ``seqlift score``).
 
     reference: 'shuffle', 'frequency', 'zeros', or an array of references ``(R, L, 4)`` or
     ``(N, R, L, 4)``. Returns ``Scores`` with a task axis right after N.
     """
-    explainer = model if isinstance(model, Explainer) else explainer_for_sequences(model, rule, normalize)
+    explainer = model if isinstance(model, Explainer) else explainer_for_sequences(model, rule, normalize, output=output)
     if isinstance(reference, str):
         bg = refs_mod.parse_background(background) if background is not None else None
         spec = ReferenceSpec(kind=reference, n_refs=n_refs, seed=seed, background=bg)

@@ -254,3 +254,18 @@ def test_interrupted_run_leaves_no_output(files, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         job.run(interrupt)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_multi_output_model_needs_and_takes_output(files, tmp_path):
+    inp = keras.Input((LENGTH, 4))
+    h = layers.Conv1D(4, 5, padding="same", activation="relu")(inp)
+    profile = layers.Flatten(name="profile")(layers.Conv1D(1, 3, padding="same")(h))
+    counts = layers.Dense(1, name="counts")(layers.GlobalAveragePooling1D()(h))
+    keras.Model(inp, [profile, counts]).save(tmp_path / "two.keras")
+    bad = run(["score", tmp_path / "two.keras", files / "in.fa", "--out", tmp_path / "x.h5"])
+    assert bad.exit_code == 1 and "choose one with output= (--output)" in bad.stderr
+    good = run(["score", tmp_path / "two.keras", files / "in.fa", "--out", tmp_path / "c.h5", "--output", "counts",
+                "--n-refs", 2])
+    assert good.exit_code == 0, good.output
+    with h5py.File(tmp_path / "c.h5") as f:
+        assert f.attrs["output"] == "counts" and f["contrib"].shape == (9, LENGTH, 4)

@@ -1,5 +1,6 @@
 """The DeepLIFT rules and layers, checked the way the method is stated (METHOD.md)."""
 
+import re
 import zlib
 
 import keras
@@ -389,3 +390,33 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_scores(monkeypatch):
     monkeypatch.setattr(_backend, "to_numpy", lambda v: (_ for _ in ()).throw(ValueError("not memory")))
     with pytest.raises(ValueError, match="not memory"):
         ex.deeplift(x, refs, batch_size=6)
+
+
+def _two_headed():
+    inp = keras.Input((20, 4))
+    h = layers.Conv1D(6, 5, padding="same", activation="relu")(inp)
+    profile = layers.Flatten(name="profile")(layers.Conv1D(1, 3, padding="same")(h))
+    counts = layers.Dense(1, name="counts")(layers.GlobalAveragePooling1D()(h))
+    return randomize(keras.Model(inp, [profile, counts]), seed=13)
+
+
+def test_multi_output_models_explain_the_chosen_head():
+    rng = np.random.default_rng(13)
+    model = _two_headed()
+    x, refs = one_hot(rng, (4, 20)), one_hot(rng, (4, 3, 20))
+    profile, counts = model.predict(x, verbose=0)
+    by_name = Explainer(model, output="counts").deeplift(x, refs)
+    assert_summation(by_name)
+    np.testing.assert_allclose(by_name.prediction, counts[:, 0], rtol=1e-5, atol=1e-5)
+    by_index = Explainer(model, output=0).deeplift(x, refs, target=7)
+    assert_summation(by_index)
+    np.testing.assert_allclose(by_index.prediction, profile[:, 7], rtol=1e-5, atol=1e-5)
+    # the counts head's graph holds none of the profile head's layers
+    assert "profile" not in [n.op.name for n in Explainer(model, output="counts").graph.nodes]
+
+
+@pytest.mark.parametrize("output, message", [(None, "has 2 outputs (profile, counts)"),
+                                             ("shape", "no output 'shape'"), (2, "output 2 is out of range")])
+def test_choosing_a_multi_output_head_errors(output, message):
+    with pytest.raises(SeqliftError, match=re.escape(message)):
+        Explainer(_two_headed(), output=output)
