@@ -160,7 +160,12 @@ LAYER_CASES = {
     "LeakyReLU": lambda h: layers.LeakyReLU(0.2)(layers.Conv1D(6, 3)(h)),
     "ELU": lambda h: layers.ELU()(layers.Conv1D(6, 3)(h)),
     **{f"Activation-{n}": _activation(n) for n in
-       ["sigmoid", "tanh", "softplus", "gelu", "swish", "exponential", "linear", "relu"]},
+       ["sigmoid", "tanh", "softplus", "gelu", "swish", "exponential", "linear", "relu", "selu", "softsign",
+        "mish", "relu6", "hard_sigmoid", "log_sigmoid", "celu", "hard_silu", "silu", "elu", "leaky_relu"]},
+    "Permute": lambda h: layers.Permute((2, 1))(h),
+    "UpSampling1D": lambda h: layers.UpSampling1D(2)(h),
+    "Inference-identities": lambda h: layers.Identity()(layers.ActivityRegularization(0.1)(
+        layers.AlphaDropout(0.1)(layers.GaussianDropout(0.1)(h)))),
     "MaxPooling1D": lambda h: layers.MaxPooling1D(2)(h),
     "MaxPooling1D-same-overlap": lambda h: layers.MaxPooling1D(3, strides=2, padding="same")(h),
     "AveragePooling1D": lambda h: layers.AveragePooling1D(3, strides=2, padding="same")(h),
