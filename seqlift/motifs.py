@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import SeqliftError
-from .scorefile import read_scores
+from .scorefile import ScoreFile
 from .sequences import parse_coordinates
 
 # Trim a pattern's CWM to the span whose per-position |contribution| reaches this fraction of its max.
@@ -214,7 +214,10 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
 
     The folder is built under a temporary name and renamed at the end. Returns the motif table.
     """
-    data = read_scores(scores_path, task)
+    with ScoreFile(scores_path, task) as scores:  # modisco-lite takes whole arrays
+        index = np.arange(scores.n)
+        data = {"names": scores.names, "task": scores.task, "one_hot": scores.rows("one_hot", index),
+                "hypothetical": scores.rows("hypothetical", index)}
     names = data["names"]
     if motif_db is None and len(names) and all(str(n).startswith("sim") for n in names[:50]):
         motif_db = simulation_database()  # seqlift simulate data: match against its two motifs

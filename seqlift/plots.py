@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import SeqliftError
-from .scorefile import read_scores
+from .scorefile import ScoreFile
 from .sequences import parse_coordinates
 
 ALPHABET = list("ACGT")
@@ -24,15 +24,14 @@ def strongest_window(per_position: np.ndarray, width: int) -> tuple[int, int]:
     return start, start + width
 
 
-def choose_sequences(data: dict, name: str | None, top: int | None) -> list[int]:
+def choose_sequences(names, totals, name: str | None, top: int | None) -> list[int]:
     """Indices of the sequences to draw: one by ``name``, or the ``top`` by total contribution."""
-    names = list(data["names"])
+    names = list(names)
     if name is not None:
         if name not in names:
             raise SeqliftError(f"no sequence named '{name}' in the score file")
         return [names.index(name)]
-    totals = data["contrib"].reshape(len(names), -1).sum(1)
-    return list(np.argsort(-totals, kind="stable")[: max(1, top or 1)])
+    return list(np.argsort(-np.asarray(totals), kind="stable")[: max(1, top or 1)])
 
 
 def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=None, end=None,
@@ -95,8 +94,7 @@ def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=No
 
 def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetical=False, start=None, end=None,
                    around_max=None, motifs_path=None):
-    """``seqlift logo``: read a score file and draw the chosen sequences."""
-    data = read_scores(scores_path, task)
+    """``seqlift logo``: draw the chosen sequences of a score file, reading only what it needs."""
     motifs = None
     if motifs_path:
         if not Path(motifs_path).exists():
@@ -105,5 +103,11 @@ def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetica
         missing = {"name", "motif", "start", "end"} - set(motifs.columns)
         if missing:
             raise SeqliftError(f"{motifs_path}: not a seqlift simulate motifs.tsv (missing {', '.join(sorted(missing))})")
-    indices = choose_sequences(data, name, top)
-    return draw_logos(data, indices, out, hypothetical, start, end, around_max, motifs)
+    with ScoreFile(scores_path, task) as scores:
+        totals = None
+        if name is None:
+            totals = np.concatenate([c.reshape(len(c), -1).sum(1) for _, c in scores.chunks("contrib")])
+        chosen = choose_sequences(scores.names, totals, name, top)
+        data = {"names": scores.names[chosen], "attrs": scores.attrs, "task": scores.task,
+                "contrib": scores.rows("contrib", chosen), "hypothetical": scores.rows("hypothetical", chosen)}
+    return draw_logos(data, list(range(len(chosen))), out, hypothetical, start, end, around_max, motifs)

@@ -186,32 +186,65 @@ class _NpzStream:
             pass
 
 
-def read_scores(path, task=None) -> dict:
-    """A score file as numpy arrays; ``task`` picks one task (index into the file's tasks)."""
-    path = Path(path)
-    if not path.exists():
-        raise SeqliftError(f"{path}: score file not found")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError:
-        raise SeqliftError(f"{path}: not an HDF5 score file") from None
-    with handle:
-        if "contrib" not in handle:
+class ScoreFile:
+    """A score file opened for reading in pieces (a file of millions of sequences never loads whole).
+
+    ``names`` (all, as str), ``attrs``, ``task``, ``n``; ``rows(key, index)`` and ``chunks(key)`` give
+    one task's rows of ``contrib``, ``hypothetical``, ``one_hot``, ``delta``, ... as numpy arrays.
+    """
+
+    def __init__(self, path, task=None):
+        path = Path(path)
+        if not path.exists():
+            raise SeqliftError(f"{path}: score file not found")
+        try:
+            self._h5 = h5py.File(path, "r")
+        except OSError:
+            raise SeqliftError(f"{path}: not an HDF5 score file") from None
+        if "contrib" not in self._h5:
+            self._h5.close()
             raise SeqliftError(f"{path}: not a seqlift score file (no 'contrib' dataset)")
-        data = {k: handle[k][()] for k in handle.keys()}
-        attrs = dict(handle.attrs)
-    data["names"] = np.array([n.decode() if isinstance(n, bytes) else n for n in data["names"]])
-    tasks = list(np.atleast_1d(attrs.get("tasks", [0])))
-    if data["contrib"].ndim == 4:
-        if task is None:
-            task = tasks[0]
-        if task not in tasks:
+        self.attrs = dict(self._h5.attrs)
+        tasks = [int(t) for t in np.atleast_1d(self.attrs.get("tasks", [0]))]
+        if task is not None and task not in tasks:
+            self._h5.close()
             raise SeqliftError(f"{path}: task {task} is not in the file (tasks: {tasks})")
-        i = tasks.index(task)
-        for key in _PER_BASE + _PER_SEQUENCE:
-            data[key] = data[key][:, i]
-    elif task is not None and task not in tasks:
-        raise SeqliftError(f"{path}: task {task} is not in the file (tasks: {tasks})")
-    data["attrs"] = attrs
-    data["task"] = task if task is not None else tasks[0]
+        self.task = tasks[0] if task is None else task
+        self._task_index = tasks.index(self.task) if self._h5["contrib"].ndim == 4 else None
+        self.names = np.array([n.decode() if isinstance(n, bytes) else n for n in self._h5["names"][()]])
+        self.n = len(self.names)
+
+    def _select(self, key, values):
+        if self._task_index is not None and key in _PER_BASE + _PER_SEQUENCE:
+            return values[:, self._task_index]
+        return values
+
+    def rows(self, key, index) -> np.ndarray:
+        """Rows ``index`` (any order) of dataset ``key`` for this task."""
+        index = np.asarray(index, dtype=np.int64)
+        order = np.argsort(index, kind="stable")
+        values = self._select(key, self._h5[key][np.unique(index[order])])
+        _, position = np.unique(index, return_inverse=True)
+        return values[position]
+
+    def chunks(self, key, size=4096):
+        """``(start, rows)`` for successive chunks of dataset ``key`` for this task."""
+        for start in range(0, self.n, size):
+            yield start, self._select(key, self._h5[key][start:start + size])
+
+    def close(self):
+        self._h5.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_scores(path, task=None) -> dict:
+    """A whole score file as numpy arrays (small files); ``task`` picks one task of the file's tasks."""
+    with ScoreFile(path, task) as f:
+        data = {key: f.rows(key, np.arange(f.n)) for key in ("one_hot",) + _PER_BASE + _PER_SEQUENCE}
+        data.update(names=f.names, attrs=f.attrs, task=f.task)
     return data

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SeqliftError
-from .scorefile import read_scores
+from .scorefile import ScoreFile
 from .sequences import fasta_lengths, parse_coordinates
 
 
@@ -32,60 +32,73 @@ def read_chrom_sizes(chrom_sizes=None, genome=None) -> dict[str, int]:
     raise SeqliftError("bigWig needs chromosome sizes: give --chrom-sizes FILE or --genome GENOME.fa")
 
 
-def per_base_values(data: dict, hypothetical_max=False) -> np.ndarray:
-    """``(N, L)``: projected contribution summed over bases, or the strongest hypothetical base."""
-    if hypothetical_max:
-        hyp = data["hypothetical"]
-        pick = np.abs(hyp).argmax(-1)
-        return np.take_along_axis(hyp, pick[..., None], -1)[..., 0]
-    return data["contrib"].sum(-1)
+def per_base_values(contrib: np.ndarray, hypothetical: np.ndarray | None = None) -> np.ndarray:
+    """``(n, L)``: projected contribution summed over bases, or (given ``hypothetical``) the
+    hypothetical score of the strongest base."""
+    if hypothetical is not None:
+        pick = np.abs(hypothetical).argmax(-1)
+        return np.take_along_axis(hypothetical, pick[..., None], -1)[..., 0]
+    return contrib.sum(-1)
 
 
-def _clusters(windows):
-    """Group windows ``(start, end, values)`` sorted by start into runs of overlapping ones."""
-    group, group_end = [], -1
-    for window in windows:
-        if group and window[0] >= group_end:
-            yield group
-            group, group_end = [], -1
-        group.append(window)
-        group_end = max(group_end, window[1])
-    if group:
-        yield group
-
-
-def write_bigwig(names, values: np.ndarray, sizes: dict[str, int], out):
-    """Per-base ``values`` ``(N, L)`` at the coordinates of ``names``; overlapping windows are averaged."""
-    import pyBigWig
-
-    by_chrom: dict[str, list] = {}
-    for name, row in zip(names, values):
+def _windows(names, sizes):
+    """``(chrom, start, end)`` of every record, checked against the chromosome sizes."""
+    windows = []
+    for name in names:
         coords = parse_coordinates(str(name))
         if coords is None:
             raise SeqliftError(f"record '{name}': name is not genome coordinates chrom:start-end")
         chrom, start, end = coords
-        if end - start != len(row):
-            raise SeqliftError(f"record '{name}': spans {end - start} bp but has {len(row)} scores")
         if chrom not in sizes:
             raise SeqliftError(f"record '{name}': chromosome '{chrom}' is not in the chromosome sizes")
         if end > sizes[chrom]:
             raise SeqliftError(f"record '{name}': ends past {chrom} (length {sizes[chrom]})")
-        by_chrom.setdefault(chrom, []).append((start, end, row))
+        windows.append((chrom, start, end))
+    return windows
+
+
+def write_bigwig(names, read_values, length: int, sizes: dict[str, int], out, block=4096):
+    """Per-base values at the coordinates of ``names``; overlapping windows are averaged per base.
+
+    ``read_values(indices)`` returns the ``(len(indices), L)`` values of those records, so records
+    are read in coordinate order a block at a time and a run of overlapping windows is written as
+    soon as it ends: memory is set by the block and the longest run, not by the number of records.
+    """
+    import pyBigWig
+
+    windows = _windows(names, sizes)
+    for name, (_, start, end) in zip(names, windows):
+        if end - start != length:
+            raise SeqliftError(f"record '{name}': spans {end - start} bp but has {length} scores")
+    chroms = sorted({w[0] for w in windows})
+    order = sorted(range(len(windows)), key=lambda i: (windows[i][0], windows[i][1]))
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    chroms = sorted(by_chrom)
     bw = pyBigWig.open(str(tmp), "w")
     try:
         bw.addHeader([(c, sizes[c]) for c in chroms], maxZooms=10)
-        for chrom in chroms:
-            for group in _clusters(sorted(by_chrom[chrom], key=lambda w: w[0])):
-                lo, hi = group[0][0], max(w[1] for w in group)
-                total, count = np.zeros(hi - lo), np.zeros(hi - lo)
-                for start, end, row in group:
-                    total[start - lo:end - lo] += row
-                    count[start - lo:end - lo] += 1
-                # a cluster is a chain of overlapping windows: every base in [lo, hi) is covered
-                bw.addEntries(chrom, int(lo), values=(total / count).tolist(), span=1, step=1)
+        run = None  # [chrom, lo, total, count] of the current run of overlapping windows
+
+        def flush():
+            # a run is a chain of overlapping windows: every base in it is covered
+            bw.addEntries(run[0], int(run[1]), values=(run[2] / run[3]).tolist(), span=1, step=1)
+
+        for b in range(0, len(order), block):
+            ids = order[b:b + block]
+            for i, row in zip(ids, read_values(ids)):
+                chrom, start, end = windows[i]
+                if run is None or chrom != run[0] or start >= run[1] + len(run[2]):
+                    if run is not None:
+                        flush()
+                    run = [chrom, start, np.zeros(0), np.zeros(0)]
+                grow = end - run[1] - len(run[2])
+                if grow > 0:
+                    run[2] = np.concatenate([run[2], np.zeros(grow)])
+                    run[3] = np.concatenate([run[3], np.zeros(grow)])
+                run[2][start - run[1]:end - run[1]] += row
+                run[3][start - run[1]:end - run[1]] += 1
+        if run is not None:
+            flush()
         bw.close()
         os.replace(tmp, out)
     except BaseException:
@@ -95,7 +108,12 @@ def write_bigwig(names, values: np.ndarray, sizes: dict[str, int], out):
 
 
 def write_bigwig_file(scores_path, out, chrom_sizes=None, genome=None, task=None, hypothetical_max=False):
-    """``seqlift bigwig``: read a score file and write its per-base track."""
-    data = read_scores(scores_path, task)
+    """``seqlift bigwig``: a score file's per-base track, read in blocks."""
     sizes = read_chrom_sizes(chrom_sizes, genome)
-    return write_bigwig(data["names"], per_base_values(data, hypothetical_max), sizes, out)
+    with ScoreFile(scores_path, task) as scores:
+        def read_values(ids):
+            contrib = scores.rows("contrib", ids)
+            return per_base_values(contrib, scores.rows("hypothetical", ids) if hypothetical_max else None)
+
+        length = scores.rows("contrib", [0]).shape[1] if scores.n else 0
+        return write_bigwig(scores.names, read_values, length, sizes, out)

@@ -39,6 +39,23 @@ def test_bigwig_values_at_known_coordinates_and_overlaps_averaged(tmp_path):
     assert np.isnan(bw.values("chr1", 99, 100)[0])  # nothing written outside the windows
 
 
+def test_bigwig_streams_records_in_coordinate_order_whatever_the_file_order(tmp_path):
+    names = ["chr2:5-9", "chr1:12-16", "chr1:0-4", "chr1:2-6", "chr1:14-18"]
+    values = np.arange(20, dtype=np.float64).reshape(5, 4)
+    read = []
+
+    def read_values(ids):
+        read.append(list(ids))
+        return values[ids]
+
+    out = tracks.write_bigwig(names, read_values, 4, {"chr1": 30, "chr2": 30}, tmp_path / "s.bw", block=1)
+    assert read == [[2], [3], [1], [4], [0]]  # one record at a time, sorted by chromosome and start
+    bw = pyBigWig.open(str(out))
+    np.testing.assert_allclose(bw.values("chr1", 0, 6), [8, 9, (10 + 12) / 2, (11 + 13) / 2, 14, 15])
+    np.testing.assert_allclose(bw.values("chr1", 12, 18), [4, 5, (6 + 16) / 2, (7 + 17) / 2, 18, 19])
+    np.testing.assert_allclose(bw.values("chr2", 5, 9), [0, 1, 2, 3])
+
+
 def test_bigwig_hypothetical_max_writes_the_strongest_base(tmp_path):
     contrib = np.zeros((1, 4, 4), np.float32)
     contrib[0, 0] = [1, -3, 2, 0]
@@ -66,11 +83,11 @@ def test_strongest_window_and_top_sequences():
     values = np.array([0, 0, 1, 5, -4, 0, 0, 0], float)
     assert plots.strongest_window(values, 2) == (3, 5)
     assert plots.strongest_window(values, 20) == (0, 8)
-    data = {"names": np.array(["a", "b", "c"]), "contrib": np.array([1.0, 3.0, 2.0])[:, None, None] * np.ones((3, 5, 4))}
-    assert plots.choose_sequences(data, None, 2) == [1, 2]
-    assert plots.choose_sequences(data, "c", None) == [2]
+    names, totals = np.array(["a", "b", "c"]), np.array([1.0, 3.0, 2.0])
+    assert plots.choose_sequences(names, totals, None, 2) == [1, 2]
+    assert plots.choose_sequences(names, totals, "c", None) == [2]
     with pytest.raises(SeqliftError, match="no sequence named 'z'"):
-        plots.choose_sequences(data, "z", None)
+        plots.choose_sequences(names, totals, "z", None)
 
 
 @pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
