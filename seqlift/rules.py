@@ -50,7 +50,7 @@ def flat_pairs(v):
 
 def with_multiplier(value, multiplier, d):
     """``value`` in the forward pass; gradient ``multiplier`` with respect to ``d`` (and no other)."""
-    return ops.stop_gradient(value) + ops.stop_gradient(multiplier) * (d - ops.stop_gradient(d))
+    return _backend.with_multiplier(value, multiplier, d)
 
 
 def positive_part(d):
