@@ -7,6 +7,7 @@ activation or operation that is not in the table is an error at load time naming
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -385,6 +386,10 @@ def normalize_first_convolution(graph: Graph) -> list[str]:
         return names  # not a (length, channels) sequence input
     for node in graph.nodes:
         if node.inputs == [0] and isinstance(node.op, rules.Weighted):
+            if getattr(node.op.layer, "groups", 1) != 1:
+                warnings.warn(f"{node.op.describe()} is a grouped convolution: its columns do not see one-hot "
+                              "rows whole, so it is not mean-normalized", stacklevel=2)
+                continue
             node.op.normalize()
             names.append(node.op.name)
     graph.normalized = names

@@ -242,6 +242,14 @@ def test_normalization_preserves_predictions_on_one_hot_input(padding):
     np.testing.assert_allclose(ex.predict(x), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
 
 
+def test_grouped_first_convolution_is_not_normalized_and_says_so():
+    inp = keras.Input((12, 4))
+    model = randomize(keras.Model(inp, layers.Dense(1)(layers.Flatten()(layers.Conv1D(4, 3, groups=2)(inp)))))
+    with pytest.warns(UserWarning, match="grouped convolution"):
+        ex = Explainer(model, normalize=True)
+    assert ex.normalized == []
+
+
 def test_normalization_makes_zero_reference_the_average_base():
     rng = np.random.default_rng(5)
     inp = keras.Input((12, 4))
