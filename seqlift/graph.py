@@ -24,7 +24,6 @@ ELEMENTWISE_ACTIVATIONS = {
     "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "log_sigmoid", "tanh", "softplus",
     "softsign", "exponential",
 }
-FINAL_ACTIVATIONS = {"sigmoid", "softmax"}
 RULES = ("rescale", "reveal_cancel")
 RULE_PRESETS = {
     "rescale": {},
