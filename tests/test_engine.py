@@ -433,3 +433,40 @@ def test_multi_output_models_explain_the_chosen_head():
 def test_choosing_a_multi_output_head_errors(output, message):
     with pytest.raises(SeqliftError, match=re.escape(message)):
         Explainer(_two_headed(), output=output)
+
+
+def _random_architecture(seed):
+    """A random stack of supported blocks with branches, ending in dense layers."""
+    rng = np.random.default_rng(seed)
+    inp = keras.Input((24, 4))
+    h = layers.Conv1D(6, 5, padding="same", activation=str(rng.choice(["relu", "elu", "tanh"])))(inp)
+    for _ in range(int(rng.integers(2, 5))):
+        kind, c = rng.integers(0, 7), h.shape[-1]
+        if kind == 0:
+            h = layers.ReLU()(layers.BatchNormalization()(layers.Conv1D(6, 3, padding="same")(h)))
+        elif kind == 1:
+            h = layers.Add()([h, layers.Conv1D(c, 3, padding="same", dilation_rate=2, activation="relu")(h)])
+        elif kind == 2:
+            h = layers.Subtract()([h, layers.Conv1D(c, 1, activation="sigmoid")(h)])
+        elif kind == 3 and h.shape[1] >= 4:
+            h = layers.MaxPooling1D(2)(h)
+        elif kind == 4 and h.shape[1] >= 4:
+            h = layers.AveragePooling1D(2)(h)
+        elif kind == 5:
+            h = layers.Multiply()([h, layers.Conv1D(c, 1, activation="sigmoid")(h)])
+        else:
+            h = layers.Concatenate()([layers.Cropping1D((1, 1))(h), layers.Conv1D(2, 3, activation="softplus")(h)])
+    h = layers.Flatten()(h) if rng.random() < 0.5 else layers.GlobalMaxPooling1D()(h)
+    h = layers.Dense(8, activation=str(rng.choice(["relu", "gelu", "swish"])))(h)
+    h = layers.Dense(6, activation="relu")(h)
+    return keras.Model(inp, layers.Dense(2, activation=str(rng.choice(["sigmoid", "softmax", "linear"])))(h))
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_summation_to_delta_on_random_architectures(seed):
+    rng = np.random.default_rng(1000 + seed)
+    model = randomize(_random_architecture(seed), seed=seed)
+    x, refs = one_hot(rng, (3, 24)), one_hot(rng, (3, 4, 24))
+    for rule in RULES:
+        att = Explainer(model, rule=rule, normalize=bool(seed % 2)).deeplift(x, refs, target=seed % 2)
+        assert_summation(att)
