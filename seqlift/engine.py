@@ -121,6 +121,10 @@ class Explainer:
         """The engine's forward pass, ``(N, n_outputs)`` logits (before the final sigmoid/softmax)."""
         step = self._cached(("predict",), lambda: _backend.compile(
             lambda v: ops.reshape(self._forward(v)[self.graph.output], (-1, self.n_outputs))))
+        return self.apply(step, x, batch_size)
+
+    def apply(self, step, x: np.ndarray, batch_size: int) -> np.ndarray:
+        """A compiled one-input ``step`` over ``x`` in padded batches, on this explainer's device."""
         with _backend.scope(self.device):
             return _batched(lambda b: _backend.to_numpy(step(self._tensor(b))), [x], batch_size)
 

@@ -110,28 +110,21 @@ def in_silico_mutagenesis(explainer: Explainer, inputs, target=0, batch_size=Non
     predict = explainer._cached(("select", tuple(targets)), lambda: _backend.compile(
         lambda v: ops.stack([_targets(explainer, v, t) for t in targets], axis=-1)))
     chunk = batch_size or 512
-    base = _predict_all(explainer, predict, inputs, chunk)  # (N, T)
+    base = explainer.apply(predict, inputs, chunk)  # (N, T)
     hyp = np.zeros((len(targets),) + inputs.shape, np.float32)
     mean_mutant = np.zeros((len(targets), n), np.float32)
     eye = np.eye(alphabet, dtype=np.float32)
     for i, seq in enumerate(inputs):
         mutants = np.repeat(seq[None], length * alphabet, axis=0).reshape(length, alphabet, length, alphabet)
         mutants[np.arange(length), :, np.arange(length), :] = eye
-        values = _predict_all(explainer, predict, mutants.reshape(-1, length, alphabet), chunk)
+        values = explainer.apply(predict, mutants.reshape(-1, length, alphabet), chunk)
+        values = values.reshape(length, alphabet, len(targets))
         observed = seq.sum(-1) > 0
         for k in range(len(targets)):
-            effect = values[:, k].reshape(length, alphabet) - base[i, k]
+            effect = values[..., k] - base[i, k]
             effect[~observed] = 0.0
             hyp[k, i] = effect - effect.mean(-1, keepdims=True)
-            mutant_values = values[:, k].reshape(length, alphabet)
-            mean_mutant[k, i] = mutant_values[observed][seq[observed] == 0].mean() if observed.any() else base[i, k]
+            mean_mutant[k, i] = values[..., k][observed][seq[observed] == 0].mean() if observed.any() else base[i, k]
     results = [Attribution(hyp[k] * inputs, hyp[k], np.full(n, np.nan, np.float32), base[:, k].astype(np.float32),
                            mean_mutant[k]) for k in range(len(targets))]
     return results if isinstance(target, (list, tuple)) else results[0]
-
-
-def _predict_all(explainer, predict, x, chunk):
-    from .engine import _batched
-
-    with _backend.scope(explainer.device):
-        return _batched(lambda b: _backend.to_numpy(predict(explainer._tensor(b))), [x], chunk)

@@ -189,7 +189,7 @@ class _NpzStream:
 class ScoreFile:
     """A score file opened for reading in pieces (a file of millions of sequences never loads whole).
 
-    ``names`` (all, as str), ``attrs``, ``task``, ``n``; ``rows(key, index)`` and ``chunks(key)`` give
+    ``names`` (all, as str), ``attrs``, ``task``, ``n``, ``length``; ``rows(key, index)`` and ``chunks(key)`` give
     one task's rows of ``contrib``, ``hypothetical``, ``one_hot``, ``delta``, ... as numpy arrays.
     """
 
@@ -213,6 +213,7 @@ class ScoreFile:
         self._task_index = tasks.index(self.task) if self._h5["contrib"].ndim == 4 else None
         self.names = np.array([n.decode() if isinstance(n, bytes) else n for n in self._h5["names"][()]])
         self.n = len(self.names)
+        self.length = self._h5["one_hot"].shape[1]
 
     def _select(self, key, values):
         if self._task_index is not None and key in _PER_BASE + _PER_SEQUENCE:
@@ -221,11 +222,8 @@ class ScoreFile:
 
     def rows(self, key, index) -> np.ndarray:
         """Rows ``index`` (any order) of dataset ``key`` for this task."""
-        index = np.asarray(index, dtype=np.int64)
-        order = np.argsort(index, kind="stable")
-        values = self._select(key, self._h5[key][np.unique(index[order])])
-        _, position = np.unique(index, return_inverse=True)
-        return values[position]
+        unique, position = np.unique(np.asarray(index, dtype=np.int64), return_inverse=True)
+        return self._select(key, self._h5[key][unique])[position]  # h5py reads increasing indices
 
     def chunks(self, key, size=4096):
         """``(start, rows)`` for successive chunks of dataset ``key`` for this task."""

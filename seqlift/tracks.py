@@ -115,5 +115,4 @@ def write_bigwig_file(scores_path, out, chrom_sizes=None, genome=None, task=None
             contrib = scores.rows("contrib", ids)
             return per_base_values(contrib, scores.rows("hypothetical", ids) if hypothetical_max else None)
 
-        length = scores.rows("contrib", [0]).shape[1] if scores.n else 0
-        return write_bigwig(scores.names, read_values, length, sizes, out)
+        return write_bigwig(scores.names, read_values, scores.length, sizes, out)
