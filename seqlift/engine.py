@@ -132,8 +132,7 @@ class Explainer:
     def _deeplift_step(self, target):
         def step(x, ref):
             n_refs = ref.shape[1]
-            shape = tuple(x.shape[1:])
-            d = ops.reshape(ops.expand_dims(x, 1) - ref, (-1,) + shape)
+            d = pair_differences(x, ref)
 
             def objective(z):
                 out_x, out_d = self._propagate(x, z, n_refs)
@@ -183,6 +182,11 @@ class Explainer:
         _check_shapes(self.graph.input_shape, inputs)
         return self.run_pairs(("deeplift", target), lambda: self._deeplift_step(target),
                               inputs, references, batch_size)
+
+
+def pair_differences(x, ref):
+    """``x`` ``(B, *S)`` minus each of its references ``(B, R, *S)``, as one batch ``(B*R, *S)``."""
+    return ops.reshape(ops.expand_dims(x, 1) - ref, (-1,) + tuple(x.shape[1:]))
 
 
 def _summarize(m, d, ref, dt, t_x):

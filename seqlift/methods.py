@@ -12,7 +12,7 @@ import numpy as np
 from keras import ops
 
 from . import _backend
-from .engine import Attribution, Explainer, _check_shapes, _summarize
+from .engine import Attribution, Explainer, _check_shapes, _summarize, pair_differences
 
 METHODS = ("deeplift", "grad-x-input", "saliency", "integrated-gradients", "guided-backprop", "ism")
 # Integrated gradients: midpoint Riemann sum over this many steps (completeness to ~1e-3 relative
@@ -22,6 +22,12 @@ IG_STEPS = 32
 
 def _targets(explainer: Explainer, x, target, guided=False):
     return explainer._select(explainer._forward(x, guided=guided)[explainer.graph.output], target)
+
+
+def _target_differences(explainer, t_x, flat_ref, target, n_refs):
+    """``t(x) − t(ref)`` of every (input, reference) pair, ``(B*R,)``."""
+    t_ref = ops.reshape(_targets(explainer, flat_ref, target), (-1, n_refs))
+    return ops.reshape(ops.expand_dims(t_x, 1) - t_ref, (-1,))
 
 
 def _gradient_step(explainer: Explainer, target: int, kind: str):
@@ -36,11 +42,9 @@ def _gradient_step(explainer: Explainer, target: int, kind: str):
             grad = ops.abs(grad)
         n_refs, shape = ref.shape[1], tuple(x.shape[1:])
         flat_ref = ops.reshape(ref, (-1,) + shape)
-        t_ref = _targets(explainer, flat_ref, target)
         m = ops.reshape(ops.repeat(ops.expand_dims(grad, 1), n_refs, axis=1), (-1,) + shape)
-        d = ops.reshape(ops.expand_dims(x, 1) - ref, (-1,) + shape)
-        dt = ops.reshape(ops.expand_dims(t_x, 1) - ops.reshape(t_ref, (-1, n_refs)), (-1,))
-        return _summarize(m, d, ref, dt, t_x)
+        dt = _target_differences(explainer, t_x, flat_ref, target, n_refs)
+        return _summarize(m, pair_differences(x, ref), ref, dt, t_x)
 
     return _backend.compile(step)
 
@@ -51,14 +55,14 @@ def _integrated_gradients_step(explainer: Explainer, target: int, steps: int):
     def step(x, ref):
         n_refs, shape = ref.shape[1], tuple(x.shape[1:])
         flat_ref = ops.reshape(ref, (-1,) + shape)
-        d = ops.reshape(ops.expand_dims(x, 1) - ref, (-1,) + shape)
+        d = pair_differences(x, ref)
         total = ops.zeros_like(d)
         for k in range(steps):
             alpha = (k + 0.5) / steps
             grad, _ = _backend.input_gradient(lambda z: (_targets(explainer, z, target),), flat_ref + alpha * d)
             total = total + grad
         t_x = _targets(explainer, x, target)
-        dt = ops.reshape(ops.expand_dims(t_x, 1) - ops.reshape(_targets(explainer, flat_ref, target), (-1, n_refs)), (-1,))
+        dt = _target_differences(explainer, t_x, flat_ref, target, n_refs)
         return _summarize(total / steps, d, ref, dt, t_x)
 
     return _backend.compile(step)

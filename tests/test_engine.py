@@ -251,7 +251,6 @@ def test_grouped_first_convolution_is_not_normalized_and_says_so():
 
 
 def test_normalization_makes_zero_reference_the_average_base():
-    rng = np.random.default_rng(5)
     inp = keras.Input((12, 4))
     model = randomize(keras.Model(inp, layers.Dense(1)(layers.Flatten()(layers.Conv1D(3, 3)(inp)))))
     ex = Explainer(model, normalize=True)
