@@ -155,7 +155,8 @@ def motif_recovery(one_hot, hypothetical, seed=0) -> dict:
     except SeqliftError as exc:  # e.g. saliency: scores of one sign
         return {"gata1_recovered": False, "gata1_seqlets": 0, "tal1_recovered": False, "tal1_seqlets": 0,
                 "n_patterns": 0, "note": str(exc).split(";")[0]}
-    patterns = motifs_mod.match(motifs_mod.to_patterns(pos, neg, offset), motifs_mod.simulation_database())
+    patterns = motifs_mod.match(motifs_mod.to_patterns(pos, neg, offset),
+                                motifs_mod.read_motif_database(motifs_mod.simulation_database()))
     found = {"GATA1_disc1": 0, "TAL1_known1": 0}
     for p in patterns:
         if p.sign == "pos" and p.matches and p.matches[0][2] < motifs_mod.MATCH_Q and p.matches[0][0] in found:

@@ -128,6 +128,23 @@ class Explainer:
         with _backend.scope(self.device):
             return _batched(lambda b: _backend.to_numpy(step(self._tensor(b))), [x], batch_size)
 
+    def default_pairs(self) -> int:
+        """(input, reference) pairs per compiled step when the caller gives no batch size."""
+        return PAIRS_PER_STEP_GPU if (self.device != "cpu" and _backend.gpu_available()) else PAIRS_PER_STEP_CPU
+
+    def bytes_per_pair(self) -> int:
+        """Memory one (input, reference) pair takes in a compiled step: an upper estimate.
+
+        Every node's activation difference, its multiplier, what autodiff saves for the backward
+        pass and RevealCancel's positive and negative parts: about 4 float32 values per node output.
+        """
+        if not hasattr(self, "_bytes_per_pair"):
+            shape = tuple(1 if s is None else s for s in self.graph.input_shape)
+            with _backend.scope(self.device):
+                acts = self._forward(self._tensor(np.zeros((1,) + shape, np.float32)))
+            self._bytes_per_pair = 4 * 4 * sum(int(np.prod(a.shape[1:])) for a in acts)
+        return self._bytes_per_pair
+
     # ------------------------------------------------------------------ DeepLIFT
     def _deeplift_step(self, target):
         def step(x, ref):
@@ -157,8 +174,7 @@ class Explainer:
         refs = _per_input_references(inputs, references)
         n_refs = refs.shape[1]
         if batch_size is None:
-            pairs = PAIRS_PER_STEP_GPU if (self.device != "cpu" and _backend.gpu_available()) else PAIRS_PER_STEP_CPU
-            batch_size = max(1, pairs // n_refs)
+            batch_size = max(1, self.default_pairs() // n_refs)
         step = self._cached(key, make_step)
 
         def run(x, r):
