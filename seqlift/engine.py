@@ -16,7 +16,8 @@ from keras import ops
 
 from . import _backend, rules
 from .errors import SeqliftError
-from .graph import Graph, assign_rules, build_graph, load_model, normalize_first_convolution
+from .graph import Graph, assign_rules, build_graph, normalize_first_convolution
+from .models import load_model
 
 # Pairs (input × reference) per compiled step when the caller gives no batch size. Eager PyTorch
 # keeps every intermediate of the step alive until the backward pass (~35 GB at 1024 pairs of the
@@ -46,19 +47,24 @@ class Attribution:
 class Explainer:
     """A Keras model lowered for DeepLIFT, with compiled steps cached per target and batch shape.
 
-    model: ``keras.Model`` or path to ``.h5``/``.keras``. rule: 'rescale', 'reveal_cancel',
+    model: ``keras.Model``, path to ``.h5``/``.keras``, ``ARCH.json`` with ``weights``, or
+    ``FILE.py:FUNCTION`` (see ``seqlift.models``). rule: 'rescale', 'reveal_cancel',
     'genomics' or a dict from Keras layer class name to rule. normalize: mean-normalize the
     convolution reading the one-hot input (Shrikumar et al. 2016, §2.6). device: 'cpu', 'gpu' or
     None (the backend's default: the GPU when one is visible). output: which output of a
-    multi-output model to explain (index or name).
+    multi-output model to explain (index or name). input: which input of a multi-input model is
+    explained (index or name; default: the only one with 4 channels); the others are held fixed at
+    the values given as ``extra`` to each call (zeros by default). weights: a weights file.
+    custom_objects: a Python file of custom layer classes (or a dict name → class).
     """
 
-    def __init__(self, model, rule="rescale", normalize=False, device=None, output=None):
+    def __init__(self, model, rule="rescale", normalize=False, device=None, output=None, input=None, weights=None,
+                 custom_objects=None):
         if device == "cpu" and _backend.NAME == "torch" and _backend.gpu_available():
             raise SeqliftError("device='cpu' with the torch backend needs the GPU hidden before Keras is imported "
                                "(CUDA_VISIBLE_DEVICES=''); `seqlift score --device cpu` does this")
-        self.model = load_model(model)
-        self.graph: Graph = build_graph(self.model, output)
+        self.model = load_model(model, weights, custom_objects)
+        self.graph: Graph = build_graph(self.model, output, input)
         self.normalized = normalize_first_convolution(self.graph) if normalize else []
         assign_rules(self.graph, rule)
         self.rule = rule
@@ -117,16 +123,65 @@ class Explainer:
                 deltas.append(node.op.delta(xs, [deltas[j] for j in node.inputs], ctx))
         return acts[self.graph.output], deltas[self.graph.output]
 
-    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int = 256, extra=None) -> np.ndarray:
         """The engine's forward pass, ``(N, n_outputs)`` logits (before the final sigmoid/softmax)."""
-        step = self._cached(("predict",), lambda: _backend.compile(
+        step = self._cached(("predict",), lambda: self.compile(
             lambda v: ops.reshape(self._forward(v)[self.graph.output], (-1, self.n_outputs))))
-        return self.apply(step, x, batch_size)
+        return self.apply(step, x, batch_size, self.fixed_rows(extra, len(x)))
 
-    def apply(self, step, x: np.ndarray, batch_size: int) -> np.ndarray:
-        """A compiled one-input ``step`` over ``x`` in padded batches, on this explainer's device."""
+    def apply(self, step, x: np.ndarray, batch_size: int, fixed=None) -> np.ndarray:
+        """A compiled one-input ``step`` over ``x`` in padded batches, on this explainer's device.
+
+        fixed: the held-fixed inputs' packed values, ``(1, E)`` for all or ``(N, E)`` per input.
+        """
+        arrays, shared = _with_fixed([x], self.fixed_rows(None, 1) if fixed is None else fixed)
         with _backend.scope(self.device):
-            return _batched(lambda b: _backend.to_numpy(step(self._tensor(b))), [x], batch_size)
+            return _batched(lambda b, *f: _backend.to_numpy(step(self._tensor(b), self._tensor(shared(f)))),
+                            arrays, batch_size)
+
+    # ------------------------------------------------------------------ inputs held fixed
+    def compile(self, fn):
+        """``fn(*tensors)`` compiled as ``step(*tensors, fixed)``: ``fixed`` ``(b, E)`` are the values of the
+        inputs held fixed (``rules.FixedInput``), bound while ``fn`` runs (or is traced)."""
+        graph = self.graph
+
+        def step(*args):
+            graph.fixed_values = args[-1]
+            try:
+                return fn(*args[:-1])
+            finally:
+                graph.fixed_values = None
+
+        return _backend.compile(step)
+
+    def check_extra(self, extra, n: int) -> list[np.ndarray]:
+        """The fixed inputs' values as ``(1 or n, *S)`` arrays, in graph order; missing ones are zeros.
+
+        extra: dict from input name to an array ``S``, ``(1, *S)`` (the same for every input) or
+        ``(n, *S)`` (one row per input). Raises ``SeqliftError`` naming a wrong name or shape.
+        """
+        extra = dict(extra or {})
+        names = [name for name, _ in self.graph.fixed_inputs]
+        for name in extra:
+            if name not in names:
+                raise SeqliftError(f"extra input '{name}': the model has no such input besides the explained input "
+                                   f"'{self.graph.input_name}' (others: {', '.join(names) or 'none'})")
+        values = []
+        for name, shape in self.graph.fixed_inputs:
+            value = np.asarray(extra.get(name, np.zeros(shape, np.float32)), np.float32)
+            value = value[None] if value.shape == shape else value
+            if value.shape[1:] != shape or value.shape[0] not in (1, n):
+                raise SeqliftError(f"extra input '{name}': shape {value.shape}, expected {shape}, (1, *{shape}) or "
+                                   f"one row per input ({n}, *{shape})")
+            values.append(value)
+        return values
+
+    def fixed_rows(self, extra, n: int) -> np.ndarray:
+        """The fixed inputs' values packed for a compiled step: ``(n, E)``, or ``(1, E)`` when shared by all."""
+        values = self.check_extra(extra, n)
+        rows = n if any(len(v) == n for v in values) else 1
+        flat = [np.broadcast_to(v.reshape(len(v), -1), (rows, int(np.prod(v.shape[1:])))) for v in values]
+        return np.concatenate(flat, axis=1) if flat else np.zeros((rows, 0), np.float32)
 
     def default_pairs(self) -> int:
         """(input, reference) pairs per compiled step when the caller gives no batch size."""
@@ -158,7 +213,7 @@ class Explainer:
             m, (dt, t_x) = _backend.input_gradient(objective, d)
             return _summarize(m, d, ref, dt, t_x)
 
-        return _backend.compile(step)
+        return self.compile(step)
 
     def _cached(self, key, make):
         if key not in self._steps:
@@ -168,8 +223,11 @@ class Explainer:
     def _tensor(self, array):
         return _backend.to_tensor(array, self.device)
 
-    def run_pairs(self, key, make_step, inputs, references, batch_size=None) -> Attribution:
-        """Run a compiled ``step(x (B, *S), ref (B, R, *S))`` over all inputs in padded batches."""
+    def run_pairs(self, key, make_step, inputs, references, batch_size=None, fixed=None) -> Attribution:
+        """Run a compiled ``step(x (B, *S), ref (B, R, *S), fixed)`` over all inputs in padded batches.
+
+        fixed: the held-fixed inputs' packed values (``fixed_rows``); default zeros.
+        """
         inputs = np.asarray(inputs, dtype=np.float32)
         refs = _per_input_references(inputs, references)
         n_refs = refs.shape[1]
@@ -177,14 +235,16 @@ class Explainer:
             batch_size = max(1, self.default_pairs() // n_refs)
         step = self._cached(key, make_step)
 
-        def run(x, r):
+        arrays, shared = _with_fixed([inputs, refs], self.fixed_rows(None, 1) if fixed is None else fixed)
+
+        def run(x, r, *f):
             with _backend.scope(self.device):
-                return [_backend.to_numpy(v) for v in step(self._tensor(x), self._tensor(r))]
+                return [_backend.to_numpy(v) for v in step(self._tensor(x), self._tensor(r), self._tensor(shared(f)))]
 
         batch_size = min(batch_size, len(inputs))
         while True:
             try:
-                return Attribution(*_batched(run, [inputs, refs], batch_size))
+                return Attribution(*_batched(run, arrays, batch_size))
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
                 if batch_size == 1 or not _backend.is_out_of_memory(exc):
                     raise
@@ -192,12 +252,15 @@ class Explainer:
                 warnings.warn(f"out of device memory; retrying with {batch_size} sequences "
                               f"({batch_size * n_refs} pairs) per step (set batch_size to choose)", stacklevel=2)
 
-    def deeplift(self, inputs, references, target=0, batch_size=None) -> Attribution:
-        """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``."""
+    def deeplift(self, inputs, references, target=0, batch_size=None, extra=None) -> Attribution:
+        """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``.
+
+        extra: values of the model's other inputs, held fixed (see ``check_extra``).
+        """
         self._check_target(target)
         _check_shapes(self.graph.input_shape, inputs)
         return self.run_pairs(("deeplift", target), lambda: self._deeplift_step(target),
-                              inputs, references, batch_size)
+                              inputs, references, batch_size, self.fixed_rows(extra, len(inputs)))
 
 
 def pair_differences(x, ref):
@@ -226,6 +289,16 @@ def _check_shapes(input_shape, inputs):
     expected = tuple(input_shape)
     if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected, shape)):
         raise SeqliftError(f"inputs have shape {shape} per sample but the model expects {expected}")
+
+
+def _with_fixed(arrays, fixed):
+    """``fixed`` with one row per input joins the batched ``arrays``; a single shared row does not.
+
+    Returns the arrays to batch and a function from the batched extras to this batch's fixed values.
+    """
+    if len(fixed) == len(arrays[0]):
+        return arrays + [fixed], lambda f: f[0]
+    return arrays, lambda f: fixed
 
 
 def _per_input_references(inputs, references) -> np.ndarray:

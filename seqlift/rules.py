@@ -380,3 +380,36 @@ class Multiply(Op):
             dy = dy + (a0 + 0.5 * da) * (db_in - db)
             a, da_in = a * b, dy
         return flat_pairs(da_in)
+
+
+class FixedInput(Op):
+    """A model input held at the same value for an input and each of its references: Δ = 0, so it
+    shifts activations but contributes nothing (e.g. a BPNet control track).
+
+    ``values()`` returns the packed values of every fixed input while a compiled step runs, ``(b, E)``
+    with b dividing the batch: one row serves consecutive samples (an input's references, mutants or
+    interpolation steps); None means zeros. This input is columns ``offset:offset + size``, shape S.
+    """
+
+    def __init__(self, model, name, shape, offset, values):
+        super().__init__(model, name)
+        self.layer_class = "FixedInput"
+        self.shape, self.offset, self.values = tuple(shape), offset, values
+        self.size = 1
+        for s in self.shape:
+            self.size *= s
+
+    def forward(self, xs):
+        batch, packed = xs[0].shape[0], self.values()
+        if packed is None:
+            return ops.zeros((batch,) + self.shape)
+        value = packed[:, self.offset:self.offset + self.size]
+        value = ops.repeat(value, batch // packed.shape[0], axis=0)
+        return ops.reshape(value, (batch,) + self.shape)
+
+    def delta(self, xs, ds, ctx):
+        return ops.zeros((ds[0].shape[0],) + self.shape)
+
+    def split(self, xs, ds, parts, ctx):
+        zero = self.delta(xs, ds, ctx)
+        return zero, zero
