@@ -11,7 +11,8 @@
   trainable weights, then non-trainable ones (``load_weights_h5``).
 
 Initializers, regularizers and constraints only matter for training, and Keras 3 names several
-of them differently, so they are dropped from standard layers' configs.
+of them differently, so they are dropped from every layer's config (custom layers' too: weights are
+loaded afterwards).
 """
 
 from __future__ import annotations
@@ -31,29 +32,29 @@ _RENAMED = {"LeakyReLU": {"alpha": "negative_slope"}}
 _KERAS1_ARGUMENTS = ("output_dim", "nb_filter", "filter_length", "border_mode", "subsample_length", "init")
 
 
-def translate_config(config: dict, source: str, custom_objects=None) -> dict:
+def translate_config(config: dict, source: str) -> dict:
     """A Keras 2.0–2.2 model config ``{"class_name", "config"}`` in the form tf.keras 2.x writes.
 
-    source names the file in errors. Custom layers (``custom_objects``) keep their config as is.
+    source names the file in errors.
     """
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
         raise SeqliftError(f"{source}: not a Keras model architecture (no 'class_name' and 'config')")
     if str(config.get("keras_version", "2")).startswith("1"):
         raise SeqliftError(f"{source}: written by Keras {config['keras_version']}; seqlift reads Keras 2 and "
                            "later: load it in Keras 2 and save it again")
-    return _translate_layer(copy.deepcopy(config), source, set(custom_objects or ()))
+    return _translate_layer(copy.deepcopy(config), source)
 
 
-def _translate_layer(layer: dict, source: str, custom: set) -> dict:
+def _translate_layer(layer: dict, source: str) -> dict:
     kind, config = layer["class_name"], layer["config"]
     if kind == "Sequential":
         layers = config if isinstance(config, list) else config.get("layers", [])
         name = "sequential" if isinstance(config, list) else config.get("name", "sequential")
-        layers = [_translate_layer(sub, source, custom) for sub in layers]
+        layers = [_translate_layer(sub, source) for sub in layers]
         layer["config"] = {"name": name, "layers": _with_input_layer(layers)}
     elif kind in ("Model", "Functional"):
-        config["layers"] = [_translate_layer(sub, source, custom) for sub in config["layers"]]
-    elif kind not in custom:
+        config["layers"] = [_translate_layer(sub, source) for sub in config["layers"]]
+    else:
         _check_keras2(layer, source)
         for key in [k for k in config if k.endswith(_TRAINING_ONLY)]:
             del config[key]
@@ -64,7 +65,10 @@ def _translate_layer(layer: dict, source: str, custom: set) -> dict:
 
 
 def _check_keras2(layer: dict, source: str):
+    """Keras 1 argument names in a standard layer (a custom layer may use any names)."""
     config = layer["config"]
+    if not hasattr(keras.layers, layer["class_name"]):
+        return
     old = [key for key in _KERAS1_ARGUMENTS if key in config]
     if old:
         raise SeqliftError(f"{source}: layer '{config.get('name', '?')}' ({layer['class_name']}) has Keras 1 "

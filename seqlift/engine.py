@@ -154,11 +154,12 @@ class Explainer:
 
         return _backend.compile(step)
 
-    def check_extra(self, extra, n: int) -> list[np.ndarray]:
-        """The fixed inputs' values as ``(1 or n, *S)`` arrays, in graph order; missing ones are zeros.
+    def check_extra(self, extra, n: int) -> list:
+        """The fixed inputs' values as ``(1 or n, *S)`` arrays (views, not copies), in graph order.
 
         extra: dict from input name to an array ``S``, ``(1, *S)`` (the same for every input) or
-        ``(n, *S)`` (one row per input). Raises ``SeqliftError`` naming a wrong name or shape.
+        ``(n, *S)`` (one row per input); inputs not in it are zeros. Raises ``SeqliftError`` naming
+        a wrong name or shape.
         """
         extra = dict(extra or {})
         names = [name for name, _ in self.graph.fixed_inputs]
@@ -168,11 +169,11 @@ class Explainer:
                                    f"'{self.graph.input_name}' (others: {', '.join(names) or 'none'})")
         values = []
         for name, shape in self.graph.fixed_inputs:
-            value = np.asarray(extra.get(name, np.zeros(shape, np.float32)), np.float32)
+            value = np.asarray(extra[name]) if name in extra else np.zeros(shape, np.float32)  # no copy
             value = value[None] if value.shape == shape else value
-            if value.shape[1:] != shape or value.shape[0] not in (1, n):
-                raise SeqliftError(f"extra input '{name}': shape {value.shape}, expected {shape}, (1, *{shape}) or "
-                                   f"one row per input ({n}, *{shape})")
+            if value.shape[1:] != shape or len(value) not in (1, n):
+                raise SeqliftError(f"extra input '{name}': shape {value.shape}, expected {shape} for every "
+                                   f"sequence or {(n,) + shape} (one row per sequence)")
             values.append(value)
         return values
 
@@ -180,7 +181,8 @@ class Explainer:
         """The fixed inputs' values packed for a compiled step: ``(n, E)``, or ``(1, E)`` when shared by all."""
         values = self.check_extra(extra, n)
         rows = n if any(len(v) == n for v in values) else 1
-        flat = [np.broadcast_to(v.reshape(len(v), -1), (rows, int(np.prod(v.shape[1:])))) for v in values]
+        flat = [np.broadcast_to(np.asarray(v, np.float32).reshape(len(v), -1), (rows, int(np.prod(v.shape[1:]))))
+                for v in values]
         return np.concatenate(flat, axis=1) if flat else np.zeros((rows, 0), np.float32)
 
     def default_pairs(self) -> int:

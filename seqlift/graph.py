@@ -2,13 +2,15 @@
 
 ``CONVERTERS`` maps a Keras layer class to a function that adds the layer's primitives to the graph.
 Adding a layer means adding a row here and its test; the engine never names a layer. A layer,
-activation or operation that is not in the table is an error at load time naming it.
+activation or operation that is not in the table is an error at load time naming it. Custom
+layers add their rows with ``seqlift.register_layer`` (``custom_layers``).
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+
 import keras
 from keras import layers as L
 
@@ -193,10 +195,13 @@ CONVERTERS = {
 
 
 def _converter(layer):
-    # Exact class first, then base classes (a user's subclass of Dense is still a Dense).
-    for cls in type(layer).__mro__:
+    # Exact class first, then base classes (a user's subclass of Dense is still a Dense, unless it
+    # computes something else: a custom call needs its own converter, seqlift.register_layer).
+    kind = type(layer)
+    for cls in kind.__mro__:
         if cls in CONVERTERS:
-            return CONVERTERS[cls]
+            custom_call = cls is not kind and not kind.__module__.startswith("keras") and kind.call is not cls.call
+            return None if custom_call else CONVERTERS[cls]
     return None
 
 

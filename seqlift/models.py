@@ -51,6 +51,14 @@ def model_files(model, weights=None, custom_objects=None) -> list[str]:
     return files + [str(p) for p in (weights, custom_objects) if p]
 
 
+def describe(model) -> str:
+    """The model as recorded in a score file: its resolved path, with ``:FUNCTION`` for a function."""
+    function = split_function(model)
+    if function:
+        return f"{function[0].resolve()}:{function[1]}"
+    return str(Path(model).resolve())
+
+
 def load_model(model, weights=None, custom_objects=None) -> keras.Model:
     """A ``keras.Model`` from any of the forms in this module's docstring.
 
@@ -135,7 +143,7 @@ def _refuse_lambda(path: Path, config) -> None:
 def _from_json(path: Path, weights, objects: dict) -> keras.Model:
     if weights is None:
         raise SeqliftError(f"{path}: a JSON architecture holds no weights; give them with --weights WEIGHTS.h5")
-    config = compat.translate_config(stored_config(path), str(path), objects)
+    config = compat.translate_config(stored_config(path), str(path))
     try:
         from ._backend import _quiet_native_stderr
 

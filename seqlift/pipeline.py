@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from . import __version__, _backend
+from . import models
 from . import references as refs_mod
 from . import sequences as seqs
 from .errors import SeqliftError
@@ -86,6 +87,10 @@ class ScoreJob:
     bigwig: str | None = None
     chrom_sizes: str | None = None
     skip_invalid: bool = False
+    weights: str | None = None  # for an ARCH.json model
+    custom_objects: str | None = None  # Python file of custom layer classes
+    model_input: str | None = None  # the one-hot input of a multi-input model (name or index)
+    extra: tuple = ()  # "NAME=FILE.npy" values for the other inputs, held fixed
 
     @property
     def summary(self) -> Path:
@@ -95,7 +100,9 @@ class ScoreJob:
     def input_paths(self) -> list[str]:
         """Every file this run reads: no output may be one of them."""
         reference = self.reference if self.reference not in (None, *REFERENCE_KINDS) else None
-        return [p for p in (self.model, self.input, self.genome, reference, self.chrom_sizes) if p]
+        extra = [item.partition("=")[2] for item in self.extra]
+        return [p for p in (*models.model_files(self.model, self.weights, self.custom_objects), self.input,
+                            self.genome, reference, self.chrom_sizes, *extra) if p]
 
     def prepare(self, choose_tasks: Callable[[int], list[int]]) -> Plan:
         """Check every option, output and input, and load the model, before any work starts."""
@@ -104,10 +111,13 @@ class ScoreJob:
         self._check_outputs()
         if self.device == "gpu" and not _backend.gpu_available():
             raise SeqliftError("--device gpu: the Keras backend sees no GPU")
-        self.explainer = explainer_for_sequences(self.model, self.rule, self.normalize, self.device, self.output)
+        self.explainer = explainer_for_sequences(self.model, self.rule, self.normalize, self.device, self.output,
+                                                 input=self.model_input, weights=self.weights,
+                                                 custom_objects=self.custom_objects)
         self.length = int(self.explainer.graph.input_shape[0])
         self.tasks = choose_tasks(self.explainer.n_outputs)
         self._open_input()
+        self.extra_values = self._read_extra()
         self.spec = self._reference_spec()
         self._check_memory()
         return Plan(self.n_sequences, self.length, self.tasks)
@@ -191,6 +201,34 @@ class ScoreJob:
             self.n_sequences = seqs.count_fasta(path)
             self._records = lambda: seqs.read_fasta(path)
 
+    def _read_extra(self) -> dict:
+        """``{input name: array}`` from ``--extra NAME=FILE.npy``, checked against the model's inputs."""
+        values = {}
+        for item in self.extra:
+            name, _, path = item.partition("=")
+            if not name or not path:
+                raise SeqliftError(f"--extra {item}: expected NAME=FILE.npy")
+            if name in values:
+                raise SeqliftError(f"--extra {item}: input '{name}' is given twice")
+            if not Path(path).is_file():
+                raise SeqliftError(f"--extra {item}: {path}: file not found")
+            try:
+                value = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise SeqliftError(f"--extra {item}: {path}: not a NumPy .npy array ({str(exc)[:120]})") from None
+            try:
+                self.explainer.check_extra({name: value}, self.n_sequences)
+            except SeqliftError as exc:
+                raise SeqliftError(f"--extra {item}: {exc}") from None
+            values[name] = value
+        return values
+
+    def _extra_chunk(self, start: int, n: int) -> dict:
+        """The held-fixed inputs' values for sequences ``start .. start + n``: per-sequence rows sliced."""
+        shapes = dict(self.explainer.graph.fixed_inputs)
+        return {name: v if v.shape == shapes[name] or len(v) == 1 else v[start:start + n]
+                for name, v in self.extra_values.items()}
+
     def _reference_spec(self) -> ReferenceSpec:
         kind = self.reference
         if kind == "shuffle":
@@ -244,8 +282,13 @@ class ScoreJob:
         return {
             "seqlift_version": __version__,
             "backend": _backend.NAME,
-            "model": str(Path(self.model).resolve()),
-            "model_sha256": sha256(self.model),
+            "model": models.describe(self.model),
+            "model_sha256": sha256(models.model_files(self.model)[0]),
+            "weights": str(Path(self.weights).resolve()) if self.weights else "",
+            "weights_sha256": sha256(self.weights) if self.weights else "",
+            "custom_objects": str(Path(self.custom_objects).resolve()) if self.custom_objects else "",
+            "model_input": self.explainer.graph.input_name,
+            "extra_inputs": self._describe_extra(),
             "input": str(Path(self.input).resolve()),
             "tasks": np.asarray(self.tasks, dtype=np.int64),
             "method": self.method,
@@ -258,6 +301,12 @@ class ScoreJob:
             "output": str(self.output) if self.output is not None else "",
             "background": self.spec.background if self.spec.background is not None else np.zeros(0, np.float32),
         }
+
+    def _describe_extra(self) -> str:
+        """``name=FILE.npy`` or ``name=zeros`` for each input held fixed, ``;``-separated."""
+        given = dict(item.partition("=")[::2] for item in self.extra)
+        return "; ".join(f"{name}={Path(given[name]).resolve() if name in given else 'zeros'}"
+                         for name, _ in self.explainer.graph.fixed_inputs)
 
     def run(self, progress: Callable[[int], None] = lambda n: None) -> Result:
         """Score everything; on any failure or interruption no output file is left behind."""
@@ -272,7 +321,8 @@ class ScoreJob:
             try:
                 for names, one_hot, regions in self._chunks(chunk):
                     scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
-                                           start_index=start, names=names, batch_size=self.batch_size)
+                                           start_index=start, names=names, batch_size=self.batch_size,
+                                           extra=self._extra_chunk(start, len(names)))
                     check_finite(scores, names, self.tasks)
                     writer.append(names, one_hot, scores, regions)
                     tracker.add(scores, names, self.tasks)

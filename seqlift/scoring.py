@@ -66,8 +66,11 @@ class Scores:
 
 def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deeplift",
                   references: ReferenceSpec | None = None, start_index=0, names=None,
-                  batch_size=None) -> Scores:
-    """Score one-hot sequences ``(N, L, 4)`` for each task in ``tasks`` with ``method``."""
+                  batch_size=None, extra=None) -> Scores:
+    """Score one-hot sequences ``(N, L, 4)`` for each task in ``tasks`` with ``method``.
+
+    extra: values of the model's other inputs, held fixed (``Explainer.check_extra``).
+    """
     if method not in METHODS:
         raise SeqliftError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
     references = references or ReferenceSpec()
@@ -81,9 +84,10 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deep
         from .methods import in_silico_mutagenesis
 
         explainer._check_target(max(tasks))
-        per_task = in_silico_mutagenesis(explainer, one_hot, list(tasks), batch_size=batch_size)
+        per_task = in_silico_mutagenesis(explainer, one_hot, list(tasks), batch_size=batch_size, extra=extra)
     else:
-        per_task = [attribute(explainer, method, one_hot, ref, target=t, batch_size=batch_size) for t in tasks]
+        per_task = [attribute(explainer, method, one_hot, ref, target=t, batch_size=batch_size, extra=extra)
+                    for t in tasks]
     hyp = np.stack([a.hypothetical for a in per_task], axis=1)
     if method == "ism":
         contrib = np.stack([a.contributions for a in per_task], axis=1)
@@ -98,9 +102,13 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deep
     )
 
 
-def explainer_for_sequences(model, rule="rescale", normalize=True, device=None, output=None) -> Explainer:
-    """An ``Explainer`` for a one-hot ``(L, 4)`` sequence model, normalized by default."""
-    explainer = Explainer(model, rule=rule, normalize=normalize, device=device, output=output)
+def explainer_for_sequences(model, rule="rescale", normalize=True, device=None, output=None,
+                            **model_options) -> Explainer:
+    """An ``Explainer`` for a one-hot ``(L, 4)`` sequence model, normalized by default.
+
+    model_options: ``input``, ``weights``, ``custom_objects`` (see ``Explainer``).
+    """
+    explainer = Explainer(model, rule=rule, normalize=normalize, device=device, output=output, **model_options)
     shape = explainer.graph.input_shape
     if len(shape) != 2 or shape[1] != 4:
         raise SeqliftError(f"model input shape {shape} is not (length, 4): seqlift score needs a one-hot DNA model")
@@ -110,17 +118,20 @@ def explainer_for_sequences(model, rule="rescale", normalize=True, device=None, 
 
 
 def score(model, one_hot, tasks=(0,), method="deeplift", rule="rescale", reference="shuffle", n_refs=20,
-          seed=0, background=None, normalize=True, batch_size=None, output=None) -> Scores:
+          seed=0, background=None, normalize=True, batch_size=None, output=None, input=None, extra=None,
+          weights=None, custom_objects=None) -> Scores:
     """Score one-hot DNA ``(N, L, 4)`` in one call (the library form of ``seqlift score``).
 
     reference: 'shuffle', 'frequency', 'zeros', or an array of references ``(R, L, 4)`` or
-    ``(N, R, L, 4)``. Returns ``Scores`` with a task axis right after N.
+    ``(N, R, L, 4)``. Returns ``Scores`` with a task axis right after N. model, input, extra,
+    weights, custom_objects: as for ``seqlift.deeplift``.
     """
-    explainer = model if isinstance(model, Explainer) else explainer_for_sequences(model, rule, normalize, output=output)
+    explainer = model if isinstance(model, Explainer) else explainer_for_sequences(
+        model, rule, normalize, output=output, input=input, weights=weights, custom_objects=custom_objects)
     if isinstance(reference, str):
         bg = refs_mod.parse_background(background) if background is not None else None
         spec = ReferenceSpec(kind=reference, n_refs=n_refs, seed=seed, background=bg)
     else:
         spec = ReferenceSpec(kind="given", given=np.asarray(reference, np.float32))
     return score_one_hot(explainer, np.asarray(one_hot, np.float32), list(tasks), method, spec,
-                         batch_size=batch_size)
+                         batch_size=batch_size, extra=extra)
