@@ -38,7 +38,8 @@ def translate_config(config: dict, source: str) -> dict:
     source names the file in errors.
     """
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
-        raise SeqliftError(f"{source}: not a Keras model architecture (no 'class_name' and 'config')")
+        raise SeqliftError(f"{source}: not a Keras 2 model architecture (no 'class_name' and 'config'); a file from "
+                           "Keras 0.x or 1.x must be loaded in Keras 2 and saved again")
     if str(config.get("keras_version", "2")).startswith("1"):
         raise SeqliftError(f"{source}: written by Keras {config['keras_version']}; seqlift reads Keras 2 and "
                            "later: load it in Keras 2 and save it again")
@@ -67,6 +68,9 @@ def _translate_layer(layer: dict, source: str) -> dict:
 def _check_keras2(layer: dict, source: str):
     """Keras 1 argument names in a standard layer (a custom layer may use any names)."""
     config = layer["config"]
+    if layer["class_name"] == "Merge":  # Keras 1's, still readable by 2.0-2.1; Keras 3 has no such layer
+        raise SeqliftError(f"{source}: layer '{config.get('name', '?')}' is the old Merge layer; rebuild the model "
+                           "with Concatenate, Add or Multiply in FILE.py:FUNCTION")
     if not hasattr(keras.layers, layer["class_name"]):
         return
     old = [key for key in _KERAS1_ARGUMENTS if key in config]

@@ -71,23 +71,26 @@ def load_model(model, weights=None, custom_objects=None) -> keras.Model:
     elif split_function(model):
         loaded = _from_function(*split_function(model))
     else:
-        path = _check_model_path(Path(model))
+        path = Path(model)
+        config = _check_model_file(path)
         if path.suffix == ".json":
-            return _from_json(path, weights, objects)
+            return _from_json(path, config, weights, objects)
         loaded = _keras_load(path, objects)
     if weights is not None:
         _load_weights(loaded, Path(weights))
     return loaded
 
 
-def _check_model_path(path: Path) -> Path:
+def _check_model_file(path: Path) -> dict | None:
+    """The architecture stored in the model file at ``path``, once checked: exists, known suffix, no Lambda."""
     if not path.exists():
         raise SeqliftError(f"{path}: model file not found")
     if path.suffix not in MODEL_SUFFIXES:
         raise SeqliftError(f"{path}: not a Keras model file (expected .h5, .keras, ARCH.json with --weights, "
                            "or FILE.py:FUNCTION)")
-    _refuse_lambda(path, stored_config(path))
-    return path
+    config = stored_config(path)
+    _refuse_lambda(path, config)
+    return config
 
 
 def _keras_load(path: Path, objects: dict) -> keras.Model:
@@ -140,10 +143,10 @@ def _refuse_lambda(path: Path, config) -> None:
             stack.extend(item)
 
 
-def _from_json(path: Path, weights, objects: dict) -> keras.Model:
+def _from_json(path: Path, config: dict, weights, objects: dict) -> keras.Model:
     if weights is None:
         raise SeqliftError(f"{path}: a JSON architecture holds no weights; give them with --weights WEIGHTS.h5")
-    config = compat.translate_config(stored_config(path), str(path))
+    config = compat.translate_config(config, str(path))
     try:
         from ._backend import _quiet_native_stderr
 

@@ -342,6 +342,9 @@ def _bad_models(files, tmp):
         {"class_name": "Convolution1D", "config": {"name": "c", "nb_filter": 4, "filter_length": 5}}]}))
     (tmp / "old.json").write_text(json.dumps({"class_name": "Sequential", "keras_version": "1.2.2", "config": []}))
     (tmp / "notmodel.json").write_text(json.dumps({"layers": []}))
+    merge = {"class_name": "Merge", "config": {"name": "merge_1", "mode": "concat", "layers": []}}
+    (tmp / "merge.json").write_text(json.dumps({"class_name": "Sequential", "keras_version": "2.0.6",
+                                                "config": [merge] + _sequential_layers()}))
     (tmp / "broken.json").write_text("{not json")
     lam = _sequential_layers()
     lam.insert(2, {"class_name": "Lambda", "config": {"name": "lambda_1", "function": ["code", None, None]}})
@@ -382,7 +385,8 @@ def _bad_models(files, tmp):
         (["score", seq_json, fa, "--weights", tmp / "bad_shape.h5"], "layer 'dense_2' holds weights of shapes"),
         (["score", tmp / "keras1.json", fa, "--weights", seq_w], "has Keras 1 arguments (nb_filter, filter_length)"),
         (["score", tmp / "old.json", fa, "--weights", seq_w], "written by Keras 1.2.2"),
-        (["score", tmp / "notmodel.json", fa, "--weights", seq_w], "not a Keras model architecture"),
+        (["score", tmp / "notmodel.json", fa, "--weights", seq_w], "not a Keras 2 model architecture"),
+        (["score", tmp / "merge.json", fa, "--weights", seq_w], "layer 'merge_1' is the old Merge layer"),
         (["score", tmp / "broken.json", fa, "--weights", seq_w], "broken.json: cannot be read as a Keras model"),
         (["score", tmp / "lambda.json", fa, "--weights", seq_w], "layer 'lambda_1' is a Lambda layer"),
         (["score", tmp / "custom.json", fa, "--weights", seq_w], "--custom-objects FILE.py"),
