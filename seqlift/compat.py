@@ -119,6 +119,15 @@ def _legacy_weights(layer) -> list:
     return list(layer.trainable_weights) + list(layer.non_trainable_weights)
 
 
+def is_weights_file(path) -> bool:
+    """Whether ``path`` is an HDF5 file of Keras weights (``layer_names`` at its root)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return bool(_names(f.attrs, "layer_names"))
+    except OSError:
+        return False
+
+
 def read_weights_h5(path) -> dict[str, list[np.ndarray]]:
     """``{layer name: [weight arrays]}`` from a Keras 2 (or tf.keras, or Keras 3 legacy) HDF5 file."""
     path = Path(path)

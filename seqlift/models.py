@@ -30,6 +30,8 @@ from . import compat
 from .errors import SeqliftError
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".json")
+_CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")  # their computation is code stored in the file
+_CONTAINERS = ("Functional", "Sequential", "Model")
 
 
 def split_function(model) -> tuple[Path, str] | None:
@@ -72,7 +74,7 @@ def load_model(model, weights=None, custom_objects=None) -> keras.Model:
         loaded = _from_function(*split_function(model))
     else:
         path = Path(model)
-        config = _check_model_file(path)
+        config = _check_model_file(path, objects)
         if path.suffix == ".json":
             return _from_json(path, config, weights, objects)
         loaded = _keras_load(path, objects)
@@ -81,15 +83,21 @@ def load_model(model, weights=None, custom_objects=None) -> keras.Model:
     return loaded
 
 
-def _check_model_file(path: Path) -> dict | None:
-    """The architecture stored in the model file at ``path``, once checked: exists, known suffix, no Lambda."""
+def _check_model_file(path: Path, objects: dict) -> dict | None:
+    """The architecture stored in the model file at ``path`` (translated if Keras 2 JSON), checked
+    before Keras builds anything: the file exists and holds an architecture, every layer class is known."""
     if not path.exists():
         raise SeqliftError(f"{path}: model file not found")
     if path.suffix not in MODEL_SUFFIXES:
         raise SeqliftError(f"{path}: not a Keras model file (expected .h5, .keras, ARCH.json with --weights, "
                            "or FILE.py:FUNCTION)")
     config = stored_config(path)
-    _refuse_lambda(path, config)
+    if path.suffix == ".json":
+        config = compat.translate_config(config, str(path))
+    elif config is None and compat.is_weights_file(path):
+        raise SeqliftError(f"{path}: holds weights only, no architecture; give the architecture as MODEL "
+                           f"(ARCH.json or FILE.py:FUNCTION) and this file as --weights {path}")
+    _check_layers(path, config, objects)
     return config
 
 
@@ -128,25 +136,36 @@ def stored_config(path: Path) -> dict | None:
     return None
 
 
-def _refuse_lambda(path: Path, config) -> None:
-    """A Lambda layer's code lives in the file: refused, as in Keras's safe mode."""
+def _stored_layers(config):
+    """Every entry ``{"class_name", "config"}`` of a stored architecture, nested models' layers included."""
     stack = [config]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
-            if item.get("class_name") == "Lambda":
-                name = (item.get("config") or {}).get("name", "?")
-                raise SeqliftError(f"{path}: layer '{name}' is a Lambda layer, whose code seqlift does not run from "
-                                   "a model file; rebuild the model in Python and give it as FILE.py:FUNCTION")
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+        if isinstance(item, dict) and "class_name" in item:
+            yield item
+            inner = item.get("config")
+            stack.extend(inner if isinstance(inner, list) else inner.get("layers", []) if isinstance(inner, dict) else [])
+
+
+def _check_layers(path: Path, config, objects: dict) -> None:
+    """Refuse a layer whose code is stored in the file (a Lambda, as Keras's safe mode does) and a
+    layer class nothing defines, naming the layer and what to do."""
+    registered = {name.split(">")[-1] for name in keras.saving.get_custom_objects()}
+    for layer in _stored_layers(config):
+        kind, inner = layer["class_name"], layer.get("config")
+        name = inner.get("name", "?") if isinstance(inner, dict) else "?"
+        if kind in _CODE_LAYERS:
+            raise SeqliftError(f"{path}: layer '{name}' is a {kind} layer, whose code seqlift does not run from a "
+                               "model file; rebuild the model in Python and give it as FILE.py:FUNCTION")
+        if not (kind in _CONTAINERS or hasattr(keras.layers, kind) or kind in objects or kind in registered):
+            raise SeqliftError(f"{path}: layer '{name}' is of class {kind}, which Keras does not define; give the "
+                               "Python file defining it with --custom-objects FILE.py")
 
 
 def _from_json(path: Path, config: dict, weights, objects: dict) -> keras.Model:
+    """A model from a translated JSON architecture and its weights file."""
     if weights is None:
         raise SeqliftError(f"{path}: a JSON architecture holds no weights; give them with --weights WEIGHTS.h5")
-    config = compat.translate_config(config, str(path))
     try:
         from ._backend import _quiet_native_stderr
 

@@ -259,6 +259,9 @@ def test_custom_layer_through_the_cli(revcomp, files, tmp_path):
     good = run(["score", d / "rc.keras", files / "in.fa", "--custom-objects", d / "revcomp_layers.py",
                 "--out", tmp_path / "rc.h5", "--n-refs", "2"])
     assert good.exit_code == 0, good.output
+    bad = run(["score", d / "rc.keras", files / "in.fa", "--out", tmp_path / "bad.h5"])
+    assert bad.exit_code == 1 and not (tmp_path / "bad.h5").exists()
+    assert "layer 'rc' is of class RevCompConv1D, which Keras does not define; give the Python file" in bad.stderr
     run(["score", tmp_path / "std.keras", files / "in.fa", "--out", tmp_path / "std.h5", "--n-refs", "2"])
     with h5py.File(tmp_path / "rc.h5") as a, h5py.File(tmp_path / "std.h5") as b:
         assert _max_relative(a["contrib"][()], b["contrib"][()]) <= 1e-6
@@ -379,6 +382,7 @@ def _bad_models(files, tmp):
     fa = f / "in.fa"
     return [
         (["score", seq_json, fa], "a JSON architecture holds no weights; give them with --weights"),
+        (["score", seq_w, fa], "holds weights only, no architecture; give the architecture as MODEL"),
         (["score", seq_json, fa, "--weights", tmp / "missing.h5"], "missing.h5: weights file not found"),
         (["score", seq_json, fa, "--weights", tmp / "small.h5"], "small.h5: not an HDF5 weights file"),
         (["score", seq_json, fa, "--weights", tmp / "wrong_weights.h5"], "weights for 2 layer(s) (conv1d_1, dense_1) but the model has 3"),
