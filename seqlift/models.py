@@ -201,11 +201,14 @@ def import_file(path, option: str):
         raise SeqliftError(f"{option} {path}: not a Python file (.py)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    sys.path.insert(0, str(path.resolve().parent))  # so that it can import the files beside it
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # noqa: BLE001 - the user's code failed: say where and why, in one line
         del sys.modules[name]
         raise SeqliftError(f"{option} {path}: importing it failed ({type(exc).__name__}: {_first_line(exc)})") from None
+    finally:
+        sys.path.remove(str(path.resolve().parent))
     return module
 
 

@@ -311,6 +311,10 @@ def test_fixed_control_track_shifts_predictions_but_contributes_nothing(output):
     for method in ("grad-x-input", "integrated-gradients", "ism"):
         scores = seqlift.attribute(explainer, method, one_hot, refs, target=target, extra={"control": control})
         np.testing.assert_allclose(scores.prediction, given.prediction, rtol=1e-5, atol=1e-5)
+    scores = seqlift.score(model, one_hot, tasks=[target], reference=refs, output=output, input="sequence",
+                           extra={"control": control})
+    np.testing.assert_allclose(scores.prediction[:, 0], given.prediction, rtol=1e-6)
+    np.testing.assert_allclose(scores.hypothetical[:, 0], given.hypothetical, rtol=1e-5, atol=1e-7)
 
 
 def test_several_inputs_through_the_cli(files, tmp_path):
@@ -319,10 +323,10 @@ def test_several_inputs_through_the_cli(files, tmp_path):
     np.save(tmp_path / "ctl.npy", control)
     np.save(tmp_path / "one.npy", control[:1])
     outs = {}
-    for name, extra in [("per", ["--extra", f"control={tmp_path / 'ctl.npy'}"]),
-                        ("one", ["--extra", f"control={tmp_path / 'one.npy'}"]), ("none", [])]:
-        result = run(["score", tmp_path / "bpnet.keras", files / "in.fa", "--output", "counts", "--input",
-                      "sequence", "--out", tmp_path / f"{name}.h5", "--n-refs", "2", *extra])
+    for name, extra in [("per", ["--extra", f"control={tmp_path / 'ctl.npy'}", "--input", "sequence"]),
+                        ("one", ["--extra", f"control={tmp_path / 'one.npy'}", "--input", "0"]), ("none", [])]:
+        result = run(["score", tmp_path / "bpnet.keras", files / "in.fa", "--output", "counts",
+                      "--out", tmp_path / f"{name}.h5", "--n-refs", "2", *extra])
         assert result.exit_code == 0, result.output
         with h5py.File(tmp_path / f"{name}.h5") as f:
             outs[name] = f["prediction"][()], f["contrib"][()], f["reference_prediction"][()], dict(f.attrs)
