@@ -67,6 +67,9 @@ def user_errors(fn):
                 raise click.ClickException(f"cannot load the Keras backend '{backend}' ({exc}); install it or "
                                            "choose another with --backend") from None
             _one_line_warnings()
+            from seqlift.outputs import silence_late_write_errors
+
+            silence_late_write_errors()
             try:
                 return fn(*args, **kwargs)
             except SeqliftError as exc:
@@ -372,7 +375,17 @@ def main():
     signal.signal(signal.SIGINT, _stop)
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, a write fails (EFBIG) instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    cli(prog_name="seqlift")
+    try:
+        cli(prog_name="seqlift")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == 0:
+            raise
+        # A failed run has removed its temporaries already. Skip the C libraries' exit handlers: HDF5's
+        # crashes on a file whose last write failed (disk full, file-size limit).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

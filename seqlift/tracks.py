@@ -82,6 +82,8 @@ def write_bigwig(names, read_values, length: int, sizes: dict[str, int], out, bl
         tmp = outputs.file(out)
         import pyBigWig  # opened only on a path known to be writable: libBigWig crashes on failure
 
+        covered = sum(end - start for _, start, end in windows)
+        outputs.ensure_room(tmp, covered * 6)  # float32 per base, compressed, plus zoom levels: < 6 bytes
         bw = pyBigWig.open(str(tmp), "w")
         if bw is None:
             raise SeqliftError(f"{out}: cannot write the bigWig file")
