@@ -45,9 +45,9 @@ def _stop(signum, frame):
 
 def _interrupted():
     """Temporaries are removed by the ``with`` blocks that own them; say so and exit 128 + signal."""
-    from seqlift.outputs import remove_all_temporaries
-
-    remove_all_temporaries()
+    outputs = sys.modules.get("seqlift.outputs")  # not imported yet when stopped while Keras loads
+    if outputs is not None:
+        outputs.remove_all_temporaries()
     signum = _STOPPED_BY["signal"]
     click.echo(f"seqlift: interrupted ({signal.Signals(signum).name}); no output was written", err=True)
     sys.exit(128 + signum)
@@ -318,11 +318,13 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
     """Discover motifs in a score file with TF-MoDISco-lite and name them with TOMTOM."""
     from seqlift import motifs as motifs_mod
 
-    if not quiet:
-        click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
+    def started():
+        if not quiet:
+            click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
+
     table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
                                        window=window, n_leiden=n_leiden, seed=seed,
-                                       verbose=not quiet and sys.stderr.isatty(), force=force)
+                                       verbose=not quiet and sys.stderr.isatty(), force=force, started=started)
     if quiet:
         return
     columns = ["pattern", "n_seqlets", "consensus", "best_match", "q_value"]
