@@ -169,7 +169,7 @@ def bad_option_cases(w):
         (["bigwig", w / "scores.h5", "--out", w / "missing" / "t.bw", "--chrom-sizes", w / "sizes.txt"], "create it"),
         (["motifs", w / "scores.h5", "--out", w / "missing" / "m"], "does not exist; create it first"),
         (["motifs", w / "scores.h5", "--out", w / "m", "--seed", "-3"], "seed -3 is out of range"),
-        (["motifs", w / "scores.h5", "--out", w / "m", "--motif-db", w / "in.fa"], "not a MEME motif file"),
+        (["motifs", w / "scores.h5", "--out", w / "m", "--motif-db", w / "in.fa"], "no motifs in the MEME file"),
         (["simulate", w / "sim", "--seed", "-1"], "seed -1 is out of range"),
         (["simulate", w / "sim", "--background", "nan,0.25,0.25,0.25"], "not a finite number"),
         (["simulate", w / "missing" / "sim"], "does not exist; create it first"),
