@@ -281,9 +281,10 @@ def simulate(outdir, n_seqs, length, seed, background, train, force, quiet):
               help="Test sequences used for Sensitivity-n.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--motifs", is_flag=True, help="Also run TF-MoDISco-lite per method: which recover GATA1 and TAL1 (~1 min each).")
+@click.option("--force", is_flag=True, help="Write into an existing non-empty folder (only seqlift's files are replaced).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @user_errors
-def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, seed, motifs, quiet):
+def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, seed, motifs, force, quiet):
     """Compare attribution methods on a `seqlift simulate` data set with known motif positions."""
     from seqlift import benchmark as bench
 
@@ -293,7 +294,7 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
 
     table = bench.run_benchmark(simdir, outdir, model=model, methods=list(methods) or None, n_test=n_test,
                                 n_refs=n_refs, seed=seed, sensitivity_seqs=sensitivity_seqs, progress=progress,
-                                motifs=motifs)
+                                motifs=motifs, force=force)
     if not quiet:
         columns = ["method", "task", "auroc", "auprc", "fn_gata1", "fn_tal1", "s_per_1000"]
         click.echo(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"), err=True)
