@@ -141,7 +141,7 @@ class Explainer:
         if not hasattr(self, "_bytes_per_pair"):
             shape = tuple(1 if s is None else s for s in self.graph.input_shape)
             with _backend.scope(self.device):
-                acts = self._forward(self._tensor(np.zeros((1,) + shape, np.float32)))
+                acts = self._forward(self._tensor(np.zeros((1,) + shape)))
             self._bytes_per_pair = 4 * 4 * sum(int(np.prod(a.shape[1:])) for a in acts)
         return self._bytes_per_pair
 
@@ -170,7 +170,7 @@ class Explainer:
 
     def run_pairs(self, key, make_step, inputs, references, batch_size=None) -> Attribution:
         """Run a compiled ``step(x (B, *S), ref (B, R, *S))`` over all inputs in padded batches."""
-        inputs = np.asarray(inputs, dtype=np.float32)
+        inputs = np.asarray(inputs, dtype=_backend.float_dtype())
         refs = _per_input_references(inputs, references)
         n_refs = refs.shape[1]
         if batch_size is None:
@@ -230,7 +230,7 @@ def _check_shapes(input_shape, inputs):
 
 def _per_input_references(inputs, references) -> np.ndarray:
     """References as ``(N, R, *S)``: shared ``(R, *S)`` ones are broadcast (a view, no copy)."""
-    refs = np.asarray(references, dtype=np.float32)
+    refs = np.asarray(references, dtype=inputs.dtype)
     sample = inputs.shape[1:]
     if refs.shape == sample:
         refs = refs[None]
@@ -252,7 +252,7 @@ def _batched(fn, arrays, batch_size):
         chunk = [a[start:start + batch_size] for a in arrays]
         real = len(chunk[0])
         if real < batch_size:
-            chunk = [np.concatenate([c, np.zeros((batch_size - real,) + c.shape[1:], np.float32)]) for c in chunk]
+            chunk = [np.concatenate([c, np.zeros((batch_size - real,) + c.shape[1:], c.dtype)]) for c in chunk]
         result = fn(*chunk)
         outputs.append([r[:real] for r in result] if isinstance(result, list) else result[:real])
     if not outputs:

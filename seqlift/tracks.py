@@ -45,7 +45,7 @@ def per_base_values(contrib: np.ndarray, hypothetical: np.ndarray | None = None)
     return contrib.sum(-1)
 
 
-def _windows(names, sizes, coordinates=None):
+def genome_windows(names, sizes, coordinates=None):
     """``(chrom, start, end)`` of every record (from ``coordinates`` or its name), checked against the sizes."""
     windows = []
     for i, name in enumerate(names):
@@ -72,7 +72,7 @@ def write_bigwig(names, read_values, length: int, sizes: dict[str, int], out, bl
     record, True for a record scored on the minus strand (its values are flipped back onto the plus
     strand). inputs: files ``out`` may not overwrite.
     """
-    windows = _windows(names, sizes, coordinates)
+    windows = genome_windows(names, sizes, coordinates)
     for name, (_, start, end) in zip(names, windows):
         if end - start != length:
             raise SeqliftError(f"record '{name}': spans {end - start} bp but has {length} scores")
