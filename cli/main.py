@@ -45,9 +45,9 @@ def _stop(signum, frame):
 
 def _interrupted():
     """Temporaries are removed by the ``with`` blocks that own them; say so and exit 128 + signal."""
-    from seqlift.outputs import remove_all_temporaries
-
-    remove_all_temporaries()
+    outputs = sys.modules.get("seqlift.outputs")  # not imported yet when stopped while Keras loads
+    if outputs is not None:
+        outputs.remove_all_temporaries()
     signum = _STOPPED_BY["signal"]
     click.echo(f"seqlift: interrupted ({signal.Signals(signum).name}); no output was written", err=True)
     sys.exit(128 + signum)
@@ -67,6 +67,9 @@ def user_errors(fn):
                 raise click.ClickException(f"cannot load the Keras backend '{backend}' ({exc}); install it or "
                                            "choose another with --backend") from None
             _one_line_warnings()
+            from seqlift.outputs import silence_late_write_errors
+
+            silence_late_write_errors()
             try:
                 return fn(*args, **kwargs)
             except SeqliftError as exc:
@@ -293,9 +296,10 @@ def simulate(outdir, n_seqs, length, seed, background, train, force, quiet):
               help="Test sequences used for Sensitivity-n.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--motifs", is_flag=True, help="Also run TF-MoDISco-lite per method: which recover GATA1 and TAL1 (~1 min each).")
+@click.option("--force", is_flag=True, help="Write into an existing non-empty folder (only seqlift's files are replaced).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @user_errors
-def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, seed, motifs, quiet):
+def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, seed, motifs, force, quiet):
     """Compare attribution methods on a `seqlift simulate` data set with known motif positions."""
     from seqlift import benchmark as bench
 
@@ -305,7 +309,7 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
 
     table = bench.run_benchmark(simdir, outdir, model=model, methods=list(methods) or None, n_test=n_test,
                                 n_refs=n_refs, seed=seed, sensitivity_seqs=sensitivity_seqs, progress=progress,
-                                motifs=motifs)
+                                motifs=motifs, force=force)
     if not quiet:
         columns = ["method", "task", "auroc", "auprc", "fn_gata1", "fn_tal1", "s_per_1000"]
         click.echo(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"), err=True)
@@ -330,11 +334,13 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
     """Discover motifs in a score file with TF-MoDISco-lite and name them with TOMTOM."""
     from seqlift import motifs as motifs_mod
 
-    if not quiet:
-        click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
+    def started():
+        if not quiet:
+            click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
+
     table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
                                        window=window, n_leiden=n_leiden, seed=seed,
-                                       verbose=not quiet and sys.stderr.isatty(), force=force)
+                                       verbose=not quiet and sys.stderr.isatty(), force=force, started=started)
     if quiet:
         return
     columns = ["pattern", "n_seqlets", "consensus", "best_match", "q_value"]
@@ -387,7 +393,17 @@ def main():
     signal.signal(signal.SIGINT, _stop)
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, a write fails (EFBIG) instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    cli(prog_name="seqlift")
+    try:
+        cli(prog_name="seqlift")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == 0:
+            raise
+        # A failed run has removed its temporaries already. Skip the C libraries' exit handlers: HDF5's
+        # crashes on a file whose last write failed (disk full, file-size limit).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

@@ -169,7 +169,7 @@ class Explainer:
                                    f"'{self.graph.input_name}' (others: {', '.join(names) or 'none'})")
         values = []
         for name, shape in self.graph.fixed_inputs:
-            value = np.asarray(extra[name]) if name in extra else np.zeros(shape, np.float32)  # no copy
+            value = np.asarray(extra[name]) if name in extra else np.zeros(shape, _backend.float_dtype())  # no copy
             value = value[None] if value.shape == shape else value
             if value.shape[1:] != shape or len(value) not in (1, n):
                 raise SeqliftError(f"extra input '{name}': shape {value.shape}, expected {shape} for every "
@@ -181,9 +181,10 @@ class Explainer:
         """The fixed inputs' values packed for a compiled step: ``(n, E)``, or ``(1, E)`` when shared by all."""
         values = self.check_extra(extra, n)
         rows = n if any(len(v) == n for v in values) else 1
-        flat = [np.broadcast_to(np.asarray(v, np.float32).reshape(len(v), -1), (rows, int(np.prod(v.shape[1:]))))
+        dtype = _backend.float_dtype()
+        flat = [np.broadcast_to(np.asarray(v, dtype).reshape(len(v), -1), (rows, int(np.prod(v.shape[1:]))))
                 for v in values]
-        return np.concatenate(flat, axis=1) if flat else np.zeros((rows, 0), np.float32)
+        return np.concatenate(flat, axis=1) if flat else np.zeros((rows, 0), dtype)
 
     def default_pairs(self) -> int:
         """(input, reference) pairs per compiled step when the caller gives no batch size."""
@@ -198,7 +199,7 @@ class Explainer:
         if not hasattr(self, "_bytes_per_pair"):
             shape = tuple(1 if s is None else s for s in self.graph.input_shape)
             with _backend.scope(self.device):
-                acts = self._forward(self._tensor(np.zeros((1,) + shape, np.float32)))
+                acts = self._forward(self._tensor(np.zeros((1,) + shape)))
             self._bytes_per_pair = 4 * 4 * sum(int(np.prod(a.shape[1:])) for a in acts)
         return self._bytes_per_pair
 
@@ -230,7 +231,7 @@ class Explainer:
 
         fixed: the held-fixed inputs' packed values (``fixed_rows``); default zeros.
         """
-        inputs = np.asarray(inputs, dtype=np.float32)
+        inputs = np.asarray(inputs, dtype=_backend.float_dtype())
         refs = _per_input_references(inputs, references)
         n_refs = refs.shape[1]
         if batch_size is None:
@@ -305,7 +306,7 @@ def _with_fixed(arrays, fixed):
 
 def _per_input_references(inputs, references) -> np.ndarray:
     """References as ``(N, R, *S)``: shared ``(R, *S)`` ones are broadcast (a view, no copy)."""
-    refs = np.asarray(references, dtype=np.float32)
+    refs = np.asarray(references, dtype=inputs.dtype)
     sample = inputs.shape[1:]
     if refs.shape == sample:
         refs = refs[None]
@@ -327,7 +328,7 @@ def _batched(fn, arrays, batch_size):
         chunk = [a[start:start + batch_size] for a in arrays]
         real = len(chunk[0])
         if real < batch_size:
-            chunk = [np.concatenate([c, np.zeros((batch_size - real,) + c.shape[1:], np.float32)]) for c in chunk]
+            chunk = [np.concatenate([c, np.zeros((batch_size - real,) + c.shape[1:], c.dtype)]) for c in chunk]
         result = fn(*chunk)
         outputs.append([r[:real] for r in result] if isinstance(result, list) else result[:real])
     if not outputs:

@@ -219,12 +219,13 @@ core; PWM: information content of the seqlets' bases.</p>
 
 
 def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2000, window=None, n_leiden=2, seed=0,
-                    verbose=False, force=False):
+                    verbose=False, force=False, started=lambda: None):
     """``seqlift motifs``: TF-MoDISco-lite + TOMTOM on a score file; writes everything into ``outdir``.
 
     The folder is built under a temporary name and its files moved into ``outdir`` at the end. An
     existing non-empty ``outdir`` is refused unless ``force``, and even then only the files written
-    here are replaced. Returns the motif table.
+    here are replaced. ``started()`` is called once every input has been checked, before the long part.
+    Returns the motif table.
     """
     from .references import check_seed
 
@@ -241,6 +242,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
     targets = read_motif_database(motif_db) if motif_db is not None else None
     with outputs:
         tmp = outputs.folder(outdir, force)
+        started()
         pos, neg, window, offset = run_modisco(data["one_hot"], data["hypothetical"], max_seqlets, window, n_leiden, seed,
                                                verbose)
         import modiscolite

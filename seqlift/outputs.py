@@ -25,6 +25,11 @@ import re
 import shutil
 from pathlib import Path
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
 from .errors import SeqliftError
 
 # errno values that mean "this place cannot take the output", reported as one line naming it.
@@ -157,13 +162,28 @@ class Outputs:
                     raise write_error(error, destination) from None
                 return False
             destination = self._destination_of(exc) if isinstance(exc, OSError) else None
+            failed_write = isinstance(exc, OSError) and _errno(exc) in _WRITE_ERRNOS
             self.abort()
-            if isinstance(exc, OSError) and _errno(exc) in _WRITE_ERRNOS:
+            if failed_write:
                 raise write_error(exc, destination) from None
             return False
         finally:
             if self in _LIVE:
                 _LIVE.remove(self)
+
+    def ensure_room(self, tmp: Path, nbytes: int):
+        """Refuse to write ``nbytes`` more into the temporary ``tmp`` when the disk or the file-size limit
+        cannot take them: HDF5 and libBigWig crash on a failed write, so they must never meet one."""
+        nbytes = int(nbytes * 1.1) + (1 << 20)  # format overhead
+        destination = self.temporaries.get(tmp, tmp)
+        free = shutil.disk_usage(tmp.parent).free
+        if nbytes > free:
+            raise SeqliftError(f"{destination}: cannot write: the disk is full ({_size(free)} free, "
+                               f"the next part needs up to {_size(nbytes)})")
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else -1
+        if limit not in (-1, getattr(resource, "RLIM_INFINITY", -1)) and tmp.stat().st_size + nbytes > limit:
+            raise SeqliftError(f"{destination}: cannot write: the file-size limit was reached "
+                               f"({_size(limit)}, see ulimit -f)")
 
     def _destination_of(self, exc: OSError) -> Path | None:
         text = f"{getattr(exc, 'filename', '') or ''} {exc}"
@@ -173,6 +193,14 @@ class Outputs:
         for final in self.temporaries.values():
             return final
         return None
+
+
+def _size(nbytes: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if nbytes < 1000 or unit == "GB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    return f"{nbytes:.1f} TB"
 
 
 def _merge_folder(tmp: Path, final: Path):
@@ -201,6 +229,21 @@ def write_error(exc: OSError, destination) -> SeqliftError:
     reason = _WRITE_ERRNOS.get(code) or (exc.strerror or str(exc).splitlines()[0])
     where = destination if destination is not None else (exc.filename or "output")
     return SeqliftError(f"{where}: cannot write: {reason}")
+
+
+def silence_late_write_errors():
+    """After a write failure is reported, HDF5 objects freed later raise it again from their destructors
+    ("Exception ignored in ..."): keep those off the terminal; other unraisable errors still show."""
+    import sys
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        exc = unraisable.exc_value
+        if not (isinstance(exc, OSError) and _errno(exc) in _WRITE_ERRNOS):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def remove_all_temporaries():

@@ -118,6 +118,8 @@ class ScoreJob:
         self.tasks = choose_tasks(self.explainer.n_outputs)
         self._open_input()
         self.extra_values = self._read_extra()
+        if self.bigwig:
+            self._check_track_coordinates()
         self.spec = self._reference_spec()
         self._check_memory()
         return Plan(self.n_sequences, self.length, self.tasks)
@@ -168,6 +170,17 @@ class ScoreJob:
             if path.resolve() in seen:
                 raise SeqliftError(f"{option} {path}: is also {seen[path.resolve()]}'s file; give different names")
             seen[path.resolve()] = option
+
+    def _check_track_coordinates(self):
+        """--bigwig: the chromosome sizes read, and every record placed on them, before scoring starts."""
+        from .tracks import genome_windows, read_chrom_sizes
+
+        sizes = read_chrom_sizes(self.chrom_sizes, self.genome)
+        if self.regions is not None:
+            coordinates = [(r.chrom, r.start, r.end) for r in self.regions]
+            genome_windows([r.name for r in self.regions], sizes, coordinates)
+        else:
+            genome_windows(seqs.fasta_names(self.input), sizes)
 
     def _check_memory(self):
         """Refuse, with the estimate, a run whose references and steps would not fit in memory."""

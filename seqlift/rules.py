@@ -255,11 +255,9 @@ class Elementwise(Op):
         x, d = by_pair(xs[0], ds[0], ctx.n_refs)
         dv = ops.stop_gradient(d)  # the secant is a value: only the multiplier term enters autodiff
         x0 = x - dv
-        dy = self.fn(x) - self.fn(x0)
-        tiny = _is_tiny(dv, x, x0)
         slope = _backend.elementwise_derivative(self.fn, x)  # (B, 1, ...): only B evaluations
-        m = _safe_ratio(dy, dv, tiny, slope)
-        return flat_pairs(with_multiplier(dy, m, d))
+        m = _secant(self.fn, x0, x, slope)
+        return flat_pairs(with_multiplier(m * dv, m, d))
 
     def reveal_cancel(self, xs, parts, ctx):
         """RevealCancel from the input's positive and negative differences (appendix B's split)."""
@@ -269,15 +267,28 @@ class Elementwise(Op):
         dp, dn = ops.stop_gradient(dp_in), ops.stop_gradient(dn_in)
         f = self.fn
         x0 = x - (dp + dn)
-        f0, fp, fn, f1 = f(x0), f(x0 + dp), f(x0 + dn), f(x)
-        dy_pos = 0.5 * (fp - f0) + 0.5 * (f1 - fn)
-        dy_neg = 0.5 * (fn - f0) + 0.5 * (f1 - fp)
-        g0, gp, gn = (_backend.elementwise_derivative(f, v) for v in (x0, x0 + dp, x0 + dn))
-        m_pos = _safe_ratio(dy_pos, dp, _is_tiny(dp, x, x0), 0.5 * (g0 + gn))
-        m_neg = _safe_ratio(dy_neg, dn, _is_tiny(dn, x, x0), 0.5 * (g0 + gp))
-        dy = with_multiplier(dy_pos + dy_neg, m_pos, dp_in)
+        xp, xn = x0 + dp, x0 + dn
+        g0, gp, gn = (_backend.elementwise_derivative(f, v) for v in (x0, xp, xn))
+        # Δy+ = ½[f(x0+Δ+) − f(x0)] + ½[f(x) − f(x0+Δ−)], each difference as secant × Δ+ (same for Δy−)
+        m_pos = 0.5 * (_secant(f, x0, xp, g0) + _secant(f, xn, x, gn))
+        m_neg = 0.5 * (_secant(f, x0, xn, g0) + _secant(f, xp, x, gp))
+        dy = with_multiplier(m_pos * dp + m_neg * dn, m_pos, dp_in)
         dy = dy + m_neg * (dn_in - dn)
         return flat_pairs(dy)
+
+
+def _secant(f, a, b, fallback):
+    """``(f(b) − f(a)) / (b − a)``, or ``fallback`` (a derivative) where ``b − a`` is tiny.
+
+    The denominator is the difference the two float32 points really have (``b − a`` is exact for
+    nearby floats), not the propagated Δx they were made from: ``a = x − Δx`` rounds at the scale of
+    ``x``, and dividing ``f(b) − f(a)`` by Δx would carry that rounding into the multiplier (an error
+    of about ε·|x|/|Δx|, even for a ReLU that is linear on both points). Output differences are then
+    formed as secant × Δx, so they keep Δx's precision and summation to delta stays exact.
+    """
+    span = b - a
+    tiny = _is_tiny(span, a, b)
+    return _safe_ratio(f(b) - f(a), span, tiny, fallback)
 
 
 class Softmax(Op):
@@ -349,7 +360,9 @@ class MaxPool(Op):
         at_ref = ops.one_hot(ops.argmax(ops.where(x0 >= ops.expand_dims(y0, 3), x, _FLOAT32_LOWEST), axis=3), pool, axis=3)
         selected = ops.where(ops.expand_dims(dy >= 0, 3), at_x, at_ref)
         d_sel = ops.sum(selected * d, axis=3)
-        m = _safe_ratio(dy, d_sel, _is_tiny(d_sel, y, y0), 1.0)
+        span = ops.sum(selected * (x - x0), axis=3)  # what d_sel became in float32 (see _secant)
+        m = _safe_ratio(dy, span, _is_tiny(span, y, y0), 1.0)
+        dy = m * d_sel  # a max that stays at one input moves by exactly that input's Δ
         m = ops.expand_dims(m, 3) * selected
         dy = dy + ops.sum(m * (d_in - d), axis=3)
         return self._out(flat_pairs(dy))
@@ -375,9 +388,10 @@ class Multiply(Op):
         for x, d in zip(xs[1:], ds[1:]):
             b, db_in = by_pair(x, d, n)
             da, db = ops.stop_gradient(da_in), ops.stop_gradient(db_in)
-            a0, b0 = a - da, b - db
-            dy = with_multiplier(a * b - a0 * b0, b0 + 0.5 * db, da_in)
-            dy = dy + (a0 + 0.5 * da) * (db_in - db)
+            m_a, m_b = b - 0.5 * db, a - 0.5 * da  # b0 + ½Δb, a0 + ½Δa
+            # Δ(ab) = m_a·Δa + m_b·Δb exactly; formed this way it does not cancel as a·b − a0·b0 would
+            dy = with_multiplier(m_a * da + m_b * db, m_a, da_in)
+            dy = dy + m_b * (db_in - db)
             a, da_in = a * b, dy
         return flat_pairs(da_in)
 

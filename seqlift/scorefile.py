@@ -57,7 +57,9 @@ class ScoreWriter:
         self.length, self.tasks = length, list(tasks)
         self.task_axis = len(self.tasks) > 1
         self.n = 0
-        self._h5 = h5py.File(outputs.file(out), "w")
+        self._outputs = outputs
+        self._h5_path = outputs.file(out)
+        self._h5 = h5py.File(self._h5_path, "w")
         chunk_rows = 64
         shape = (length, 4)
         per_base = ((len(self.tasks),) if self.task_axis else ()) + shape
@@ -97,6 +99,8 @@ class ScoreWriter:
                           strand=np.asarray([r.strand for r in regions], dtype=object))
         for key in _PER_BASE + _PER_SEQUENCE:
             values[key] = squeeze(getattr(scores, key))
+        self._outputs.ensure_room(self._h5_path, sum(np.asarray(v).nbytes for v in values.values())
+                                  + 64 * len(names))  # names: object arrays count pointers only
         for key, value in values.items():
             dataset = self._h5[key]
             dataset.resize(stop, axis=0)

@@ -96,6 +96,11 @@ def count_fasta(path) -> int:
     return len(_open_fasta(path).keys())
 
 
+def fasta_names(path) -> list[str]:
+    """Record names of a FASTA file in file order (from its index: no sequence is read)."""
+    return list(_open_fasta(path).keys())
+
+
 def fasta_lengths(path) -> dict[str, int]:
     fasta = _open_fasta(path)
     return {k: len(fasta[k]) for k in fasta.keys()}

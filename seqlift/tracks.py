@@ -45,7 +45,7 @@ def per_base_values(contrib: np.ndarray, hypothetical: np.ndarray | None = None)
     return contrib.sum(-1)
 
 
-def _windows(names, sizes, coordinates=None):
+def genome_windows(names, sizes, coordinates=None):
     """``(chrom, start, end)`` of every record (from ``coordinates`` or its name), checked against the sizes."""
     windows = []
     for i, name in enumerate(names):
@@ -72,7 +72,7 @@ def write_bigwig(names, read_values, length: int, sizes: dict[str, int], out, bl
     record, True for a record scored on the minus strand (its values are flipped back onto the plus
     strand). inputs: files ``out`` may not overwrite.
     """
-    windows = _windows(names, sizes, coordinates)
+    windows = genome_windows(names, sizes, coordinates)
     for name, (_, start, end) in zip(names, windows):
         if end - start != length:
             raise SeqliftError(f"record '{name}': spans {end - start} bp but has {length} scores")
@@ -82,6 +82,8 @@ def write_bigwig(names, read_values, length: int, sizes: dict[str, int], out, bl
         tmp = outputs.file(out)
         import pyBigWig  # opened only on a path known to be writable: libBigWig crashes on failure
 
+        covered = sum(end - start for _, start, end in windows)
+        outputs.ensure_room(tmp, covered * 6)  # float32 per base, compressed, plus zoom levels: < 6 bytes
         bw = pyBigWig.open(str(tmp), "w")
         if bw is None:
             raise SeqliftError(f"{out}: cannot write the bigWig file")
