@@ -342,9 +342,8 @@ def test_several_inputs_through_the_cli(files, tmp_path):
 
 
 # ----------------------------------------------------------------------------------- errors
-def _bad_models(files, tmp):
-    f = files
-    seq_json, seq_w = f / "sequential_216.json", f / "sequential_weights.h5"
+def _write_bad_files(tmp):
+    """Model files each wrong in one way, the files of the error cases below."""
     (tmp / "keras1.json").write_text(json.dumps({"class_name": "Sequential", "config": [
         {"class_name": "Convolution1D", "config": {"name": "c", "nb_filter": 4, "filter_length": 5}}]}))
     (tmp / "old.json").write_text(json.dumps({"class_name": "Sequential", "keras_version": "1.2.2", "config": []}))
@@ -382,6 +381,12 @@ def _bad_models(files, tmp):
     _bpnet_like().save(tmp / "bpnet.keras")
     np.save(tmp / "ctl_bad.npy", np.zeros((3, LENGTH, 2), "float32"))
     (tmp / "ctl.txt").write_text("0 1 2\n")
+
+
+def _bad_models(files, tmp):
+    _write_bad_files(tmp)
+    f = files
+    seq_json, seq_w = f / "sequential_216.json", f / "sequential_weights.h5"
     build, cu, bp = f / "build.py", tmp / "custom_unregistered.py", tmp / "bpnet.keras"
     fa = f / "in.fa"
     return [
