@@ -135,10 +135,12 @@ def read_weights_h5(path) -> dict[str, list[np.ndarray]]:
         with h5py.File(path, "r") as f:
             group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
             if not _names(group.attrs, "layer_names"):
-                raise SeqliftError(f"{path}: holds no Keras weights (no 'layer_names'); give the file "
-                                   "model.save_weights() or model.save() wrote")
+                raise SeqliftError(f"{path}: holds no Keras 2 weights (no 'layer_names'); give the file "
+                                   "model.save_weights() or model.save() wrote (Keras 3's end in .weights.h5)")
             return {name: [np.asarray(group[name][w]) for w in _names(group[name].attrs, "weight_names")]
                     for name in _names(group.attrs, "layer_names")}
+    except KeyError as exc:
+        raise SeqliftError(f"{path}: a layer or weight it lists is missing ({exc}); the file is damaged") from None
     except OSError as exc:
         raise SeqliftError(f"{path}: not an HDF5 weights file ({exc})") from None
 

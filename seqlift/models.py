@@ -172,8 +172,7 @@ def _from_json(path: Path, config: dict, weights, objects: dict) -> keras.Model:
         with _quiet_native_stderr():
             model = compat.model_from_config(config, custom_objects=objects)
     except Exception as exc:  # noqa: BLE001 - a config Keras cannot build is the user's file
-        raise SeqliftError(f"{path}: cannot be built as a Keras model ({_first_line(exc)}); a custom layer's "
-                           "class can be given with --custom-objects FILE.py") from None
+        raise SeqliftError(f"{path}: cannot be built as a Keras model ({_first_line(exc)})") from None
     _load_weights(model, Path(weights))
     return model
 
@@ -195,10 +194,10 @@ def import_file(path, option: str):
     path = Path(path)
     if not path.exists():
         raise SeqliftError(f"{option} {path}: file not found")
+    if path.suffix != ".py":
+        raise SeqliftError(f"{option} {path}: not a Python file (.py)")
     name = f"seqlift_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or path.suffix != ".py":
-        raise SeqliftError(f"{option} {path}: not a Python file (.py)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     sys.path.insert(0, str(path.resolve().parent))  # so that it can import the files beside it

@@ -364,6 +364,9 @@ def _write_bad_files(tmp):
     with h5py.File(tmp / "wrong_weights.h5", "a") as h:  # a layer short
         h.attrs["layer_names"] = np.array([n for n in h.attrs["layer_names"] if n != b"dense_2"])
     write_keras2_weights(tmp / "bad_shape.h5", _keras3_sequential())
+    write_keras2_weights(tmp / "damaged.h5", _keras3_sequential())
+    with h5py.File(tmp / "damaged.h5", "a") as h:
+        del h["dense_1/dense_1/bias:0"]
     with h5py.File(tmp / "bad_shape.h5", "a") as h:
         del h["dense_2/dense_2/kernel:0"]
         h["dense_2"].create_dataset("dense_2/kernel:0", data=np.zeros((4, 2), "float32"))
@@ -396,6 +399,8 @@ def _bad_models(files, tmp):
         (["score", seq_json, fa, "--weights", tmp / "small.h5"], "small.h5: not an HDF5 weights file"),
         (["score", seq_json, fa, "--weights", tmp / "wrong_weights.h5"], "weights for 2 layer(s) (conv1d_1, dense_1) but the model has 3"),
         (["score", seq_json, fa, "--weights", tmp / "bad_shape.h5"], "layer 'dense_2' holds weights of shapes"),
+        (["score", seq_json, fa, "--weights", tmp / "damaged.h5"], "damaged.h5: a layer or weight it lists is missing"),
+        (["score", seq_json, fa, "--weights", tmp / "notmodel.json"], "notmodel.json: not an HDF5 weights file"),
         (["score", tmp / "keras1.json", fa, "--weights", seq_w], "has Keras 1 arguments (nb_filter, filter_length)"),
         (["score", tmp / "old.json", fa, "--weights", seq_w], "written by Keras 1.2.2"),
         (["score", tmp / "notmodel.json", fa, "--weights", seq_w], "not a Keras 2 model architecture"),
