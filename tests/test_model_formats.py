@@ -308,8 +308,9 @@ def test_fixed_control_track_shifts_predictions_but_contributes_nothing(output):
     zeros = explainer.deeplift(one_hot, refs, target=target)
     given = explainer.deeplift(one_hot, refs, target=target, extra={"control": control})
     assert np.abs(given.prediction - zeros.prediction).min() > 1e-3  # the track changes every prediction
-    for method in ("grad-x-input", "integrated-gradients", "ism"):
-        scores = seqlift.attribute(explainer, method, one_hot, refs, target=target, extra={"control": control})
+    for method in ("grad-x-input", "integrated-gradients", "ism") if output == "counts" else ():
+        scores = seqlift.attribute(explainer, method, one_hot, refs, target=target, extra={"control": control},
+                                   ig_steps=4)
         np.testing.assert_allclose(scores.prediction, given.prediction, rtol=1e-5, atol=1e-5)
     scores = seqlift.score(model, one_hot, tasks=[target], reference=refs, output=output, input="sequence",
                            extra={"control": control})
