@@ -342,6 +342,53 @@ def test_several_inputs_through_the_cli(files, tmp_path):
     assert {"w.h5", "c.py", "ctl.npy", str(tmp_path / "bpnet.keras")} <= set(map(str, job.input_paths()))
 
 
+def _bpnet_224_config():
+    """Keras 2.2.4 JSON of a two-input model: a custom reverse-complement convolution on the sequence,
+    then the control track concatenated, pooled, and a counts head (the issue's BPNet case, small)."""
+    def node(kind, name, parents, **config):
+        layer = _keras2_layer(kind, name, **config)
+        layer["name"] = name
+        layer["inbound_nodes"] = [[[p, 0, 0, {}] for p in parents]] if parents else []
+        return layer
+
+    layers_ = [
+        node("InputLayer", "sequence", [], batch_input_shape=[None, LENGTH, 4], dtype="float32", sparse=False),
+        node("InputLayer", "control", [], batch_input_shape=[None, LENGTH, 2], dtype="float32", sparse=False),
+        node("RevCompConv1D", "rc", ["sequence"], filters=3, kernel_size=[5], padding="same", activation="relu",
+             data_format="channels_last"),
+        node("Concatenate", "concatenate_1", ["rc", "control"], axis=-1),
+        node("GlobalAveragePooling1D", "global_average_pooling1d_1", ["concatenate_1"], data_format="channels_last"),
+        node("Dense", "counts", ["global_average_pooling1d_1"], units=1),
+    ]
+    return {"class_name": "Model", "keras_version": "2.2.4", "backend": "tensorflow",
+            "config": {"name": "bpnet", "layers": layers_, "input_layers": [["sequence", 0, 0], ["control", 0, 0]],
+                       "output_layers": [["counts", 0, 0]]}}
+
+
+def test_keras2_bpnet_with_custom_layer_and_control_track(revcomp, files, tmp_path):
+    d = revcomp[0]
+    module = seqlift.models.import_file(d / "revcomp_layers.py", "test")
+    seq, control = keras.Input((LENGTH, 4), name="sequence"), keras.Input((LENGTH, 2), name="control")
+    h = module.RevCompConv1D(3, 5, padding="same", activation="relu", name="rc")(seq)
+    h = layers.GlobalAveragePooling1D(name="global_average_pooling1d_1")(
+        layers.Concatenate(name="concatenate_1")([h, control]))
+    model = _randomize(keras.Model([seq, control], layers.Dense(1, name="counts")(h)), 8)
+    model.save(tmp_path / "bpnet.keras")
+    write_keras2_weights(tmp_path / "bpnet_weights.h5", model, "2.2.4")
+    (tmp_path / "bpnet.json").write_text(json.dumps(_bpnet_224_config()))
+    np.save(tmp_path / "ctl.npy", np.abs(np.random.default_rng(9).normal(size=(N_SEQS, LENGTH, 2))).astype("float32"))
+    common = [files / "in.fa", "--custom-objects", d / "revcomp_layers.py", "--extra", f"control={tmp_path / 'ctl.npy'}",
+              "--n-refs", "2"]
+    a = run(["score", tmp_path / "bpnet.json", *common, "--weights", tmp_path / "bpnet_weights.h5", "--out",
+             tmp_path / "a.h5"])
+    b = run(["score", tmp_path / "bpnet.keras", *common, "--out", tmp_path / "b.h5"])
+    assert a.exit_code == 0 and b.exit_code == 0, (a.output, b.output)
+    with h5py.File(tmp_path / "a.h5") as fa, h5py.File(tmp_path / "b.h5") as fb:
+        assert _max_relative(fa["contrib"][()], fb["contrib"][()]) <= 1e-6
+        assert _max_relative(fa["prediction"][()], fb["prediction"][()]) <= 1e-6
+        assert fa.attrs["model_input"] == "sequence"
+
+
 # ----------------------------------------------------------------------------------- errors
 def _write_bad_files(tmp):
     """Model files each wrong in one way, the files of the error cases below."""
