@@ -272,7 +272,10 @@ class Elementwise(Op):
         # Δy+ = ½[f(x0+Δ+) − f(x0)] + ½[f(x) − f(x0+Δ−)], each difference as secant × Δ+ (same for Δy−)
         m_pos = 0.5 * (_secant(f, x0, xp, g0) + _secant(f, xn, x, gn))
         m_neg = 0.5 * (_secant(f, x0, xn, g0) + _secant(f, xp, x, gp))
-        dy = with_multiplier(m_pos * dp + m_neg * dn, m_pos, dp_in)
+        # A neuron whose output did not change (a ReLU off on x and on x0) gets exactly 0, not the rounding
+        # residue of m+Δ+ + m−Δ−: the next layer's sign split would send that residue to one part.
+        dy = ops.where(f(x) == f(x0), 0.0, m_pos * dp + m_neg * dn)
+        dy = with_multiplier(dy, m_pos, dp_in)
         dy = dy + m_neg * (dn_in - dn)
         return flat_pairs(dy)
 
