@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keras import ops
+from . import _backend  # first: loads Keras quietly
 
-from . import _backend
+from keras import ops  # noqa: E402
 
 # Where |Δx| is below this fraction of max(|x|, |x0|), the secant Δy/Δx is replaced by its limit f'(x).
 TINY = 1e-6

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import references as refs_mod
-from .engine import Explainer
+from .engine import Explainer, cached_explainer
 from .errors import SeqliftError
 from .methods import METHODS, attribute
 
@@ -100,7 +100,7 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deep
 
 def explainer_for_sequences(model, rule="rescale", normalize=True, device=None, output=None) -> Explainer:
     """An ``Explainer`` for a one-hot ``(L, 4)`` sequence model, normalized by default."""
-    explainer = Explainer(model, rule=rule, normalize=normalize, device=device, output=output)
+    explainer = cached_explainer(model, rule=rule, normalize=normalize, device=device, output=output)
     shape = explainer.graph.input_shape
     if len(shape) != 2 or shape[1] != 4:
         raise SeqliftError(f"model input shape {shape} is not (length, 4): seqlift score needs a one-hot DNA model")
