@@ -65,6 +65,11 @@ def negative_part(d):
     return with_multiplier(ops.stop_gradient(ops.minimum(d, 0.0)), slope, d)
 
 
+def _abs_with_zero_slope(d):
+    """``|Δ|`` with slope sign(Δ), and 0 where Δ = 0 (whatever the backend's choice for abs at 0)."""
+    return with_multiplier(ops.stop_gradient(ops.abs(d)), ops.sign(d), d)
+
+
 def sign_split(d):
     return positive_part(d), negative_part(d)
 
@@ -174,14 +179,13 @@ class Weighted(Op):
         return self.apply(ds[0], self.kernel)
 
     def split(self, xs, ds, parts, ctx):
-        # Appendix B: Δy+ = W+ Δx+ + W− Δx−, Δy− = W+ Δx− + W− Δx+, from the total Δx.
-        dp, dn = sign_split(ds[0])
-        kernel = ops.convert_to_tensor(self.kernel)
-        w_pos, w_neg = ops.maximum(kernel, 0.0), ops.minimum(kernel, 0.0)
-        return (
-            self.apply(dp, w_pos) + self.apply(dn, w_neg),
-            self.apply(dn, w_pos) + self.apply(dp, w_neg),
-        )
+        # Appendix B: Δy+ = W+ Δx+ + W− Δx−, Δy− = W+ Δx− + W− Δx+, from the total Δx. With W± = ½(W ± |W|)
+        # these are ½(W Δx ± |W| |Δx|): two products instead of four, and the same multipliers (W± on
+        # the terms of each sign, ½W where Δx = 0, as appendix B's ½ slopes give).
+        d = ds[0]
+        total = self.apply(d, self.kernel)
+        spread = self.apply(_abs_with_zero_slope(d), ops.abs(ops.convert_to_tensor(self.kernel)))
+        return 0.5 * (total + spread), 0.5 * (total - spread)
 
 
 class Dense(Weighted):
