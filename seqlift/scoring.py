@@ -66,8 +66,11 @@ class Scores:
 
 def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deeplift",
                   references: ReferenceSpec | None = None, start_index=0, names=None,
-                  batch_size=None) -> Scores:
-    """Score one-hot sequences ``(N, L, 4)`` for each task in ``tasks`` with ``method``."""
+                  batch_size=None, refs: np.ndarray | None = None) -> Scores:
+    """Score one-hot sequences ``(N, L, 4)`` for each task in ``tasks`` with ``method``.
+
+    refs: this chunk's references when the caller made them already (``references.make``).
+    """
     if method not in METHODS:
         raise SeqliftError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
     references = references or ReferenceSpec()
@@ -76,7 +79,7 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deep
     elif method == "ism":
         ref = np.zeros((1,) + one_hot.shape[1:], np.float32)
     else:
-        ref = references.make(one_hot, start_index, names)
+        ref = refs if refs is not None else references.make(one_hot, start_index, names)
     if method == "ism":  # one pass over the mutants serves every task
         from .methods import in_silico_mutagenesis
 
