@@ -103,12 +103,30 @@ class OneLineErrors(click.Group):
 def _version(ctx, param, value):
     if not value or ctx.resilient_parsing:
         return
-    import seqlift  # first: imports the backend quietly
+    from importlib import metadata
 
-    import keras
+    import seqlift  # light: Keras is not imported to answer --version
 
-    click.echo(f"seqlift {seqlift.__version__} (Keras {keras.__version__}, backend {keras.backend.backend()})")
+    try:
+        keras_version = metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        keras_version = "not installed"
+    click.echo(f"seqlift {seqlift.__version__} (Keras {keras_version}, backend {_configured_backend()})")
     ctx.exit()
+
+
+def _configured_backend() -> str:
+    """The backend Keras will load: $KERAS_BACKEND, else ~/.keras/keras.json, else tensorflow (as Keras decides)."""
+    import json
+
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as handle:
+            return json.load(handle).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

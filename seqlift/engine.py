@@ -8,16 +8,21 @@ step is traced once.
 
 from __future__ import annotations
 
+import collections
+import hashlib
+import os
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
-from keras import ops
+from . import _backend  # first: loads Keras quietly
 
-from . import _backend, rules
-from .errors import SeqliftError
-from .graph import Graph, assign_rules, build_graph, normalize_first_convolution
-from .models import load_model
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+
+from . import rules  # noqa: E402
+from .errors import SeqliftError  # noqa: E402
+from .graph import Graph, assign_rules, build_graph, normalize_first_convolution  # noqa: E402
+from .models import load_model  # noqa: E402
 
 # Pairs (input × reference) per compiled step when the caller gives no batch size. Eager PyTorch
 # keeps every intermediate of the step alive until the backward pass (~35 GB at 1024 pairs of the
@@ -264,6 +269,77 @@ class Explainer:
         _check_shapes(self.graph.input_shape, inputs)
         return self.run_pairs(("deeplift", target), lambda: self._deeplift_step(target),
                               inputs, references, batch_size, self.fixed_rows(extra, len(inputs)))
+
+
+# Explainers built for the one-call API from a path: the last few, keyed by file identity and settings.
+_BY_PATH: collections.OrderedDict = collections.OrderedDict()
+_BY_PATH_SIZE = 4
+
+
+def cached_explainer(model, **settings) -> Explainer:
+    """An ``Explainer`` for ``model`` and ``settings``, reused across one-call API calls.
+
+    A ``keras.Model`` keeps its explainers on itself (a reference cycle the garbage collector frees
+    with the model, so the cache never keeps a model alive); a path keeps the last few explainers,
+    keyed by the file's path, size and modification time (a rewritten file is loaded again).
+    """
+    key = tuple(sorted((k, _fingerprint(v)) for k, v in settings.items()))
+    if isinstance(model, (str, os.PathLike)):
+        try:
+            stat = os.stat(model)
+        except OSError:
+            return Explainer(model, **settings)  # the loader says what is wrong with the path
+        key = (os.path.realpath(model), stat.st_size, stat.st_mtime_ns) + key
+        if key not in _BY_PATH:
+            _BY_PATH[key] = Explainer(model, **settings)
+            while len(_BY_PATH) > _BY_PATH_SIZE:
+                _BY_PATH.popitem(last=False)
+        _BY_PATH.move_to_end(key)
+        return _BY_PATH[key]
+    cache = getattr(model, "_seqlift_explainers", None)
+    if cache is None:
+        cache = {}
+        object.__setattr__(model, "_seqlift_explainers", cache)  # not a tracked Keras attribute
+    if key not in cache:
+        cache[key] = Explainer(model, **settings)
+    return cache[key]
+
+
+def _fingerprint(value):
+    """A hashable stand-in for a setting (arrays by content: ``repr`` elides the middle of large ones)."""
+    if isinstance(value, np.ndarray):
+        return (value.shape, str(value.dtype), hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest())
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _fingerprint(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_fingerprint(v) for v in value)
+    if isinstance(value, (str, os.PathLike)) and os.path.isfile(value):  # a weights or custom-objects file
+        stat = os.stat(value)
+        return os.path.realpath(value), stat.st_size, stat.st_mtime_ns
+    return repr(value)
+
+
+def deeplift(model, inputs, references, target=0, rule="rescale", batch_size=None, normalize=False, output=None,
+             input=None, extra=None, weights=None, custom_objects=None):
+    """DeepLIFT contributions of ``inputs`` to one model output.
+
+    model: a ``keras.Model``, a path (``.h5`` from tf.keras 2.x or Keras 3, ``.keras``, or a Keras 2
+    ``ARCH.json`` with ``weights=WEIGHTS.h5``), or ``"FILE.py:FUNCTION"`` returning a ``keras.Model``.
+    custom_objects: a Python file (or dict) of the custom layer classes the model file uses.
+    inputs: ``(N, *S)``; references: ``(R, *S)`` shared by every input or ``(N, R, *S)`` per input.
+    target: index into the model's flattened output, before a final sigmoid or softmax.
+    rule: 'rescale', 'reveal_cancel', 'genomics' (RevealCancel on dense layers, Rescale on
+    convolutions), or a dict from Keras layer class name to rule.
+    normalize: mean-normalize the first convolution per column (for one-hot inputs).
+    output: for a model with several outputs, which one (index or name) ``target`` indexes into.
+    input: for a model with several inputs, the one explained (index or name; default: the only one
+    with 4 channels). extra: ``{name: array}`` for the others, held fixed: ``S`` or ``(1, *S)`` for
+    every input, ``(N, *S)`` one row per input; default zeros.
+    Returns ``(N, *S)`` raw contributions ``m ⊙ (x − ref)`` averaged over references.
+    """
+    explainer = cached_explainer(model, rule=rule, normalize=normalize, output=output, input=input, weights=weights,
+                                 custom_objects=custom_objects)
+    return explainer.deeplift(inputs, references, target=target, batch_size=batch_size, extra=extra).contributions
 
 
 def pair_differences(x, ref):

@@ -11,10 +11,12 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
-import keras
-from keras import layers as L
+from . import _backend  # noqa: F401  (first: loads Keras quietly)
 
-from . import rules
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+
+from . import rules  # noqa: E402
 from .errors import SeqliftError
 
 # Elementwise activations, by the name Keras gives the function. Rescale and RevealCancel apply

@@ -8,11 +8,11 @@ and hypothetical scores ``m − Σ_c m·ref``, so all methods land in the same s
 
 from __future__ import annotations
 
-import numpy as np
-from keras import ops
+from . import _backend  # first: loads Keras quietly
 
-from . import _backend
-from .engine import Attribution, Explainer, _check_shapes, _summarize, pair_differences
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+from .engine import Attribution, Explainer, _check_shapes, _summarize, cached_explainer, pair_differences
 
 METHODS = ("deeplift", "grad-x-input", "saliency", "integrated-gradients", "guided-backprop", "ism")
 # Integrated gradients: midpoint Riemann sum over this many steps (completeness to ~1e-3 relative
@@ -73,9 +73,12 @@ def attribute(explainer: Explainer, method: str, inputs, references, target=0, b
     """Scores of ``inputs`` ``(N, *S)`` by ``method`` against ``references`` (see ``Explainer.deeplift``).
 
     Gradient methods ignore the references' content for their multipliers but use them for
-    ``x − ref`` (pass zeros for the textbook gradient×input). extra: values of the model's other
-    inputs, held fixed (``Explainer.check_extra``).
+    ``x − ref`` (pass zeros for the textbook gradient×input). ``explainer`` may also be a model or a
+    path: its explainer is then built once and reused by later calls (``engine.cached_explainer``).
+    extra: values of the model's other inputs, held fixed (``Explainer.check_extra``).
     """
+    if not isinstance(explainer, Explainer):
+        explainer = cached_explainer(explainer)
     if method == "deeplift":
         return explainer.deeplift(inputs, references, target=target, batch_size=batch_size, extra=extra)
     explainer._check_target(target)

@@ -7,6 +7,8 @@ scored and appended to the output chunk by chunk.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -287,6 +289,14 @@ class ScoreJob:
         regions = self.regions[first:first + len(records)] if self.regions is not None else None
         return names, one_hot, regions
 
+    def _prepared(self, chunk: int):
+        """Chunks with their references made: what the prefetch thread computes while the engine scores."""
+        start = 0
+        for names, one_hot, regions in self._chunks(chunk):
+            refs = self.spec.make(one_hot, start, names) if self.method in REFERENCE_METHODS else None
+            yield names, one_hot, regions, refs
+            start += len(names)
+
     def attributes(self) -> dict:
         n_refs = {"shuffle": self.n_refs, "frequency": 1, "zeros": 1}.get(self.reference)
         if n_refs is None:
@@ -327,14 +337,14 @@ class ScoreJob:
         chunk = max(1, POSITIONS_PER_CHUNK // (self.length * n_refs))
         tracker = DeltaTracker(self.delta_thresholds, self.method in COMPLETE_METHODS)
         start = 0
-        with self.outputs:
+        with self.outputs, Prefetch(self._prepared(chunk)) as prepared:
             writer = ScoreWriter(self.outputs, self.out, self.length, self.tasks, self.attributes(),
                                  summary=self.summary, modisco=self.modisco, n_expected=self.n_sequences,
                                  regions=self.regions is not None)
             try:
-                for names, one_hot, regions in self._chunks(chunk):
+                for names, one_hot, regions, refs in prepared:
                     scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
-                                           start_index=start, names=names, batch_size=self.batch_size,
+                                           start_index=start, names=names, batch_size=self.batch_size, refs=refs,
                                            extra=self._extra_chunk(start, len(names)))
                     check_finite(scores, names, self.tasks)
                     writer.append(names, one_hot, scores, regions)
@@ -346,6 +356,57 @@ class ScoreJob:
                 writer.abort()
                 raise
         return Result(out=Path(self.out), summary=self.summary, n=start, worst=tracker.worst, n_over=tracker.n_over)
+
+
+class Prefetch:
+    """Run a generator in a thread, ``depth`` items ahead of its consumer (reading, encoding and
+    shuffling overlap scoring: the engine and the compiled shuffle both release the GIL).
+
+    Its exceptions are raised in the consumer; leaving the ``with`` block stops the thread.
+    """
+
+    _DONE = object()
+
+    def __init__(self, items, depth: int = 2):
+        self._items, self._queue = items, queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="seqlift-prefetch", daemon=True)
+
+    def _produce(self):
+        try:
+            for item in self._items:
+                if not self._put((item, None)):
+                    return
+            self._put((self._DONE, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            self._put((self._DONE, exc))
+
+    def _put(self, entry) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __iter__(self):
+        while True:
+            item, exc = self._queue.get()
+            if exc is not None:
+                raise exc
+            if item is self._DONE:
+                return
+            yield item
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return False
 
 
 class DeltaTracker:

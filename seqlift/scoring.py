@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import references as refs_mod
-from .engine import Explainer
+from .engine import Explainer, cached_explainer
 from .errors import SeqliftError
 from .methods import METHODS, attribute
 
@@ -66,9 +66,10 @@ class Scores:
 
 def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deeplift",
                   references: ReferenceSpec | None = None, start_index=0, names=None,
-                  batch_size=None, extra=None) -> Scores:
+                  batch_size=None, refs: np.ndarray | None = None, extra=None) -> Scores:
     """Score one-hot sequences ``(N, L, 4)`` for each task in ``tasks`` with ``method``.
 
+    refs: this chunk's references when the caller made them already (``references.make``).
     extra: values of the model's other inputs, held fixed (``Explainer.check_extra``).
     """
     if method not in METHODS:
@@ -79,7 +80,7 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deep
     elif method == "ism":
         ref = np.zeros((1,) + one_hot.shape[1:], np.float32)
     else:
-        ref = references.make(one_hot, start_index, names)
+        ref = refs if refs is not None else references.make(one_hot, start_index, names)
     if method == "ism":  # one pass over the mutants serves every task
         from .methods import in_silico_mutagenesis
 
@@ -108,7 +109,7 @@ def explainer_for_sequences(model, rule="rescale", normalize=True, device=None, 
 
     model_options: ``input``, ``weights``, ``custom_objects`` (see ``Explainer``).
     """
-    explainer = Explainer(model, rule=rule, normalize=normalize, device=device, output=output, **model_options)
+    explainer = cached_explainer(model, rule=rule, normalize=normalize, device=device, output=output, **model_options)
     shape = explainer.graph.input_shape
     if len(shape) != 2 or shape[1] != 4:
         raise SeqliftError(f"model input shape {shape} is not (length, 4): seqlift score needs a one-hot DNA model")

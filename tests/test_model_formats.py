@@ -13,6 +13,7 @@ from keras import layers
 
 import seqlift
 from cli.main import cli
+from seqlift.models import import_file
 from seqlift.pipeline import ScoreJob
 
 LENGTH = 24
@@ -223,7 +224,7 @@ def _readme_example() -> str:
 def revcomp(tmp_path_factory):
     d = tmp_path_factory.mktemp("revcomp")
     (d / "revcomp_layers.py").write_text(_readme_example())
-    module = seqlift.models.import_file(d / "revcomp_layers.py", "test")
+    module = import_file(d / "revcomp_layers.py", "test")
     inp = keras.Input((LENGTH, 4))
     h = module.RevCompConv1D(3, 5, activation="relu", name="rc")(inp)
     model = keras.Model(inp, layers.Dense(1)(layers.GlobalAveragePooling1D()(h)))
@@ -367,7 +368,7 @@ def _bpnet_224_config():
 
 def test_keras2_bpnet_with_custom_layer_and_control_track(revcomp, files, tmp_path):
     d = revcomp[0]
-    module = seqlift.models.import_file(d / "revcomp_layers.py", "test")
+    module = import_file(d / "revcomp_layers.py", "test")
     seq, control = keras.Input((LENGTH, 4), name="sequence"), keras.Input((LENGTH, 2), name="control")
     h = module.RevCompConv1D(3, 5, padding="same", activation="relu", name="rc")(seq)
     h = layers.GlobalAveragePooling1D(name="global_average_pooling1d_1")(
