@@ -429,9 +429,20 @@ def _write_bad_files(tmp):
         "    h = keras.layers.Concatenate()([a, b])\n"
         "    return keras.Model([a, b], keras.layers.Dense(1)(keras.layers.Flatten()(h)))\n\n\n"
         f"def lam():\n    inp = keras.Input(({LENGTH}, 4))\n    h = keras.layers.Lambda(lambda v: v * 2)(inp)\n"
+        "    return keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(h)))\n\n\n"
+        f"def any_length_track():\n    a, b = keras.Input(({LENGTH}, 4)), keras.Input((None, 2), name='track')\n"
+        "    h = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling1D()(a),\n"
+        "                                    keras.layers.GlobalAveragePooling1D()(b)])\n"
+        "    return keras.Model([a, b], keras.layers.Dense(1)(h))\n")
+    (tmp / "lowers_badly.py").write_text(
+        "import keras\nimport seqlift\n\n\nclass Recurrent(keras.layers.Layer):\n    def call(self, x):\n"
+        "        return x\n\n\nseqlift.register_layer(Recurrent, lambda lower, layer, inputs: lower.apply(\n"
+        "    keras.layers.LSTM(2, return_sequences=True), inputs[0]))\n\n\n"
+        f"def model():\n    inp = keras.Input(({LENGTH}, 4))\n    h = Recurrent()(inp)\n"
         "    return keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(h)))\n")
     _bpnet_like().save(tmp / "bpnet.keras")
     np.save(tmp / "ctl_bad.npy", np.zeros((3, LENGTH, 2), "float32"))
+    np.save(tmp / "ctl_ok.npy", np.zeros((LENGTH, 2), "float32"))
     (tmp / "ctl.txt").write_text("0 1 2\n")
 
 
@@ -474,6 +485,12 @@ def _bad_models(files, tmp):
         (["score", bp, fa, "--output", "counts", "--extra", f"control={tmp / 'ctl.txt'}"], "not a NumPy .npy array"),
         (["score", bp, fa, "--output", "counts", "--extra", f"control={tmp / 'no.npy'}"], "file not found"),
         (["score", seq_json, fa, "--weights", seq_w, "--out", seq_w], "is one of this run's inputs"),
+        (["score", f"{cu}:two_dna", fa, "--input", "5"], "input 5 is out of range"),
+        (["score", f"{cu}:any_length_track", fa], "input 'track' has shape (None, 2): an input held fixed needs a"),
+        (["score", f"{tmp / 'lowers_badly.py'}:model", fa], "uses LSTM, which seqlift cannot lower"),
+        (["score", bp, fa, "--output", "counts", "--custom-objects", seq_json], "not a Python file (.py)"),
+        (["score", bp, fa, "--output", "counts", "--extra", f"control={tmp / 'ctl_ok.npy'}", "--extra",
+          f"control={tmp / 'ctl_ok.npy'}"], "input 'control' is given twice"),
     ]
 
 
