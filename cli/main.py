@@ -231,11 +231,15 @@ def _parse_tasks(values, n_outputs):
 @click.option("--extra", multiple=True, metavar="NAME=FILE.npy",
               help="Values of another model input, held fixed: one row per sequence, or one for all "
                    "(repeatable).  [default: zeros]")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run from OUT.partial, its last completed chunk (same settings only).")
+@click.option("--chunk-size", type=click.IntRange(1), default=None,
+              help="Sequences per chunk, the unit of resume.  [default: about 4M positions (bp x references)]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
-          skip_invalid, weights, custom_objects, model_input, extra, quiet):
+          skip_invalid, weights, custom_objects, model_input, extra, resume, chunk_size, quiet):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL.
 
     MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); or FILE.py:FUNCTION, a
@@ -251,6 +255,7 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
         device=None if device == "auto" else device, delta_thresholds=(delta_warn,) if delta_warn is not None else None,
         output=model_output, logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
         weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra,
+        resume=resume, chunk_size=chunk_size,
     )
     plan = job.prepare(lambda n_outputs: _parse_tasks(tasks, n_outputs))
     progress = Progress(plan.n_sequences, "scoring", quiet)

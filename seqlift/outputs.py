@@ -61,6 +61,7 @@ class Outputs:
         self.inputs = [Path(p) for p in inputs if p is not None and str(p) != ""]
         self.temporaries: dict[Path, Path] = {}  # temporary → destination, in claim order
         self._force: set[Path] = set()
+        self._kept: set[Path] = set()  # in-progress files a failure leaves for --resume
 
     # ------------------------------------------------------------------ checks before any work
     def check_file(self, path, option="--out") -> Path:
@@ -120,6 +121,21 @@ class Outputs:
         self._claim(tmp, path, tmp.mkdir)
         return tmp
 
+    def partial(self, path, resume: bool, option="--out") -> tuple[Path, bool]:
+        """The in-progress file ``PATH.partial`` that becomes ``path`` when the run succeeds, and whether it
+        existed. Unlike ``file``'s, its name is stable so a killed run (SIGKILL cannot clean up) can be
+        continued with ``resume``; a failure removes it unless ``resume`` (then it is kept for the next try)."""
+        path = self.check_file(path, option)
+        tmp = partial_path(path)
+        existed = tmp.exists()
+        if existed and not resume:
+            raise SeqliftError(f"{option} {path}: an interrupted run's {tmp} exists; add --resume to continue it, "
+                               "or remove it to start again")
+        self._claim(tmp, path, lambda: None)  # the writer sets it up beside, then renames it here
+        if resume:
+            self._kept.add(tmp)
+        return tmp, existed
+
     def _claim(self, tmp: Path, final: Path, create):
         if final.resolve() in {f.resolve() for f in self.temporaries.values()}:
             raise SeqliftError(f"{final}: two outputs of this run have the same path; give them different names")
@@ -141,6 +157,8 @@ class Outputs:
     def abort(self):
         """Remove every temporary; destinations are left as they were."""
         for tmp in list(self.temporaries):
+            if tmp in self._kept:
+                continue
             if tmp.is_dir():
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
@@ -193,6 +211,12 @@ class Outputs:
         for final in self.temporaries.values():
             return final
         return None
+
+
+def partial_path(out) -> Path:
+    """``OUT.partial``: where a resumable run keeps its in-progress file, beside ``out``."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.partial")
 
 
 def _size(nbytes: int) -> str:

@@ -93,6 +93,8 @@ class ScoreJob:
     custom_objects: str | None = None  # Python file of custom layer classes
     model_input: str | None = None  # the one-hot input of a multi-input model (name or index)
     extra: tuple = ()  # "NAME=FILE.npy" values for the other inputs, held fixed
+    resume: bool = False  # continue OUT.partial, an interrupted run's in-progress file
+    chunk_size: int | None = None  # sequences per chunk, the unit of resume  [default: ~4M positions]
 
     @property
     def summary(self) -> Path:
@@ -289,13 +291,26 @@ class ScoreJob:
         regions = self.regions[first:first + len(records)] if self.regions is not None else None
         return names, one_hot, regions
 
-    def _prepared(self, chunk: int):
-        """Chunks with their references made: what the prefetch thread computes while the engine scores."""
+    def _prepared(self, chunk: int, skip: int = 0):
+        """Chunks with their references made: what the prefetch thread computes while the engine scores.
+        ``skip``: sequences already completed (a whole number of chunks), read but not prepared again."""
         start = 0
         for names, one_hot, regions in self._chunks(chunk):
-            refs = self.spec.make(one_hot, start, names) if self.method in REFERENCE_METHODS else None
-            yield names, one_hot, regions, refs
+            if start >= skip:
+                refs = self.spec.make(one_hot, start, names) if self.method in REFERENCE_METHODS else None
+                yield names, one_hot, regions, refs
             start += len(names)
+
+    def chunk(self) -> int:
+        """Sequences per chunk: fixed by the settings, so a resumed or split run has the same boundaries."""
+        n_refs = self.n_refs if self.reference == "shuffle" else 1
+        return self.chunk_size or max(1, POSITIONS_PER_CHUNK // (self.length * n_refs))
+
+    def resume_keys(self) -> dict:
+        """What an in-progress file must share with this run to be continued, beyond ``attributes``."""
+        return {"chunk_size": self.chunk(), "batch_size": self.batch_size or 0, "n_sequences": self.n_sequences,
+                "input_sha256": sha256(self.input),
+                "genome": str(Path(self.genome).resolve()) if self.genome else ""}
 
     def attributes(self) -> dict:
         n_refs = {"shuffle": self.n_refs, "frequency": 1, "zeros": 1}.get(self.reference)
@@ -332,25 +347,29 @@ class ScoreJob:
                          for name, _ in self.explainer.graph.fixed_inputs)
 
     def run(self, progress: Callable[[int], None] = lambda n: None) -> Result:
-        """Score everything; on any failure or interruption no output file is left behind."""
-        n_refs = self.n_refs if self.reference == "shuffle" else 1
-        chunk = max(1, POSITIONS_PER_CHUNK // (self.length * n_refs))
+        """Score everything into ``OUT.partial``, flushed chunk by chunk and renamed at the end. A failure
+        removes it unless ``resume``; a killed run leaves it, and ``resume`` continues it."""
+        chunk = self.chunk()
         tracker = DeltaTracker(self.delta_thresholds, self.method in COMPLETE_METHODS)
-        start = 0
-        with self.outputs, Prefetch(self._prepared(chunk)) as prepared:
+        with self.outputs:
             writer = ScoreWriter(self.outputs, self.out, self.length, self.tasks, self.attributes(),
                                  summary=self.summary, modisco=self.modisco, n_expected=self.n_sequences,
-                                 regions=self.regions is not None)
+                                 regions=self.regions is not None, resume=self.resume_keys(), resuming=self.resume)
             try:
-                for names, one_hot, regions, refs in prepared:
-                    scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
-                                           start_index=start, names=names, batch_size=self.batch_size, refs=refs,
-                                           extra=self._extra_chunk(start, len(names)))
-                    check_finite(scores, names, self.tasks)
-                    writer.append(names, one_hot, scores, regions)
+                for names, _, scores in writer.completed():
                     tracker.add(scores, names, self.tasks)
-                    start += len(names)
                     progress(len(names))
+                start = writer.n
+                with Prefetch(self._prepared(chunk, skip=start)) as prepared:
+                    for names, one_hot, regions, refs in prepared:
+                        scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
+                                               start_index=start, names=names, batch_size=self.batch_size,
+                                               refs=refs, extra=self._extra_chunk(start, len(names)))
+                        check_finite(scores, names, self.tasks)
+                        writer.append(names, one_hot, scores, regions)
+                        tracker.add(scores, names, self.tasks)
+                        start += len(names)
+                        progress(len(names))
                 writer.close()
             except BaseException:
                 writer.abort()

@@ -13,6 +13,7 @@ an interrupted run leaves nothing at the destination. The HDF5 layout (one task:
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ if TYPE_CHECKING:  # scoring loads Keras; reading and writing score files does n
 
 _PER_BASE = ("contrib", "hypothetical")
 _PER_SEQUENCE = ("delta", "prediction", "reference_prediction")
+# In an in-progress file (``OUT.partial``): how many sequences are completed and flushed to disk.
+COMPLETED = "resume_completed_sequences"
 
 
 def sha256(path) -> str:
@@ -53,35 +56,33 @@ class ScoreWriter:
     out: the HDF5 path. summary: the TSV path (or None). modisco: a prefix for TF-MoDISco-lite's
     ``PREFIX_ohe.npz`` and ``PREFIX_hyp.npz`` (``PREFIX_task{t}_hyp.npz`` for several tasks).
     regions: write ``chrom``, ``start`` and ``strand`` datasets (BED input) beside the names.
+    resume: settings that must match for a later ``--resume`` (stored as ``resume_*`` attributes): when
+    given, the HDF5 file is the stable in-progress ``OUT.partial`` and every appended chunk is flushed and
+    counted; ``resuming`` continues an existing one (``completed`` replays its rows).
     """
 
     def __init__(self, outputs: Outputs, out, length: int, tasks: list[int], attrs: dict, summary=None,
-                 modisco=None, n_expected: int | None = None, regions=False):
+                 modisco=None, n_expected: int | None = None, regions=False, resume: dict | None = None,
+                 resuming: bool = False):
         self.length, self.tasks = length, list(tasks)
         self.task_axis = len(self.tasks) > 1
         self.n = 0
         self._outputs = outputs
-        self._h5_path = outputs.file(out)
-        self._h5 = h5py.File(self._h5_path, "w")
-        chunk_rows = 64
-        shape = (length, 4)
-        per_base = ((len(self.tasks),) if self.task_axis else ()) + shape
-        per_seq = (len(self.tasks),) if self.task_axis else ()
-        strings = ("names", "chrom", "strand") if regions else ("names",)
-        for key in strings:
-            self._h5.create_dataset(key, (0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1024,))
-        if regions:
-            self._h5.create_dataset("start", (0,), maxshape=(None,), dtype="int64", chunks=(1024,))
-        self._h5.create_dataset("one_hot", (0,) + shape, maxshape=(None,) + shape, dtype="float32",
-                                chunks=(chunk_rows,) + shape, compression="gzip", compression_opts=1)
-        for key in _PER_BASE:
-            self._h5.create_dataset(key, (0,) + per_base, maxshape=(None,) + per_base, dtype="float32",
-                                    chunks=(chunk_rows,) + per_base, compression="gzip", compression_opts=1)
-        for key in _PER_SEQUENCE:
-            self._h5.create_dataset(key, (0,) + per_seq, maxshape=(None,) + per_seq, dtype="float32",
-                                    chunks=(1024,) + per_seq)
-        for key, value in attrs.items():
-            self._h5.attrs[key] = value
+        self._resume = resume
+        if resume is None:
+            self._h5_path = outputs.file(out)
+            self._h5 = self._create(self._h5_path, attrs, regions)
+        else:
+            self._h5_path, existed = outputs.partial(out, resuming)
+            self._h5 = self._reopen(self._h5_path, attrs, resume) if existed else None
+            if self._h5 is None:  # set up beside it, so OUT.partial only ever exists complete on disk
+                setup = self._h5_path.with_name(f".{self._h5_path.name}.seqlift-tmp-{os.getpid()}")
+                self._h5 = self._create(setup, attrs, regions)
+                for key, value in resume.items():
+                    self._h5.attrs[f"resume_{key}"] = value
+                self._h5.attrs[COMPLETED] = 0
+                self._h5.flush()
+                os.replace(setup, self._h5_path)
         self._tsv = open(outputs.file(summary), "w") if summary else None
         self._tsv_header = True
         self._modisco = []
@@ -90,6 +91,71 @@ class ScoreWriter:
                 raise ValueError("n_expected is needed to stream TF-MoDISco inputs")
             self._modisco = [_NpzStream(outputs.file(p, "--modisco"), (n_expected, 4, length))
                              for p in modisco_paths(modisco, self.tasks)]
+
+    def _create(self, path: Path, attrs: dict, regions: bool) -> h5py.File:
+        """A new HDF5 file with every dataset empty, growing along its first axis."""
+        h5 = h5py.File(path, "w")
+        chunk_rows, shape = 64, (self.length, 4)
+        per_base = ((len(self.tasks),) if self.task_axis else ()) + shape
+        per_seq = (len(self.tasks),) if self.task_axis else ()
+        strings = ("names", "chrom", "strand") if regions else ("names",)
+        for key in strings:
+            h5.create_dataset(key, (0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1024,))
+        if regions:
+            h5.create_dataset("start", (0,), maxshape=(None,), dtype="int64", chunks=(1024,))
+        h5.create_dataset("one_hot", (0,) + shape, maxshape=(None,) + shape, dtype="float32",
+                          chunks=(chunk_rows,) + shape, compression="gzip", compression_opts=1)
+        for key in _PER_BASE:
+            h5.create_dataset(key, (0,) + per_base, maxshape=(None,) + per_base, dtype="float32",
+                              chunks=(chunk_rows,) + per_base, compression="gzip", compression_opts=1)
+        for key in _PER_SEQUENCE:
+            h5.create_dataset(key, (0,) + per_seq, maxshape=(None,) + per_seq, dtype="float32",
+                              chunks=(1024,) + per_seq)
+        for key, value in attrs.items():
+            h5.attrs[key] = value
+        return h5
+
+    def _reopen(self, path: Path, attrs: dict, resume: dict) -> h5py.File | None:
+        """An interrupted run's in-progress file, cut back to its last completed chunk: its completed rows
+        are copied into a fresh file (a kill mid-write can leave HDF5's string heap unusable for writing,
+        never the flushed rows). Different settings, model or input are refused, naming what differs."""
+        try:
+            old = h5py.File(path, "r")
+        except OSError:
+            raise SeqliftError(f"{path}: the interrupted run's file is damaged; remove it to start again") from None
+        with old:
+            expected = {**attrs, **{f"resume_{k}": v for k, v in resume.items()}}
+            differ = [key for key, value in expected.items()
+                      if key not in old.attrs or not np.array_equal(np.asarray(old.attrs[key]), np.asarray(value))]
+            if differ:
+                shown = ", ".join(f"{k.removeprefix('resume_')} (was {old.attrs.get(k, 'unset')!s:.60}, "
+                                  f"now {expected[k]!s:.60})" for k in differ)
+                raise SeqliftError(f"--resume: {path} was started with different settings, model or input: "
+                                   f"{shown}; remove it to start again")
+            self.n = int(old.attrs[COMPLETED])
+            setup = path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}")
+            h5 = self._create(setup, dict(old.attrs), "chrom" in old)
+            for key in old:
+                h5[key].resize(self.n, axis=0)
+                for start in range(0, self.n, 4096):
+                    h5[key][start:start + 4096] = old[key][start:min(start + 4096, self.n)]
+        h5.flush()
+        os.replace(setup, path)
+        return h5
+
+    def completed(self, block: int = 4096):
+        """``(names, one_hot, Scores)`` of the rows an interrupted run completed, in blocks; their summary
+        and TF-MoDISco rows are written again on the way (those streams are not resumable)."""
+        from .scoring import Scores
+
+        expand = (lambda a: a) if self.task_axis else (lambda a: a[:, None])
+        for start in range(0, self.n, block):
+            rows = slice(start, min(start + block, self.n))
+            names = [n.decode() if isinstance(n, bytes) else n for n in self._h5["names"][rows]]
+            one_hot = self._h5["one_hot"][rows]
+            scores = Scores(*(expand(self._h5[key][rows]) for key in _PER_BASE + _PER_SEQUENCE))
+            self._write_streams(names, one_hot, scores)
+            yield names, one_hot, scores
 
     def append(self, names: list[str], one_hot: np.ndarray, scores: Scores, regions=None):
         """Append a chunk; ``regions``: its ``Region``s (chrom, start, strand) when the file has them."""
@@ -108,13 +174,19 @@ class ScoreWriter:
             dataset = self._h5[key]
             dataset.resize(stop, axis=0)
             dataset[start:stop] = value
+        self._write_streams(names, one_hot, scores)
+        self.n = stop
+        if self._resume is not None:  # the chunk is on disk before it counts as completed
+            self._h5.attrs[COMPLETED] = stop
+            self._h5.flush()
+
+    def _write_streams(self, names, one_hot, scores: Scores):
         if self._tsv:
             self._write_summary(names, scores)
         if self._modisco:
             self._modisco[0].write(one_hot.transpose(0, 2, 1))
             for t, stream in enumerate(self._modisco[1:]):
                 stream.write(scores.hypothetical[:, t].transpose(0, 2, 1))
-        self.n = stop
 
     def _write_summary(self, names, scores: Scores):
         per_position = scores.contrib.sum(-1)  # (N, T, L)
@@ -141,6 +213,8 @@ class ScoreWriter:
             self.abort()
             raise SeqliftError("no sequences were scored")
         self._h5.attrs["n_sequences"] = self.n
+        for key in [k for k in self._h5.attrs if k == COMPLETED or k.startswith("resume_")]:
+            del self._h5.attrs[key]
         self._h5.close()
         if self._tsv:
             self._tsv.close()

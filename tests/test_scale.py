@@ -1,0 +1,154 @@
+"""Genome scale: resuming an interrupted ``seqlift score`` (after SIGKILL), and its refusals.
+
+Byte identity here means: the same set of datasets, each with the same dtype, shape and values
+(``np.array_equal``; strings compared decoded), and the same root attributes. The HDF5 file's own bytes
+may differ (free-space and metadata layout), which no reader sees.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+
+REPO = Path(__file__).resolve().parents[1]
+SETTINGS = ("--n-refs", 2, "--chunk-size", 7, "--quiet")
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def h5_contents(path) -> dict:
+    """Every dataset (dtype, shape, values) and every root attribute of an HDF5 file."""
+    with h5py.File(path, "r") as h5:
+        data = {key: (h5[key].dtype.str, h5[key].shape, h5[key][()]) for key in h5}
+        attrs = {key: h5.attrs[key] for key in h5.attrs}
+    return {"datasets": data, "attrs": attrs}
+
+
+def assert_same_contents(a, b):
+    a, b = h5_contents(a), h5_contents(b)
+    assert a["datasets"].keys() == b["datasets"].keys()
+    for key, (dtype, shape, values) in a["datasets"].items():
+        assert (dtype, shape) == b["datasets"][key][:2], key
+        assert np.array_equal(values, b["datasets"][key][2]), key
+    assert a["attrs"].keys() == b["attrs"].keys()
+    for key, value in a["attrs"].items():
+        assert np.array_equal(np.asarray(value), np.asarray(b["attrs"][key])), key
+
+
+@pytest.fixture(scope="module")
+def many(files, tmp_path_factory):
+    """300 sequences of 40 bp (43 chunks of 7 with ``--chunk-size 7``) and their uninterrupted scores."""
+    d = tmp_path_factory.mktemp("scale")
+    rng = np.random.default_rng(1)
+    (d / "many.fa").write_text("".join(f">w{i}\n{''.join(rng.choice(list('ACGT'), 40))}\n" for i in range(300)))
+    result = invoke("score", files / "model.h5", d / "many.fa", "--task", "all", "--out", d / "plain.h5", *SETTINGS)
+    assert result.exit_code == 0, result.output
+    return d
+
+
+def _score_process(model, fasta, out, *extra):
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    args = ["score", model, fasta, "--task", "all", "--out", out, *SETTINGS, *extra]
+    return subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _completed(partial: Path) -> int:
+    try:
+        with h5py.File(partial, "r", locking=False) as h5:  # the writer holds the lock
+            return int(h5.attrs.get("resume_completed_sequences", 0))
+    except Exception:  # noqa: BLE001 - read mid-write: try again
+        return 0
+
+
+@pytest.mark.parametrize("after", [0, 14, 35])
+def test_resume_after_sigkill_equals_an_uninterrupted_run(files, many, tmp_path, after):
+    """SIGKILL once ``after`` sequences are on disk (0: as soon as the in-progress file appears, mid-setup
+    or mid-chunk), then ``--resume``: the same datasets and attributes as the run never interrupted."""
+    out = tmp_path / "resumed.h5"
+    partial = tmp_path / "resumed.h5.partial"
+    proc = _score_process(files / "model.h5", many / "many.fa", out)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if partial.exists() and _completed(partial) >= after:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() and partial.exists(), "the run ended before the kill: give it more sequences"
+    result = invoke("score", files / "model.h5", many / "many.fa", "--task", "all", "--out", out, *SETTINGS,
+                    "--resume")
+    assert result.exit_code == 0, result.output
+    assert not partial.exists()
+    assert_same_contents(out, many / "plain.h5")
+    assert out.with_suffix(".tsv").read_text() == (many / "plain.tsv").read_text()
+
+
+def _interrupted(files, many, tmp_path, monkeypatch) -> Path:
+    """An in-progress file with 14 of 300 sequences completed: a ``--resume`` run stopped by Ctrl-C in its
+    third chunk (a run with ``--resume`` keeps its in-progress file on failure)."""
+    from seqlift import pipeline
+
+    real, calls = pipeline.score_one_hot, []
+
+    def stopped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out = tmp_path / "part.h5"
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "score_one_hot", stopped)
+        result = invoke("score", files / "model.h5", many / "many.fa", "--task", "all", "--out", out, *SETTINGS,
+                        "--resume")
+    assert result.exit_code != 0 and not out.exists()
+    with h5py.File(tmp_path / "part.h5.partial", "r") as h5:
+        assert h5.attrs["resume_completed_sequences"] == 14
+    return out
+
+
+def test_resume_with_other_settings_or_input_is_refused(files, many, tmp_path, monkeypatch):
+    out = _interrupted(files, many, tmp_path, monkeypatch)
+    other = tmp_path / "other.fa"
+    text = (many / "many.fa").read_text()
+    other.write_text(text[:5] + ("C" if text[5] != "C" else "G") + text[6:])
+    cases = [((many / "many.fa", "--seed", 3), "seed (was 0, now 3)"),
+             ((many / "many.fa", "--chunk-size", 5), "chunk_size (was 7, now 5)"),
+             ((other,), "input (was"), ((many / "many.fa", "--n-refs", 3), "n_refs (was 2, now 3)")]
+    for (fasta, *extra), message in cases:
+        args = ["score", files / "model.h5", fasta, "--task", "all", "--out", out, *SETTINGS, *extra, "--resume"]
+        result = invoke(*args)
+        assert result.exit_code == 1 and message in result.stderr, (extra, result.output)
+        assert (tmp_path / "part.h5.partial").exists() and not out.exists()
+    plain = invoke("score", files / "model.h5", many / "many.fa", "--task", "all", "--out", out, *SETTINGS)
+    assert plain.exit_code == 1 and "add --resume to continue it" in plain.stderr
+
+
+def test_a_failed_plain_run_leaves_nothing(files, many, tmp_path, monkeypatch):
+    """Without --resume, an error mid-run removes the in-progress file as it removes every temporary."""
+    from seqlift import pipeline
+
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    real = pipeline.score_one_hot
+    monkeypatch.setattr(pipeline, "score_one_hot", failing)
+    invoke("score", files / "model.h5", many / "many.fa", "--out", tmp_path / "x.h5", *SETTINGS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
