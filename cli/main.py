@@ -235,11 +235,13 @@ def _parse_tasks(values, n_outputs):
               help="Continue an interrupted run from OUT.partial, its last completed chunk (same settings only).")
 @click.option("--chunk-size", type=click.IntRange(1), default=None,
               help="Sequences per chunk, the unit of resume.  [default: about 4M positions (bp x references)]")
+@click.option("--shard", default=None, metavar="K/N",
+              help="Score only the K-th of N contiguous parts of the input (whole chunks); join with seqlift merge.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
-          skip_invalid, weights, custom_objects, model_input, extra, resume, chunk_size, quiet):
+          skip_invalid, weights, custom_objects, model_input, extra, resume, chunk_size, shard, quiet):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL.
 
     MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); or FILE.py:FUNCTION, a
@@ -255,7 +257,7 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
         device=None if device == "auto" else device, delta_thresholds=(delta_warn,) if delta_warn is not None else None,
         output=model_output, logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
         weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra,
-        resume=resume, chunk_size=chunk_size,
+        resume=resume, chunk_size=chunk_size, shard=shard,
     )
     plan = job.prepare(lambda n_outputs: _parse_tasks(tasks, n_outputs))
     progress = Progress(plan.n_sequences, "scoring", quiet)
@@ -408,6 +410,20 @@ def bigwig(scores, out, chrom_sizes, genome, task, hypothetical_max):
     path = tracks.write_bigwig_file(scores, out, chrom_sizes=chrom_sizes, genome=genome, task=task,
                                     hypothetical_max=hypothetical_max)
     click.echo(f"wrote {path}", err=True)
+
+
+@cli.command()
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@user_errors
+def merge(out, shards):
+    """Join the score files of seqlift score --shard K/N (all N, any order) into OUT, in input order."""
+    from seqlift.outputs import Outputs
+    from seqlift.scorefile import merge_shards
+
+    with Outputs(shards) as outputs:
+        n = merge_shards(outputs, out, list(shards))
+    click.echo(f"wrote {out} ({n} sequences from {len(shards)} shards)", err=True)
 
 
 def main():

@@ -95,6 +95,7 @@ class ScoreJob:
     extra: tuple = ()  # "NAME=FILE.npy" values for the other inputs, held fixed
     resume: bool = False  # continue OUT.partial, an interrupted run's in-progress file
     chunk_size: int | None = None  # sequences per chunk, the unit of resume  [default: ~4M positions]
+    shard: str | None = None  # "K/N": score only the K-th of N contiguous parts of the input (1-based)
 
     @property
     def summary(self) -> Path:
@@ -126,7 +127,8 @@ class ScoreJob:
             self._check_track_coordinates()
         self.spec = self._reference_spec()
         self._check_memory()
-        return Plan(self.n_sequences, self.length, self.tasks)
+        self.rows = shard_rows(self.shard, self.n_sequences, self.chunk())
+        return Plan(len(self.rows), self.length, self.tasks)
 
     def check_options(self):
         """Fill defaults; refuse values out of range and options that do nothing with this method/reference."""
@@ -291,12 +293,14 @@ class ScoreJob:
         regions = self.regions[first:first + len(records)] if self.regions is not None else None
         return names, one_hot, regions
 
-    def _prepared(self, chunk: int, skip: int = 0):
+    def _prepared(self, chunk: int, rows: range):
         """Chunks with their references made: what the prefetch thread computes while the engine scores.
-        ``skip``: sequences already completed (a whole number of chunks), read but not prepared again."""
+        ``rows``: the input rows to score (whole chunks); the others are read but not prepared."""
         start = 0
         for names, one_hot, regions in self._chunks(chunk):
-            if start >= skip:
+            if start >= rows.stop:
+                return
+            if start >= rows.start:
                 refs = self.spec.make(one_hot, start, names) if self.method in REFERENCE_METHODS else None
                 yield names, one_hot, regions, refs
             start += len(names)
@@ -309,8 +313,7 @@ class ScoreJob:
     def resume_keys(self) -> dict:
         """What an in-progress file must share with this run to be continued, beyond ``attributes``."""
         return {"chunk_size": self.chunk(), "batch_size": self.batch_size or 0, "n_sequences": self.n_sequences,
-                "input_sha256": sha256(self.input),
-                "genome": str(Path(self.genome).resolve()) if self.genome else ""}
+                "shard": self.shard or "", "genome": str(Path(self.genome).resolve()) if self.genome else ""}
 
     def attributes(self) -> dict:
         n_refs = {"shuffle": self.n_refs, "frequency": 1, "zeros": 1}.get(self.reference)
@@ -328,6 +331,7 @@ class ScoreJob:
             "model_input": self.explainer.graph.input_name,
             "extra_inputs": self._describe_extra(),
             "input": str(Path(self.input).resolve()),
+            "input_sha256": sha256(self.input),
             "tasks": np.asarray(self.tasks, dtype=np.int64),
             "method": self.method,
             "rule": self.rule,
@@ -352,15 +356,16 @@ class ScoreJob:
         chunk = self.chunk()
         tracker = DeltaTracker(self.delta_thresholds, self.method in COMPLETE_METHODS)
         with self.outputs:
-            writer = ScoreWriter(self.outputs, self.out, self.length, self.tasks, self.attributes(),
-                                 summary=self.summary, modisco=self.modisco, n_expected=self.n_sequences,
+            attrs = {**self.attributes(), **shard_attributes(self.shard, self.rows, self.n_sequences)}
+            writer = ScoreWriter(self.outputs, self.out, self.length, self.tasks, attrs,
+                                 summary=self.summary, modisco=self.modisco, n_expected=len(self.rows),
                                  regions=self.regions is not None, resume=self.resume_keys(), resuming=self.resume)
             try:
                 for names, _, scores in writer.completed():
                     tracker.add(scores, names, self.tasks)
                     progress(len(names))
-                start = writer.n
-                with Prefetch(self._prepared(chunk, skip=start)) as prepared:
+                start = self.rows.start + writer.n
+                with Prefetch(self._prepared(chunk, range(start, self.rows.stop))) as prepared:
                     for names, one_hot, regions, refs in prepared:
                         scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
                                                start_index=start, names=names, batch_size=self.batch_size,
@@ -374,7 +379,31 @@ class ScoreJob:
             except BaseException:
                 writer.abort()
                 raise
-        return Result(out=Path(self.out), summary=self.summary, n=start, worst=tracker.worst, n_over=tracker.n_over)
+        return Result(out=Path(self.out), summary=self.summary, n=writer.n, worst=tracker.worst, n_over=tracker.n_over)
+
+
+def shard_rows(shard: str | None, n: int, chunk: int) -> range:
+    """The input rows of shard ``"K/N"`` (1-based): the K-th of N contiguous runs of whole chunks, so a
+    shard's chunks, and so its scores, are those of the run that scores everything."""
+    if shard is None:
+        return range(n)
+    k, _, total = shard.partition("/")
+    if not (k.isdigit() and total.isdigit() and 1 <= int(k) <= int(total)):
+        raise SeqliftError(f"--shard {shard}: expected K/N with 1 <= K <= N, e.g. 3/10")
+    k, total = int(k), int(total)
+    n_chunks = -(-n // chunk)
+    if total > n_chunks:
+        raise SeqliftError(f"--shard {shard}: the input has {n_chunks} chunk(s) of {chunk} sequences, fewer than "
+                           f"{total} shards; use fewer shards or a smaller --chunk-size")
+    first, stop = (k - 1) * n_chunks // total, k * n_chunks // total
+    return range(first * chunk, min(stop * chunk, n))
+
+
+def shard_attributes(shard: str | None, rows: range, n: int) -> dict:
+    """The attributes ``seqlift merge`` checks and removes: which part of how many input rows."""
+    if shard is None:
+        return {}
+    return {"shard": shard, "shard_first": rows.start, "shard_input_sequences": n}
 
 
 class Prefetch:

@@ -159,7 +159,7 @@ class ScoreWriter:
 
     def append(self, names: list[str], one_hot: np.ndarray, scores: Scores, regions=None):
         """Append a chunk; ``regions``: its ``Region``s (chrom, start, strand) when the file has them."""
-        start, stop = self.n, self.n + len(names)
+        stop = self.n + len(names)
         squeeze = (lambda a: a) if self.task_axis else (lambda a: a[:, 0])
         values = {"names": np.asarray(names, dtype=object), "one_hot": one_hot}
         if regions is not None:
@@ -168,17 +168,22 @@ class ScoreWriter:
                           strand=np.asarray([r.strand for r in regions], dtype=object))
         for key in _PER_BASE + _PER_SEQUENCE:
             values[key] = squeeze(getattr(scores, key))
-        self._outputs.ensure_room(self._h5_path, sum(np.asarray(v).nbytes for v in values.values())
-                                  + 64 * len(names))  # names: object arrays count pointers only
-        for key, value in values.items():
-            dataset = self._h5[key]
-            dataset.resize(stop, axis=0)
-            dataset[start:stop] = value
+        self.append_rows(values)
         self._write_streams(names, one_hot, scores)
         self.n = stop
         if self._resume is not None:  # the chunk is on disk before it counts as completed
             self._h5.attrs[COMPLETED] = stop
             self._h5.flush()
+
+    def append_rows(self, values: dict):
+        """Write ``{dataset: rows}`` after the rows written so far (``self.n`` is not advanced)."""
+        start, stop = self.n, self.n + len(values["names"])
+        self._outputs.ensure_room(self._h5_path, sum(np.asarray(v).nbytes for v in values.values())
+                                  + 64 * (stop - start))  # names: object arrays count pointers only
+        for key, value in values.items():
+            dataset = self._h5[key]
+            dataset.resize(stop, axis=0)
+            dataset[start:stop] = value
 
     def _write_streams(self, names, one_hot, scores: Scores):
         if self._tsv:
@@ -231,6 +236,64 @@ class ScoreWriter:
                 pass
         for stream in self._modisco:
             stream.discard()
+
+
+# Attributes that tell shards apart: checked by merge_shards, absent from the merged file.
+SHARD_ATTRS = ("shard", "shard_first", "shard_input_sequences", "n_sequences")
+
+
+def merge_shards(outputs: Outputs, out, shards, block: int = 4096) -> int:
+    """Join the score files of ``seqlift score --shard K/N`` into ``out`` (and their summaries into its TSV),
+    in input order: the file the unsharded run writes. Refused unless the shards share every attribute
+    (model sha256, input sha256, settings) and are 1/N .. N/N, each once. Returns the sequences written."""
+    files = [ScoreFile(p) for p in shards]
+    order = _check_shards(files, shards)
+    first = files[order[0]]
+    attrs = {k: v for k, v in first.attrs.items() if k not in SHARD_ATTRS}
+    tasks = [int(t) for t in np.atleast_1d(first.attrs["tasks"])]
+    summaries = [Path(shards[i]).with_suffix(".tsv") for i in order]
+    summary = Path(out).with_suffix(".tsv") if all(p.exists() for p in summaries) else None
+    writer = ScoreWriter(outputs, out, first.length, tasks, attrs, regions="chrom" in first._h5)
+    try:
+        for i in order:
+            h5 = files[i]._h5
+            for start in range(0, len(h5["names"]), block):
+                writer.append_rows({key: h5[key][start:start + block] for key in h5})
+                writer.n += len(h5["names"][start:start + block])
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    if summary is not None:
+        with open(outputs.file(summary), "w") as handle:
+            for n, path in enumerate(summaries):
+                lines = path.read_text().splitlines(keepends=True)
+                handle.writelines(lines if n == 0 else lines[1:])
+    return writer.n
+
+
+def _check_shards(files: list[ScoreFile], paths) -> list[int]:
+    """The shards' order (by K), after checking they are one sharded run, complete and none repeated."""
+    if not files:
+        raise SeqliftError("merge: give the shard files to join")
+    reference, seen = files[0].attrs, {}
+    for path, f in zip(paths, files):
+        if "shard" not in f.attrs:
+            raise SeqliftError(f"{path}: not a shard (written without --shard K/N)")
+        differ = [k for k in set(reference) | set(f.attrs) if k not in SHARD_ATTRS
+                  and not np.array_equal(np.asarray(reference.get(k, "unset")), np.asarray(f.attrs.get(k, "unset")))]
+        if differ:
+            raise SeqliftError(f"{path}: differs from {paths[0]} in {', '.join(sorted(differ))}: not shards of one run")
+        k, total = (int(x) for x in str(f.attrs["shard"]).split("/"))
+        if k in seen:
+            raise SeqliftError(f"{path}: shard {k}/{total} is repeated (also {seen[k]})")
+        seen[k] = path
+    total = int(str(reference["shard"]).split("/")[1])
+    missing = sorted(set(range(1, total + 1)) - set(seen))
+    if missing or any(str(f.attrs["shard"]).split("/")[1] != str(total) for f in files):
+        raise SeqliftError(f"merge: shard(s) {', '.join(f'{k}/{total}' for k in missing) or 'of other N'} missing; "
+                           f"give all {total}")
+    return sorted(range(len(files)), key=lambda i: int(str(files[i].attrs["shard"]).split("/")[0]))
 
 
 class _NpzStream:

@@ -126,7 +126,7 @@ def test_resume_with_other_settings_or_input_is_refused(files, many, tmp_path, m
     other.write_text(text[:5] + ("C" if text[5] != "C" else "G") + text[6:])
     cases = [((many / "many.fa", "--seed", 3), "seed (was 0, now 3)"),
              ((many / "many.fa", "--chunk-size", 5), "chunk_size (was 7, now 5)"),
-             ((other,), "input (was"), ((many / "many.fa", "--n-refs", 3), "n_refs (was 2, now 3)")]
+             ((other,), "input_sha256 (was"), ((many / "many.fa", "--n-refs", 3), "n_refs (was 2, now 3)")]
     for (fasta, *extra), message in cases:
         args = ["score", files / "model.h5", fasta, "--task", "all", "--out", out, *SETTINGS, *extra, "--resume"]
         result = invoke(*args)
@@ -152,3 +152,40 @@ def test_a_failed_plain_run_leaves_nothing(files, many, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "score_one_hot", failing)
     invoke("score", files / "model.h5", many / "many.fa", "--out", tmp_path / "x.h5", *SETTINGS)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _shards(files, many, tmp_path, n) -> list[Path]:
+    paths = []
+    for k in range(1, n + 1):
+        paths.append(tmp_path / f"shard{k}.h5")
+        result = invoke("score", files / "model.h5", many / "many.fa", "--task", "all", "--out", paths[-1],
+                        *SETTINGS, "--shard", f"{k}/{n}")
+        assert result.exit_code == 0, result.output
+    return paths
+
+
+def test_shards_merged_equal_the_run_that_scores_everything(files, many, tmp_path):
+    shards = _shards(files, many, tmp_path, 3)
+    sizes = [h5py.File(p, "r")["names"].shape[0] for p in shards]
+    assert sum(sizes) == 300 and all(size % 7 == 0 for size in sizes[:-1])  # whole chunks
+    result = invoke("merge", tmp_path / "merged.h5", *reversed(shards))  # any order: joined by K
+    assert result.exit_code == 0, result.output
+    assert_same_contents(tmp_path / "merged.h5", many / "plain.h5")
+    assert (tmp_path / "merged.tsv").read_text() == (many / "plain.tsv").read_text()
+
+
+def test_merge_refuses_missing_repeated_or_foreign_shards(files, many, tmp_path):
+    shards = _shards(files, many, tmp_path, 2)
+    other = tmp_path / "other"
+    other.mkdir()
+    foreign = invoke("score", files / "model.h5", many / "many.fa", "--task", "all", "--out", other / "s2.h5",
+                     *SETTINGS, "--seed", 5, "--shard", "2/2")
+    assert foreign.exit_code == 0, foreign.output
+    cases = [((shards[0],), "shard(s) 2/2 missing"), ((shards[0], shards[0]), "repeated"),
+             ((shards[0], other / "s2.h5"), "differs from"), ((many / "plain.h5",), "not a shard")]
+    for given, message in cases:
+        result = invoke("merge", tmp_path / "m.h5", *given)
+        assert result.exit_code == 1 and message in result.stderr, (given, result.output)
+        assert not (tmp_path / "m.h5").exists()
+    bad = invoke("score", files / "model.h5", many / "many.fa", "--out", tmp_path / "b.h5", *SETTINGS, "--shard", "3/2")
+    assert bad.exit_code == 1 and "expected K/N" in bad.stderr
