@@ -269,8 +269,8 @@ def test_a_signal_removes_temporaries_and_exits_128_plus_signal(work, big_input,
     proc = seqlift_process(["score", work / "model.h5", big_input, "--out", work / "sig.h5", "--n-refs", 50,
                             "--batch-size", 1, "--modisco", work / "sig"], work)
     deadline = time.time() + 120
-    while not list(work.glob(".sig.h5.seqlift-tmp-*")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)  # wait until the run is writing
+    while not (work / "sig.h5.partial").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)  # wait until the run is writing (its in-progress file OUT.partial)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, err
