@@ -237,11 +237,15 @@ def _parse_tasks(values, n_outputs):
               help="Sequences per chunk, the unit of resume.  [default: about 4M positions (bp x references)]")
 @click.option("--shard", default=None, metavar="K/N",
               help="Score only the K-th of N contiguous parts of the input (whole chunks); join with seqlift merge.")
+@click.option("--ray", "ray_address", default=None, metavar="local|auto|ADDRESS",
+              help="Score on a Ray cluster (pip install 'seqlift[ray]'): start one here, join the running one, or this one.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Ray workers, each holding the model once.  [default: one per GPU, else one]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
-          skip_invalid, weights, custom_objects, model_input, extra, resume, chunk_size, shard, quiet):
+          skip_invalid, weights, custom_objects, model_input, extra, resume, chunk_size, shard, ray_address, workers, quiet):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL.
 
     MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); or FILE.py:FUNCTION, a
@@ -257,7 +261,7 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
         device=None if device == "auto" else device, delta_thresholds=(delta_warn,) if delta_warn is not None else None,
         output=model_output, logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
         weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra,
-        resume=resume, chunk_size=chunk_size, shard=shard,
+        resume=resume, chunk_size=chunk_size, shard=shard, ray=ray_address, workers=workers,
     )
     plan = job.prepare(lambda n_outputs: _parse_tasks(tasks, n_outputs))
     progress = Progress(plan.n_sequences, "scoring", quiet)

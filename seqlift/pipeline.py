@@ -96,6 +96,8 @@ class ScoreJob:
     resume: bool = False  # continue OUT.partial, an interrupted run's in-progress file
     chunk_size: int | None = None  # sequences per chunk, the unit of resume  [default: ~4M positions]
     shard: str | None = None  # "K/N": score only the K-th of N contiguous parts of the input (1-based)
+    ray: str | None = None  # score on a Ray cluster: "local", "auto" or an address
+    workers: int | None = None  # Ray workers  [default: one per GPU, else one]
 
     @property
     def summary(self) -> Path:
@@ -293,7 +295,7 @@ class ScoreJob:
         regions = self.regions[first:first + len(records)] if self.regions is not None else None
         return names, one_hot, regions
 
-    def _prepared(self, chunk: int, rows: range):
+    def _prepared(self, chunk: int, rows: range, make_refs: bool = True):
         """Chunks with their references made: what the prefetch thread computes while the engine scores.
         ``rows``: the input rows to score (whole chunks); the others are read but not prepared."""
         start = 0
@@ -301,7 +303,7 @@ class ScoreJob:
             if start >= rows.stop:
                 return
             if start >= rows.start:
-                refs = self.spec.make(one_hot, start, names) if self.method in REFERENCE_METHODS else None
+                refs = self.spec.make(one_hot, start, names) if make_refs and self.method in REFERENCE_METHODS else None
                 yield names, one_hot, regions, refs
             start += len(names)
 
@@ -314,6 +316,32 @@ class ScoreJob:
         """What an in-progress file must share with this run to be continued, beyond ``attributes``."""
         return {"chunk_size": self.chunk(), "batch_size": self.batch_size or 0, "n_sequences": self.n_sequences,
                 "shard": self.shard or "", "genome": str(Path(self.genome).resolve()) if self.genome else ""}
+
+    def _scored(self, chunk: int, rows: range):
+        """``(names, one_hot (n, L, 4), regions, Scores)`` of each chunk of ``rows``, in input order: scored
+        in this process while a thread prepares the next chunks, or by Ray workers (``ray``)."""
+        start = rows.start
+        with Prefetch(self._prepared(chunk, rows, make_refs=not self.ray)) as prepared:
+            if self.ray:
+                from .cluster import ray_scored
+
+                chunks = ((names, one_hot, regions, first, self._extra_chunk(first, len(names)))
+                          for first, (names, one_hot, regions, _) in _starts(prepared, start))
+                yield from ray_scored(self.worker_settings(), chunks, self.ray, self.workers)
+                return
+            for names, one_hot, regions, refs in prepared:
+                yield names, one_hot, regions, score_one_hot(
+                    self.explainer, one_hot, self.tasks, self.method, self.spec, start_index=start, names=names,
+                    batch_size=self.batch_size, refs=refs, extra=self._extra_chunk(start, len(names)))
+                start += len(names)
+
+    def worker_settings(self) -> dict:
+        """What a Ray worker needs to build the explainer once and score chunks as this process would."""
+        explainer = dict(model=self.model, rule=self.rule, normalize=self.normalize, device=self.device,
+                         output=self.output, input=self.model_input, weights=self.weights,
+                         custom_objects=self.custom_objects)
+        return {"explainer": explainer, "tasks": self.tasks, "method": self.method, "spec": self.spec,
+                "batch_size": self.batch_size}
 
     def attributes(self) -> dict:
         n_refs = {"shuffle": self.n_refs, "frequency": 1, "zeros": 1}.get(self.reference)
@@ -364,17 +392,12 @@ class ScoreJob:
                 for names, _, scores in writer.completed():
                     tracker.add(scores, names, self.tasks)
                     progress(len(names))
-                start = self.rows.start + writer.n
-                with Prefetch(self._prepared(chunk, range(start, self.rows.stop))) as prepared:
-                    for names, one_hot, regions, refs in prepared:
-                        scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
-                                               start_index=start, names=names, batch_size=self.batch_size,
-                                               refs=refs, extra=self._extra_chunk(start, len(names)))
-                        check_finite(scores, names, self.tasks)
-                        writer.append(names, one_hot, scores, regions)
-                        tracker.add(scores, names, self.tasks)
-                        start += len(names)
-                        progress(len(names))
+                for names, one_hot, regions, scores in self._scored(chunk, range(self.rows.start + writer.n,
+                                                                                 self.rows.stop)):
+                    check_finite(scores, names, self.tasks)
+                    writer.append(names, one_hot, scores, regions)
+                    tracker.add(scores, names, self.tasks)
+                    progress(len(names))
                 writer.close()
             except BaseException:
                 writer.abort()
@@ -404,6 +427,13 @@ def shard_attributes(shard: str | None, rows: range, n: int) -> dict:
     if shard is None:
         return {}
     return {"shard": shard, "shard_first": rows.start, "shard_input_sequences": n}
+
+
+def _starts(chunks, start: int):
+    """``(first row, chunk)`` for successive chunks whose first row is ``start``."""
+    for item in chunks:
+        yield start, item
+        start += len(item[0])
 
 
 class Prefetch:

@@ -189,3 +189,27 @@ def test_merge_refuses_missing_repeated_or_foreign_shards(files, many, tmp_path)
         assert not (tmp_path / "m.h5").exists()
     bad = invoke("score", files / "model.h5", many / "many.fa", "--out", tmp_path / "b.h5", *SETTINGS, "--shard", "3/2")
     assert bad.exit_code == 1 and "expected K/N" in bad.stderr
+
+
+@pytest.mark.slow
+def test_ray_two_workers_equal_one_process(files, many, tmp_path):
+    """A local Ray cluster, 2 workers each holding the model: the same datasets and attributes as one process."""
+    pytest.importorskip("ray")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = tmp_path / "ray.h5"
+    args = ["score", files / "model.h5", many / "many.fa", "--task", "all", "--out", out, *SETTINGS,
+            "--ray", "local", "--workers", 2]
+    proc = subprocess.run([sys.executable, "-c", "from cli.main import main; main()", *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same_contents(out, many / "plain.h5")
+    assert out.with_suffix(".tsv").read_text() == (many / "plain.tsv").read_text()
+
+
+def test_ray_missing_is_one_line(files, many, tmp_path, monkeypatch):
+    """Without Ray installed, --ray is refused in one line naming the extra to install."""
+    monkeypatch.setitem(sys.modules, "ray", None)
+    result = invoke("score", files / "model.h5", many / "many.fa", "--out", tmp_path / "r.h5", *SETTINGS,
+                    "--ray", "local")
+    assert result.exit_code == 1 and "pip install 'seqlift[ray]'" in result.stderr, result.output
+    assert not list(tmp_path.iterdir())

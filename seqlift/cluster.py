@@ -1,0 +1,66 @@
+"""Scoring on a Ray cluster (``seqlift[ray]``): each worker holds the compiled model once and scores chunks;
+the driver gets the scores back in input order and writes them as a single process would.
+
+A worker that dies is restarted and its chunks are run again (Ray actor restarts and task retries), so
+the output is the single-process output: references are seeded per (seed, sequence index), not per worker.
+"""
+
+from __future__ import annotations
+
+from .errors import SeqliftError
+
+
+class ChunkScorer:
+    """One Ray worker: the explainer built once from ``settings`` (``ScoreJob.worker_settings``)."""
+
+    def __init__(self, settings: dict):
+        from .scoring import explainer_for_sequences
+
+        self.settings = settings
+        self.explainer = explainer_for_sequences(**settings["explainer"])
+
+    def score(self, one_hot, start: int, names, extra):
+        """Scores of one chunk ``(n, L, 4)`` whose first sequence is input row ``start``."""
+        from .scoring import score_one_hot
+
+        s = self.settings
+        return score_one_hot(self.explainer, one_hot, s["tasks"], s["method"], s["spec"], start_index=start,
+                             names=names, batch_size=s["batch_size"], extra=extra)
+
+
+def connect(address: str):
+    """Start a Ray cluster on this machine (``local``) or join one (``auto`` or an address)."""
+    try:
+        import ray
+    except ImportError:
+        raise SeqliftError("--ray needs Ray: pip install 'seqlift[ray]'") from None
+    try:
+        ray.init(address=None if address == "local" else address, include_dashboard=False,
+                 log_to_driver=False, ignore_reinit_error=True)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise SeqliftError(f"--ray {address}: cannot start or join a Ray cluster ({str(exc).splitlines()[0]})") from None
+    return ray
+
+
+def ray_scored(settings: dict, chunks, address: str, workers: int | None):
+    """``(names, one_hot, regions, Scores)`` for each ``(names, one_hot, regions, start, extra)`` of
+    ``chunks``, in order, scored by ``workers`` Ray workers (default: one per GPU, else one)."""
+    ray = connect(address)
+    from ray.util import ActorPool
+
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    workers = workers or max(gpus, 1)
+    remote = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=-1, max_task_retries=-1)(ChunkScorer)
+    pool = ActorPool([remote.remote(settings) for _ in range(workers)])
+    pending = []
+    try:
+        for names, one_hot, regions, start, extra in chunks:
+            pool.submit(lambda actor, v: actor.score.remote(*v), (one_hot, start, names, extra))
+            pending.append((names, one_hot, regions))
+            if len(pending) > 2 * workers:  # a bounded number in flight keeps the driver's memory flat
+                yield *pending.pop(0), pool.get_next()
+        while pending:
+            yield *pending.pop(0), pool.get_next()
+    finally:
+        if address == "local":
+            ray.shutdown()
