@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from keras import ops
 
-from . import _backend, rules
+from . import _backend, rules, targets
 from .errors import SeqliftError
 from .graph import Graph, assign_rules, build_graph, load_model, normalize_first_convolution
 
@@ -70,15 +70,13 @@ class Explainer:
     def n_outputs(self) -> int:
         return self.graph.output_size
 
-    def _check_target(self, target: int):
-        if not isinstance(target, (int, np.integer)) or not 0 <= target < self.n_outputs:
-            raise SeqliftError(f"target {target} is out of range: the model has {self.n_outputs} outputs (0..{self.n_outputs - 1})")
+    def target(self, target) -> targets.Target:
+        """``target`` (an output index, 'logit', 'sum', 'profile' or a ``Target``) checked against the model."""
+        return targets.resolve(target, self.n_outputs)
 
-    def _select(self, out, target):
-        """The explained scalar per sample: a logit, centred over classes under a softmax (2016, §2.5)."""
-        if self.graph.final_activation == "softmax":
-            out = out - ops.mean(out, axis=-1, keepdims=True)
-        return ops.reshape(out, (-1, self.n_outputs))[:, target]
+    def target_value(self, out, target: targets.Target):
+        """The explained scalar per sample ``(B,)`` from the output's activations ``(B, ...)``."""
+        return targets.value(target, out, self.graph.final_activation)
 
     def _forward(self, x, guided=False):
         """Activations of every node on the actual input ``x``: ``(B, ...)``."""
@@ -136,7 +134,8 @@ class Explainer:
 
             def objective(z):
                 out_x, out_d = self._propagate(x, z, n_refs)
-                return self._select(out_d, target), self._select(out_x, target)
+                dt = targets.difference(target, out_x, out_d, n_refs, self.graph.final_activation)
+                return dt, self.target_value(out_x, target)
 
             m, (dt, t_x) = _backend.input_gradient(objective, d)
             return _summarize(m, d, ref, dt, t_x)
@@ -177,8 +176,11 @@ class Explainer:
                               f"({batch_size * n_refs} pairs) per step (set batch_size to choose)", stacklevel=2)
 
     def deeplift(self, inputs, references, target=0, batch_size=None) -> Attribution:
-        """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``."""
-        self._check_target(target)
+        """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``.
+
+        target: an output index (that logit), 'sum' or 'profile' (see ``seqlift.targets``).
+        """
+        target = self.target(target)
         _check_shapes(self.graph.input_shape, inputs)
         return self.run_pairs(("deeplift", target), lambda: self._deeplift_step(target),
                               inputs, references, batch_size)

@@ -17,7 +17,7 @@ from . import references as refs_mod
 from . import sequences as seqs
 from .errors import SeqliftError
 from .scorefile import ScoreWriter, sha256
-from .scoring import ReferenceSpec, explainer_for_sequences, score_one_hot
+from .scoring import ReferenceSpec, explained_targets, explainer_for_sequences, score_one_hot
 
 # Methods whose scores should sum to t(x) − t(ref): their convergence deltas are checked.
 COMPLETE_METHODS = ("deeplift", "integrated-gradients")
@@ -71,6 +71,8 @@ class ScoreJob:
     device: str | None = None
     delta_thresholds: tuple = (1e-3,)
     output: str | None = None
+    target: str = "logit"
+    rc_average: bool = False
 
     def prepare(self, choose_tasks: Callable[[int], list[int]]) -> Plan:
         """Load the model and check every input before any work starts."""
@@ -79,6 +81,7 @@ class ScoreJob:
         self.explainer = explainer_for_sequences(self.model, self.rule, self.normalize, self.device, self.output)
         self.length = int(self.explainer.graph.input_shape[0])
         self.tasks = choose_tasks(self.explainer.n_outputs)
+        explained_targets(self.explainer, self.tasks, self.target)  # --task with --target sum/profile is an error
         self._open_input()
         self.spec = self._reference_spec()
         return Plan(self.n_sequences, self.length, self.tasks)
@@ -162,6 +165,8 @@ class ScoreJob:
             "normalization": ",".join(self.explainer.normalized) if self.explainer.normalized else "none",
             "final_activation": self.explainer.graph.final_activation or "none",
             "output": str(self.output) if self.output is not None else "",
+            "target": self.target,
+            "rc_average": bool(self.rc_average),
             "background": self.spec.background if self.spec.background is not None else np.zeros(0, np.float32),
         }
 
@@ -178,7 +183,8 @@ class ScoreJob:
             start = 0
             for names, one_hot in self._chunks(chunk):
                 scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
-                                       start_index=start, names=names, batch_size=self.batch_size)
+                                       start_index=start, names=names, batch_size=self.batch_size,
+                                       target=self.target, rc_average=self.rc_average)
                 writer.append(names, one_hot, scores)
                 if self.method in COMPLETE_METHODS:
                     scale = np.maximum(1.0, np.maximum(np.abs(scores.prediction), np.abs(scores.reference_prediction)))

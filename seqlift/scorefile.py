@@ -7,7 +7,7 @@ interrupted run leaves nothing at the destination. The HDF5 layout (one task: no
 - ``contrib`` (N, [T,] L, 4) projected onto the observed base · ``hypothetical`` (N, [T,] L, 4)
 - ``delta`` (N, [T]) · ``prediction`` (N, [T]) · ``reference_prediction`` (N, [T])
 - attributes: seqlift version, backend, model path and sha256, tasks, method, rule, reference,
-  n_refs, seed, normalization.
+  n_refs, seed, normalization, target (logit, sum or profile), rc_average (both strands averaged).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class ScoreWriter:
         self.out = Path(out)
         self.length, self.tasks = length, list(tasks)
         self.task_axis = len(self.tasks) > 1
+        self.target = str(attrs.get("target", "logit"))
         self.n = 0
         self.finals: dict[Path, Path] = {}
         self._h5 = h5py.File(self._claim(self.out), "w")
@@ -118,6 +119,7 @@ class ScoreWriter:
             rows.append(pd.DataFrame({
                 "name": names,
                 "task": task,
+                "target": self.target,
                 "prediction": scores.prediction[:, t_index],
                 "reference_prediction": scores.reference_prediction[:, t_index],
                 "total_contribution": per_position[:, t_index].sum(-1),

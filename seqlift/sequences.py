@@ -40,6 +40,14 @@ def one_hot_encode(sequence: str, name: str = "sequence") -> np.ndarray:
     return _TABLE[codes]
 
 
+def reverse_complement(one_hot: np.ndarray) -> np.ndarray:
+    """The reverse complement of ACGT one-hot ``(..., L, 4)``: positions reversed, A↔T and C↔G.
+
+    Its own inverse: it also maps scores of a reverse complement back onto the forward strand.
+    """
+    return np.ascontiguousarray(np.asarray(one_hot)[..., ::-1, ::-1])
+
+
 def decode(one_hot: np.ndarray) -> str:
     """``(L, 4)`` one-hot back to a string (N for all-zero rows)."""
     codes = one_hot.argmax(-1)
