@@ -76,12 +76,12 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deep
     """
     if method not in METHODS:
         raise SeqliftError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    explained = explained_targets(explainer, tasks, target)
     references = references or ReferenceSpec()
     if method in ("grad-x-input", "saliency", "guided-backprop", "ism"):
         ref = np.zeros((1,) + one_hot.shape[1:], np.float32)  # gradient methods: x − 0 = x
     else:
         ref = references.make(one_hot, start_index, names)
-    explained = explained_targets(explainer, tasks, target)
     scores = _score_strand(explainer, one_hot, ref, explained, method, batch_size)
     if not rc_average:
         return scores
