@@ -206,13 +206,15 @@ def _call_roles(layer):
     bound.update(node.arguments.kwargs)
     unsupported = [k for k in ("attention_mask", "query_mask", "value_mask", "key_mask", "use_causal_mask",
                                "return_attention_scores") if bound.get(k) not in (None, False)]
-    if unsupported or layer._sliding_window is not None:
-        raise SeqliftError(f"layer '{layer.name}' (MultiHeadAttention) uses {', '.join(unsupported) or 'sliding_window'}; "
+    if layer._sliding_window is not None:
+        unsupported.append("sliding_window")
+    if unsupported:
+        raise SeqliftError(f"layer '{layer.name}' (MultiHeadAttention) uses {', '.join(unsupported)}; "
                            "seqlift explains unmasked attention")
+    if bound.get("key") is None:
+        bound["key"] = bound["value"]
     tensors = [id(t) for t in node.input_tensors]
-    key = bound.get("key")
-    return {role: tensors.index(id(bound[role] if role != "key" or key is not None else bound["value"]))
-            for role in ("query", "value", "key")}
+    return {role: tensors.index(id(bound[role])) for role in ("query", "value", "key")}
 
 
 def _multi_head_attention(graph, layer, ids, shapes):
@@ -232,7 +234,8 @@ def _multi_head_attention(graph, layer, ids, shapes):
     out = graph.add(rules.Bilinear(layer, lambda w, v: ops.einsum(combine, w, v), f"{layer.name}/combine"),
                     [weights, value], source)
     if layer._use_gate:
-        out = graph.add(rules.Multiply(layer, f"{layer.name}/gate"), [out, dense(layer._gate_dense, roles["query"])], source)
+        gate = dense(layer._gate_dense, roles["query"])
+        out = graph.add(rules.Multiply(layer, f"{layer.name}/gate"), [out, gate], source)
     return dense(layer._output_dense, out)
 
 

@@ -111,7 +111,7 @@ def softmax_difference(x, d_in, axis=-1):
     """
     d = ops.stop_gradient(d_in)
     x0 = x - d
-    shift = ops.stop_gradient(ops.maximum(ops.max(x, axis=axis, keepdims=True), ops.max(x0, axis=axis, keepdims=True)))
+    shift = ops.stop_gradient(ops.max(ops.maximum(x, x0), axis=axis, keepdims=True))
     a, a0 = ops.exp(x - shift), ops.exp(x0 - shift)  # one shift per pair: no overflow, secants unchanged
     s, s0 = ops.sum(a, axis=axis, keepdims=True), ops.sum(a0, axis=axis, keepdims=True)
     lse, lse0 = ops.log(s), ops.log(s0)
