@@ -102,15 +102,23 @@ def summation_errors(model, head, target, numpy_target, x, refs, rule="rescale",
             "t_abs_max": float(np.abs(t_x).max())}
 
 
-def throughput(model, x, refs, n_seqs):
-    """Sequences/s of the logit and profile targets on one explainer of the profile head."""
+def throughput(model, x, refs, n_seqs, rounds=3):
+    """Sequences/s of the logit and profile targets on one explainer of the profile head.
+
+    The two are timed alternately, ``rounds`` times each, and the best time of each is kept, so
+    load from other processes on a shared machine falls on both alike.
+    """
     explainer = seqlift.Explainer(model, normalize=True, output="profile")
-    rates = {}
-    for label, target in [("logit", PROFILE_LOGIT), ("profile", "profile")]:
+    targets = {"logit": PROFILE_LOGIT, "profile": "profile"}
+    best = {}
+    for target in targets.values():
         explainer.deeplift(x[:2], refs[:2], target=target)  # compile
-        seconds = timed(lambda: explainer.deeplift(x, refs, target=target), repeats=2)
-        rates[label] = n_seqs / seconds
-    rates["profile_over_logit_time"] = rates["logit"] / rates["profile"]
+    for _ in range(rounds):
+        for label, target in targets.items():
+            seconds = timed(lambda: explainer.deeplift(x, refs, target=target))
+            best[label] = min(best.get(label, float("inf")), seconds)
+    rates = {label: n_seqs / seconds for label, seconds in best.items()}
+    rates["profile_over_logit_time"] = best["profile"] / best["logit"]
     return rates
 
 
