@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import time
 import warnings
@@ -33,29 +34,70 @@ def _configure_backend(options):
         os.environ["JAX_PLATFORMS"] = "cpu"
 
 
+# The signal that stopped the run (SIGTERM and SIGHUP are handled like Ctrl-C), for the exit status.
+_STOPPED_BY = {"signal": signal.SIGINT}
+
+
+def _stop(signum, frame):
+    _STOPPED_BY["signal"] = signum
+    raise KeyboardInterrupt
+
+
+def _interrupted():
+    """Temporaries are removed by the ``with`` blocks that own them; say so and exit 128 + signal."""
+    outputs = sys.modules.get("seqlift.outputs")  # not imported yet when stopped while Keras loads
+    if outputs is not None:
+        outputs.remove_all_temporaries()
+    signum = _STOPPED_BY["signal"]
+    click.echo(f"seqlift: interrupted ({signal.Signals(signum).name}); no output was written", err=True)
+    sys.exit(128 + signum)
+
+
 def user_errors(fn):
     """Library errors become one line on stderr and exit code 1; Ctrl-C leaves no output behind."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        _configure_backend(kwargs)
         try:
-            from seqlift.errors import SeqliftError
-        except ImportError as exc:
-            backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-            raise click.ClickException(f"cannot load the Keras backend '{backend}' ({exc}); install it or choose "
-                                       "another with --backend") from None
+            _configure_backend(kwargs)
+            try:
+                from seqlift.errors import SeqliftError
+            except ImportError as exc:
+                backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+                raise click.ClickException(f"cannot load the Keras backend '{backend}' ({exc}); install it or "
+                                           "choose another with --backend") from None
+            _one_line_warnings()
+            from seqlift.outputs import silence_late_write_errors
 
-        _one_line_warnings()
-        try:
-            return fn(*args, **kwargs)
-        except SeqliftError as exc:
-            raise click.ClickException(str(exc)) from None
+            silence_late_write_errors()
+            try:
+                return fn(*args, **kwargs)
+            except SeqliftError as exc:
+                raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
-            click.echo("seqlift: interrupted; no output was written", err=True)
-            sys.exit(130)
+            _interrupted()
 
     return wrapper
+
+
+class OneLineErrors(click.Group):
+    """Usage errors and library errors alike: one line on stderr (exit 2 and 1), never a traceback."""
+
+    def main(self, *args, standalone_mode=True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            where = f"seqlift {exc.ctx.command_path.split(' ', 1)[1]}" if exc.ctx and " " in exc.ctx.command_path else "seqlift"
+            click.echo(f"seqlift: error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"seqlift: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except (click.Abort, KeyboardInterrupt):
+            _interrupted()
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def _version(ctx, param, value):
@@ -69,7 +111,7 @@ def _version(ctx, param, value):
     ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
               help="Show the version and the Keras backend, then exit.")
 def cli():
@@ -137,15 +179,16 @@ def _parse_tasks(values, n_outputs):
               help="Also score each reverse complement and average both strands' scores (on the forward strand).")
 @click.option("--method", type=click.Choice(["deeplift", "grad-x-input", "saliency", "integrated-gradients",
                                              "guided-backprop", "ism"]), default="deeplift", show_default=True)
-@click.option("--rule", type=click.Choice(["rescale", "reveal-cancel", "genomics"]), default="rescale",
-              show_default=True, help="DeepLIFT rule; genomics = RevealCancel on dense layers, Rescale on convolutions.")
-@click.option("--reference", default="shuffle", show_default=True,
-              help="shuffle | frequency | zeros | PATH.fa of reference sequences.")
-@click.option("--n-refs", type=click.IntRange(1), default=20, show_default=True,
-              help="Dinucleotide shuffles per sequence (--reference shuffle).")
+@click.option("--rule", type=click.Choice(["rescale", "reveal-cancel", "genomics"]), default=None,
+              help="DeepLIFT rule; genomics = RevealCancel on dense layers, Rescale on convolutions.  [default: rescale]")
+@click.option("--reference", default=None,
+              help="shuffle | frequency | zeros | PATH.fa of reference sequences (deeplift, integrated-gradients).  "
+                   "[default: shuffle]")
+@click.option("--n-refs", type=click.IntRange(1), default=None,
+              help="Dinucleotide shuffles per sequence (--reference shuffle).  [default: 20]")
 @click.option("--refs-per-input", type=click.IntRange(1), default=None,
               help="With --reference PATH.fa: R consecutive records per input, in input order.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffles.")
+@click.option("--seed", type=int, default=None, help="Seed of the shuffles, 0 to 2^32-1.  [default: 0]")
 @click.option("--background", default=None,
               help="A,C,G,T frequencies for --reference frequency.  [default: composition of the input]")
 @click.option("--no-normalize", is_flag=True, help="Do not mean-normalize the first convolution per column.")
@@ -155,29 +198,32 @@ def _parse_tasks(values, n_outputs):
               help="Score file (HDF5).  [default: INPUT.seqlift.h5]")
 @click.option("--modisco", "modisco_prefix", default=None,
               help="Also write PREFIX_ohe.npz and PREFIX_hyp.npz for `modisco motifs -s ... -a ...`.")
-@click.option("--delta-warn", type=float, default=1e-3, show_default=True,
-              help="Warn when a convergence delta exceeds this, relative to max(1, |t(x)|, |t(ref)|).")
+@click.option("--delta-warn", type=float, default=None,
+              help="Warn when a convergence delta exceeds this, relative to max(1, |t(x)|, |t(ref)|).  [default: 1e-3]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True)
 @click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
               help="Keras backend.  [default: Keras's configured backend]")
 @click.option("--logo", type=click.Path(dir_okay=False), default=None, help="Also draw a logo of the top sequence (PNG/SVG/PDF).")
 @click.option("--bigwig", type=click.Path(dir_okay=False), default=None, help="Also write a bigWig track (needs chrom:start-end names).")
 @click.option("--chrom-sizes", type=click.Path(dir_okay=False), default=None, help="Chromosome sizes for --bigwig.")
+@click.option("--skip-invalid", is_flag=True,
+              help="BED input: skip regions whose window falls off their chromosome (counted on stderr).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
-          quiet,
+          skip_invalid, quiet,
           target_kind, rc_average):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL (.h5 or .keras)."""
     from seqlift import pipeline
 
     out = Path(out) if out else Path(f"{input}.seqlift.h5")
     job = pipeline.ScoreJob(
-        model=model, input=input, genome=genome, method=method, rule=rule.replace("-", "_"),
+        model=model, input=input, genome=genome, method=method, rule=rule.replace("-", "_") if rule else None,
         reference=reference, n_refs=n_refs, refs_per_input=refs_per_input, seed=seed, background=background,
         normalize=not no_normalize, batch_size=batch_size, out=out, modisco=modisco_prefix,
-        device=None if device == "auto" else device, delta_thresholds=(delta_warn,), output=model_output,
+        device=None if device == "auto" else device, delta_thresholds=(delta_warn,) if delta_warn is not None else None,
+        output=model_output, logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
         target=target_kind, rc_average=rc_average,
     )
     plan = job.prepare(lambda n_outputs: _parse_tasks(tasks, n_outputs))
@@ -186,7 +232,7 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
         result = job.run(progress.update)
     finally:
         progress.close()
-    worst = result.worst_delta(delta_warn)
+    worst = result.worst_delta(job.delta_thresholds[0])
     if worst:
         click.echo(f"seqlift: warning: {worst}", err=True)
     if not quiet:
@@ -195,11 +241,12 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
     if logo:
         from seqlift import plots
 
-        plots.draw_logo_file(result.out, logo, task=plan.tasks[0])
+        plots.draw_logo_file(result.out, logo, task=plan.tasks[0], inputs=job.input_paths())
     if bigwig:
         from seqlift import tracks
 
-        tracks.write_bigwig_file(result.out, bigwig, chrom_sizes=chrom_sizes, genome=genome, task=plan.tasks[0])
+        tracks.write_bigwig_file(result.out, bigwig, chrom_sizes=chrom_sizes, genome=genome, task=plan.tasks[0],
+                                 inputs=job.input_paths())
 
 
 @cli.command()
@@ -209,33 +256,25 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--background", default="0.3,0.2,0.2,0.3", show_default=True, help="A,C,G,T background frequencies.")
 @click.option("--train", is_flag=True, help="Also train the paper's model: model.h5, metrics.tsv and the test split.")
+@click.option("--force", is_flag=True, help="Write into an existing non-empty OUTDIR (only seqlift's files are replaced).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @user_errors
-def simulate(outdir, n_seqs, length, seed, background, train, quiet):
+def simulate(outdir, n_seqs, length, seed, background, train, force, quiet):
     """Simulate the TAL1/GATA1 data set of the DeepLIFT paper, with ground truth, into OUTDIR."""
     from seqlift import references, simulation
 
     bg = references.parse_background(background)
-    sim = simulation.simulate(n_seqs=n_seqs, length=length, seed=seed, background=bg)
-    paths = simulation.write(sim, outdir)
-    if not quiet:
-        click.echo(f"wrote {paths['sequences']}, {paths['labels']}, {paths['motifs']} "
-                   f"({n_seqs} sequences, {len(sim.motifs)} motif instances)", err=True)
+    sim, metrics = simulation.simulate_into(outdir, n_seqs=n_seqs, length=length, seed=seed, background=bg,
+                                            train_model=train, force=force, verbose=0 if quiet else 2)
+    if quiet:
+        return
+    out = Path(outdir)
+    click.echo(f"wrote {out / 'sequences.fa'}, {out / 'labels.tsv'}, {out / 'motifs.tsv'} "
+               f"({n_seqs} sequences, {len(sim.motifs)} motif instances)", err=True)
     if train:
-        model, metrics = simulation.train(sim, seed=seed, verbose=0 if quiet else 2)
-        out = Path(outdir)
-        tmp = out / ".model.h5.tmp.h5"
-        import logging
-
-        logging.getLogger("absl").setLevel(logging.ERROR)  # the legacy-format notice: .h5 is asked for
-        model.save(tmp)
-        tmp.replace(out / "model.h5")
-        metrics.to_csv(out / "metrics.tsv", sep="\t", index=False, float_format="%.4f")
-        simulation.write_test_split(sim, out)
-        if not quiet:
-            click.echo(metrics.to_string(index=False), err=True)
-            click.echo(f"wrote {out / 'model.h5'}, {out / 'metrics.tsv'} and the test split (test.fa, "
-                       "test_labels.tsv, test_motifs.tsv)", err=True)
+        click.echo(metrics.to_string(index=False), err=True)
+        click.echo(f"wrote {out / 'model.h5'}, {out / 'metrics.tsv'} and the test split (test.fa, "
+                   "test_labels.tsv, test_motifs.tsv)", err=True)
 
 
 @cli.command()
@@ -249,9 +288,10 @@ def simulate(outdir, n_seqs, length, seed, background, train, quiet):
               help="Test sequences used for Sensitivity-n.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--motifs", is_flag=True, help="Also run TF-MoDISco-lite per method: which recover GATA1 and TAL1 (~1 min each).")
+@click.option("--force", is_flag=True, help="Write into an existing non-empty folder (only seqlift's files are replaced).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @user_errors
-def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, seed, motifs, quiet):
+def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, seed, motifs, force, quiet):
     """Compare attribution methods on a `seqlift simulate` data set with known motif positions."""
     from seqlift import benchmark as bench
 
@@ -261,7 +301,7 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
 
     table = bench.run_benchmark(simdir, outdir, model=model, methods=list(methods) or None, n_test=n_test,
                                 n_refs=n_refs, seed=seed, sensitivity_seqs=sensitivity_seqs, progress=progress,
-                                motifs=motifs)
+                                motifs=motifs, force=force)
     if not quiet:
         columns = ["method", "task", "auroc", "auprc", "fn_gata1", "fn_tal1", "s_per_1000"]
         click.echo(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"), err=True)
@@ -278,17 +318,21 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
 @click.option("--window", type=click.IntRange(1), default=None, help="Central window searched for seqlets (bp).  [default: the whole sequence]")
 @click.option("--n-leiden", type=click.IntRange(1), default=2, show_default=True, help="Leiden clusterings with different seeds.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--force", is_flag=True,
+              help="Write into an existing non-empty folder: only the files seqlift writes are replaced.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @user_errors
-def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, quiet):
+def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, force, quiet):
     """Discover motifs in a score file with TF-MoDISco-lite and name them with TOMTOM."""
     from seqlift import motifs as motifs_mod
 
-    if not quiet:
-        click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
+    def started():
+        if not quiet:
+            click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
+
     table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
                                        window=window, n_leiden=n_leiden, seed=seed,
-                                       verbose=not quiet and sys.stderr.isatty())
+                                       verbose=not quiet and sys.stderr.isatty(), force=force, started=started)
     if quiet:
         return
     columns = ["pattern", "n_seqlets", "consensus", "best_match", "q_value"]
@@ -336,7 +380,22 @@ def bigwig(scores, out, chrom_sizes, genome, task, hypothetical_max):
 
 
 def main():
-    cli(prog_name="seqlift")
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, a write fails (EFBIG) instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        cli(prog_name="seqlift")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == 0:
+            raise
+        # A failed run has removed its temporaries already. Skip the C libraries' exit handlers: HDF5's
+        # crashes on a file whose last write failed (disk full, file-size limit).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

@@ -209,9 +209,15 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return "RESOURCE_EXHAUSTED" in str(exc) or "out of memory" in str(exc).lower()
 
 
+def float_dtype() -> str:
+    """The dtype the engine computes in: Keras's floatx, float32 unless a caller (the float64 precision
+    benchmark) sets another before building its model."""
+    return keras.config.floatx()
+
+
 def to_tensor(array, device: str | None = None):
-    """A float32 tensor on the backend's default device (or ``device``: 'cpu'/'gpu')."""
-    array = np.ascontiguousarray(array, dtype=np.float32)
+    """A tensor of ``float_dtype()`` on the backend's default device (or ``device``: 'cpu'/'gpu')."""
+    array = np.ascontiguousarray(array, dtype=float_dtype())
     if device is None:
         return keras.ops.convert_to_tensor(array)
     with keras.device(_device_name(device)):

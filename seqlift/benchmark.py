@@ -17,7 +17,8 @@ import pandas as pd
 
 from . import simulation as sim_mod
 from .errors import SeqliftError
-from .references import composition
+from .outputs import Outputs
+from .references import check_seed, composition
 from .scoring import ReferenceSpec, explainer_for_sequences, score_one_hot
 from .sequences import one_hot_encode
 
@@ -160,7 +161,8 @@ def motif_recovery(one_hot, hypothetical, seed=0) -> dict:
     except SeqliftError as exc:  # e.g. saliency: scores of one sign
         return {"gata1_recovered": False, "gata1_seqlets": 0, "tal1_recovered": False, "tal1_seqlets": 0,
                 "n_patterns": 0, "note": str(exc).split(";")[0]}
-    patterns = motifs_mod.match(motifs_mod.to_patterns(pos, neg, offset), motifs_mod.simulation_database())
+    patterns = motifs_mod.match(motifs_mod.to_patterns(pos, neg, offset),
+                                motifs_mod.read_motif_database(motifs_mod.simulation_database()))
     found = {"GATA1_disc1": 0, "TAL1_known1": 0}
     for p in patterns:
         if p.sign == "pos" and p.matches and p.matches[0][2] < motifs_mod.MATCH_Q and p.matches[0][0] in found:
@@ -171,11 +173,15 @@ def motif_recovery(one_hot, hypothetical, seed=0) -> dict:
 
 
 def run_benchmark(simdir, outdir, model=None, methods=None, n_test=None, n_refs=20, seed=0,
-                  sensitivity_seqs=100, progress=lambda label: None, motifs=False) -> pd.DataFrame:
-    """Score the test split with every method and write benchmark.tsv, plots and benchmark.md."""
+                  sensitivity_seqs=100, progress=lambda label: None, motifs=False, force=False) -> pd.DataFrame:
+    """Score the test split with every method and write benchmark.tsv, plots and benchmark.md into
+    ``outdir`` (a non-empty one only with ``force``, replacing only these files)."""
     simdir, outdir = Path(simdir), Path(outdir)
-    sim = sim_mod.read(simdir)
     model = Path(model) if model else simdir / "model.h5"
+    outputs = Outputs([simdir, model])
+    outputs.check_folder(outdir, force)
+    check_seed(seed)
+    sim = sim_mod.read(simdir)
     if not model.exists():
         raise SeqliftError(f"{model}: no model; run `seqlift simulate {simdir} --train` or pass --model")
     labels = sim.labels.set_index("name")
@@ -194,7 +200,6 @@ def run_benchmark(simdir, outdir, model=None, methods=None, n_test=None, n_refs=
     if not chosen:
         raise SeqliftError(f"no benchmark method matches {methods}; choose from {', '.join(m.label for m in METHODS)}")
 
-    outdir.mkdir(parents=True, exist_ok=True)
     explainers = {}
     k = min(sensitivity_seqs, len(test))
     masks = sensitivity_n_masks(k, length, seed=seed)
@@ -246,7 +251,8 @@ def run_benchmark(simdir, outdir, model=None, methods=None, n_test=None, n_refs=
             })
     table = pd.DataFrame(rows)
     recovered = pd.DataFrame(recovery) if recovery else None
-    _write_outputs(outdir, table, all_matches, curves, len(test), simdir, model, recovered)
+    with outputs:
+        _write_outputs(outputs.folder(outdir, force), table, all_matches, curves, len(test), simdir, model, recovered)
     return table
 
 

@@ -126,6 +126,23 @@ class Explainer:
         with _backend.scope(self.device):
             return _batched(lambda b: _backend.to_numpy(step(self._tensor(b))), [x], batch_size)
 
+    def default_pairs(self) -> int:
+        """(input, reference) pairs per compiled step when the caller gives no batch size."""
+        return PAIRS_PER_STEP_GPU if (self.device != "cpu" and _backend.gpu_available()) else PAIRS_PER_STEP_CPU
+
+    def bytes_per_pair(self) -> int:
+        """Memory one (input, reference) pair takes in a compiled step: an upper estimate.
+
+        Every node's activation difference, its multiplier, what autodiff saves for the backward
+        pass and RevealCancel's positive and negative parts: about 4 float32 values per node output.
+        """
+        if not hasattr(self, "_bytes_per_pair"):
+            shape = tuple(1 if s is None else s for s in self.graph.input_shape)
+            with _backend.scope(self.device):
+                acts = self._forward(self._tensor(np.zeros((1,) + shape)))
+            self._bytes_per_pair = 4 * 4 * sum(int(np.prod(a.shape[1:])) for a in acts)
+        return self._bytes_per_pair
+
     # ------------------------------------------------------------------ DeepLIFT
     def _deeplift_step(self, target):
         def step(x, ref):
@@ -152,12 +169,11 @@ class Explainer:
 
     def run_pairs(self, key, make_step, inputs, references, batch_size=None) -> Attribution:
         """Run a compiled ``step(x (B, *S), ref (B, R, *S))`` over all inputs in padded batches."""
-        inputs = np.asarray(inputs, dtype=np.float32)
+        inputs = np.asarray(inputs, dtype=_backend.float_dtype())
         refs = _per_input_references(inputs, references)
         n_refs = refs.shape[1]
         if batch_size is None:
-            pairs = PAIRS_PER_STEP_GPU if (self.device != "cpu" and _backend.gpu_available()) else PAIRS_PER_STEP_CPU
-            batch_size = max(1, pairs // n_refs)
+            batch_size = max(1, self.default_pairs() // n_refs)
         step = self._cached(key, make_step)
 
         def run(x, r):
@@ -216,7 +232,7 @@ def _check_shapes(input_shape, inputs):
 
 def _per_input_references(inputs, references) -> np.ndarray:
     """References as ``(N, R, *S)``: shared ``(R, *S)`` ones are broadcast (a view, no copy)."""
-    refs = np.asarray(references, dtype=np.float32)
+    refs = np.asarray(references, dtype=inputs.dtype)
     sample = inputs.shape[1:]
     if refs.shape == sample:
         refs = refs[None]
@@ -238,7 +254,7 @@ def _batched(fn, arrays, batch_size):
         chunk = [a[start:start + batch_size] for a in arrays]
         real = len(chunk[0])
         if real < batch_size:
-            chunk = [np.concatenate([c, np.zeros((batch_size - real,) + c.shape[1:], np.float32)]) for c in chunk]
+            chunk = [np.concatenate([c, np.zeros((batch_size - real,) + c.shape[1:], c.dtype)]) for c in chunk]
         result = fn(*chunk)
         outputs.append([r[:real] for r in result] if isinstance(result, list) else result[:real])
     if not outputs:

@@ -9,8 +9,6 @@ HTML report.
 from __future__ import annotations
 
 import html
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import SeqliftError
+from .outputs import Outputs
 from .scorefile import ScoreFile
 from .sequences import parse_coordinates
 
@@ -102,9 +101,8 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def match(patterns: list[Pattern], database) -> list[Pattern]:
-    """TOMTOM each pattern's trimmed PWM against a MEME file; best three matches with q-values."""
-    from memelite import tomtom
+def read_motif_database(database) -> dict:
+    """Motifs of a MEME file, ``{name: (4, w) PWM}``; anything else is a one-line error naming the file."""
     from memelite.io import read_meme
 
     database = Path(database)
@@ -113,9 +111,21 @@ def match(patterns: list[Pattern], database) -> list[Pattern]:
     try:
         targets = read_meme(str(database))
     except Exception as exc:  # noqa: BLE001 - any parse failure means it is not a MEME file
-        raise SeqliftError(f"{database}: not a MEME motif file ({str(exc)[:120]})") from None
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise SeqliftError(f"{database}: not a MEME motif file ({reason})") from None
     if not targets:
         raise SeqliftError(f"{database}: no motifs in the MEME file")
+    for name, pwm in targets.items():
+        pwm = np.asarray(pwm, np.float64)
+        if pwm.ndim != 2 or pwm.shape[0] != 4 or pwm.shape[1] == 0 or not np.all(np.isfinite(pwm)):
+            raise SeqliftError(f"{database}: motif '{name}' is not a 4-row matrix of finite numbers")
+    return targets
+
+
+def match(patterns: list[Pattern], targets: dict) -> list[Pattern]:
+    """TOMTOM each pattern's trimmed PWM against ``targets`` (``read_motif_database``); best three with q-values."""
+    from memelite import tomtom
+
     if not patterns:
         return patterns
     names = list(targets)
@@ -209,11 +219,19 @@ core; PWM: information content of the seqlets' bases.</p>
 
 
 def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2000, window=None, n_leiden=2, seed=0,
-                    verbose=False):
+                    verbose=False, force=False, started=lambda: None):
     """``seqlift motifs``: TF-MoDISco-lite + TOMTOM on a score file; writes everything into ``outdir``.
 
-    The folder is built under a temporary name and renamed at the end. Returns the motif table.
+    The folder is built under a temporary name and its files moved into ``outdir`` at the end. An
+    existing non-empty ``outdir`` is refused unless ``force``, and even then only the files written
+    here are replaced. ``started()`` is called once every input has been checked, before the long part.
+    Returns the motif table.
     """
+    from .references import check_seed
+
+    check_seed(seed)
+    outputs = Outputs([scores_path, motif_db])
+    outputs.check_folder(outdir, force)
     with ScoreFile(scores_path, task) as scores:  # modisco-lite takes whole arrays
         index = np.arange(scores.n)
         data = {"names": scores.names, "task": scores.task, "one_hot": scores.rows("one_hot", index),
@@ -221,25 +239,17 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
     names = data["names"]
     if motif_db is None and len(names) and all(str(n).startswith("sim") for n in names[:50]):
         motif_db = simulation_database()  # seqlift simulate data: match against its two motifs
-    outdir = Path(outdir)
-    tmp = outdir.with_name(f".{outdir.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    targets = read_motif_database(motif_db) if motif_db is not None else None
+    with outputs:
+        tmp = outputs.folder(outdir, force)
+        started()
         pos, neg, window, offset = run_modisco(data["one_hot"], data["hypothetical"], max_seqlets, window, n_leiden, seed,
                                                verbose)
         import modiscolite
 
         modiscolite.io.save_hdf5(str(tmp / "modisco_results.h5"), pos, neg, window)
         patterns = to_patterns(pos, neg, offset)
-        if motif_db is not None:
-            match(patterns, motif_db)
+        if targets is not None:
+            match(patterns, targets)
         table = write_outputs(patterns, tmp, names, data["task"], motif_db)
-        if outdir.exists():
-            shutil.rmtree(outdir)
-        tmp.rename(outdir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return table

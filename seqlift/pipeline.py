@@ -6,6 +6,8 @@ scored and appended to the output chunk by chunk.
 
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -16,11 +18,17 @@ from . import __version__, _backend
 from . import references as refs_mod
 from . import sequences as seqs
 from .errors import SeqliftError
-from .scorefile import ScoreWriter, sha256
-from .scoring import ReferenceSpec, explained_targets, explainer_for_sequences, score_one_hot
+from .methods import METHODS
+from .outputs import Outputs
+from .plots import LOGO_FORMATS
+from .scorefile import ScoreWriter, modisco_paths, sha256
+from .scoring import ReferenceSpec, Scores, explained_targets, explainer_for_sequences, score_one_hot
 
 # Methods whose scores should sum to t(x) − t(ref): their convergence deltas are checked.
 COMPLETE_METHODS = ("deeplift", "integrated-gradients")
+# Methods that compare the input with references (the others use gradients at the input alone).
+REFERENCE_METHODS = ("deeplift", "integrated-gradients")
+REFERENCE_KINDS = ("shuffle", "frequency", "zeros")
 # Positions (sequence × reference × bp) per chunk: ~4M keeps a chunk's references near 64 MB.
 POSITIONS_PER_CHUNK = 1 << 22
 
@@ -54,28 +62,48 @@ class Result:
 
 @dataclass
 class ScoreJob:
+    """One ``seqlift score`` run. Options left at None take their defaults; an option given that does
+    nothing with the chosen method or reference is an error (``check_options``)."""
+
     model: str
     input: str
     out: Path
     genome: str | None = None
     method: str = "deeplift"
-    rule: str = "rescale"
-    reference: str = "shuffle"
-    n_refs: int = 20
+    rule: str | None = None  # default 'rescale'
+    reference: str | None = None  # default 'shuffle'
+    n_refs: int | None = None  # default 20
     refs_per_input: int | None = None
-    seed: int = 0
+    seed: int | None = None  # default 0
     background: str | None = None
     normalize: bool = True
     batch_size: int | None = None
     modisco: str | None = None
     device: str | None = None
-    delta_thresholds: tuple = (1e-3,)
+    delta_thresholds: tuple | None = None  # default (1e-3,)
     output: str | None = None
+    logo: str | None = None
+    bigwig: str | None = None
+    chrom_sizes: str | None = None
+    skip_invalid: bool = False
     target: str = "logit"
     rc_average: bool = False
 
+    @property
+    def summary(self) -> Path:
+        out = Path(self.out)
+        return out.with_suffix(".tsv") if out.suffix == ".h5" else Path(f"{out}.tsv")
+
+    def input_paths(self) -> list[str]:
+        """Every file this run reads: no output may be one of them."""
+        reference = self.reference if self.reference not in (None, *REFERENCE_KINDS) else None
+        return [p for p in (self.model, self.input, self.genome, reference, self.chrom_sizes) if p]
+
     def prepare(self, choose_tasks: Callable[[int], list[int]]) -> Plan:
-        """Load the model and check every input before any work starts."""
+        """Check every option, output and input, and load the model, before any work starts."""
+        self.check_options()
+        self.outputs = Outputs(self.input_paths())
+        self._check_outputs()
         if self.device == "gpu" and not _backend.gpu_available():
             raise SeqliftError("--device gpu: the Keras backend sees no GPU")
         self.explainer = explainer_for_sequences(self.model, self.rule, self.normalize, self.device, self.output)
@@ -83,23 +111,99 @@ class ScoreJob:
         self.tasks = choose_tasks(self.explainer.n_outputs)
         explained_targets(self.explainer, self.tasks, self.target)  # --task with --target sum/profile is an error
         self._open_input()
+        if self.bigwig:
+            self._check_track_coordinates()
         self.spec = self._reference_spec()
+        self._check_memory()
         return Plan(self.n_sequences, self.length, self.tasks)
+
+    def check_options(self):
+        """Fill defaults; refuse values out of range and options that do nothing with this method/reference."""
+        method = self.method
+        if method not in METHODS:
+            raise SeqliftError(f"--method {method}: unknown; choose one of {', '.join(METHODS)}")
+        if self.rule is not None and method != "deeplift":
+            raise SeqliftError(f"--rule applies to --method deeplift only, not {method}")
+        if self.reference is not None and method not in REFERENCE_METHODS:
+            raise SeqliftError(f"--reference does nothing with --method {method}, which uses no reference")
+        if self.delta_thresholds is not None and method not in COMPLETE_METHODS:
+            raise SeqliftError(f"--delta-warn applies to {' and '.join(COMPLETE_METHODS)} only, not {method}")
+        self.rule = self.rule or "rescale"
+        self.reference = self.reference or "shuffle"
+        self.delta_thresholds = self.delta_thresholds or (1e-3,)
+        kind = self.reference if self.reference in REFERENCE_KINDS else "fasta"
+        uses = {"--n-refs": (self.n_refs, "shuffle"), "--seed": (self.seed, "shuffle"),
+                "--background": (self.background, "frequency"), "--refs-per-input": (self.refs_per_input, "fasta")}
+        for option, (value, needs) in uses.items():
+            if value is not None and method not in REFERENCE_METHODS:
+                raise SeqliftError(f"{option} does nothing with --method {method}, which uses no reference")
+            if value is not None and kind != needs:
+                raise SeqliftError(f"{option} applies to --reference {'PATH.fa' if needs == 'fasta' else needs} only, "
+                                   f"not --reference {self.reference}")
+        self.n_refs = 20 if self.n_refs is None else self.n_refs
+        self.seed = refs_mod.check_seed(0 if self.seed is None else self.seed)
+        if self.background is not None:
+            refs_mod.parse_background(self.background)
+        if self.bigwig and not (self.chrom_sizes or self.genome):
+            raise SeqliftError("--bigwig needs chromosome sizes: give --chrom-sizes FILE or --genome GENOME.fa")
+        if self.chrom_sizes and not self.bigwig:
+            raise SeqliftError("--chrom-sizes applies to --bigwig only")
+        if self.logo and Path(self.logo).suffix.lower() not in LOGO_FORMATS:
+            raise SeqliftError(f"--logo {self.logo}: must end in {', '.join(LOGO_FORMATS)}")
+
+    def _check_outputs(self):
+        paths = [(self.out, "--out"), (self.summary, "--out"), (self.logo, "--logo"), (self.bigwig, "--bigwig")]
+        if self.modisco:
+            paths += [(p, "--modisco") for p in modisco_paths(self.modisco, [0])]
+        seen = {}
+        for path, option in paths:
+            if path is None:
+                continue
+            path = self.outputs.check_file(path, option)
+            if path.resolve() in seen:
+                raise SeqliftError(f"{option} {path}: is also {seen[path.resolve()]}'s file; give different names")
+            seen[path.resolve()] = option
+
+    def _check_track_coordinates(self):
+        """--bigwig: the chromosome sizes read, and every record placed on them, before scoring starts."""
+        from .tracks import genome_windows, read_chrom_sizes
+
+        sizes = read_chrom_sizes(self.chrom_sizes, self.genome)
+        if self.regions is not None:
+            coordinates = [(r.chrom, r.start, r.end) for r in self.regions]
+            genome_windows([r.name for r in self.regions], sizes, coordinates)
+        else:
+            genome_windows(seqs.fasta_names(self.input), sizes)
+
+    def _check_memory(self):
+        """Refuse, with the estimate, a run whose references and steps would not fit in memory."""
+        n_refs = self.spec.n_refs if self.spec.kind == "shuffle" else 1
+        needed = estimate_memory(self.explainer, self.length, n_refs, self.batch_size)
+        available = available_memory()
+        if available is not None and needed > available:
+            raise SeqliftError(f"--n-refs {n_refs} with --batch-size {self.batch_size or 'auto'} needs about "
+                               f"{needed / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is available; "
+                               "lower --n-refs or --batch-size")
 
     def _open_input(self):
         path = Path(self.input)
         if not path.exists():
             raise SeqliftError(f"{path}: input file not found")
         name = path.name.lower().removesuffix(".gz")
-        is_bed = name.endswith((".bed", ".narrowpeak"))
-        if is_bed:
+        self.regions = None
+        if name.endswith((".bed", ".narrowpeak")):
             if not self.genome:
                 raise SeqliftError(f"{path}: BED input needs --genome GENOME.fa")
             sizes = seqs.fasta_lengths(self.genome)
-            self.regions = seqs.read_bed_windows(path, sizes, self.length)
+            self.regions, skipped = seqs.read_bed_windows(path, sizes, self.length, skip_invalid=self.skip_invalid)
+            if skipped:
+                warnings.warn(f"{path}: skipped {skipped} region(s) whose window falls off its chromosome "
+                              "(--skip-invalid)", stacklevel=2)
             self.n_sequences = len(self.regions)
             self._records = lambda: seqs.read_regions(self.genome, self.regions)
         else:
+            if self.skip_invalid:
+                raise SeqliftError("--skip-invalid applies to BED input only")
             self.n_sequences = seqs.count_fasta(path)
             self._records = lambda: seqs.read_fasta(path)
 
@@ -114,12 +218,10 @@ class ScoreJob:
                 background = refs_mod.parse_background(self.background)
             else:  # the composition of the whole input, so chunking cannot change it
                 counts = np.zeros(4)
-                for names, one_hot in self._chunks(1024):
+                for names, one_hot, _ in self._chunks(1024):
                     counts += one_hot.reshape(-1, 4).sum(0)
                 background = (counts / max(counts.sum(), 1)).astype(np.float32)
             return ReferenceSpec("frequency", background=background)
-        if self.background is not None:
-            raise SeqliftError("--background applies to --reference frequency only")
         return self._fasta_references(Path(kind))
 
     def _fasta_references(self, path: Path) -> ReferenceSpec:
@@ -135,15 +237,20 @@ class ScoreJob:
         return ReferenceSpec("given", given=refs)
 
     def _chunks(self, size: int):
-        """``(names, one_hot (n, L, 4))`` for successive chunks of at most ``size`` records."""
+        """``(names, one_hot (n, L, 4), regions or None)`` for successive chunks of at most ``size`` records."""
         batch = []
-        for record in self._records():
+        for start, record in enumerate(self._records(), start=1):
             batch.append(record)
             if len(batch) == size:
-                yield seqs.encode_records(batch, self.length, self.input)
+                yield self._encode(batch, start - len(batch))
                 batch = []
         if batch:
-            yield seqs.encode_records(batch, self.length, self.input)
+            yield self._encode(batch, self.n_sequences - len(batch))
+
+    def _encode(self, records, first: int):
+        names, one_hot = seqs.encode_records(records, self.length, self.input)
+        regions = self.regions[first:first + len(records)] if self.regions is not None else None
+        return names, one_hot, regions
 
     def attributes(self) -> dict:
         n_refs = {"shuffle": self.n_refs, "frequency": 1, "zeros": 1}.get(self.reference)
@@ -172,32 +279,80 @@ class ScoreJob:
 
     def run(self, progress: Callable[[int], None] = lambda n: None) -> Result:
         """Score everything; on any failure or interruption no output file is left behind."""
-        out = Path(self.out)
-        summary = out.with_suffix(".tsv") if out.suffix == ".h5" else Path(f"{out}.tsv")
-        writer = ScoreWriter(out, self.length, self.tasks, self.attributes(), summary=summary,
-                             modisco=self.modisco, n_expected=self.n_sequences)
         n_refs = self.n_refs if self.reference == "shuffle" else 1
         chunk = max(1, POSITIONS_PER_CHUNK // (self.length * n_refs))
-        worst, n_over = None, {t: 0 for t in self.delta_thresholds}
-        try:
-            start = 0
-            for names, one_hot in self._chunks(chunk):
-                scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
-                                       start_index=start, names=names, batch_size=self.batch_size,
-                                       target=self.target, rc_average=self.rc_average)
-                writer.append(names, one_hot, scores)
-                if self.method in COMPLETE_METHODS:
-                    scale = np.maximum(1.0, np.maximum(np.abs(scores.prediction), np.abs(scores.reference_prediction)))
-                    relative = scores.delta / scale
-                    for t in n_over:
-                        n_over[t] += int((relative > t).any(axis=1).sum())
-                    i, j = np.unravel_index(np.argmax(relative), relative.shape)
-                    if worst is None or relative[i, j] > worst[0]:
-                        worst = (float(relative[i, j]), names[i], self.tasks[j])
-                start += len(names)
-                progress(len(names))
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-        return Result(out=out, summary=summary, n=start, worst=worst, n_over=n_over)
+        tracker = DeltaTracker(self.delta_thresholds, self.method in COMPLETE_METHODS)
+        start = 0
+        with self.outputs:
+            writer = ScoreWriter(self.outputs, self.out, self.length, self.tasks, self.attributes(),
+                                 summary=self.summary, modisco=self.modisco, n_expected=self.n_sequences,
+                                 regions=self.regions is not None)
+            try:
+                for names, one_hot, regions in self._chunks(chunk):
+                    scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
+                                           start_index=start, names=names, batch_size=self.batch_size,
+                                           target=self.target, rc_average=self.rc_average)
+                    check_finite(scores, names, self.tasks)
+                    writer.append(names, one_hot, scores, regions)
+                    tracker.add(scores, names, self.tasks)
+                    start += len(names)
+                    progress(len(names))
+                writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+        return Result(out=Path(self.out), summary=self.summary, n=start, worst=tracker.worst, n_over=tracker.n_over)
+
+
+class DeltaTracker:
+    """The worst relative convergence delta of a run, and how many sequences exceed each threshold."""
+
+    def __init__(self, thresholds, enabled: bool):
+        self.enabled = enabled
+        self.worst = None
+        self.n_over = {t: 0 for t in thresholds}
+
+    def add(self, scores: Scores, names, tasks):
+        if not self.enabled:
+            return
+        scale = np.maximum(1.0, np.maximum(np.abs(scores.prediction), np.abs(scores.reference_prediction)))
+        relative = scores.delta / scale
+        for t in self.n_over:
+            self.n_over[t] += int((relative > t).any(axis=1).sum())
+        i, j = np.unravel_index(np.argmax(relative), relative.shape)
+        if self.worst is None or relative[i, j] > self.worst[0]:
+            self.worst = (float(relative[i, j]), names[i], tasks[j])
+
+
+def check_finite(scores: Scores, names, tasks):
+    """NaN or infinity in a score or prediction is an error naming the first sequence, never a file of NaNs."""
+    for key in ("prediction", "reference_prediction", "contrib", "hypothetical"):
+        values = getattr(scores, key)
+        bad = ~np.isfinite(values.reshape(len(names), len(tasks), -1)).all(-1)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise SeqliftError(f"record '{names[i]}' (task {tasks[j]}): the {key.replace('_', ' ')} is NaN or infinite; "
+                               "check the model's weights and the references (--background)")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def estimate_memory(explainer, length: int, n_refs: int, batch_size: int | None) -> int:
+    """Bytes for one chunk of references plus one compiled step's activations (an upper estimate)."""
+    chunk = max(1, POSITIONS_PER_CHUNK // (length * n_refs))
+    references = chunk * n_refs * length * 4 * 4 * 2  # float32 one-hot and the shuffles' copy
+    pairs = (batch_size or max(1, explainer.default_pairs() // n_refs)) * n_refs
+    return references + pairs * explainer.bytes_per_pair()

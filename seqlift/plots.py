@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import SeqliftError
+from .outputs import Outputs
 from .scorefile import ScoreFile
 from .sequences import parse_coordinates
 
 ALPHABET = list("ACGT")
+LOGO_FORMATS = (".png", ".svg", ".pdf")
 
 
 def strongest_window(per_position: np.ndarray, width: int) -> tuple[int, int]:
@@ -35,8 +36,11 @@ def choose_sequences(names, totals, name: str | None, top: int | None) -> list[i
 
 
 def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=None, end=None,
-               around_max=None, motifs: pd.DataFrame | None = None, width_per_bp=0.18, dpi=150):
-    """Draw one logo row per sequence in ``indices`` and save by the extension of ``out`` (png/svg/pdf)."""
+               around_max=None, motifs: pd.DataFrame | None = None, width_per_bp=0.18, dpi=150, inputs=()):
+    """Draw one logo row per sequence in ``indices`` and save by the extension of ``out`` (png/svg/pdf).
+
+    inputs: the files the drawing was read from, which ``out`` may not overwrite.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,7 +48,7 @@ def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=No
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+    if out.suffix.lower() not in LOGO_FORMATS:
         raise SeqliftError(f"{out}: logo output must end in .png, .svg or .pdf")
     key = "hypothetical" if hypothetical else "contrib"
     length = data[key].shape[1]
@@ -82,19 +86,21 @@ def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=No
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     fig.tight_layout()
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
     try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, out)
+        with Outputs(inputs) as outputs:
+            fig.savefig(outputs.file(out), dpi=dpi, format=out.suffix.lower()[1:])
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return out
 
 
 def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetical=False, start=None, end=None,
-                   around_max=None, motifs_path=None):
+                   around_max=None, motifs_path=None, inputs=()):
     """``seqlift logo``: draw the chosen sequences of a score file, reading only what it needs."""
+    if Path(out).suffix.lower() not in LOGO_FORMATS:
+        raise SeqliftError(f"{out}: logo output must end in .png, .svg or .pdf")
+    inputs = [scores_path, motifs_path, *inputs]  # what ``out`` may not overwrite
+    Outputs(inputs).check_file(out)
     motifs = None
     if motifs_path:
         if not Path(motifs_path).exists():
@@ -110,4 +116,5 @@ def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetica
         chosen = choose_sequences(scores.names, totals, name, top)
         data = {"names": scores.names[chosen], "attrs": scores.attrs, "task": scores.task,
                 "contrib": scores.rows("contrib", chosen), "hypothetical": scores.rows("hypothetical", chosen)}
-    return draw_logos(data, list(range(len(chosen))), out, hypothetical, start, end, around_max, motifs)
+    return draw_logos(data, list(range(len(chosen))), out, hypothetical, start, end, around_max, motifs,
+                      inputs=inputs)

@@ -9,10 +9,15 @@ letter's original last exit instead (the usual shortcut) is exact but not unifor
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from fractions import Fraction
+from pathlib import Path
 
-import numba
+# numba's compiled-shuffle cache goes to the user's cache folder, never into the installed package.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                                             / "seqlift" / "numba"))
+import numba  # noqa: E402
 import numpy as np
 
 from .errors import SeqliftError
@@ -20,9 +25,19 @@ from .errors import SeqliftError
 ALPHABET = "ACGT"
 
 
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed) -> int:
+    """A seed in 0 … 2³²−1 (what NumPy's seeding takes), else a one-line error."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise SeqliftError(f"seed {seed!r} is out of range: give an integer from 0 to {MAX_SEED}")
+    return int(seed)
+
+
 def _generator(seed: int, index: int) -> np.random.Generator:
     """One generator per sequence, from the seed and the sequence's index (chunking-independent)."""
-    return np.random.default_rng([int(seed), int(index)])
+    return np.random.default_rng([check_seed(seed), int(index)])
 
 
 def _exits(codes: np.ndarray, n_letters: int) -> list[list[int]]:
@@ -228,6 +243,8 @@ def parse_background(text_or_values) -> np.ndarray:
     if len(values) != 4:
         raise SeqliftError(f"background needs 4 values (A,C,G,T), got {len(values)}")
     background = np.array(values, dtype=np.float64)
+    if not np.all(np.isfinite(background)):
+        raise SeqliftError(f"background {values} has a value that is not a finite number")
     if np.any(background < 0):
         raise SeqliftError(f"background {values} has a negative frequency")
     if abs(background.sum() - 1.0) > 1e-3:

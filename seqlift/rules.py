@@ -82,12 +82,6 @@ def _safe_ratio(num, den, tiny, fallback):
     return ops.where(tiny, fallback, num / ops.where(tiny, 1.0, den))
 
 
-def _secant(y, y0, x, x0, limit):
-    """The Rescale multiplier ``(y − y0) / (x − x0)``, or ``limit`` (the derivative) where ``Δx`` is tiny."""
-    dx = x - x0
-    return _safe_ratio(y - y0, dx, _is_tiny(dx, x, x0), limit)
-
-
 def bilinear(f, a, da_in, b, db_in):
     """``Δf(a, b)`` for a bilinear ``f`` (element-wise product, einsum, matmul): the product rule.
 
@@ -108,19 +102,19 @@ def softmax_difference(x, d_in, axis=-1):
     with ``lse = log Σ exp(x)``; ``Δlse = m_log · Σ_i m_exp,i Δx_i`` (Rescale of each exponential,
     then of the log of their sum), ``x − lse`` is linear, and the outer ``exp`` is Rescale. Every
     multiplier is a secant, so ``Σ m·Δx = Δy`` exactly and each is bounded by the slopes it averages.
+    Differences are formed as multiplier × Δ (a linear map of ``d_in``), keeping Δ's precision.
     """
-    d = ops.stop_gradient(d_in)
-    x0 = x - d
+    x0 = x - ops.stop_gradient(d_in)
     shift = ops.stop_gradient(ops.max(ops.maximum(x, x0), axis=axis, keepdims=True))
-    a, a0 = ops.exp(x - shift), ops.exp(x0 - shift)  # one shift per pair: no overflow, secants unchanged
+    x, x0 = x - shift, x0 - shift  # one shift per pair: no overflow, secants unchanged
+    a, a0 = ops.exp(x), ops.exp(x0)
     s, s0 = ops.sum(a, axis=axis, keepdims=True), ops.sum(a0, axis=axis, keepdims=True)
-    lse, lse0 = ops.log(s), ops.log(s0)
-    m_exp = _secant(a, a0, x, x0, a)
-    m_log = _secant(lse, lse0, s, s0, 1.0 / s)
-    d_lse = ops.stop_gradient(lse - lse0) + m_log * ops.sum(m_exp * (d_in - d), axis=axis, keepdims=True)
-    z, z0 = x - shift - lse, x0 - shift - lse0  # log softmax on the input and on the reference
-    y, y0 = ops.exp(z), ops.exp(z0)
-    return with_multiplier(y - y0, _secant(y, y0, z, z0, y), d_in - d_lse)
+    m_exp = ops.stop_gradient(_secant(ops.exp, x0, x, a))
+    m_log = ops.stop_gradient(_secant(ops.log, s0, s, 1.0 / s))
+    d_lse = m_log * ops.sum(m_exp * d_in, axis=axis, keepdims=True)
+    z, z0 = x - ops.log(s), x0 - ops.log(s0)  # log softmax on the input and on the reference
+    m_out = ops.stop_gradient(_secant(ops.exp, z0, z, ops.exp(z)))
+    return m_out * (d_in - d_lse)
 
 
 class Op:
@@ -334,9 +328,10 @@ class LayerNorm(Op):
         a, da = self._centered(per_pair(xs[0], ctx.n_refs)), self._centered(ds[0])
         a0 = a - ops.stop_gradient(da)
         var, var0 = (ops.mean(v * v, axis=self.axes, keepdims=True) for v in (a, a0))
-        d_var = ops.mean((a + a0) * da, axis=self.axes, keepdims=True)  # Rescale of the square
-        v, v0 = ops.rsqrt(var + self.epsilon), ops.rsqrt(var0 + self.epsilon)
-        d_v = with_multiplier(v - v0, _secant(v, v0, var, var0, -0.5 * v ** 3), d_var)
+        d_var = ops.mean(ops.stop_gradient(a + a0) * da, axis=self.axes, keepdims=True)  # Rescale of the square
+        v = ops.rsqrt(var + self.epsilon)
+        m_v = _secant(lambda u: ops.rsqrt(u + self.epsilon), var0, var, -0.5 * v ** 3)  # Rescale
+        d_v = ops.stop_gradient(m_v) * d_var
         return self._affine(bilinear(ops.multiply, a, da, v, d_v), bias=False)
 
 
@@ -360,11 +355,9 @@ class Elementwise(Op):
         x, d = by_pair(xs[0], ds[0], ctx.n_refs)
         dv = ops.stop_gradient(d)  # the secant is a value: only the multiplier term enters autodiff
         x0 = x - dv
-        dy = self.fn(x) - self.fn(x0)
-        tiny = _is_tiny(dv, x, x0)
         slope = _backend.elementwise_derivative(self.fn, x)  # (B, 1, ...): only B evaluations
-        m = _safe_ratio(dy, dv, tiny, slope)
-        return flat_pairs(with_multiplier(dy, m, d))
+        m = _secant(self.fn, x0, x, slope)
+        return flat_pairs(with_multiplier(m * dv, m, d))
 
     def reveal_cancel(self, xs, parts, ctx):
         """RevealCancel from the input's positive and negative differences (appendix B's split)."""
@@ -374,15 +367,28 @@ class Elementwise(Op):
         dp, dn = ops.stop_gradient(dp_in), ops.stop_gradient(dn_in)
         f = self.fn
         x0 = x - (dp + dn)
-        f0, fp, fn, f1 = f(x0), f(x0 + dp), f(x0 + dn), f(x)
-        dy_pos = 0.5 * (fp - f0) + 0.5 * (f1 - fn)
-        dy_neg = 0.5 * (fn - f0) + 0.5 * (f1 - fp)
-        g0, gp, gn = (_backend.elementwise_derivative(f, v) for v in (x0, x0 + dp, x0 + dn))
-        m_pos = _safe_ratio(dy_pos, dp, _is_tiny(dp, x, x0), 0.5 * (g0 + gn))
-        m_neg = _safe_ratio(dy_neg, dn, _is_tiny(dn, x, x0), 0.5 * (g0 + gp))
-        dy = with_multiplier(dy_pos + dy_neg, m_pos, dp_in)
+        xp, xn = x0 + dp, x0 + dn
+        g0, gp, gn = (_backend.elementwise_derivative(f, v) for v in (x0, xp, xn))
+        # Δy+ = ½[f(x0+Δ+) − f(x0)] + ½[f(x) − f(x0+Δ−)], each difference as secant × Δ+ (same for Δy−)
+        m_pos = 0.5 * (_secant(f, x0, xp, g0) + _secant(f, xn, x, gn))
+        m_neg = 0.5 * (_secant(f, x0, xn, g0) + _secant(f, xp, x, gp))
+        dy = with_multiplier(m_pos * dp + m_neg * dn, m_pos, dp_in)
         dy = dy + m_neg * (dn_in - dn)
         return flat_pairs(dy)
+
+
+def _secant(f, a, b, fallback):
+    """``(f(b) − f(a)) / (b − a)``, or ``fallback`` (a derivative) where ``b − a`` is tiny.
+
+    The denominator is the difference the two float32 points really have (``b − a`` is exact for
+    nearby floats), not the propagated Δx they were made from: ``a = x − Δx`` rounds at the scale of
+    ``x``, and dividing ``f(b) − f(a)`` by Δx would carry that rounding into the multiplier (an error
+    of about ε·|x|/|Δx|, even for a ReLU that is linear on both points). Output differences are then
+    formed as secant × Δx, so they keep Δx's precision and summation to delta stays exact.
+    """
+    span = b - a
+    tiny = _is_tiny(span, a, b)
+    return _safe_ratio(f(b) - f(a), span, tiny, fallback)
 
 
 class Softmax(Op):
@@ -458,7 +464,9 @@ class MaxPool(Op):
         at_ref = ops.one_hot(ops.argmax(ops.where(x0 >= ops.expand_dims(y0, 3), x, _FLOAT32_LOWEST), axis=3), pool, axis=3)
         selected = ops.where(ops.expand_dims(dy >= 0, 3), at_x, at_ref)
         d_sel = ops.sum(selected * d, axis=3)
-        m = _safe_ratio(dy, d_sel, _is_tiny(d_sel, y, y0), 1.0)
+        span = ops.sum(selected * (x - x0), axis=3)  # what d_sel became in float32 (see _secant)
+        m = _safe_ratio(dy, span, _is_tiny(span, y, y0), 1.0)
+        dy = m * d_sel  # a max that stays at one input moves by exactly that input's Δ
         m = ops.expand_dims(m, 3) * selected
         dy = dy + ops.sum(m * (d_in - d), axis=3)
         return self._out(flat_pairs(dy))

@@ -1,7 +1,7 @@
 """Scores out: the HDF5 score file, its TSV summary and TF-MoDISco-lite inputs, written in chunks.
 
-Everything is written under a temporary name beside the destination and renamed at the end, so an
-interrupted run leaves nothing at the destination. The HDF5 layout (one task: no task axis):
+Everything is written into temporaries claimed from an ``outputs.Outputs`` and renamed at the end, so
+an interrupted run leaves nothing at the destination. The HDF5 layout (one task: no task axis):
 
 - ``names`` (N) · ``one_hot`` (N, L, 4)
 - ``contrib`` (N, [T,] L, 4) projected onto the observed base · ``hypothetical`` (N, [T,] L, 4)
@@ -13,7 +13,6 @@ interrupted run leaves nothing at the destination. The HDF5 layout (one task: no
 from __future__ import annotations
 
 import hashlib
-import os
 import zipfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import SeqliftError
+from .outputs import Outputs
 from .scoring import Scores
 
 _PER_BASE = ("contrib", "hypothetical")
@@ -36,31 +36,40 @@ def sha256(path) -> str:
     return digest.hexdigest()
 
 
-def _temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def modisco_paths(prefix, tasks) -> list[Path]:
+    """TF-MoDISco-lite input files for ``prefix``: the one-hot, then one hypothetical file per task."""
+    prefix = str(prefix)
+    if len(tasks) > 1:
+        return [Path(f"{prefix}_ohe.npz")] + [Path(f"{prefix}_task{t}_hyp.npz") for t in tasks]
+    return [Path(f"{prefix}_ohe.npz"), Path(f"{prefix}_hyp.npz")]
 
 
 class ScoreWriter:
-    """Append chunks of scores; ``close()`` renames every file into place, ``abort()`` removes them.
+    """Append chunks of scores into temporaries claimed from ``outputs`` (renamed when its block ends).
 
     out: the HDF5 path. summary: the TSV path (or None). modisco: a prefix for TF-MoDISco-lite's
     ``PREFIX_ohe.npz`` and ``PREFIX_hyp.npz`` (``PREFIX_task{t}_hyp.npz`` for several tasks).
+    regions: write ``chrom``, ``start`` and ``strand`` datasets (BED input) beside the names.
     """
 
-    def __init__(self, out, length: int, tasks: list[int], attrs: dict, summary=None, modisco=None,
-                 n_expected: int | None = None):
-        self.out = Path(out)
+    def __init__(self, outputs: Outputs, out, length: int, tasks: list[int], attrs: dict, summary=None,
+                 modisco=None, n_expected: int | None = None, regions=False):
         self.length, self.tasks = length, list(tasks)
         self.task_axis = len(self.tasks) > 1
         self.target = str(attrs.get("target", "logit"))
         self.n = 0
-        self.finals: dict[Path, Path] = {}
-        self._h5 = h5py.File(self._claim(self.out), "w")
+        self._outputs = outputs
+        self._h5_path = outputs.file(out)
+        self._h5 = h5py.File(self._h5_path, "w")
         chunk_rows = 64
         shape = (length, 4)
         per_base = ((len(self.tasks),) if self.task_axis else ()) + shape
         per_seq = (len(self.tasks),) if self.task_axis else ()
-        self._h5.create_dataset("names", (0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1024,))
+        strings = ("names", "chrom", "strand") if regions else ("names",)
+        for key in strings:
+            self._h5.create_dataset(key, (0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1024,))
+        if regions:
+            self._h5.create_dataset("start", (0,), maxshape=(None,), dtype="int64", chunks=(1024,))
         self._h5.create_dataset("one_hot", (0,) + shape, maxshape=(None,) + shape, dtype="float32",
                                 chunks=(chunk_rows,) + shape, compression="gzip", compression_opts=1)
         for key in _PER_BASE:
@@ -71,33 +80,28 @@ class ScoreWriter:
                                     chunks=(1024,) + per_seq)
         for key, value in attrs.items():
             self._h5.attrs[key] = value
-        self._tsv = open(self._claim(Path(summary)), "w") if summary else None
+        self._tsv = open(outputs.file(summary), "w") if summary else None
         self._tsv_header = True
         self._modisco = []
         if modisco:
-            prefix = str(modisco)
-            targets = [Path(f"{prefix}_ohe.npz")]
-            if self.task_axis:
-                targets += [Path(f"{prefix}_task{t}_hyp.npz") for t in self.tasks]
-            else:
-                targets += [Path(f"{prefix}_hyp.npz")]
             if n_expected is None:
                 raise ValueError("n_expected is needed to stream TF-MoDISco inputs")
-            self._modisco = [_NpzStream(self._claim(p), (n_expected, 4, length)) for p in targets]
+            self._modisco = [_NpzStream(outputs.file(p, "--modisco"), (n_expected, 4, length))
+                             for p in modisco_paths(modisco, self.tasks)]
 
-    def _claim(self, final: Path) -> Path:
-        if final.parent and not final.parent.exists():
-            raise SeqliftError(f"{final}: output folder {final.parent} does not exist")
-        tmp = _temporary(final)
-        self.finals[tmp] = final
-        return tmp
-
-    def append(self, names: list[str], one_hot: np.ndarray, scores: Scores):
+    def append(self, names: list[str], one_hot: np.ndarray, scores: Scores, regions=None):
+        """Append a chunk; ``regions``: its ``Region``s (chrom, start, strand) when the file has them."""
         start, stop = self.n, self.n + len(names)
         squeeze = (lambda a: a) if self.task_axis else (lambda a: a[:, 0])
         values = {"names": np.asarray(names, dtype=object), "one_hot": one_hot}
+        if regions is not None:
+            values.update(chrom=np.asarray([r.chrom for r in regions], dtype=object),
+                          start=np.asarray([r.start for r in regions], dtype=np.int64),
+                          strand=np.asarray([r.strand for r in regions], dtype=object))
         for key in _PER_BASE + _PER_SEQUENCE:
             values[key] = squeeze(getattr(scores, key))
+        self._outputs.ensure_room(self._h5_path, sum(np.asarray(v).nbytes for v in values.values())
+                                  + 64 * len(names))  # names: object arrays count pointers only
         for key, value in values.items():
             dataset = self._h5[key]
             dataset.resize(stop, axis=0)
@@ -141,11 +145,9 @@ class ScoreWriter:
             self._tsv.close()
         for stream in self._modisco:
             stream.close(self.n)
-        for tmp, final in self.finals.items():
-            os.replace(tmp, final)
-        self.finals = {}
 
     def abort(self):
+        """Close every handle after a failure (the ``Outputs`` that owns the files removes them)."""
         for handle in [self._h5, self._tsv]:
             try:
                 if handle:
@@ -154,9 +156,6 @@ class ScoreWriter:
                 pass
         for stream in self._modisco:
             stream.discard()
-        for tmp in self.finals:
-            tmp.unlink(missing_ok=True)
-        self.finals = {}
 
 
 class _NpzStream:
@@ -216,6 +215,13 @@ class ScoreFile:
         self.names = np.array([n.decode() if isinstance(n, bytes) else n for n in self._h5["names"][()]])
         self.n = len(self.names)
         self.length = self._h5["one_hot"].shape[1]
+
+    def regions(self):
+        """``(chrom, start, strand)`` per record for BED input (records scored on their strand), else None."""
+        if "chrom" not in self._h5:
+            return None
+        decode = lambda values: [v.decode() if isinstance(v, bytes) else v for v in values]  # noqa: E731
+        return list(zip(decode(self._h5["chrom"][()]), self._h5["start"][()].tolist(), decode(self._h5["strand"][()])))
 
     def _select(self, key, values):
         if self._task_index is not None and key in _PER_BASE + _PER_SEQUENCE:

@@ -2,7 +2,7 @@
 
 This is what ``seqlift score`` runs on each chunk of sequences: references are made (or taken),
 each task is scored with the chosen method, and contributions are projected onto the observed
-base (METHOD.md, "Hypothetical contributions").
+base (docs/method.md, "Averaging and hypothetical contributions").
 """
 
 from __future__ import annotations

@@ -40,14 +40,6 @@ def one_hot_encode(sequence: str, name: str = "sequence") -> np.ndarray:
     return _TABLE[codes]
 
 
-def reverse_complement(one_hot: np.ndarray) -> np.ndarray:
-    """The reverse complement of ACGT one-hot ``(..., L, 4)``: positions reversed, A↔T and C↔G.
-
-    Its own inverse: it also maps scores of a reverse complement back onto the forward strand.
-    """
-    return np.ascontiguousarray(np.asarray(one_hot)[..., ::-1, ::-1])
-
-
 def decode(one_hot: np.ndarray) -> str:
     """``(L, 4)`` one-hot back to a string (N for all-zero rows)."""
     codes = one_hot.argmax(-1)
@@ -77,10 +69,13 @@ def _open_fasta(path):
     if not index.exists() and not os.access(path.parent, os.W_OK):
         # pyfaidx writes its index beside the FASTA; a read-only folder gets one in a temporary folder
         index = Path(tempfile.mkdtemp(prefix="seqlift-fai-")) / f"{path.name}.fai"
+    created = not index.exists()
     try:
         return pyfaidx.Fasta(str(path), indexname=str(index), as_raw=True, sequence_always_upper=False,
                              read_long_names=False, rebuild=True, build_index=True)
     except Exception as exc:  # noqa: BLE001 - pyfaidx raises many types for malformed files
+        if created:
+            index.unlink(missing_ok=True)  # an index of a file that is not FASTA helps nobody
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "BGZF" in message or "bgzip" in message.lower():
             message = "gzip-compressed FASTA must be bgzip-compressed (bgzip, not gzip)"
@@ -101,69 +96,119 @@ def count_fasta(path) -> int:
     return len(_open_fasta(path).keys())
 
 
+def fasta_names(path) -> list[str]:
+    """Record names of a FASTA file in file order (from its index: no sequence is read)."""
+    return list(_open_fasta(path).keys())
+
+
 def fasta_lengths(path) -> dict[str, int]:
     fasta = _open_fasta(path)
     return {k: len(fasta[k]) for k in fasta.keys()}
 
 
+_COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
+
+
+def reverse_complement(sequence):
+    """The reverse complement of a DNA string (case and N kept), or of ACGT one-hot ``(..., L, 4)``.
+
+    One-hot (and per-base scores laid out like it): positions reversed, A↔T and C↔G. Its own inverse,
+    so it also maps scores of a reverse complement back onto the forward strand.
+    """
+    if isinstance(sequence, str):
+        return sequence.translate(_COMPLEMENT)[::-1]
+    return np.ascontiguousarray(np.asarray(sequence)[..., ::-1, ::-1])
+
+
 @dataclass
 class Region:
+    """A window of the genome; ``strand`` '-' is scored on its reverse complement."""
+
     chrom: str
     start: int
     end: int
+    strand: str = "+"
+    label: str | None = None  # the BED name column, when it has one
 
     @property
     def name(self) -> str:
-        return f"{self.chrom}:{self.start}-{self.end}"
+        if self.label:
+            return self.label
+        return f"{self.chrom}:{self.start}-{self.end}" + ("(-)" if self.strand == "-" else "")
 
 
-def read_bed_windows(bed_path, chrom_sizes: dict[str, int], length: int) -> list[Region]:
+class OffChromosome(SeqliftError):
+    """A BED region whose window is not on the genome (what --skip-invalid skips)."""
+
+
+def _bed_region(fields: list[str], where: str, chrom_sizes: dict[str, int], length: int) -> Region:
+    """The window of one BED line (fields split on tabs)."""
+    if len(fields) < 3:
+        raise SeqliftError(f"{where}: a BED line needs chrom, start and end separated by tabs")
+    try:
+        start, end = int(fields[1]), int(fields[2])
+    except ValueError:
+        raise SeqliftError(f"{where}: start and end must be integers") from None
+    if end <= start or start < 0:
+        raise SeqliftError(f"{where}: end must be greater than start, both non-negative")
+    centre = (start + end) // 2
+    if len(fields) >= 10 and fields[9].lstrip("-").isdigit() and int(fields[9]) >= 0:
+        centre = start + int(fields[9])
+    strand = fields[5] if len(fields) >= 6 else "."
+    if strand not in ("+", "-", "."):
+        raise SeqliftError(f"{where}: strand (column 6) must be +, - or ., not {strand!r}")
+    label = fields[3] if len(fields) >= 4 and fields[3] not in ("", ".") else None
+    chrom = fields[0]
+    if chrom not in chrom_sizes:
+        raise OffChromosome(f"{where}: chromosome '{chrom}' is not in the genome")
+    w_start = centre - length // 2
+    w_end = w_start + length
+    if w_start < 0 or w_end > chrom_sizes[chrom]:
+        raise OffChromosome(f"{where}: the {length} bp window {chrom}:{w_start}-{w_end} falls outside "
+                         f"{chrom} (length {chrom_sizes[chrom]}); --skip-invalid skips such regions")
+    return Region(chrom, w_start, w_end, "-" if strand == "-" else "+", label)
+
+
+def read_bed_windows(bed_path, chrom_sizes: dict[str, int], length: int,
+                     skip_invalid=False) -> tuple[list[Region], int]:
     """Windows of ``length`` bp centred on each BED region (on the summit for narrowPeak).
 
-    A narrowPeak's tenth column is the summit offset from the region start (-1: none). Regions on
-    an unknown chromosome or whose window falls outside it are errors naming the line.
+    A narrowPeak's tenth column is the summit offset from the region start (-1: none). The fourth
+    column (when present and not '.') names the record; a sixth column '-' scores the region's
+    reverse complement. A region on an unknown chromosome or whose window falls outside it is an
+    error naming the line, or is skipped with ``skip_invalid``. Returns the regions and the number
+    skipped.
     """
     bed_path = Path(bed_path)
     if not bed_path.exists():
         raise SeqliftError(f"{bed_path}: BED file not found")
-    regions = []
+    regions, skipped = [], 0
     opener = gzip.open if bed_path.name.lower().endswith(".gz") else open
-    with opener(bed_path, "rt") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            fields = line.rstrip("\n").split("\t")
-            where = f"{bed_path}:{number}"
-            if len(fields) < 3:
-                raise SeqliftError(f"{where}: a BED line needs chrom, start and end separated by tabs")
-            try:
-                start, end = int(fields[1]), int(fields[2])
-            except ValueError:
-                raise SeqliftError(f"{where}: start and end must be integers") from None
-            if end <= start or start < 0:
-                raise SeqliftError(f"{where}: end must be greater than start, both non-negative")
-            centre = (start + end) // 2
-            if len(fields) >= 10 and fields[9].lstrip("-").isdigit() and int(fields[9]) >= 0:
-                centre = start + int(fields[9])
-            chrom = fields[0]
-            if chrom not in chrom_sizes:
-                raise SeqliftError(f"{where}: chromosome '{chrom}' is not in the genome")
-            w_start = centre - length // 2
-            w_end = w_start + length
-            if w_start < 0 or w_end > chrom_sizes[chrom]:
-                raise SeqliftError(f"{where}: the {length} bp window {chrom}:{w_start}-{w_end} falls outside "
-                                   f"{chrom} (length {chrom_sizes[chrom]})")
-            regions.append(Region(chrom, w_start, w_end))
+    try:
+        with opener(bed_path, "rt", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip() or line.startswith(("#", "track", "browser")):
+                    continue
+                try:
+                    regions.append(_bed_region(line.rstrip("\r\n").split("\t"), f"{bed_path}:{number}",
+                                               chrom_sizes, length))
+                except OffChromosome:
+                    if not skip_invalid:
+                        raise
+                    skipped += 1
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise SeqliftError(f"{bed_path}: not a BED text file ({type(exc).__name__})") from None
     if not regions:
-        raise SeqliftError(f"{bed_path}: BED file has no regions")
-    return regions
+        raise SeqliftError(f"{bed_path}: BED file has no regions" + (f" ({skipped} skipped)" if skipped else ""))
+    return regions, skipped
 
 
 def read_regions(genome_path, regions: list[Region]) -> Iterator[Record]:
-    """Sequences of ``regions`` from an indexed genome FASTA, each read when it is reached."""
+    """Sequences of ``regions`` from an indexed genome FASTA (reverse-complemented on '-'), each read when reached."""
     fasta = _open_fasta(genome_path)
     for region in regions:
-        yield Record(region.name, str(fasta[region.chrom][region.start:region.end]))
+        sequence = str(fasta[region.chrom][region.start:region.end])
+        yield Record(region.name, reverse_complement(sequence) if region.strand == "-" else sequence)
 
 
 def encode_records(records, length: int, path) -> tuple[list[str], np.ndarray]:

@@ -129,17 +129,42 @@ def write_fasta(path, names, sequences):
 
 
 def write(sim: Simulation, outdir) -> dict[str, Path]:
-    """``sequences.fa``, ``labels.tsv`` and ``motifs.tsv`` in ``outdir``, each written then renamed."""
+    """``sequences.fa``, ``labels.tsv`` and ``motifs.tsv`` into the existing folder ``outdir``."""
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     paths = {"sequences": outdir / "sequences.fa", "labels": outdir / "labels.tsv", "motifs": outdir / "motifs.tsv"}
-    tmp = {k: p.with_name(f".{p.name}.tmp") for k, p in paths.items()}
-    write_fasta(tmp["sequences"], sim.names, sim.sequences)
-    sim.labels.to_csv(tmp["labels"], sep="\t", index=False)
-    sim.motifs.to_csv(tmp["motifs"], sep="\t", index=False, float_format="%.4f")
-    for key in paths:
-        tmp[key].replace(paths[key])
+    write_fasta(paths["sequences"], sim.names, sim.sequences)
+    sim.labels.to_csv(paths["labels"], sep="\t", index=False)
+    sim.motifs.to_csv(paths["motifs"], sep="\t", index=False, float_format="%.4f")
     return paths
+
+
+def simulate_into(outdir, n_seqs=8000, length=200, seed=0, background=PAPER_BACKGROUND, train_model=False,
+                  force=False, verbose=0):
+    """``seqlift simulate``: the data set (and with ``train_model`` the trained model, its metrics and
+    the test split) into ``outdir``, all at once: a failure or interruption leaves ``outdir`` as it was.
+
+    Returns the ``Simulation`` and the metrics table (None without training).
+    """
+    from .outputs import Outputs
+    from .references import check_seed
+
+    check_seed(seed)
+    outputs = Outputs()
+    outputs.check_folder(outdir, force)
+    sim = simulate(n_seqs=n_seqs, length=length, seed=seed, background=background)
+    metrics = None
+    with outputs:
+        tmp = outputs.folder(outdir, force)
+        write(sim, tmp)
+        if train_model:
+            import logging
+
+            model, metrics = train(sim, seed=seed, verbose=verbose)
+            logging.getLogger("absl").setLevel(logging.ERROR)  # the legacy-format notice: .h5 is asked for
+            model.save(tmp / "model.h5")
+            metrics.to_csv(tmp / "metrics.tsv", sep="\t", index=False, float_format="%.4f")
+            write_test_split(sim, tmp)
+    return sim, metrics
 
 
 def write_test_split(sim: Simulation, outdir) -> dict[str, Path]:

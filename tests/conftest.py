@@ -1,6 +1,11 @@
-"""Test-wide settings: reference computations (Keras's own predict) in exact float32 on GPUs too."""
+"""Test-wide settings (exact float32 on GPUs too) and the small model and files the CLI tests share."""
 
 import keras
+import numpy as np
+import pytest
+from keras import layers
+
+LENGTH = 40
 
 if keras.backend.backend() == "jax":
     import jax
@@ -15,3 +20,26 @@ elif keras.backend.backend() == "tensorflow":
     import tensorflow as tf
 
     tf.config.experimental.enable_tensor_float_32_execution(False)
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory):
+    """A 2-output sigmoid model over 40 bp (model.h5), 9 sequences (in.fa), a genome and a BED file."""
+    d = tmp_path_factory.mktemp("score")
+    rng = np.random.default_rng(0)
+    inp = keras.Input((LENGTH, 4))
+    h = layers.Conv1D(6, 5, activation="relu", padding="same")(inp)
+    h = layers.MaxPooling1D(2)(h)
+    h = layers.Dense(6, activation="relu", name="hidden")(layers.Flatten()(h))
+    model = keras.Model(inp, layers.Dense(2, activation="sigmoid")(h))
+    for w in model.weights:
+        w.assign(rng.normal(size=w.shape).astype("float32") * 0.4)
+    model.get_layer("hidden").bias.assign(np.ones(6, "float32"))  # alive ReLUs, so gradients are not all zero
+    model.save(d / "model.h5")
+    seqs = ["".join(rng.choice(list("ACGT"), LENGTH)) for _ in range(9)]
+    seqs[3] = seqs[3][:10] + "NNNN" + seqs[3][14:]
+    (d / "in.fa").write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs)))
+    genome = "".join(rng.choice(list("ACGT"), 300))
+    (d / "genome.fa").write_text(f">chr1\n{genome[:200]}\n>chr2\n{genome[200:]}\n")
+    (d / "regions.bed").write_text("chr1\t50\t70\npeak\nchr2\t10\t90\n".replace("peak\n", "chr1\t100\t180\tp\t0\t.\t1\t1\t1\t30\n"))
+    return d

@@ -16,28 +16,6 @@ from seqlift.pipeline import ScoreJob
 LENGTH = 40
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("score")
-    rng = np.random.default_rng(0)
-    inp = keras.Input((LENGTH, 4))
-    h = layers.Conv1D(6, 5, activation="relu", padding="same")(inp)
-    h = layers.MaxPooling1D(2)(h)
-    h = layers.Dense(6, activation="relu", name="hidden")(layers.Flatten()(h))
-    model = keras.Model(inp, layers.Dense(2, activation="sigmoid")(h))
-    for w in model.weights:
-        w.assign(rng.normal(size=w.shape).astype("float32") * 0.4)
-    model.get_layer("hidden").bias.assign(np.ones(6, "float32"))  # alive ReLUs, so gradients are not all zero
-    model.save(d / "model.h5")
-    seqs = ["".join(rng.choice(list("ACGT"), LENGTH)) for _ in range(9)]
-    seqs[3] = seqs[3][:10] + "NNNN" + seqs[3][14:]
-    (d / "in.fa").write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs)))
-    genome = "".join(rng.choice(list("ACGT"), 300))
-    (d / "genome.fa").write_text(f">chr1\n{genome[:200]}\n>chr2\n{genome[200:]}\n")
-    (d / "regions.bed").write_text("chr1\t50\t70\npeak\nchr2\t10\t90\n".replace("peak\n", "chr1\t100\t180\tp\t0\t.\t1\t1\t1\t30\n"))
-    return d
-
-
 def run(args):
     result = CliRunner().invoke(cli, [str(a) for a in args] + ["--quiet"])
     return result
@@ -95,7 +73,8 @@ def test_same_seed_same_scores_bit_for_bit(files, tmp_path):
 @pytest.mark.parametrize("method", ["grad-x-input", "saliency", "integrated-gradients", "guided-backprop", "ism"])
 def test_every_method_writes_scores(files, tmp_path, method):
     out = tmp_path / "m.h5"
-    result = run(["score", files / "model.h5", files / "in.fa", "--out", out, "--method", method, "--n-refs", 2])
+    refs = ["--n-refs", 2] if method == "integrated-gradients" else []
+    result = run(["score", files / "model.h5", files / "in.fa", "--out", out, "--method", method, *refs])
     assert result.exit_code == 0, result.output
     with h5py.File(out) as f:
         assert f.attrs["method"] == method
@@ -137,9 +116,11 @@ def test_gzipped_bed_is_read(files, tmp_path):
 
 
 def test_convergence_warning_only_for_methods_that_claim_completeness(files, tmp_path):
-    grad = run(["score", files / "model.h5", files / "in.fa", "--out", tmp_path / "g.h5", "--method", "grad-x-input",
-                "--delta-warn", "1e-12"])
+    grad = run(["score", files / "model.h5", files / "in.fa", "--out", tmp_path / "g.h5", "--method", "grad-x-input"])
     assert grad.exit_code == 0 and "convergence delta" not in grad.stderr
+    asked = run(["score", files / "model.h5", files / "in.fa", "--out", tmp_path / "g2.h5", "--method", "grad-x-input",
+                 "--delta-warn", "1e-12"])
+    assert asked.exit_code == 1 and "--delta-warn applies to deeplift and integrated-gradients only" in asked.stderr
     ig = run(["score", files / "model.h5", files / "in.fa", "--out", tmp_path / "i.h5", "--method",
               "integrated-gradients", "--reference", "zeros", "--delta-warn", "1e-12"])
     assert ig.exit_code == 0 and "convergence delta above 1e-12" in ig.stderr and "worst: 's" in ig.stderr
@@ -175,15 +156,17 @@ def test_fasta_in_a_read_only_folder_is_indexed_elsewhere(files, tmp_path, monke
     assert not (folder / "in.fa.fai").exists()
 
 
-def test_bed_windows_are_centred_and_named_by_coordinates(files, tmp_path):
+def test_bed_windows_are_centred_and_named_by_coordinates_or_their_name_column(files, tmp_path):
     out = tmp_path / "bed.h5"
     result = run(["score", files / "model.h5", files / "regions.bed", "--genome", files / "genome.fa", "--out", out,
                   "--n-refs", 2])
     assert result.exit_code == 0, result.output
     with h5py.File(out) as f:
         names = [n.decode() for n in f["names"][()]]
-        # chr1:50-70 → centre 60; narrowPeak summit 100+30 → 130; chr2:10-90 → centre 50
-        assert names == ["chr1:40-80", "chr1:110-150", "chr2:30-70"]
+        # chr1:50-70 → centre 60; narrowPeak summit 100+30 → 130 (named 'p' by column 4); chr2:10-90 → centre 50
+        assert names == ["chr1:40-80", "p", "chr2:30-70"]
+        assert [c.decode() for c in f["chrom"][()]] == ["chr1", "chr1", "chr2"]
+        assert f["start"][()].tolist() == [40, 110, 30]
         genome = (files / "genome.fa").read_text().split("\n")[1]
         from seqlift.sequences import decode
 

@@ -1,4 +1,4 @@
-"""The DeepLIFT rules and layers, checked the way the method is stated (METHOD.md)."""
+"""The DeepLIFT rules and layers, checked the way the method is stated (docs/method.md)."""
 
 import re
 import zlib

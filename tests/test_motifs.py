@@ -18,7 +18,7 @@ def test_meme_round_trip_and_tomtom_matches_a_motif_to_itself(tmp_path):
     back = read_meme(str(tmp_path / "db.meme"))
     np.testing.assert_allclose(back["GATA1"], gata.T, atol=1e-6)
     pattern = motifs_mod.Pattern("pos_pattern_0", "pos", gata, gata - 0.25, core=(0, len(gata)))
-    motifs_mod.match([pattern], tmp_path / "db.meme")
+    motifs_mod.match([pattern], motifs_mod.read_motif_database(tmp_path / "db.meme"))
     assert pattern.matches[0][0] == "GATA1" and pattern.matches[0][2] < 0.05
 
 

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from seqlift import SeqliftError, plots, tracks
+from seqlift.outputs import Outputs
 from seqlift.scorefile import ScoreWriter, read_scores
 from seqlift.scoring import Scores
 
@@ -16,9 +17,11 @@ def write_scores(path, names, contrib, tasks=(0,)):
     one_hot = np.eye(4, dtype=np.float32)[np.zeros((n, length), int)]
     per_task = contrib if contrib.ndim == 4 else contrib[:, None]
     zeros = np.zeros((n, len(tasks)), np.float32)
-    writer = ScoreWriter(path, length, list(tasks), {"tasks": np.array(tasks), "method": "deeplift", "rule": "rescale"})
-    writer.append(list(names), one_hot, Scores(per_task, per_task * 2, zeros, zeros, zeros))
-    writer.close()
+    with Outputs() as outputs:
+        writer = ScoreWriter(outputs, path, length, list(tasks),
+                             {"tasks": np.array(tasks), "method": "deeplift", "rule": "rescale"})
+        writer.append(list(names), one_hot, Scores(per_task, per_task * 2, zeros, zeros, zeros))
+        writer.close()
     return path
 
 

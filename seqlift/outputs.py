@@ -1,0 +1,252 @@
+"""Files out: every file and folder seqlift writes goes through one ``Outputs``.
+
+An ``Outputs`` owns a run's outputs from start to end:
+
+- before any work, ``check_file``/``check_folder`` refuse a destination that is one of the run's
+  inputs (resolved paths and ``os.path.samefile``, so links count), a folder that holds an input,
+  ``.``/``..`` or any folder above the working directory, and a folder that is missing or read-only;
+- ``file``/``folder`` hand out a temporary name beside the destination (same file system, so the
+  final rename is atomic) and create it at once, so an unwritable place fails before a C library
+  (HDF5, libBigWig) is given it;
+- leaving the ``with`` block renames every temporary into place; any failure, Ctrl-C, SIGTERM or
+  SIGHUP removes them, and nothing at a destination is touched;
+- a write failure (disk full, file-size limit, read-only file system) becomes one ``SeqliftError``
+  naming the destination.
+
+A folder output that already exists keeps every file seqlift does not write there: with
+``force`` only the files of this run are replaced.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+from pathlib import Path
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
+from .errors import SeqliftError
+
+# errno values that mean "this place cannot take the output", reported as one line naming it.
+_WRITE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                 errno.EFBIG: "the file-size limit was reached", errno.EROFS: "the file system is read-only",
+                 errno.EACCES: "permission denied", errno.EPERM: "permission denied", errno.EIO: "input/output error"}
+# Temporaries of every live Outputs, so a signal handler or interpreter exit can remove them.
+_LIVE: list[Outputs] = []
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: equal once resolved, or the same inode (hard links)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return folder.resolve() in path.resolve().parents
+
+
+class Outputs:
+    """The files and folders one run writes. ``inputs``: every path the run reads (model, FASTA, ...)."""
+
+    def __init__(self, inputs=()):
+        self.inputs = [Path(p) for p in inputs if p is not None and str(p) != ""]
+        self.temporaries: dict[Path, Path] = {}  # temporary → destination, in claim order
+        self._force: set[Path] = set()
+
+    # ------------------------------------------------------------------ checks before any work
+    def check_file(self, path, option="--out") -> Path:
+        """``path`` as a destination file, refused when it is an input or cannot be written there."""
+        path = Path(path)
+        for source in self.inputs:
+            if path.resolve() == source.resolve() or (path.exists() and source.exists() and same_file(path, source)):
+                raise SeqliftError(f"{option} {path}: is one of this run's inputs ({source}); choose another output path")
+        if path.is_dir():
+            raise SeqliftError(f"{option} {path}: is a folder; give a file name")
+        self._check_parent(path, option)
+        return path
+
+    def check_folder(self, path, force=False, option="--out") -> Path:
+        """``path`` as a destination folder: never an input, a folder holding one, ``.`` or above it."""
+        path = Path(path)
+        resolved = path.resolve()
+        if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
+            raise SeqliftError(f"{option} {path}: is the working folder or one above it; give a new folder name")
+        if resolved == Path.home().resolve():
+            raise SeqliftError(f"{option} {path}: is your home folder; give a new folder name")
+        for source in self.inputs:
+            if resolved == source.resolve() or _inside(source, path):
+                raise SeqliftError(f"{option} {path}: holds this run's input {source}; give a new folder name")
+        if path.exists() and not path.is_dir():
+            raise SeqliftError(f"{option} {path}: exists and is not a folder")
+        if path.is_dir() and any(path.iterdir()) and not force:
+            raise SeqliftError(f"{option} {path}: folder exists and is not empty; choose a new folder, or add --force "
+                               "to replace only the files seqlift writes there")
+        self._check_parent(path, option)
+        if force:
+            self._force.add(resolved)
+        return path
+
+    @staticmethod
+    def _check_parent(path: Path, option: str):
+        parent = path.parent
+        if not parent.exists():
+            raise SeqliftError(f"{option} {path}: folder {parent} does not exist; create it first")
+        if not parent.is_dir():
+            raise SeqliftError(f"{option} {path}: {parent} is not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise SeqliftError(f"{option} {path}: folder {parent} is not writable")
+
+    # ------------------------------------------------------------------ writing
+    def file(self, path, option="--out") -> Path:
+        """A temporary file (created, empty) that becomes ``path`` when the run succeeds."""
+        path = self.check_file(path, option)
+        tmp = path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}{''.join(path.suffixes[-1:])}")
+        self._claim(tmp, path, lambda: tmp.open("xb").close())
+        return tmp
+
+    def folder(self, path, force=False, option="--out") -> Path:
+        """A temporary folder whose files go into ``path`` when the run succeeds."""
+        path = self.check_folder(path, force or Path(path).resolve() in self._force, option)
+        tmp = path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}")
+        self._claim(tmp, path, tmp.mkdir)
+        return tmp
+
+    def _claim(self, tmp: Path, final: Path, create):
+        if final.resolve() in {f.resolve() for f in self.temporaries.values()}:
+            raise SeqliftError(f"{final}: two outputs of this run have the same path; give them different names")
+        try:
+            create()
+        except OSError as exc:
+            raise write_error(exc, final) from None
+        self.temporaries[tmp] = final
+
+    def commit(self):
+        """Rename every temporary into place (files replace files; a folder's files join the folder)."""
+        for tmp, final in list(self.temporaries.items()):
+            if tmp.is_dir():
+                _merge_folder(tmp, final)
+            else:
+                os.replace(tmp, final)
+            del self.temporaries[tmp]
+
+    def abort(self):
+        """Remove every temporary; destinations are left as they were."""
+        for tmp in list(self.temporaries):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+        self.temporaries.clear()
+
+    def __enter__(self):
+        _LIVE.append(self)
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        try:
+            if kind is None:
+                try:
+                    self.commit()
+                except OSError as error:
+                    destination = self._destination_of(error)
+                    self.abort()
+                    raise write_error(error, destination) from None
+                return False
+            destination = self._destination_of(exc) if isinstance(exc, OSError) else None
+            failed_write = isinstance(exc, OSError) and _errno(exc) in _WRITE_ERRNOS
+            self.abort()
+            if failed_write:
+                raise write_error(exc, destination) from None
+            return False
+        finally:
+            if self in _LIVE:
+                _LIVE.remove(self)
+
+    def ensure_room(self, tmp: Path, nbytes: int):
+        """Refuse to write ``nbytes`` more into the temporary ``tmp`` when the disk or the file-size limit
+        cannot take them: HDF5 and libBigWig crash on a failed write, so they must never meet one."""
+        nbytes = int(nbytes * 1.1) + (1 << 20)  # format overhead
+        destination = self.temporaries.get(tmp, tmp)
+        free = shutil.disk_usage(tmp.parent).free
+        if nbytes > free:
+            raise SeqliftError(f"{destination}: cannot write: the disk is full ({_size(free)} free, "
+                               f"the next part needs up to {_size(nbytes)})")
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else -1
+        if limit not in (-1, getattr(resource, "RLIM_INFINITY", -1)) and tmp.stat().st_size + nbytes > limit:
+            raise SeqliftError(f"{destination}: cannot write: the file-size limit was reached "
+                               f"({_size(limit)}, see ulimit -f)")
+
+    def _destination_of(self, exc: OSError) -> Path | None:
+        text = f"{getattr(exc, 'filename', '') or ''} {exc}"
+        for tmp, final in self.temporaries.items():
+            if tmp.name in text:
+                return final
+        for final in self.temporaries.values():
+            return final
+        return None
+
+
+def _size(nbytes: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if nbytes < 1000 or unit == "GB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    return f"{nbytes:.1f} TB"
+
+
+def _merge_folder(tmp: Path, final: Path):
+    if not final.exists() or (final.is_dir() and not any(final.iterdir())):
+        os.replace(tmp, final)  # POSIX rename replaces an empty folder
+        return
+    for item in sorted(tmp.rglob("*")):
+        target = final / item.relative_to(tmp)
+        if item.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            os.replace(item, target)
+    shutil.rmtree(tmp)
+
+
+def _errno(exc: OSError) -> int | None:
+    if exc.errno is not None:
+        return exc.errno
+    found = re.search(r"errno = (\d+)", str(exc))  # HDF5 reports the C errno inside its message
+    return int(found.group(1)) if found else None
+
+
+def write_error(exc: OSError, destination) -> SeqliftError:
+    """A write failure as one line naming the destination (not the temporary)."""
+    code = _errno(exc)
+    reason = _WRITE_ERRNOS.get(code) or (exc.strerror or str(exc).splitlines()[0])
+    where = destination if destination is not None else (exc.filename or "output")
+    return SeqliftError(f"{where}: cannot write: {reason}")
+
+
+def silence_late_write_errors():
+    """After a write failure is reported, HDF5 objects freed later raise it again from their destructors
+    ("Exception ignored in ..."): keep those off the terminal; other unraisable errors still show."""
+    import sys
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        exc = unraisable.exc_value
+        if not (isinstance(exc, OSError) and _errno(exc) in _WRITE_ERRNOS):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
+def remove_all_temporaries():
+    """Remove the temporaries of every live ``Outputs`` (for signal handlers and interpreter exit)."""
+    for outputs in list(_LIVE):
+        outputs.abort()

@@ -1,0 +1,354 @@
+"""Mistakes a tired user makes, and faults: one line on stderr, non-zero exit, no temporaries, inputs untouched.
+
+Every CLI misuse case of issue 10 lives here (in-process through click's runner where possible,
+in a subprocess for signals, file-size limits and full disks). Readers fed random bytes are at the end.
+"""
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cli.main import cli
+from seqlift import SeqliftError
+from seqlift.outputs import Outputs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def digest(folder: Path) -> dict:
+    """Every file under ``folder`` (hidden ones too) with its sha256: what must not change. A FASTA's
+    ``.fai`` index is left out: indexing a valid FASTA beside it is expected, as samtools does."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".fai"}
+
+
+def assert_refused(result, message, folder=None, before=None):
+    assert result.exit_code != 0, result.output
+    assert message in result.stderr, (message, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.output
+    if folder is not None:
+        assert digest(folder) == before, "a file changed, appeared or vanished"
+
+
+@pytest.fixture
+def work(files, tmp_path):
+    """A private copy of the shared model and inputs, plus a score file made from them."""
+    for name in ("model.h5", "in.fa", "genome.fa", "regions.bed"):
+        shutil.copy(files / name, tmp_path / name)
+    shared = files / "scores.h5"
+    if not shared.exists():
+        result = invoke("score", files / "model.h5", files / "regions.bed", "--genome", files / "genome.fa", "--out",
+                        shared, "--n-refs", 2, "--quiet")
+        assert result.exit_code == 0, result.output
+    shutil.copy(shared, tmp_path / "scores.h5")
+    (tmp_path / "sizes.txt").write_text("chr1\t200\nchr2\t100\n")
+    return tmp_path
+
+
+# ---------------------------------------------------------------------------------------------- data loss
+def output_onto_input_cases(w):
+    (w / "link.fa").symlink_to(w / "in.fa")
+    os.link(w / "model.h5", w / "hard.h5")
+    (w / "refs.fa").write_bytes((w / "in.fa").read_bytes())
+    m, fa = w / "model.h5", w / "in.fa"
+    return [
+        (["score", m, fa, "--out", fa], "is one of this run's inputs"),
+        (["score", m, fa, "--out", m], "is one of this run's inputs"),
+        (["score", m, fa, "--out", w / "link.fa"], "is one of this run's inputs (" + str(fa)),
+        (["score", m, fa, "--out", w / "hard.h5"], "is one of this run's inputs"),
+        (["score", m, w / "regions.bed", "--genome", w / "genome.fa", "--out", w / "genome.fa"], "inputs"),
+        (["score", m, fa, "--reference", w / "refs.fa", "--out", w / "refs.fa"], "is one of this run's inputs"),
+        (["score", m, fa, "--out", w / "x_ohe.npz", "--modisco", w / "x"], "is also --out's file"),
+        (["score", m, fa, "--out", w / "in.tsv.h5", "--logo", w / "in.png", "--bigwig", w / "sizes.txt",
+          "--chrom-sizes", w / "sizes.txt"], "is one of this run's inputs"),
+        (["score", m, fa, "--out", w / "s.h5", "--logo", w / "s.tsv"], "must end in .png"),
+        (["score", m, fa, "--out", w / "a.h5", "--modisco", w / "a"], None),  # a control that works
+        (["bigwig", w / "scores.h5", "--out", w / "scores.h5", "--chrom-sizes", w / "sizes.txt"], "inputs"),
+        (["bigwig", w / "scores.h5", "--out", w / "sizes.txt", "--chrom-sizes", w / "sizes.txt"], "inputs"),
+        (["logo", w / "scores.h5", "--out", w / "in.fa.png", "--motifs", w / "in.fa.png"], "inputs"),
+        (["motifs", w / "scores.h5", "--out", w], "holds this run's input"),
+        (["motifs", w / "scores.h5", "--out", w / ".."], "; give a new folder name"),
+        (["motifs", w / "scores.h5", "--out", "."], "is the working folder or one above it"),
+        (["motifs", w / "scores.h5", "--out", ".."], "is the working folder or one above it"),
+        (["motifs", w / "scores.h5", "--out", w / "scores.h5"], "is a file"),
+    ]
+
+
+def test_no_output_overwrites_an_input_or_deletes_a_folder(work, monkeypatch, tmp_path_factory):
+    (work / "in.fa.png").write_bytes(b"not a motifs file")
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    for args, message in output_onto_input_cases(work):
+        before = digest(work)
+        result = invoke(*args)
+        if message is None:
+            assert result.exit_code == 0, result.output
+            continue
+        assert_refused(result, message, work, before)
+
+
+def test_motifs_into_a_non_empty_folder_needs_force_and_keeps_the_users_files(work):
+    folder = work / "results"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    before = digest(work)
+    assert_refused(invoke("motifs", work / "scores.h5", "--out", folder), "add --force", work, before)
+
+
+def test_a_forced_folder_output_replaces_only_its_own_files(tmp_path):
+    folder = tmp_path / "out"
+    (folder / "logos").mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    (folder / "motifs.tsv").write_text("old")
+    with Outputs([tmp_path / "scores.h5"]) as outputs:
+        tmp = outputs.folder(folder, force=True)
+        (tmp / "motifs.tsv").write_text("new")
+        (tmp / "logos").mkdir()
+        (tmp / "logos" / "p0.png").write_text("png")
+    assert (folder / "notes.txt").read_text() == "mine"
+    assert (folder / "motifs.tsv").read_text() == "new" and (folder / "logos" / "p0.png").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_failed_folder_output_leaves_the_folder_as_it_was(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "motifs.tsv").write_text("old")
+    with pytest.raises(RuntimeError):
+        with Outputs() as outputs:
+            tmp = outputs.folder(folder, force=True)
+            (tmp / "motifs.tsv").write_text("new")
+            raise RuntimeError("modisco failed")
+    assert (folder / "motifs.tsv").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+# ---------------------------------------------------------------------------------------------- options
+def bad_option_cases(w):
+    m, fa = w / "model.h5", w / "in.fa"
+    return [
+        (["score", m, fa, "--seed", "-1"], "seed -1 is out of range"),
+        (["score", m, fa, "--seed", "99999999999999999999999"], "out of range: give an integer from 0 to 4294967295"),
+        (["score", m, fa, "--n-refs", "10000000"], "GiB is available; lower --n-refs or --batch-size"),
+        (["score", m, fa, "--reference", "frequency", "--background", "nan,0.25,0.25,0.25"], "not a finite number"),
+        (["score", m, fa, "--reference", "frequency", "--background", "inf,0,0,0"], "not a finite number"),
+        (["score", m, fa, "--reference", "frequency", "--background", "-0.5,0.5,0.5,0.5"], "negative"),
+        (["score", m, fa, "--background", "0.25,0.25,0.25,0.25"], "--background applies to --reference frequency"),
+        (["score", m, fa, "--reference", "zeros", "--n-refs", "3"], "--n-refs applies to --reference shuffle only"),
+        (["score", m, fa, "--reference", "zeros", "--seed", "3"], "--seed applies to --reference shuffle only"),
+        (["score", m, fa, "--refs-per-input", "2"], "--refs-per-input applies to --reference PATH.fa only"),
+        (["score", m, fa, "--method", "ism", "--rule", "genomics"], "--rule applies to --method deeplift only"),
+        (["score", m, fa, "--method", "saliency", "--reference", "zeros"], "uses no reference"),
+        (["score", m, fa, "--method", "grad-x-input", "--n-refs", "4"], "uses no reference"),
+        (["score", m, fa, "--method", "saliency", "--delta-warn", "0.1"], "--delta-warn applies to"),
+        (["score", m, fa, "--logo", w / "x.jpg"], "--logo"),
+        (["score", m, fa, "--bigwig", w / "x.bw"], "--bigwig needs chromosome sizes"),
+        (["score", m, fa, "--chrom-sizes", w / "sizes.txt"], "--chrom-sizes applies to --bigwig only"),
+        (["score", m, fa, "--bigwig", w / "t.bw", "--chrom-sizes", w / "sizes.txt"], "record 's0': name is not genome"),
+        (["score", m, w / "regions.bed", "--genome", w / "genome.fa", "--bigwig", w / "t.bw", "--chrom-sizes",
+          w / "in.fa"], "in.fa:1: expected 'chrom<TAB>size'"),
+        (["score", m, fa, "--skip-invalid"], "--skip-invalid applies to BED input only"),
+        (["score", m, fa, "--out", w / "missing" / "x.h5"], "does not exist; create it first"),
+        (["score", m, fa, "--modisco", w / "missing" / "m"], "does not exist; create it first"),
+        (["score", m, fa, "--out", w], "is a directory"),
+        (["score", m, fa, "--method", "magic"], "Invalid value for '--method'"),
+        (["score", m, fa, "--n-refs", "0"], "Invalid value for '--n-refs'"),
+        (["logo", w / "scores.h5", "--out", w / "missing" / "l.png"], "does not exist; create it first"),
+        (["bigwig", w / "scores.h5", "--out", w / "missing" / "t.bw", "--chrom-sizes", w / "sizes.txt"], "create it"),
+        (["motifs", w / "scores.h5", "--out", w / "missing" / "m"], "does not exist; create it first"),
+        (["motifs", w / "scores.h5", "--out", w / "m", "--seed", "-3"], "seed -3 is out of range"),
+        (["motifs", w / "scores.h5", "--out", w / "m", "--motif-db", w / "in.fa"], "no motifs in the MEME file"),
+        (["simulate", w / "sim", "--seed", "-1"], "seed -1 is out of range"),
+        (["simulate", w / "sim", "--background", "nan,0.25,0.25,0.25"], "not a finite number"),
+        (["simulate", w / "missing" / "sim"], "does not exist; create it first"),
+        (["simulate", w], "folder exists and is not empty"),
+    ]
+
+
+def test_every_option_is_checked_before_any_work(work):
+    for args, message in bad_option_cases(work):
+        before = digest(work)
+        assert_refused(invoke(*args), message, work, before)
+
+
+def test_a_read_only_folder_is_one_line(work, monkeypatch):
+    from seqlift import outputs
+
+    folder = work / "ro"
+    folder.mkdir()
+    # tests run as root, who may write anywhere: the folder counts as read-only
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: Path(path) != folder)
+    before = digest(work)
+    assert_refused(invoke("score", work / "model.h5", work / "in.fa", "--out", folder / "x.h5"), "is not writable",
+                   work, before)
+
+
+def test_nan_scores_are_an_error_naming_the_sequence(work):
+    import keras
+
+    model = keras.models.load_model(work / "model.h5", compile=False)
+    weights = model.layers[1].get_weights()
+    weights[0][0, 0, 0] = np.nan
+    model.layers[1].set_weights(weights)
+    model.save(work / "nan.h5")
+    before = digest(work)
+    result = invoke("score", work / "nan.h5", work / "in.fa", "--out", work / "n.h5", "--n-refs", 2, "--quiet")
+    assert_refused(result, "record 's0' (task 0): the prediction is NaN or infinite", work, before)
+
+
+def test_a_file_that_is_not_fasta_leaves_no_index(work):
+    (work / "table.fa").write_text(">x\nACGT\nAC\nACGT\n")  # uneven line lengths: pyfaidx refuses it
+    result = invoke("score", work / "model.h5", work / "table.fa", "--out", work / "t.h5", "--quiet")
+    assert result.exit_code == 1 and not (work / "table.fa.fai").exists()
+
+
+def test_numba_caches_in_the_users_cache_folder():
+    assert "seqlift" in os.environ["NUMBA_CACHE_DIR"] and not os.environ["NUMBA_CACHE_DIR"].startswith(str(REPO))
+
+
+# ---------------------------------------------------------------------------------------------- BED as genomics users expect
+def test_bed_names_strands_and_skip_invalid(work):
+    (work / "s.bed").write_text("chr1\t50\t70\tfwd\t0\t+\nchr1\t50\t70\trev\t0\t-\nchr2\t90\t100\toff\t0\t+\n")
+    before = digest(work)
+    bad = invoke("score", work / "model.h5", work / "s.bed", "--genome", work / "genome.fa", "--out", work / "b.h5")
+    assert_refused(bad, "s.bed:3: the 40 bp window chr2:75-115 falls outside chr2", work, before)
+    good = invoke("score", work / "model.h5", work / "s.bed", "--genome", work / "genome.fa", "--out", work / "b.h5",
+                  "--skip-invalid", "--n-refs", 2, "--seed", 1, "--bigwig", work / "b.bw", "--chrom-sizes",
+                  work / "sizes.txt")
+    assert good.exit_code == 0, good.output
+    assert "skipped 1 region(s)" in good.stderr
+    from seqlift.sequences import decode, reverse_complement
+
+    genome = (work / "genome.fa").read_text().split("\n")[1]
+    with h5py.File(work / "b.h5") as f:
+        assert [n.decode() for n in f["names"][()]] == ["fwd", "rev"]
+        assert [s.decode() for s in f["strand"][()]] == ["+", "-"]
+        assert decode(f["one_hot"][0]) == genome[40:80]
+        assert decode(f["one_hot"][1]) == reverse_complement(genome[40:80])
+        per_base = f["contrib"][()].sum(-1)
+    import pyBigWig
+
+    bw = pyBigWig.open(str(work / "b.bw"))
+    # both records cover chr1:40-80: the minus-strand one is flipped back before averaging
+    np.testing.assert_allclose(bw.values("chr1", 40, 80), (per_base[0] + per_base[1][::-1]) / 2, rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------- signals and limits
+def seqlift_process(args, cwd, **kw):
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", *map(str, args)], cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.fixture
+def big_input(work):
+    """Enough sequences that a run takes a few seconds after the model has loaded."""
+    records = (work / "in.fa").read_text()
+    (work / "big.fa").write_text("".join(records.replace(">s", f">r{k}_") for k in range(150)))
+    return work / "big.fa"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_removes_temporaries_and_exits_128_plus_signal(work, big_input, signum):
+    before = digest(work)
+    proc = seqlift_process(["score", work / "model.h5", big_input, "--out", work / "sig.h5", "--n-refs", 50,
+                            "--batch-size", 1, "--modisco", work / "sig"], work)
+    deadline = time.time() + 120
+    while not list(work.glob(".sig.h5.seqlift-tmp-*")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)  # wait until the run is writing
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err
+    assert err.strip().splitlines() == [f"seqlift: interrupted ({signal.Signals(signum).name}); no output was written"]
+    after = digest(work)
+    assert {k: v for k, v in after.items() if k != "big.fa"} == {k: v for k, v in before.items() if k != "big.fa"}
+
+
+def test_ctrl_c_while_the_model_loads(work):
+    proc = seqlift_process(["score", work / "model.h5", work / "in.fa", "--out", work / "c.h5"], work)
+    time.sleep(1.0)  # importing Keras and loading the model
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["seqlift: interrupted (SIGINT); no output was written"]
+    assert not list(work.glob("*c.h5*")) and not list(work.glob(".c.*"))
+
+
+@pytest.mark.parametrize("command", ["score", "simulate", "bigwig"])
+def test_a_file_size_limit_is_one_line(work, big_input, command):
+    args = {"score": ["score", work / "model.h5", big_input, "--out", work / "f.h5", "--n-refs", 2],
+            "simulate": ["simulate", work / "sim", "--n-seqs", 20000],
+            "bigwig": ["bigwig", work / "scores.h5", "--out", work / "f.bw", "--chrom-sizes", work / "sizes.txt"]}
+    before = digest(work)
+    limit = 1 if command == "bigwig" else 64  # kB: the 2-record bigWig is smaller than 64 kB
+    script = f"ulimit -f {limit}; exec \"$@\""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(["bash", "-c", script, "sh", sys.executable, "-c", "from cli.main import main; main()",
+                           *map(str, args[command])], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and ("file-size limit" in lines[0]), proc.stderr
+    assert digest(work) == before
+
+
+def test_a_full_disk_is_one_line(work, tmp_path_factory):
+    mount = tmp_path_factory.mktemp("full")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        runs = {"simulate": ["simulate", mount / "sim", "--n-seqs", 20000],  # 4 MB of FASTA, written by Python
+                "score": ["score", work / "model.h5", work / "in.fa", "--out", mount / "s.h5", "--n-refs", 2,
+                          "--batch-size", 1]}
+        (mount / "filler").write_bytes(b"\0" * 200_000)
+        for name, args in runs.items():
+            proc = seqlift_process(args, work)
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 1, (name, err)
+            assert len(err.strip().splitlines()) == 1 and "cannot write: the disk is full" in err, (name, err)
+            assert [p.name for p in mount.iterdir()] == ["filler"], name
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+# ---------------------------------------------------------------------------------------------- readers fed random bytes
+def reader_cases(path: Path):
+    from seqlift import sequences, tracks
+    from seqlift.motifs import read_motif_database
+
+    return {
+        "fasta": lambda: [sequences.encode_records([r], len(r.sequence) or 1, path) for r in sequences.read_fasta(path)],
+        "bed": lambda: sequences.read_bed_windows(path, {"chr1": 1000}, 10),
+        "chrom sizes": lambda: tracks.read_chrom_sizes(path),
+        "meme": lambda: read_motif_database(path),
+    }
+
+
+TEXTY = st.text(alphabet=st.sampled_from(list("ACGTNacgtn>\t\n #+-.0123456789chrMEOTIFltrsw=:XY\r")), max_size=300)
+
+
+@pytest.mark.parametrize("reader", ["fasta", "bed", "chrom sizes", "meme"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(st.binary(max_size=300), TEXTY.map(str.encode)))
+def test_readers_turn_any_bytes_into_a_seqlift_error(tmp_path, reader, content):
+    path = tmp_path / f"input.{reader.replace(' ', '')}"
+    path.write_bytes(content)
+    Path(f"{path}.fai").unlink(missing_ok=True)
+    try:
+        reader_cases(path)[reader]()
+    except SeqliftError as exc:
+        assert "\n" not in str(exc).strip()
