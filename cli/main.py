@@ -103,12 +103,30 @@ class OneLineErrors(click.Group):
 def _version(ctx, param, value):
     if not value or ctx.resilient_parsing:
         return
-    import seqlift  # first: imports the backend quietly
+    from importlib import metadata
 
-    import keras
+    import seqlift  # light: Keras is not imported to answer --version
 
-    click.echo(f"seqlift {seqlift.__version__} (Keras {keras.__version__}, backend {keras.backend.backend()})")
+    try:
+        keras_version = metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        keras_version = "not installed"
+    click.echo(f"seqlift {seqlift.__version__} (Keras {keras_version}, backend {_configured_backend()})")
     ctx.exit()
+
+
+def _configured_backend() -> str:
+    """The backend Keras will load: $KERAS_BACKEND, else ~/.keras/keras.json, else tensorflow (as Keras decides)."""
+    import json
+
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as handle:
+            return json.load(handle).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -208,13 +226,27 @@ def _parse_tasks(values, n_outputs):
 @click.option("--chrom-sizes", type=click.Path(dir_okay=False), default=None, help="Chromosome sizes for --bigwig.")
 @click.option("--skip-invalid", is_flag=True,
               help="BED input: skip regions whose window falls off their chromosome (counted on stderr).")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Weights for a MODEL.json architecture: Keras 2 save_weights HDF5, or Keras 3 .weights.h5.")
+@click.option("--custom-objects", type=click.Path(dir_okay=False), default=None,
+              help="Python file whose Keras layer classes MODEL uses (it may call seqlift.register_layer).")
+@click.option("--input", "model_input", default=None,
+              help="For a model with several inputs: the one-hot sequence input, by name or index.  "
+                   "[default: the only input with 4 channels]")
+@click.option("--extra", multiple=True, metavar="NAME=FILE.npy",
+              help="Values of another model input, held fixed: one row per sequence, or one for all "
+                   "(repeatable).  [default: zeros]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
-          skip_invalid, quiet,
+          skip_invalid, weights, custom_objects, model_input, extra, quiet,
           target_kind, rc_average):
-    """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL (.h5 or .keras)."""
+    """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL.
+
+    MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); or FILE.py:FUNCTION, a
+    function returning a keras.Model.
+    """
     from seqlift import pipeline
 
     out = Path(out) if out else Path(f"{input}.seqlift.h5")
@@ -224,6 +256,7 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
         normalize=not no_normalize, batch_size=batch_size, out=out, modisco=modisco_prefix,
         device=None if device == "auto" else device, delta_thresholds=(delta_warn,) if delta_warn is not None else None,
         output=model_output, logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
+        weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra,
         target=target_kind, rc_average=rc_average,
     )
     plan = job.prepare(lambda n_outputs: _parse_tasks(tasks, n_outputs))

@@ -1,35 +1,38 @@
-"""seqlift: DeepLIFT contribution scores for Keras DNA sequence models, and what comes after them."""
+"""seqlift: DeepLIFT contribution scores for Keras DNA sequence models, and what comes after them.
+
+Keras (and TensorFlow) load only when something that runs a model is first used, so reading score
+files, drawing logos, writing bigWigs and finding motifs start fast.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
-from . import _backend  # noqa: E402,F401  (first: sets up the Keras backend quietly)
-from .engine import Attribution, Explainer  # noqa: E402
 from .errors import SeqliftError  # noqa: E402
-from .methods import METHODS, attribute, in_silico_mutagenesis  # noqa: E402
-from .references import count_dinucleotide_shuffles, dinucleotide_shuffle  # noqa: E402
-from .scoring import Scores, score  # noqa: E402
-from .sequences import one_hot_encode  # noqa: E402
+
+# Public names and the module each lives in, imported on first use (PEP 562).
+_LAZY = {
+    "Attribution": "engine", "Explainer": "engine", "deeplift": "engine",
+    "METHODS": "methods", "attribute": "methods", "in_silico_mutagenesis": "methods",
+    "count_dinucleotide_shuffles": "references", "dinucleotide_shuffle": "references",
+    "Scores": "scoring", "score": "scoring",
+    "one_hot_encode": "sequences",
+    "register_layer": "custom_layers",
+}
 
 
-def deeplift(model, inputs, references, target=0, rule="rescale", batch_size=None, normalize=False, output=None):
-    """DeepLIFT contributions of ``inputs`` to one model output.
-
-    model: a ``keras.Model`` or a path (``.h5`` from tf.keras 2.x or Keras 3, or ``.keras``).
-    inputs: ``(N, *S)``; references: ``(R, *S)`` shared by every input or ``(N, R, *S)`` per input.
-    target: index into the model's flattened output, before a final sigmoid or softmax.
-    rule: 'rescale', 'reveal_cancel', 'genomics' (RevealCancel on dense layers, Rescale on
-    convolutions), or a dict from Keras layer class name to rule.
-    normalize: mean-normalize the first convolution per column (for one-hot inputs).
-    output: for a model with several outputs, which one (index or name) ``target`` indexes into.
-    Returns ``(N, *S)`` raw contributions ``m ⊙ (x − ref)`` averaged over references.
-    """
-    explainer = Explainer(model, rule=rule, normalize=normalize, output=output)
-    return explainer.deeplift(inputs, references, target=target, batch_size=batch_size).contributions
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'seqlift' has no attribute '{name}'")
 
 
-__all__ = [
-    "Attribution", "Explainer", "METHODS", "Scores", "SeqliftError", "attribute", "count_dinucleotide_shuffles",
-    "deeplift", "dinucleotide_shuffle", "in_silico_mutagenesis", "one_hot_encode", "score", "__version__",
-]
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
+
+
+__all__ = ["SeqliftError", "__version__", *sorted(_LAZY)]

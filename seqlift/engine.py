@@ -8,15 +8,21 @@ step is traced once.
 
 from __future__ import annotations
 
+import collections
+import hashlib
+import os
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
-from keras import ops
+from . import _backend  # first: loads Keras quietly
 
-from . import _backend, rules, targets
-from .errors import SeqliftError
-from .graph import Graph, assign_rules, build_graph, load_model, normalize_first_convolution
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+
+from . import rules, targets  # noqa: E402
+from .errors import SeqliftError  # noqa: E402
+from .graph import Graph, assign_rules, build_graph, normalize_first_convolution  # noqa: E402
+from .models import load_model  # noqa: E402
 
 # Pairs (input × reference) per compiled step when the caller gives no batch size. Eager PyTorch
 # keeps every intermediate of the step alive until the backward pass (~35 GB at 1024 pairs of the
@@ -46,19 +52,24 @@ class Attribution:
 class Explainer:
     """A Keras model lowered for DeepLIFT, with compiled steps cached per target and batch shape.
 
-    model: ``keras.Model`` or path to ``.h5``/``.keras``. rule: 'rescale', 'reveal_cancel',
+    model: ``keras.Model``, path to ``.h5``/``.keras``, ``ARCH.json`` with ``weights``, or
+    ``FILE.py:FUNCTION`` (see ``seqlift.models``). rule: 'rescale', 'reveal_cancel',
     'genomics' or a dict from Keras layer class name to rule. normalize: mean-normalize the
     convolution reading the one-hot input (Shrikumar et al. 2016, §2.6). device: 'cpu', 'gpu' or
     None (the backend's default: the GPU when one is visible). output: which output of a
-    multi-output model to explain (index or name).
+    multi-output model to explain (index or name). input: which input of a multi-input model is
+    explained (index or name; default: the only one with 4 channels); the others are held fixed at
+    the values given as ``extra`` to each call (zeros by default). weights: a weights file.
+    custom_objects: a Python file of custom layer classes (or a dict name → class).
     """
 
-    def __init__(self, model, rule="rescale", normalize=False, device=None, output=None):
+    def __init__(self, model, rule="rescale", normalize=False, device=None, output=None, input=None, weights=None,
+                 custom_objects=None):
         if device == "cpu" and _backend.NAME == "torch" and _backend.gpu_available():
             raise SeqliftError("device='cpu' with the torch backend needs the GPU hidden before Keras is imported "
                                "(CUDA_VISIBLE_DEVICES=''); `seqlift score --device cpu` does this")
-        self.model = load_model(model)
-        self.graph: Graph = build_graph(self.model, output)
+        self.model = load_model(model, weights, custom_objects)
+        self.graph: Graph = build_graph(self.model, output, input)
         self.normalized = normalize_first_convolution(self.graph) if normalize else []
         assign_rules(self.graph, rule)
         self.rule = rule
@@ -115,16 +126,68 @@ class Explainer:
                 deltas.append(node.op.delta(xs, [deltas[j] for j in node.inputs], ctx))
         return acts[self.graph.output], deltas[self.graph.output]
 
-    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int = 256, extra=None) -> np.ndarray:
         """The engine's forward pass, ``(N, n_outputs)`` logits (before the final sigmoid/softmax)."""
-        step = self._cached(("predict",), lambda: _backend.compile(
+        step = self._cached(("predict",), lambda: self.compile(
             lambda v: ops.reshape(self._forward(v)[self.graph.output], (-1, self.n_outputs))))
-        return self.apply(step, x, batch_size)
+        return self.apply(step, x, batch_size, self.fixed_rows(extra, len(x)))
 
-    def apply(self, step, x: np.ndarray, batch_size: int) -> np.ndarray:
-        """A compiled one-input ``step`` over ``x`` in padded batches, on this explainer's device."""
+    def apply(self, step, x: np.ndarray, batch_size: int, fixed=None) -> np.ndarray:
+        """A compiled one-input ``step`` over ``x`` in padded batches, on this explainer's device.
+
+        fixed: the held-fixed inputs' packed values, ``(1, E)`` for all or ``(N, E)`` per input.
+        """
+        arrays, shared = _with_fixed([x], self.fixed_rows(None, 1) if fixed is None else fixed)
         with _backend.scope(self.device):
-            return _batched(lambda b: _backend.to_numpy(step(self._tensor(b))), [x], batch_size)
+            return _batched(lambda b, *f: _backend.to_numpy(step(self._tensor(b), self._tensor(shared(f)))),
+                            arrays, batch_size)
+
+    # ------------------------------------------------------------------ inputs held fixed
+    def compile(self, fn):
+        """``fn(*tensors)`` compiled as ``step(*tensors, fixed)``: ``fixed`` ``(b, E)`` are the values of the
+        inputs held fixed (``rules.FixedInput``), bound while ``fn`` runs (or is traced)."""
+        graph = self.graph
+
+        def step(*args):
+            graph.fixed_values = args[-1]
+            try:
+                return fn(*args[:-1])
+            finally:
+                graph.fixed_values = None
+
+        return _backend.compile(step)
+
+    def check_extra(self, extra, n: int) -> list:
+        """The fixed inputs' values as ``(1 or n, *S)`` arrays (views, not copies), in graph order.
+
+        extra: dict from input name to an array ``S``, ``(1, *S)`` (the same for every input) or
+        ``(n, *S)`` (one row per input); inputs not in it are zeros. Raises ``SeqliftError`` naming
+        a wrong name or shape.
+        """
+        extra = dict(extra or {})
+        names = [name for name, _ in self.graph.fixed_inputs]
+        for name in extra:
+            if name not in names:
+                raise SeqliftError(f"extra input '{name}': the model has no such input besides the explained input "
+                                   f"'{self.graph.input_name}' (others: {', '.join(names) or 'none'})")
+        values = []
+        for name, shape in self.graph.fixed_inputs:
+            value = np.asarray(extra[name]) if name in extra else np.zeros(shape, _backend.float_dtype())  # no copy
+            value = value[None] if value.shape == shape else value
+            if value.shape[1:] != shape or len(value) not in (1, n):
+                raise SeqliftError(f"extra input '{name}': shape {value.shape}, expected {shape} for every "
+                                   f"sequence or {(n,) + shape} (one row per sequence)")
+            values.append(value)
+        return values
+
+    def fixed_rows(self, extra, n: int) -> np.ndarray:
+        """The fixed inputs' values packed for a compiled step: ``(n, E)``, or ``(1, E)`` when shared by all."""
+        values = self.check_extra(extra, n)
+        rows = n if any(len(v) == n for v in values) else 1
+        dtype = _backend.float_dtype()
+        flat = [np.broadcast_to(np.asarray(v, dtype).reshape(len(v), -1), (rows, int(np.prod(v.shape[1:]))))
+                for v in values]
+        return np.concatenate(flat, axis=1) if flat else np.zeros((rows, 0), dtype)
 
     def default_pairs(self) -> int:
         """(input, reference) pairs per compiled step when the caller gives no batch size."""
@@ -157,7 +220,7 @@ class Explainer:
             m, (dt, t_x) = _backend.input_gradient(objective, d)
             return _summarize(m, d, ref, dt, t_x)
 
-        return _backend.compile(step)
+        return self.compile(step)
 
     def _cached(self, key, make):
         if key not in self._steps:
@@ -167,8 +230,11 @@ class Explainer:
     def _tensor(self, array):
         return _backend.to_tensor(array, self.device)
 
-    def run_pairs(self, key, make_step, inputs, references, batch_size=None) -> Attribution:
-        """Run a compiled ``step(x (B, *S), ref (B, R, *S))`` over all inputs in padded batches."""
+    def run_pairs(self, key, make_step, inputs, references, batch_size=None, fixed=None) -> Attribution:
+        """Run a compiled ``step(x (B, *S), ref (B, R, *S), fixed)`` over all inputs in padded batches.
+
+        fixed: the held-fixed inputs' packed values (``fixed_rows``); default zeros.
+        """
         inputs = np.asarray(inputs, dtype=_backend.float_dtype())
         refs = _per_input_references(inputs, references)
         n_refs = refs.shape[1]
@@ -176,14 +242,16 @@ class Explainer:
             batch_size = max(1, self.default_pairs() // n_refs)
         step = self._cached(key, make_step)
 
-        def run(x, r):
+        arrays, shared = _with_fixed([inputs, refs], self.fixed_rows(None, 1) if fixed is None else fixed)
+
+        def run(x, r, *f):
             with _backend.scope(self.device):
-                return [_backend.to_numpy(v) for v in step(self._tensor(x), self._tensor(r))]
+                return [_backend.to_numpy(v) for v in step(self._tensor(x), self._tensor(r), self._tensor(shared(f)))]
 
         batch_size = min(batch_size, len(inputs))
         while True:
             try:
-                return Attribution(*_batched(run, [inputs, refs], batch_size))
+                return Attribution(*_batched(run, arrays, batch_size))
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
                 if batch_size == 1 or not _backend.is_out_of_memory(exc):
                     raise
@@ -191,15 +259,88 @@ class Explainer:
                 warnings.warn(f"out of device memory; retrying with {batch_size} sequences "
                               f"({batch_size * n_refs} pairs) per step (set batch_size to choose)", stacklevel=2)
 
-    def deeplift(self, inputs, references, target=0, batch_size=None) -> Attribution:
+    def deeplift(self, inputs, references, target=0, batch_size=None, extra=None) -> Attribution:
         """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``.
 
         target: an output index (that logit), 'sum' or 'profile' (see ``seqlift.targets``).
+        extra: values of the model's other inputs, held fixed (see ``check_extra``).
         """
         target = self.target(target)
         _check_shapes(self.graph.input_shape, inputs)
         return self.run_pairs(("deeplift", target), lambda: self._deeplift_step(target),
-                              inputs, references, batch_size)
+                              inputs, references, batch_size, self.fixed_rows(extra, len(inputs)))
+
+
+# Explainers built for the one-call API from a path: the last few, keyed by file identity and settings.
+_BY_PATH: collections.OrderedDict = collections.OrderedDict()
+_BY_PATH_SIZE = 4
+
+
+def cached_explainer(model, **settings) -> Explainer:
+    """An ``Explainer`` for ``model`` and ``settings``, reused across one-call API calls.
+
+    A ``keras.Model`` keeps its explainers on itself (a reference cycle the garbage collector frees
+    with the model, so the cache never keeps a model alive); a path keeps the last few explainers,
+    keyed by the file's path, size and modification time (a rewritten file is loaded again).
+    """
+    key = tuple(sorted((k, _fingerprint(v)) for k, v in settings.items()))
+    if isinstance(model, (str, os.PathLike)):
+        try:
+            stat = os.stat(model)
+        except OSError:
+            return Explainer(model, **settings)  # the loader says what is wrong with the path
+        key = (os.path.realpath(model), stat.st_size, stat.st_mtime_ns) + key
+        if key not in _BY_PATH:
+            _BY_PATH[key] = Explainer(model, **settings)
+            while len(_BY_PATH) > _BY_PATH_SIZE:
+                _BY_PATH.popitem(last=False)
+        _BY_PATH.move_to_end(key)
+        return _BY_PATH[key]
+    cache = getattr(model, "_seqlift_explainers", None)
+    if cache is None:
+        cache = {}
+        object.__setattr__(model, "_seqlift_explainers", cache)  # not a tracked Keras attribute
+    if key not in cache:
+        cache[key] = Explainer(model, **settings)
+    return cache[key]
+
+
+def _fingerprint(value):
+    """A hashable stand-in for a setting (arrays by content: ``repr`` elides the middle of large ones)."""
+    if isinstance(value, np.ndarray):
+        return (value.shape, str(value.dtype), hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest())
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _fingerprint(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_fingerprint(v) for v in value)
+    if isinstance(value, (str, os.PathLike)) and os.path.isfile(value):  # a weights or custom-objects file
+        stat = os.stat(value)
+        return os.path.realpath(value), stat.st_size, stat.st_mtime_ns
+    return repr(value)
+
+
+def deeplift(model, inputs, references, target=0, rule="rescale", batch_size=None, normalize=False, output=None,
+             input=None, extra=None, weights=None, custom_objects=None):
+    """DeepLIFT contributions of ``inputs`` to one model output.
+
+    model: a ``keras.Model``, a path (``.h5`` from tf.keras 2.x or Keras 3, ``.keras``, or a Keras 2
+    ``ARCH.json`` with ``weights=WEIGHTS.h5``), or ``"FILE.py:FUNCTION"`` returning a ``keras.Model``.
+    custom_objects: a Python file (or dict) of the custom layer classes the model file uses.
+    inputs: ``(N, *S)``; references: ``(R, *S)`` shared by every input or ``(N, R, *S)`` per input.
+    target: index into the model's flattened output, before a final sigmoid or softmax (that logit);
+    or 'sum' (the whole output) or 'profile' (its softmax-weighted mean-centred logits, see ``seqlift.targets``).
+    rule: 'rescale', 'reveal_cancel', 'genomics' (RevealCancel on dense layers, Rescale on
+    convolutions), or a dict from Keras layer class name to rule.
+    normalize: mean-normalize the first convolution per column (for one-hot inputs).
+    output: for a model with several outputs, which one (index or name) ``target`` indexes into.
+    input: for a model with several inputs, the one explained (index or name; default: the only one
+    with 4 channels). extra: ``{name: array}`` for the others, held fixed: ``S`` or ``(1, *S)`` for
+    every input, ``(N, *S)`` one row per input; default zeros.
+    Returns ``(N, *S)`` raw contributions ``m ⊙ (x − ref)`` averaged over references.
+    """
+    explainer = cached_explainer(model, rule=rule, normalize=normalize, output=output, input=input, weights=weights,
+                                 custom_objects=custom_objects)
+    return explainer.deeplift(inputs, references, target=target, batch_size=batch_size, extra=extra).contributions
 
 
 def pair_differences(x, ref):
@@ -228,6 +369,16 @@ def _check_shapes(input_shape, inputs):
     expected = tuple(input_shape)
     if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected, shape)):
         raise SeqliftError(f"inputs have shape {shape} per sample but the model expects {expected}")
+
+
+def _with_fixed(arrays, fixed):
+    """``fixed`` with one row per input joins the batched ``arrays``; a single shared row does not.
+
+    Returns the arrays to batch and a function from the batched extras to this batch's fixed values.
+    """
+    if len(fixed) == len(arrays[0]):
+        return arrays + [fixed], lambda f: f[0]
+    return arrays, lambda f: fixed
 
 
 def _per_input_references(inputs, references) -> np.ndarray:

@@ -2,20 +2,22 @@
 
 ``CONVERTERS`` maps a Keras layer class to a function that adds the layer's primitives to the graph.
 Adding a layer means adding a row here and its test; the engine never names a layer. A layer,
-activation or operation that is not in the table is an error at load time naming it.
+activation or operation that is not in the table is an error at load time naming it. Custom
+layers add their rows with ``seqlift.register_layer`` (``custom_layers``).
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import keras
-from keras import layers as L
-from keras import ops
+from . import _backend  # noqa: F401  (first: loads Keras quietly)
 
-from . import rules
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+from keras import ops  # noqa: E402
+
+from . import rules  # noqa: E402
 from .errors import SeqliftError
 
 # Elementwise activations, by the name Keras gives the function. Rescale and RevealCancel apply
@@ -52,32 +54,13 @@ class Graph:
     input_shape: tuple = ()
     output_size: int = 0
     normalized: list[str] = field(default_factory=list)
+    input_name: str = ""  # the model input node 0 stands for: the one-hot sequence
+    fixed_inputs: list[tuple[str, tuple]] = field(default_factory=list)  # every other input: (name, shape)
+    fixed_values: object = None  # their packed values (b, E) while a compiled step runs (rules.FixedInput)
 
     def add(self, op, inputs, source=""):
         self.nodes.append(Node(op, list(inputs), source=source))
         return len(self.nodes) - 1
-
-
-def load_model(model) -> keras.Model:
-    """A ``keras.Model`` from a model object or a path to ``.h5`` (tf.keras 2.x or Keras 3) or ``.keras``."""
-    if isinstance(model, keras.Model):
-        return model
-    path = Path(model)
-    if not path.exists():
-        raise SeqliftError(f"{path}: model file not found")
-    if path.suffix not in (".h5", ".hdf5", ".keras"):
-        raise SeqliftError(f"{path}: not a Keras model file (expected .h5 or .keras)")
-    try:
-        from ._backend import _quiet_native_stderr
-
-        with _quiet_native_stderr():  # loading can import TensorFlow, whose C++ logs at import
-            loaded = keras.models.load_model(path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - any loader failure means the file is not a usable model
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SeqliftError(f"{path}: cannot be read as a Keras model ({first[:200]})") from None
-    if not isinstance(loaded, keras.Model):
-        raise SeqliftError(f"{path}: holds no Keras model")
-    return loaded
 
 
 def _activation_name(fn) -> str:
@@ -278,28 +261,32 @@ CONVERTERS = {
 
 
 def _converter(layer):
-    # Exact class first, then base classes (a user's subclass of Dense is still a Dense).
-    for cls in type(layer).__mro__:
+    # Exact class first, then base classes (a user's subclass of Dense is still a Dense, unless it
+    # computes something else: a custom call needs its own converter, seqlift.register_layer).
+    kind = type(layer)
+    for cls in kind.__mro__:
         if cls in CONVERTERS:
-            return CONVERTERS[cls]
+            custom_call = cls is not kind and not kind.__module__.startswith("keras") and kind.call is not cls.call
+            return None if custom_call else CONVERTERS[cls]
     return None
 
 
-def build_graph(model: keras.Model, output=None) -> Graph:
+def build_graph(model: keras.Model, output=None, input=None) -> Graph:
     """Lower ``model`` to primitive ops; raises ``SeqliftError`` naming any unsupported layer.
 
     output: which model output to explain (index or name), needed when the model has several
     (e.g. a BPNet-style profile head and counts head); only that output's ancestors are kept.
+    input: which model input is explained (index or name), needed when the model has several
+    and not exactly one of them has 4 channels; every other input is held fixed (``rules.FixedInput``).
     """
     if isinstance(model, keras.Sequential):
         if not model.built or not model.inputs:
             raise SeqliftError("the Sequential model has no input shape; build it with keras.Input first")
-    if len(model.inputs) != 1:
-        raise SeqliftError(f"model '{model.name}' has {len(model.inputs)} inputs; seqlift explains single-input models")
     chosen = _choose_output(model, output)
-    graph = Graph(input_shape=tuple(model.inputs[0].shape[1:]))
+    explained = _choose_input(model, input)
+    graph = Graph(input_shape=tuple(model.inputs[explained].shape[1:]))
     graph.add(rules.Op(model, name="input"), [])
-    outs = _inline(graph, model, [0])
+    outs = _inline(graph, model, _input_nodes(graph, model, explained))
     _keep_ancestors(graph, outs[chosen])
     out_tensor = model.outputs[chosen]
     _strip_final_activation(graph, len(out_tensor.shape))
@@ -308,6 +295,41 @@ def build_graph(model: keras.Model, output=None) -> Graph:
         size *= s
     graph.output_size = size
     return graph
+
+
+def _input_names(model) -> list[str]:
+    return [t._keras_history.operation.name for t in model.inputs]
+
+
+def _choose_input(model, input) -> int:
+    """The explained input: as asked, the only one, or the only one with 4 channels (one-hot DNA)."""
+    names = _input_names(model)
+    if input is not None or len(names) == 1:
+        return _choose(model, names, 0 if input is None else input, "input")
+    four = [i for i, t in enumerate(model.inputs) if len(t.shape) == 3 and t.shape[-1] == 4]
+    if len(four) == 1:
+        return four[0]
+    listed = ", ".join(f"{n} {tuple(t.shape[1:])}" for n, t in zip(names, model.inputs))
+    raise SeqliftError(f"model '{model.name}' has {len(names)} inputs ({listed}) and {len(four) or 'none'} of them "
+                       "with 4 channels; choose the one-hot sequence input with input= (--input NAME|INDEX)")
+
+
+def _input_nodes(graph: Graph, model, explained: int) -> list[int]:
+    """Node 0 for the explained input; a ``FixedInput`` node for every other one."""
+    names, ids, offset = _input_names(model), [], 0
+    graph.input_name = names[explained]
+    for i, tensor in enumerate(model.inputs):
+        if i == explained:
+            ids.append(0)
+            continue
+        shape = tuple(tensor.shape[1:])
+        if any(s is None for s in shape):
+            raise SeqliftError(f"input '{names[i]}' has shape {shape}: an input held fixed needs a fixed shape")
+        op = rules.FixedInput(model, names[i], shape, offset, lambda: graph.fixed_values)
+        ids.append(graph.add(op, [0], "FixedInput"))
+        graph.fixed_inputs.append((names[i], shape))
+        offset += op.size
+    return ids
 
 
 def _output_names(model) -> list[str]:
@@ -321,13 +343,18 @@ def _choose_output(model, output) -> int:
             raise SeqliftError(f"model '{model.name}' has {len(names)} outputs ({', '.join(names)}); "
                                "choose one with output= (--output)")
         return 0
-    if isinstance(output, str) and not output.lstrip("-").isdigit():
-        if output not in names:
-            raise SeqliftError(f"model '{model.name}' has no output '{output}' (outputs: {', '.join(names)})")
-        return names.index(output)
-    index = int(output)
+    return _choose(model, names, output, "output")
+
+
+def _choose(model, names: list[str], value, kind: str) -> int:
+    """The index of a model input or output given by name or index (``kind``: 'input' or 'output')."""
+    if isinstance(value, str) and not value.lstrip("-").isdigit():
+        if value not in names:
+            raise SeqliftError(f"model '{model.name}' has no {kind} '{value}' ({kind}s: {', '.join(names)})")
+        return names.index(value)
+    index = int(value)
     if not 0 <= index < len(names):
-        raise SeqliftError(f"output {index} is out of range: model '{model.name}' has {len(names)} output(s)")
+        raise SeqliftError(f"{kind} {index} is out of range: model '{model.name}' has {len(names)} {kind}(s)")
     return index
 
 
@@ -369,14 +396,23 @@ def _inline(graph: Graph, model: keras.Model, input_ids: list[int]) -> list[int]
             else:
                 convert = _converter(layer)
                 if convert is None:
-                    raise SeqliftError(
-                        f"layer '{layer.name}' ({type(layer).__name__}) is not supported by DeepLIFT in "
-                        "seqlift; see the README for the supported layers"
-                    )
-                outs = [convert(graph, layer, parents, shapes)]
+                    raise SeqliftError(_unsupported(layer))
+                outs = convert(graph, layer, parents, shapes)
+                outs = outs if isinstance(outs, list) else [outs]
             for t, i in zip(node.output_tensors, outs):
                 ids[id(t)] = i
     return [ids[id(t)] for t in functional.outputs]
+
+
+def _unsupported(layer) -> str:
+    kind = type(layer).__name__
+    if isinstance(layer, L.Lambda):
+        return (f"layer '{layer.name}' is a Lambda layer, which seqlift cannot explain; rebuild the model without it "
+                "(standard layers, or a custom layer registered with seqlift.register_layer) in FILE.py:FUNCTION")
+    if not type(layer).__module__.startswith("keras"):
+        return (f"layer '{layer.name}' ({kind}) is a custom layer seqlift does not know; lower it to seqlift's "
+                "operations with seqlift.register_layer (see the README)")
+    return f"layer '{layer.name}' ({kind}) is not supported by DeepLIFT in seqlift; see the README for the supported layers"
 
 
 def _strip_final_activation(graph: Graph, output_rank: int):

@@ -8,11 +8,11 @@ and hypothetical scores ``m − Σ_c m·ref``, so all methods land in the same s
 
 from __future__ import annotations
 
-import numpy as np
-from keras import ops
+from . import _backend  # first: loads Keras quietly
 
-from . import _backend
-from .engine import Attribution, Explainer, _check_shapes, _summarize, pair_differences
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+from .engine import Attribution, Explainer, _check_shapes, _summarize, cached_explainer, pair_differences
 
 METHODS = ("deeplift", "grad-x-input", "saliency", "integrated-gradients", "guided-backprop", "ism")
 # Integrated gradients: midpoint Riemann sum over this many steps (completeness to ~1e-3 relative
@@ -46,7 +46,7 @@ def _gradient_step(explainer: Explainer, target: int, kind: str):
         dt = _target_differences(explainer, t_x, flat_ref, target, n_refs)
         return _summarize(m, pair_differences(x, ref), ref, dt, t_x)
 
-    return _backend.compile(step)
+    return explainer.compile(step)
 
 
 def _integrated_gradients_step(explainer: Explainer, target: int, steps: int):
@@ -65,32 +65,37 @@ def _integrated_gradients_step(explainer: Explainer, target: int, steps: int):
         dt = _target_differences(explainer, t_x, flat_ref, target, n_refs)
         return _summarize(total / steps, d, ref, dt, t_x)
 
-    return _backend.compile(step)
+    return explainer.compile(step)
 
 
 def attribute(explainer: Explainer, method: str, inputs, references, target=0, batch_size=None,
-              ig_steps=IG_STEPS) -> Attribution:
+              ig_steps=IG_STEPS, extra=None) -> Attribution:
     """Scores of ``inputs`` ``(N, *S)`` by ``method`` against ``references`` (see ``Explainer.deeplift``).
 
     Gradient methods ignore the references' content for their multipliers but use them for
-    ``x − ref`` (pass zeros for the textbook gradient×input).
+    ``x − ref`` (pass zeros for the textbook gradient×input). ``explainer`` may also be a model or a
+    path: its explainer is then built once and reused by later calls (``engine.cached_explainer``).
+    extra: values of the model's other inputs, held fixed (``Explainer.check_extra``).
     """
+    if not isinstance(explainer, Explainer):
+        explainer = cached_explainer(explainer)
     if method == "deeplift":
-        return explainer.deeplift(inputs, references, target=target, batch_size=batch_size)
+        return explainer.deeplift(inputs, references, target=target, batch_size=batch_size, extra=extra)
     target = explainer.target(target)
     _check_shapes(explainer.graph.input_shape, inputs)
     if method == "ism":
-        return in_silico_mutagenesis(explainer, inputs, target, batch_size=batch_size)
+        return in_silico_mutagenesis(explainer, inputs, target, batch_size=batch_size, extra=extra)
+    fixed = explainer.fixed_rows(extra, len(inputs))
     kinds = {"grad-x-input": "grad", "saliency": "saliency", "guided-backprop": "guided"}
     if method in kinds:
         return explainer.run_pairs((method, target), lambda: _gradient_step(explainer, target, kinds[method]),
-                                   inputs, references, batch_size)
+                                   inputs, references, batch_size, fixed)
     if method == "integrated-gradients":
         if batch_size is None:
             batch_size = max(1, 256 // (ig_steps * max(1, _n_refs(inputs, references))) or 1)
         return explainer.run_pairs((method, target, ig_steps),
                                    lambda: _integrated_gradients_step(explainer, target, ig_steps),
-                                   inputs, references, batch_size)
+                                   inputs, references, batch_size, fixed)
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
@@ -99,7 +104,7 @@ def _n_refs(inputs, references):
     return refs.shape[1] if refs.ndim == np.ndim(inputs) + 1 else (refs.shape[0] if refs.ndim == np.ndim(inputs) else 1)
 
 
-def in_silico_mutagenesis(explainer: Explainer, inputs, target=0, batch_size=None):
+def in_silico_mutagenesis(explainer: Explainer, inputs, target=0, batch_size=None, extra=None):
     """Every single-base substitution of one-hot ``inputs`` ``(N, L, 4)``: ``t(x with b at i) − t(x)``.
 
     hypothetical: the effect of each base at each position, centred over the four bases
@@ -107,21 +112,24 @@ def in_silico_mutagenesis(explainer: Explainer, inputs, target=0, batch_size=Non
     that are N (all-zero rows) get zeros. delta is NaN (ISM has no completeness to check);
     reference_prediction is the mean prediction over all mutants. ``target`` may be a list: every
     target is then scored from one pass over the mutants, and a list of ``Attribution`` returned.
+    extra: values of the model's other inputs, held fixed (``Explainer.check_extra``).
     """
     targets = [explainer.target(t) for t in (target if isinstance(target, (list, tuple)) else [target])]
     inputs = np.asarray(inputs, dtype=np.float32)
     n, length, alphabet = inputs.shape
-    predict = explainer._cached(("select", tuple(targets)), lambda: _backend.compile(
+    predict = explainer._cached(("select", tuple(targets)), lambda: explainer.compile(
         lambda v: ops.stack([_targets(explainer, v, t) for t in targets], axis=-1)))
     chunk = batch_size or 512
-    base = explainer.apply(predict, inputs, chunk)  # (N, T)
+    fixed = explainer.fixed_rows(extra, n)
+    base = explainer.apply(predict, inputs, chunk, fixed)  # (N, T)
     hyp = np.zeros((len(targets),) + inputs.shape, np.float32)
     mean_mutant = np.zeros((len(targets), n), np.float32)
     eye = np.eye(alphabet, dtype=np.float32)
     for i, seq in enumerate(inputs):
         mutants = np.repeat(seq[None], length * alphabet, axis=0).reshape(length, alphabet, length, alphabet)
         mutants[np.arange(length), :, np.arange(length), :] = eye
-        values = explainer.apply(predict, mutants.reshape(-1, length, alphabet), chunk)
+        row = fixed[min(i, len(fixed) - 1)][None]  # a sequence's mutants share its fixed inputs
+        values = explainer.apply(predict, mutants.reshape(-1, length, alphabet), chunk, row)
         values = values.reshape(length, alphabet, len(targets))
         observed = seq.sum(-1) > 0
         for k in range(len(targets)):

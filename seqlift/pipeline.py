@@ -7,6 +7,8 @@ scored and appended to the output chunk by chunk.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from . import __version__, _backend
+from . import models
 from . import references as refs_mod
 from . import sequences as seqs
 from .errors import SeqliftError
@@ -86,6 +89,10 @@ class ScoreJob:
     bigwig: str | None = None
     chrom_sizes: str | None = None
     skip_invalid: bool = False
+    weights: str | None = None  # for an ARCH.json model
+    custom_objects: str | None = None  # Python file of custom layer classes
+    model_input: str | None = None  # the one-hot input of a multi-input model (name or index)
+    extra: tuple = ()  # "NAME=FILE.npy" values for the other inputs, held fixed
     target: str = "logit"
     rc_average: bool = False
 
@@ -97,7 +104,9 @@ class ScoreJob:
     def input_paths(self) -> list[str]:
         """Every file this run reads: no output may be one of them."""
         reference = self.reference if self.reference not in (None, *REFERENCE_KINDS) else None
-        return [p for p in (self.model, self.input, self.genome, reference, self.chrom_sizes) if p]
+        extra = [item.partition("=")[2] for item in self.extra]
+        return [p for p in (*models.model_files(self.model, self.weights, self.custom_objects), self.input,
+                            self.genome, reference, self.chrom_sizes, *extra) if p]
 
     def prepare(self, choose_tasks: Callable[[int], list[int]]) -> Plan:
         """Check every option, output and input, and load the model, before any work starts."""
@@ -106,11 +115,14 @@ class ScoreJob:
         self._check_outputs()
         if self.device == "gpu" and not _backend.gpu_available():
             raise SeqliftError("--device gpu: the Keras backend sees no GPU")
-        self.explainer = explainer_for_sequences(self.model, self.rule, self.normalize, self.device, self.output)
+        self.explainer = explainer_for_sequences(self.model, self.rule, self.normalize, self.device, self.output,
+                                                 input=self.model_input, weights=self.weights,
+                                                 custom_objects=self.custom_objects)
         self.length = int(self.explainer.graph.input_shape[0])
         self.tasks = choose_tasks(self.explainer.n_outputs)
         explained_targets(self.explainer, self.tasks, self.target)  # --task with --target sum/profile is an error
         self._open_input()
+        self.extra_values = self._read_extra()
         if self.bigwig:
             self._check_track_coordinates()
         self.spec = self._reference_spec()
@@ -146,6 +158,9 @@ class ScoreJob:
             refs_mod.parse_background(self.background)
         if self.bigwig and not (self.chrom_sizes or self.genome):
             raise SeqliftError("--bigwig needs chromosome sizes: give --chrom-sizes FILE or --genome GENOME.fa")
+        if self.rc_average and self.extra:
+            raise SeqliftError("--rc-average cannot reverse-complement the inputs held fixed (--extra); "
+                               "score without one of them")
         if self.chrom_sizes and not self.bigwig:
             raise SeqliftError("--chrom-sizes applies to --bigwig only")
         if self.logo and Path(self.logo).suffix.lower() not in LOGO_FORMATS:
@@ -207,6 +222,34 @@ class ScoreJob:
             self.n_sequences = seqs.count_fasta(path)
             self._records = lambda: seqs.read_fasta(path)
 
+    def _read_extra(self) -> dict:
+        """``{input name: array}`` from ``--extra NAME=FILE.npy``, checked against the model's inputs."""
+        values = {}
+        for item in self.extra:
+            name, _, path = item.partition("=")
+            if not name or not path:
+                raise SeqliftError(f"--extra {item}: expected NAME=FILE.npy")
+            if name in values:
+                raise SeqliftError(f"--extra {item}: input '{name}' is given twice")
+            if not Path(path).is_file():
+                raise SeqliftError(f"--extra {item}: {path}: file not found")
+            try:
+                value = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise SeqliftError(f"--extra {item}: {path}: not a NumPy .npy array ({str(exc)[:120]})") from None
+            try:
+                self.explainer.check_extra({name: value}, self.n_sequences)
+            except SeqliftError as exc:
+                raise SeqliftError(f"--extra {item}: {exc}") from None
+            values[name] = value
+        return values
+
+    def _extra_chunk(self, start: int, n: int) -> dict:
+        """The held-fixed inputs' values for sequences ``start .. start + n``: per-sequence rows sliced."""
+        shapes = dict(self.explainer.graph.fixed_inputs)
+        return {name: v if v.shape == shapes[name] or len(v) == 1 else v[start:start + n]
+                for name, v in self.extra_values.items()}
+
     def _reference_spec(self) -> ReferenceSpec:
         kind = self.reference
         if kind == "shuffle":
@@ -252,6 +295,14 @@ class ScoreJob:
         regions = self.regions[first:first + len(records)] if self.regions is not None else None
         return names, one_hot, regions
 
+    def _prepared(self, chunk: int):
+        """Chunks with their references made: what the prefetch thread computes while the engine scores."""
+        start = 0
+        for names, one_hot, regions in self._chunks(chunk):
+            refs = self.spec.make(one_hot, start, names) if self.method in REFERENCE_METHODS else None
+            yield names, one_hot, regions, refs
+            start += len(names)
+
     def attributes(self) -> dict:
         n_refs = {"shuffle": self.n_refs, "frequency": 1, "zeros": 1}.get(self.reference)
         if n_refs is None:
@@ -260,8 +311,13 @@ class ScoreJob:
         return {
             "seqlift_version": __version__,
             "backend": _backend.NAME,
-            "model": str(Path(self.model).resolve()),
-            "model_sha256": sha256(self.model),
+            "model": models.describe(self.model),
+            "model_sha256": sha256(models.model_files(self.model)[0]),
+            "weights": str(Path(self.weights).resolve()) if self.weights else "",
+            "weights_sha256": sha256(self.weights) if self.weights else "",
+            "custom_objects": str(Path(self.custom_objects).resolve()) if self.custom_objects else "",
+            "model_input": self.explainer.graph.input_name,
+            "extra_inputs": self._describe_extra(),
             "input": str(Path(self.input).resolve()),
             "tasks": np.asarray(self.tasks, dtype=np.int64),
             "method": self.method,
@@ -277,20 +333,27 @@ class ScoreJob:
             "background": self.spec.background if self.spec.background is not None else np.zeros(0, np.float32),
         }
 
+    def _describe_extra(self) -> str:
+        """``name=FILE.npy`` or ``name=zeros`` for each input held fixed, ``;``-separated."""
+        given = dict(item.partition("=")[::2] for item in self.extra)
+        return "; ".join(f"{name}={Path(given[name]).resolve() if name in given else 'zeros'}"
+                         for name, _ in self.explainer.graph.fixed_inputs)
+
     def run(self, progress: Callable[[int], None] = lambda n: None) -> Result:
         """Score everything; on any failure or interruption no output file is left behind."""
         n_refs = self.n_refs if self.reference == "shuffle" else 1
         chunk = max(1, POSITIONS_PER_CHUNK // (self.length * n_refs))
         tracker = DeltaTracker(self.delta_thresholds, self.method in COMPLETE_METHODS)
         start = 0
-        with self.outputs:
+        with self.outputs, Prefetch(self._prepared(chunk)) as prepared:
             writer = ScoreWriter(self.outputs, self.out, self.length, self.tasks, self.attributes(),
                                  summary=self.summary, modisco=self.modisco, n_expected=self.n_sequences,
                                  regions=self.regions is not None)
             try:
-                for names, one_hot, regions in self._chunks(chunk):
+                for names, one_hot, regions, refs in prepared:
                     scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
-                                           start_index=start, names=names, batch_size=self.batch_size,
+                                           start_index=start, names=names, batch_size=self.batch_size, refs=refs,
+                                           extra=self._extra_chunk(start, len(names)),
                                            target=self.target, rc_average=self.rc_average)
                     check_finite(scores, names, self.tasks)
                     writer.append(names, one_hot, scores, regions)
@@ -302,6 +365,57 @@ class ScoreJob:
                 writer.abort()
                 raise
         return Result(out=Path(self.out), summary=self.summary, n=start, worst=tracker.worst, n_over=tracker.n_over)
+
+
+class Prefetch:
+    """Run a generator in a thread, ``depth`` items ahead of its consumer (reading, encoding and
+    shuffling overlap scoring: the engine and the compiled shuffle both release the GIL).
+
+    Its exceptions are raised in the consumer; leaving the ``with`` block stops the thread.
+    """
+
+    _DONE = object()
+
+    def __init__(self, items, depth: int = 2):
+        self._items, self._queue = items, queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="seqlift-prefetch", daemon=True)
+
+    def _produce(self):
+        try:
+            for item in self._items:
+                if not self._put((item, None)):
+                    return
+            self._put((self._DONE, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            self._put((self._DONE, exc))
+
+    def _put(self, entry) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __iter__(self):
+        while True:
+            item, exc = self._queue.get()
+            if exc is not None:
+                raise exc
+            if item is self._DONE:
+                return
+            yield item
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return False
 
 
 class DeltaTracker:

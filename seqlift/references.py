@@ -109,7 +109,7 @@ def _shuffle_kernel(codes, n, n_letters, seed, out):  # pragma: no cover - compi
             u = v
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)  # nogil: shuffles overlap scoring (pipeline's prefetch)
 def _shuffle_batch(codes, n, n_letters, seeds, out):  # pragma: no cover - compiled
     """Every sequence of ``codes`` ``(N, L)`` shuffled ``n`` times into ``out`` ``(N, n, L)``, in parallel.
 

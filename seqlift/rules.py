@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keras import ops
+from . import _backend  # first: loads Keras quietly
 
-from . import _backend
+from keras import ops  # noqa: E402
 
 # Where |Δx| is below this fraction of max(|x|, |x0|), the secant Δy/Δx is replaced by its limit f'(x).
 TINY = 1e-6
@@ -68,6 +68,11 @@ def negative_part(d):
     """``min(Δ, 0)`` whose multiplier is 1 where Δ < 0 and ½ where Δ = 0 (appendix B)."""
     slope = ops.where(d < 0, 1.0, ops.where(d == 0, 0.5, 0.0))
     return with_multiplier(ops.stop_gradient(ops.minimum(d, 0.0)), slope, d)
+
+
+def _abs_with_zero_slope(d):
+    """``|Δ|`` with slope sign(Δ), and 0 where Δ = 0 (whatever the backend's choice for abs at 0)."""
+    return with_multiplier(ops.stop_gradient(ops.abs(d)), ops.sign(d), d)
 
 
 def sign_split(d):
@@ -217,14 +222,13 @@ class Weighted(Op):
         return self.apply(ds[0], self.kernel)
 
     def split(self, xs, ds, parts, ctx):
-        # Appendix B: Δy+ = W+ Δx+ + W− Δx−, Δy− = W+ Δx− + W− Δx+, from the total Δx.
-        dp, dn = sign_split(ds[0])
-        kernel = ops.convert_to_tensor(self.kernel)
-        w_pos, w_neg = ops.maximum(kernel, 0.0), ops.minimum(kernel, 0.0)
-        return (
-            self.apply(dp, w_pos) + self.apply(dn, w_neg),
-            self.apply(dn, w_pos) + self.apply(dp, w_neg),
-        )
+        # Appendix B: Δy+ = W+ Δx+ + W− Δx−, Δy− = W+ Δx− + W− Δx+, from the total Δx. With W± = ½(W ± |W|)
+        # these are ½(W Δx ± |W| |Δx|): two products instead of four, and the same multipliers (W± on
+        # the terms of each sign, ½W where Δx = 0, as appendix B's ½ slopes give).
+        d = ds[0]
+        total = self.apply(d, self.kernel)
+        spread = self.apply(_abs_with_zero_slope(d), ops.abs(ops.convert_to_tensor(self.kernel)))
+        return 0.5 * (total + spread), 0.5 * (total - spread)
 
 
 class Dense(Weighted):
@@ -372,7 +376,10 @@ class Elementwise(Op):
         # Δy+ = ½[f(x0+Δ+) − f(x0)] + ½[f(x) − f(x0+Δ−)], each difference as secant × Δ+ (same for Δy−)
         m_pos = 0.5 * (_secant(f, x0, xp, g0) + _secant(f, xn, x, gn))
         m_neg = 0.5 * (_secant(f, x0, xn, g0) + _secant(f, xp, x, gp))
-        dy = with_multiplier(m_pos * dp + m_neg * dn, m_pos, dp_in)
+        # A neuron whose output did not change (a ReLU off on x and on x0) gets exactly 0, not the rounding
+        # residue of m+Δ+ + m−Δ−: the next layer's sign split would send that residue to one part.
+        dy = ops.where(f(x) == f(x0), 0.0, m_pos * dp + m_neg * dn)
+        dy = with_multiplier(dy, m_pos, dp_in)
         dy = dy + m_neg * (dn_in - dn)
         return flat_pairs(dy)
 
@@ -513,3 +520,36 @@ class Multiply(Op):
             b, db = by_pair(x, d, n)
             a, da = a * b, bilinear(ops.multiply, a, da, b, db)
         return flat_pairs(da)
+
+
+class FixedInput(Op):
+    """A model input held at the same value for an input and each of its references: Δ = 0, so it
+    shifts activations but contributes nothing (e.g. a BPNet control track).
+
+    ``values()`` returns the packed values of every fixed input while a compiled step runs, ``(b, E)``
+    with b dividing the batch: one row serves consecutive samples (an input's references, mutants or
+    interpolation steps); None means zeros. This input is columns ``offset:offset + size``, shape S.
+    """
+
+    def __init__(self, model, name, shape, offset, values):
+        super().__init__(model, name)
+        self.layer_class = "FixedInput"
+        self.shape, self.offset, self.values = tuple(shape), offset, values
+        self.size = 1
+        for s in self.shape:
+            self.size *= s
+
+    def forward(self, xs):
+        batch, packed = xs[0].shape[0], self.values()
+        if packed is None:
+            return ops.zeros((batch,) + self.shape)
+        value = packed[:, self.offset:self.offset + self.size]
+        value = ops.repeat(value, batch // packed.shape[0], axis=0)
+        return ops.reshape(value, (batch,) + self.shape)
+
+    def delta(self, xs, ds, ctx):
+        return ops.zeros((ds[0].shape[0],) + self.shape)
+
+    def split(self, xs, ds, parts, ctx):
+        zero = self.delta(xs, ds, ctx)
+        return zero, zero

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -22,7 +23,9 @@ import pandas as pd
 
 from .errors import SeqliftError
 from .outputs import Outputs
-from .scoring import Scores
+
+if TYPE_CHECKING:  # scoring loads Keras; reading and writing score files does not need it
+    from .scoring import Scores
 
 _PER_BASE = ("contrib", "hypothetical")
 _PER_SEQUENCE = ("delta", "prediction", "reference_prediction")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import references as refs_mod
-from .engine import Explainer
+from .engine import Explainer, cached_explainer
 from .errors import SeqliftError
 from .methods import METHODS, attribute
 from .sequences import reverse_complement
@@ -67,9 +67,12 @@ class Scores:
 
 def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deeplift",
                   references: ReferenceSpec | None = None, start_index=0, names=None,
-                  batch_size=None, target="logit", rc_average=False) -> Scores:
+                  batch_size=None, refs: np.ndarray | None = None, extra=None, target="logit",
+                  rc_average=False) -> Scores:
     """Score one-hot sequences ``(N, L, 4)`` for each task in ``tasks`` with ``method``.
 
+    refs: this chunk's references when the caller made them already (``references.make``).
+    extra: values of the model's other inputs, held fixed (``Explainer.check_extra``).
     target: 'logit' (each task's logit), 'sum' or 'profile' (the whole output; ``tasks`` must be
     ``[0]``). rc_average: also score each reverse complement against the reverse complements of its
     references, map its scores back onto the forward strand and average the two strands.
@@ -81,12 +84,15 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deep
     if method in ("grad-x-input", "saliency", "guided-backprop", "ism"):
         ref = np.zeros((1,) + one_hot.shape[1:], np.float32)  # gradient methods: x − 0 = x
     else:
-        ref = references.make(one_hot, start_index, names)
-    scores = _score_strand(explainer, one_hot, ref, explained, method, batch_size)
+        ref = refs if refs is not None else references.make(one_hot, start_index, names)
+    if rc_average and extra:
+        raise SeqliftError("--rc-average cannot reverse-complement the inputs held fixed (--extra): "
+                           "score without one of them")
+    scores = _score_strand(explainer, one_hot, ref, explained, method, batch_size, extra)
     if not rc_average:
         return scores
     reverse = _score_strand(explainer, reverse_complement(one_hot), reverse_complement(ref), explained, method,
-                            batch_size)
+                            batch_size, extra)
     return average_strands(scores, reverse)
 
 
@@ -99,14 +105,15 @@ def explained_targets(explainer: Explainer, tasks, target="logit") -> list:
     return [explainer.target(target)]
 
 
-def _score_strand(explainer, one_hot, ref, explained, method, batch_size) -> Scores:
+def _score_strand(explainer, one_hot, ref, explained, method, batch_size, extra=None) -> Scores:
     """Scores of one strand's sequences ``(N, L, 4)`` against references ``ref`` for each target."""
     if method == "ism":  # one pass over the mutants serves every task
         from .methods import in_silico_mutagenesis
 
-        per_task = in_silico_mutagenesis(explainer, one_hot, explained, batch_size=batch_size)
+        per_task = in_silico_mutagenesis(explainer, one_hot, explained, batch_size=batch_size, extra=extra)
     else:
-        per_task = [attribute(explainer, method, one_hot, ref, target=t, batch_size=batch_size) for t in explained]
+        per_task = [attribute(explainer, method, one_hot, ref, target=t, batch_size=batch_size, extra=extra)
+                    for t in explained]
     hyp = np.stack([a.hypothetical for a in per_task], axis=1)
     if method == "ism":
         contrib = np.stack([a.contributions for a in per_task], axis=1)
@@ -135,9 +142,13 @@ def average_strands(forward: Scores, reverse: Scores) -> Scores:
     )
 
 
-def explainer_for_sequences(model, rule="rescale", normalize=True, device=None, output=None) -> Explainer:
-    """An ``Explainer`` for a one-hot ``(L, 4)`` sequence model, normalized by default."""
-    explainer = Explainer(model, rule=rule, normalize=normalize, device=device, output=output)
+def explainer_for_sequences(model, rule="rescale", normalize=True, device=None, output=None,
+                            **model_options) -> Explainer:
+    """An ``Explainer`` for a one-hot ``(L, 4)`` sequence model, normalized by default.
+
+    model_options: ``input``, ``weights``, ``custom_objects`` (see ``Explainer``).
+    """
+    explainer = cached_explainer(model, rule=rule, normalize=normalize, device=device, output=output, **model_options)
     shape = explainer.graph.input_shape
     if len(shape) != 2 or shape[1] != 4:
         raise SeqliftError(f"model input shape {shape} is not (length, 4): seqlift score needs a one-hot DNA model")
@@ -147,19 +158,21 @@ def explainer_for_sequences(model, rule="rescale", normalize=True, device=None, 
 
 
 def score(model, one_hot, tasks=(0,), method="deeplift", rule="rescale", reference="shuffle", n_refs=20,
-          seed=0, background=None, normalize=True, batch_size=None, output=None, target="logit",
-          rc_average=False) -> Scores:
+          seed=0, background=None, normalize=True, batch_size=None, output=None, input=None, extra=None,
+          weights=None, custom_objects=None, target="logit", rc_average=False) -> Scores:
     """Score one-hot DNA ``(N, L, 4)`` in one call (the library form of ``seqlift score``).
 
     reference: 'shuffle', 'frequency', 'zeros', or an array of references ``(R, L, 4)`` or
-    ``(N, R, L, 4)``. target: 'logit', 'sum' or 'profile'; rc_average: average both strands (see
-    ``score_one_hot``). Returns ``Scores`` with a task axis right after N.
+    ``(N, R, L, 4)``. Returns ``Scores`` with a task axis right after N. model, input, extra,
+    weights, custom_objects: as for ``seqlift.deeplift``. target: 'logit', 'sum' or 'profile';
+    rc_average: average both strands (see ``score_one_hot``).
     """
-    explainer = model if isinstance(model, Explainer) else explainer_for_sequences(model, rule, normalize, output=output)
+    explainer = model if isinstance(model, Explainer) else explainer_for_sequences(
+        model, rule, normalize, output=output, input=input, weights=weights, custom_objects=custom_objects)
     if isinstance(reference, str):
         bg = refs_mod.parse_background(background) if background is not None else None
         spec = ReferenceSpec(kind=reference, n_refs=n_refs, seed=seed, background=bg)
     else:
         spec = ReferenceSpec(kind="given", given=np.asarray(reference, np.float32))
     return score_one_hot(explainer, np.asarray(one_hot, np.float32), list(tasks), method, spec,
-                         batch_size=batch_size, target=target, rc_average=rc_average)
+                         batch_size=batch_size, extra=extra, target=target, rc_average=rc_average)

@@ -352,3 +352,22 @@ def test_readers_turn_any_bytes_into_a_seqlift_error(tmp_path, reader, content):
         reader_cases(path)[reader]()
     except SeqliftError as exc:
         assert "\n" not in str(exc).strip()
+
+
+def test_commands_that_run_no_model_never_import_keras(work):
+    """logo, bigwig, motifs' checks, --help and --version start in a fraction of TensorFlow's import time."""
+    script = """
+import sys
+from click.testing import CliRunner
+from cli.main import cli
+w = sys.argv[1]
+for args in (["--version"], ["score", "--help"], ["logo", w + "/scores.h5", "--out", w + "/l.png"],
+             ["bigwig", w + "/scores.h5", "--out", w + "/t.bw", "--chrom-sizes", w + "/sizes.txt"],
+             ["motifs", w + "/scores.h5", "--out", w]):
+    CliRunner().invoke(cli, args)
+print(sorted(m for m in ("keras", "tensorflow", "torch", "jax") if m in sys.modules))
+"""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-c", script, str(work)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout + proc.stderr
+    assert (work / "l.png").exists() and (work / "t.bw").exists()
