@@ -192,3 +192,13 @@ def test_score_records_the_target_and_rc_average(tmp_path):
     bad = CliRunner().invoke(cli, [str(a) for a in args + ["--target", "sum", "--task", 2, "--out", tmp_path / "b.h5"]])
     assert bad.exit_code == 1 and "--task applies to --target logit" in bad.output
     assert not (tmp_path / "b.h5").exists()
+
+
+def test_rc_average_refuses_inputs_held_fixed():
+    seq, control = keras.Input((30, 4), name="sequence"), keras.Input((30, 2), name="control")
+    h = layers.Conv1D(4, 5, activation="relu")(layers.Concatenate()([seq, control]))
+    model = randomize(keras.Model([seq, control], layers.Dense(1)(layers.Flatten()(h))), seed=13)
+    x = one_hot(np.random.default_rng(13), (2, 30))
+    with pytest.raises(SeqliftError, match="--rc-average cannot reverse-complement the inputs held fixed"):
+        seqlift.score(model, x, reference="zeros", input="sequence", extra={"control": np.ones((30, 2), "float32")},
+                      rc_average=True)
