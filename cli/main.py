@@ -190,6 +190,11 @@ def _parse_tasks(values, n_outputs):
 @click.option("--task", "tasks", multiple=True, help="Output index to explain, repeatable, or 'all'.  [default: 0]")
 @click.option("--output", "model_output", default=None,
               help="For a model with several outputs (e.g. profile and counts heads): its name or index.")
+@click.option("--target", "target_kind", type=click.Choice(["logit", "sum", "profile"]), default="logit",
+              show_default=True, help="What is explained: each --task's logit, the sum of the output (a counts head), "
+              "or a profile head's softmax-weighted mean-centred logits (BPNet/chrombpnet).")
+@click.option("--rc-average", is_flag=True,
+              help="Also score each reverse complement and average both strands' scores (on the forward strand).")
 @click.option("--method", type=click.Choice(["deeplift", "grad-x-input", "saliency", "integrated-gradients",
                                              "guided-backprop", "ism"]), default="deeplift", show_default=True)
 @click.option("--rule", type=click.Choice(["rescale", "reveal-cancel", "genomics"]), default=None,
@@ -235,7 +240,8 @@ def _parse_tasks(values, n_outputs):
 @user_errors
 def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
-          skip_invalid, weights, custom_objects, model_input, extra, quiet):
+          skip_invalid, weights, custom_objects, model_input, extra, quiet,
+          target_kind, rc_average):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL.
 
     MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); or FILE.py:FUNCTION, a
@@ -251,6 +257,7 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
         device=None if device == "auto" else device, delta_thresholds=(delta_warn,) if delta_warn is not None else None,
         output=model_output, logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
         weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra,
+        target=target_kind, rc_average=rc_average,
     )
     plan = job.prepare(lambda n_outputs: _parse_tasks(tasks, n_outputs))
     progress = Progress(plan.n_sequences, "scoring", quiet)

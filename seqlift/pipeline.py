@@ -25,7 +25,7 @@ from .methods import METHODS
 from .outputs import Outputs
 from .plots import LOGO_FORMATS
 from .scorefile import ScoreWriter, modisco_paths, sha256
-from .scoring import ReferenceSpec, Scores, explainer_for_sequences, score_one_hot
+from .scoring import ReferenceSpec, Scores, explained_targets, explainer_for_sequences, score_one_hot
 
 # Methods whose scores should sum to t(x) − t(ref): their convergence deltas are checked.
 COMPLETE_METHODS = ("deeplift", "integrated-gradients")
@@ -93,6 +93,8 @@ class ScoreJob:
     custom_objects: str | None = None  # Python file of custom layer classes
     model_input: str | None = None  # the one-hot input of a multi-input model (name or index)
     extra: tuple = ()  # "NAME=FILE.npy" values for the other inputs, held fixed
+    target: str = "logit"
+    rc_average: bool = False
 
     @property
     def summary(self) -> Path:
@@ -118,6 +120,7 @@ class ScoreJob:
                                                  custom_objects=self.custom_objects)
         self.length = int(self.explainer.graph.input_shape[0])
         self.tasks = choose_tasks(self.explainer.n_outputs)
+        explained_targets(self.explainer, self.tasks, self.target)  # --task with --target sum/profile is an error
         self._open_input()
         self.extra_values = self._read_extra()
         if self.bigwig:
@@ -155,6 +158,9 @@ class ScoreJob:
             refs_mod.parse_background(self.background)
         if self.bigwig and not (self.chrom_sizes or self.genome):
             raise SeqliftError("--bigwig needs chromosome sizes: give --chrom-sizes FILE or --genome GENOME.fa")
+        if self.rc_average and self.extra:
+            raise SeqliftError("--rc-average cannot reverse-complement the inputs held fixed (--extra); "
+                               "score without one of them")
         if self.chrom_sizes and not self.bigwig:
             raise SeqliftError("--chrom-sizes applies to --bigwig only")
         if self.logo and Path(self.logo).suffix.lower() not in LOGO_FORMATS:
@@ -322,6 +328,8 @@ class ScoreJob:
             "normalization": ",".join(self.explainer.normalized) if self.explainer.normalized else "none",
             "final_activation": self.explainer.graph.final_activation or "none",
             "output": str(self.output) if self.output is not None else "",
+            "target": self.target,
+            "rc_average": bool(self.rc_average),
             "background": self.spec.background if self.spec.background is not None else np.zeros(0, np.float32),
         }
 
@@ -345,7 +353,8 @@ class ScoreJob:
                 for names, one_hot, regions, refs in prepared:
                     scores = score_one_hot(self.explainer, one_hot, self.tasks, self.method, self.spec,
                                            start_index=start, names=names, batch_size=self.batch_size, refs=refs,
-                                           extra=self._extra_chunk(start, len(names)))
+                                           extra=self._extra_chunk(start, len(names)),
+                                           target=self.target, rc_average=self.rc_average)
                     check_finite(scores, names, self.tasks)
                     writer.append(names, one_hot, scores, regions)
                     tracker.add(scores, names, self.tasks)

@@ -7,7 +7,7 @@ an interrupted run leaves nothing at the destination. The HDF5 layout (one task:
 - ``contrib`` (N, [T,] L, 4) projected onto the observed base · ``hypothetical`` (N, [T,] L, 4)
 - ``delta`` (N, [T]) · ``prediction`` (N, [T]) · ``reference_prediction`` (N, [T])
 - attributes: seqlift version, backend, model path and sha256, tasks, method, rule, reference,
-  n_refs, seed, normalization.
+  n_refs, seed, normalization, target (logit, sum or profile), rc_average (both strands averaged).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ class ScoreWriter:
                  modisco=None, n_expected: int | None = None, regions=False):
         self.length, self.tasks = length, list(tasks)
         self.task_axis = len(self.tasks) > 1
+        self.target = str(attrs.get("target", "logit"))
         self.n = 0
         self._outputs = outputs
         self._h5_path = outputs.file(out)
@@ -125,6 +126,7 @@ class ScoreWriter:
             rows.append(pd.DataFrame({
                 "name": names,
                 "task": task,
+                "target": self.target,
                 "prediction": scores.prediction[:, t_index],
                 "reference_prediction": scores.reference_prediction[:, t_index],
                 "total_contribution": per_position[:, t_index].sum(-1),
