@@ -40,6 +40,7 @@ def shipped_scores(tmp_path_factory):
     return d / "s.h5"
 
 
+@pytest.mark.slow
 def test_modisco_recovers_both_embedded_motifs(shipped_scores, tmp_path):
     out = tmp_path / "m"
     result = CliRunner().invoke(cli, ["motifs", str(shipped_scores), "--out", str(out)])
