@@ -543,3 +543,17 @@ def test_layer_norm_and_attention_forward_passes_are_the_models():
     x = one_hot(rng, (4, 24))
     logits = keras.Model(model.inputs, model.layers[-1].output).predict(x, verbose=0)
     np.testing.assert_allclose(Explainer(model).predict(x), logits, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="SEQLIFT_TORCH_COMPILE applies to the torch backend")
+def test_torch_compile_gives_the_eager_scores(monkeypatch):
+    rng = np.random.default_rng(0)
+    inp = keras.Input((24, 4))
+    h = layers.Conv1D(4, 5, padding="same", activation="relu")(inp)
+    model = randomize(keras.Model(inp, layers.Dense(1)(layers.GlobalAveragePooling1D()(h))))
+    x, refs = one_hot(rng, (3, 24)), one_hot(rng, (3, 4, 24))
+    eager = Explainer(model).deeplift(x, refs)
+    monkeypatch.setenv("SEQLIFT_TORCH_COMPILE", "1")
+    compiled = Explainer(model).deeplift(x, refs)
+    assert_summation(compiled)
+    np.testing.assert_allclose(compiled.contributions, eager.contributions, rtol=1e-5, atol=1e-7)
