@@ -9,6 +9,7 @@ HTML report.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,7 +153,13 @@ def write_outputs(patterns: list[Pattern], outdir: Path, names, task, database):
                                         "second_match", "second_q", "third_match", "third_q"])
     table.to_csv(outdir / "motifs.tsv", sep="\t", index=False, float_format="%.3g")
     if patterns:
-        write_meme(str(outdir / "motifs.meme"), {p.name: p.ppm[p.core[0]:p.core[1]].T for p in patterns})
+        meme = outdir / "motifs.meme"
+        write_meme(str(meme), {p.name: p.ppm[p.core[0]:p.core[1]].T for p in patterns})
+        # memelite writes nsites= 1 for every motif; MEME readers weigh a motif by its real seqlet count
+        counts = iter(len(p.seqlets) for p in patterns)
+        lines = [re.sub(r"nsites= 1 ", f"nsites= {next(counts)} ", line) if line.startswith("letter-probability")
+                 else line for line in meme.read_text().splitlines(keepends=True)]
+        meme.write_text("".join(lines))
     else:
         (outdir / "motifs.meme").write_text("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n")
     _logos(patterns, outdir)
