@@ -363,6 +363,9 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
         if not quiet:
             click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
 
+    if quiet:  # TOMTOM's small-database notice too: the README says why the shipped database is small
+        warnings.filterwarnings("ignore", message="tomtom was given")
+
     table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
                                        window=window, n_leiden=n_leiden, seed=seed,
                                        verbose=not quiet and sys.stderr.isatty(), force=force, started=started)
