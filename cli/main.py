@@ -249,7 +249,7 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
     """
     from seqlift import pipeline
 
-    out = Path(out) if out else Path(f"{input}.seqlift.h5")
+    out = out if out is not None else f"{input}.seqlift.h5"
     job = pipeline.ScoreJob(
         model=model, input=input, genome=genome, method=method, rule=rule.replace("-", "_") if rule else None,
         reference=reference, n_refs=n_refs, refs_per_input=refs_per_input, seed=seed, background=background,
@@ -407,7 +407,8 @@ def logo(scores, out, task, name, top, hypothetical, start, end, around_max, mot
 @click.option("--hypothetical-max", is_flag=True, help="Write the strongest hypothetical base instead of the projected sum.")
 @user_errors
 def bigwig(scores, out, chrom_sizes, genome, task, hypothetical_max):
-    """Write per-base contributions of a score file as a bigWig track (names must be chrom:start-end)."""
+    """Write per-base contributions of a score file as a bigWig track (BED-scored files keep their
+    coordinates; otherwise record names must be chrom:start-end)."""
     from seqlift import tracks
 
     path = tracks.write_bigwig_file(scores, out, chrom_sizes=chrom_sizes, genome=genome, task=task,

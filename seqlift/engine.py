@@ -83,7 +83,12 @@ class Explainer:
 
     def target(self, target) -> targets.Target:
         """``target`` (an output index, 'logit', 'sum', 'profile' or a ``Target``) checked against the model."""
-        return targets.resolve(target, self.n_outputs)
+        resolved = targets.resolve(target, self.n_outputs)
+        if resolved.kind == "profile" and self.graph.final_activation:
+            raise SeqliftError(f"target 'profile' needs a profile head's logits, but this output ends in a "
+                               f"{self.graph.final_activation} (classes or independent tasks); explain a task's "
+                               "logit instead, or choose the profile head with output= (--output)")
+        return resolved
 
     def target_value(self, out, target: targets.Target):
         """The explained scalar per sample ``(B,)`` from the output's activations ``(B, ...)``."""

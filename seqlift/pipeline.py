@@ -24,7 +24,7 @@ from .errors import SeqliftError
 from .methods import METHODS
 from .outputs import Outputs
 from .plots import LOGO_FORMATS
-from .scorefile import ScoreWriter, modisco_paths, sha256
+from .scorefile import ScoreWriter, is_modisco_input, is_score_file, is_summary, modisco_paths, sha256
 from .scoring import ReferenceSpec, Scores, explained_targets, explainer_for_sequences, score_one_hot
 
 # Methods whose scores should sum to t(x) − t(ref): their convergence deltas are checked.
@@ -120,6 +120,7 @@ class ScoreJob:
                                                  custom_objects=self.custom_objects)
         self.length = int(self.explainer.graph.input_shape[0])
         self.tasks = choose_tasks(self.explainer.n_outputs)
+        self._check_outputs(self.tasks)
         explained_targets(self.explainer, self.tasks, self.target)  # --task with --target sum/profile is an error
         self._open_input()
         self.extra_values = self._read_extra()
@@ -166,15 +167,18 @@ class ScoreJob:
         if self.logo and Path(self.logo).suffix.lower() not in LOGO_FORMATS:
             raise SeqliftError(f"--logo {self.logo}: must end in {', '.join(LOGO_FORMATS)}")
 
-    def _check_outputs(self):
-        paths = [(self.out, "--out"), (self.summary, "--out"), (self.logo, "--logo"), (self.bigwig, "--bigwig")]
+    def _check_outputs(self, tasks=(0,)):
+        """Every destination, before any work (again once the tasks are known: they name modisco's files)."""
+        # A file already at a destination is replaced only when seqlift wrote it (a rerun); any other is refused.
+        paths = [(self.out, "--out", is_score_file), (self.summary, "--out", is_summary), (self.logo, "--logo", None),
+                 (self.bigwig, "--bigwig", None)]
         if self.modisco:
-            paths += [(p, "--modisco") for p in modisco_paths(self.modisco, [0])]
+            paths += [(p, "--modisco", is_modisco_input) for p in modisco_paths(self.modisco, tasks)]
         seen = {}
-        for path, option in paths:
+        for path, option, ours in paths:
             if path is None:
                 continue
-            path = self.outputs.check_file(path, option)
+            path = self.outputs.check_file(path, option, ours)
             if path.resolve() in seen:
                 raise SeqliftError(f"{option} {path}: is also {seen[path.resolve()]}'s file; give different names")
             seen[path.resolve()] = option
@@ -193,7 +197,8 @@ class ScoreJob:
     def _check_memory(self):
         """Refuse, with the estimate, a run whose references and steps would not fit in memory."""
         n_refs = self.spec.n_refs if self.spec.kind == "shuffle" else 1
-        needed = estimate_memory(self.explainer, self.length, n_refs, self.batch_size)
+        batch = min(self.batch_size, self.n_sequences) if self.batch_size else None  # a step never exceeds the input
+        needed = estimate_memory(self.explainer, self.length, n_refs, batch)
         available = available_memory()
         if available is not None and needed > available:
             raise SeqliftError(f"--n-refs {n_refs} with --batch-size {self.batch_size or 'auto'} needs about "

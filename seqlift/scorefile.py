@@ -39,6 +39,33 @@ def sha256(path) -> str:
     return digest.hexdigest()
 
 
+def is_score_file(path) -> bool:
+    """Whether ``path`` is an HDF5 file seqlift wrote (a new run may replace it)."""
+    try:
+        with h5py.File(path, "r") as handle:
+            return "seqlift_version" in handle.attrs
+    except OSError:
+        return False
+
+
+def is_summary(path) -> bool:
+    """Whether ``path`` is a TSV summary seqlift wrote (its header is ours)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline().startswith("name\ttask\t")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def is_modisco_input(path) -> bool:
+    """Whether ``path`` is an ``.npz`` of one array ``arr_0``, as ``--modisco`` writes."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist() == ["arr_0.npy"]
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def modisco_paths(prefix, tasks) -> list[Path]:
     """TF-MoDISco-lite input files for ``prefix``: the one-hot, then one hypothetical file per task."""
     prefix = str(prefix)

@@ -101,3 +101,5 @@ def test_motifs_meme_records_each_patterns_seqlet_count(tmp_path):
     motifs_mod.write_outputs(patterns, tmp_path, np.array(["s0"] + [f"s{i}" for i in range(1, 7)]), 0, None)
     headers = [line for line in (tmp_path / "motifs.meme").read_text().splitlines() if line.startswith("letter-")]
     assert [h.split("nsites= ")[1].split()[0] for h in headers] == ["7", "300"]
+    report = (tmp_path / "report.html").read_text()  # self-contained: the logos travel inside it
+    assert report.count("src='data:image/png;base64,iVBOR") == 4 and "src='pos_pattern" not in report
