@@ -190,6 +190,11 @@ def _parse_tasks(values, n_outputs):
 @click.option("--task", "tasks", multiple=True, help="Output index to explain, repeatable, or 'all'.  [default: 0]")
 @click.option("--output", "model_output", default=None,
               help="For a model with several outputs (e.g. profile and counts heads): its name or index.")
+@click.option("--target", "target_kind", type=click.Choice(["logit", "sum", "profile"]), default="logit",
+              show_default=True, help="What is explained: each --task's logit, the sum of the output (a counts head), "
+              "or a profile head's softmax-weighted mean-centred logits (BPNet/chrombpnet).")
+@click.option("--rc-average", is_flag=True,
+              help="Also score each reverse complement and average both strands' scores (on the forward strand).")
 @click.option("--method", type=click.Choice(["deeplift", "grad-x-input", "saliency", "integrated-gradients",
                                              "guided-backprop", "ism"]), default="deeplift", show_default=True)
 @click.option("--rule", type=click.Choice(["rescale", "reveal-cancel", "genomics"]), default=None,
@@ -245,7 +250,8 @@ def _parse_tasks(values, n_outputs):
 @user_errors
 def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
-          skip_invalid, weights, custom_objects, model_input, extra, resume, chunk_size, shard, ray_address, workers, quiet):
+          skip_invalid, weights, custom_objects, model_input, extra, resume, chunk_size, shard, ray_address, workers, quiet,
+          target_kind, rc_average):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL.
 
     MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); or FILE.py:FUNCTION, a
@@ -253,7 +259,7 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
     """
     from seqlift import pipeline
 
-    out = Path(out) if out else Path(f"{input}.seqlift.h5")
+    out = out if out is not None else f"{input}.seqlift.h5"
     job = pipeline.ScoreJob(
         model=model, input=input, genome=genome, method=method, rule=rule.replace("-", "_") if rule else None,
         reference=reference, n_refs=n_refs, refs_per_input=refs_per_input, seed=seed, background=background,
@@ -262,6 +268,7 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
         output=model_output, logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
         weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra,
         resume=resume, chunk_size=chunk_size, shard=shard, ray=ray_address, workers=workers,
+        target=target_kind, rc_average=rc_average,
     )
     plan = job.prepare(lambda n_outputs: _parse_tasks(tasks, n_outputs))
     progress = Progress(plan.n_sequences, "scoring", quiet)
@@ -367,6 +374,9 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
         if not quiet:
             click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
 
+    if quiet:  # TOMTOM's small-database notice too: the README says why the shipped database is small
+        warnings.filterwarnings("ignore", message="tomtom was given")
+
     table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
                                        window=window, n_leiden=n_leiden, seed=seed,
                                        verbose=not quiet and sys.stderr.isatty(), force=force, started=started)
@@ -408,7 +418,8 @@ def logo(scores, out, task, name, top, hypothetical, start, end, around_max, mot
 @click.option("--hypothetical-max", is_flag=True, help="Write the strongest hypothetical base instead of the projected sum.")
 @user_errors
 def bigwig(scores, out, chrom_sizes, genome, task, hypothetical_max):
-    """Write per-base contributions of a score file as a bigWig track (names must be chrom:start-end)."""
+    """Write per-base contributions of a score file as a bigWig track (BED-scored files keep their
+    coordinates; otherwise record names must be chrom:start-end)."""
     from seqlift import tracks
 
     path = tracks.write_bigwig_file(scores, out, chrom_sizes=chrom_sizes, genome=genome, task=task,

@@ -31,18 +31,23 @@ CLASS_COLOURS = {"both": "red", "gata1_only": "blue", "tal1_only": "green", "nei
 
 @dataclass(frozen=True)
 class Method:
-    """One row group of the benchmark: an attribution method with its rule and reference."""
+    """One row group of the benchmark: an attribution method with its rule and reference.
+
+    rc_average: average each sequence's scores with its reverse complement's (``--rc-average``).
+    """
 
     label: str
     method: str
     rule: str = "rescale"
     reference: str = "shuffle"
+    rc_average: bool = False
 
 
 METHODS = [
     Method("deeplift-rescale-shuffle", "deeplift", "rescale", "shuffle"),
     Method("deeplift-revealcancel-shuffle", "deeplift", "reveal_cancel", "shuffle"),
     Method("deeplift-genomics-shuffle", "deeplift", "genomics", "shuffle"),
+    Method("deeplift-genomics-shuffle-rc-average", "deeplift", "genomics", "shuffle", rc_average=True),
     Method("deeplift-rescale-frequency", "deeplift", "rescale", "frequency"),
     Method("deeplift-revealcancel-frequency", "deeplift", "reveal_cancel", "frequency"),
     Method("deeplift-genomics-frequency", "deeplift", "genomics", "frequency"),
@@ -210,7 +215,7 @@ def run_benchmark(simdir, outdir, model=None, methods=None, n_test=None, n_refs=
         per_task, seconds = [], []
         if m.method == "ism":
             start = time.perf_counter()
-            scores = score_one_hot(explainers[m.rule], one_hot, tasks, m.method, spec)
+            scores = score_one_hot(explainers[m.rule], one_hot, tasks, m.method, spec, rc_average=m.rc_average)
             seconds = [(time.perf_counter() - start) / len(tasks)] * len(tasks)
             per_task = [scores.contrib[:, t].sum(-1) for t in range(len(tasks))]
             deltas = [scores.delta[:, t] for t in range(len(tasks))]
@@ -219,7 +224,7 @@ def run_benchmark(simdir, outdir, model=None, methods=None, n_test=None, n_refs=
             deltas = []
             for t in tasks:
                 start = time.perf_counter()
-                scores = score_one_hot(explainers[m.rule], one_hot, [t], m.method, spec)
+                scores = score_one_hot(explainers[m.rule], one_hot, [t], m.method, spec, rc_average=m.rc_average)
                 seconds.append(time.perf_counter() - start)
                 per_task.append(scores.contrib[:, 0].sum(-1))
                 deltas.append(scores.delta[:, 0])

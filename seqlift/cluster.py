@@ -25,7 +25,8 @@ class ChunkScorer:
 
         s = self.settings
         return score_one_hot(self.explainer, one_hot, s["tasks"], s["method"], s["spec"], start_index=start,
-                             names=names, batch_size=s["batch_size"], extra=extra)
+                             names=names, batch_size=s["batch_size"], extra=extra,
+                             target=s["target"], rc_average=s["rc_average"])
 
 
 def connect(address: str):

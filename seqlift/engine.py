@@ -19,7 +19,7 @@ from . import _backend  # first: loads Keras quietly
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from . import rules  # noqa: E402
+from . import rules, targets  # noqa: E402
 from .errors import SeqliftError  # noqa: E402
 from .graph import Graph, assign_rules, build_graph, normalize_first_convolution  # noqa: E402
 from .models import load_model  # noqa: E402
@@ -81,15 +81,18 @@ class Explainer:
     def n_outputs(self) -> int:
         return self.graph.output_size
 
-    def _check_target(self, target: int):
-        if not isinstance(target, (int, np.integer)) or not 0 <= target < self.n_outputs:
-            raise SeqliftError(f"target {target} is out of range: the model has {self.n_outputs} outputs (0..{self.n_outputs - 1})")
+    def target(self, target) -> targets.Target:
+        """``target`` (an output index, 'logit', 'sum', 'profile' or a ``Target``) checked against the model."""
+        resolved = targets.resolve(target, self.n_outputs)
+        if resolved.kind == "profile" and self.graph.final_activation:
+            raise SeqliftError(f"target 'profile' needs a profile head's logits, but this output ends in a "
+                               f"{self.graph.final_activation} (classes or independent tasks); explain a task's "
+                               "logit instead, or choose the profile head with output= (--output)")
+        return resolved
 
-    def _select(self, out, target):
-        """The explained scalar per sample: a logit, centred over classes under a softmax (2016, §2.5)."""
-        if self.graph.final_activation == "softmax":
-            out = out - ops.mean(out, axis=-1, keepdims=True)
-        return ops.reshape(out, (-1, self.n_outputs))[:, target]
+    def target_value(self, out, target: targets.Target):
+        """The explained scalar per sample ``(B,)`` from the output's activations ``(B, ...)``."""
+        return targets.value(target, out, self.graph.final_activation)
 
     def _forward(self, x, guided=False):
         """Activations of every node on the actual input ``x``: ``(B, ...)``."""
@@ -216,7 +219,8 @@ class Explainer:
 
             def objective(z):
                 out_x, out_d = self._propagate(x, z, n_refs)
-                return self._select(out_d, target), self._select(out_x, target)
+                dt = targets.difference(target, out_x, out_d, n_refs, self.graph.final_activation)
+                return dt, self.target_value(out_x, target)
 
             m, (dt, t_x) = _backend.input_gradient(objective, d)
             return _summarize(m, d, ref, dt, t_x)
@@ -263,9 +267,10 @@ class Explainer:
     def deeplift(self, inputs, references, target=0, batch_size=None, extra=None) -> Attribution:
         """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``.
 
+        target: an output index (that logit), 'sum' or 'profile' (see ``seqlift.targets``).
         extra: values of the model's other inputs, held fixed (see ``check_extra``).
         """
-        self._check_target(target)
+        target = self.target(target)
         _check_shapes(self.graph.input_shape, inputs)
         return self.run_pairs(("deeplift", target), lambda: self._deeplift_step(target),
                               inputs, references, batch_size, self.fixed_rows(extra, len(inputs)))
@@ -327,7 +332,8 @@ def deeplift(model, inputs, references, target=0, rule="rescale", batch_size=Non
     ``ARCH.json`` with ``weights=WEIGHTS.h5``), or ``"FILE.py:FUNCTION"`` returning a ``keras.Model``.
     custom_objects: a Python file (or dict) of the custom layer classes the model file uses.
     inputs: ``(N, *S)``; references: ``(R, *S)`` shared by every input or ``(N, R, *S)`` per input.
-    target: index into the model's flattened output, before a final sigmoid or softmax.
+    target: index into the model's flattened output, before a final sigmoid or softmax (that logit);
+    or 'sum' (the whole output) or 'profile' (its softmax-weighted mean-centred logits, see ``seqlift.targets``).
     rule: 'rescale', 'reveal_cancel', 'genomics' (RevealCancel on dense layers, Rescale on
     convolutions), or a dict from Keras layer class name to rule.
     normalize: mean-normalize the first convolution per column (for one-hot inputs).

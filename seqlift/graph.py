@@ -15,6 +15,7 @@ from . import _backend  # noqa: F401  (first: loads Keras quietly)
 
 import keras  # noqa: E402
 from keras import layers as L  # noqa: E402
+from keras import ops  # noqa: E402
 
 from . import rules  # noqa: E402
 from .errors import SeqliftError
@@ -162,6 +163,65 @@ def _multiply(graph, layer, ids, shapes):
     return graph.add(rules.Multiply(layer), ids, "Multiply")
 
 
+def _layer_norm(graph, layer, ids, shapes):
+    if getattr(layer, "rms_scaling", False):
+        raise SeqliftError(f"layer '{layer.name}' (LayerNormalization) uses the deprecated rms_scaling=True; "
+                           "use RMSNormalization instead")
+    axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    op = rules.LayerNorm(layer, len(shapes[0]), axes, layer.epsilon, layer.gamma if layer.scale else None,
+                         layer.beta if layer.center else None)
+    return graph.add(op, ids, "LayerNormalization")
+
+
+def _rms_norm(graph, layer, ids, shapes):
+    op = rules.LayerNorm(layer, len(shapes[0]), layer.axis, layer.epsilon, layer.scale, None, center=False)
+    return graph.add(op, ids, "RMSNormalization")
+
+
+def _call_roles(layer):
+    """Which of the layer's input tensors are ``query``, ``value`` and ``key`` (indices into them)."""
+    nodes = layer._inbound_nodes
+    if len(nodes) != 1:
+        raise SeqliftError(f"layer '{layer.name}' (MultiHeadAttention) is called {len(nodes)} times; "
+                           "seqlift explains attention layers called once")
+    node = nodes[0]
+    bound = dict(zip(("query", "value", "key"), node.arguments.args))
+    bound.update(node.arguments.kwargs)
+    unsupported = [k for k in ("attention_mask", "query_mask", "value_mask", "key_mask", "use_causal_mask",
+                               "return_attention_scores") if bound.get(k) not in (None, False)]
+    if layer._sliding_window is not None:
+        unsupported.append("sliding_window")
+    if unsupported:
+        raise SeqliftError(f"layer '{layer.name}' (MultiHeadAttention) uses {', '.join(unsupported)}; "
+                           "seqlift explains unmasked attention")
+    if bound.get("key") is None:
+        bound["key"] = bound["value"]
+    tensors = [id(t) for t in node.input_tensors]
+    return {role: tensors.index(id(bound[role])) for role in ("query", "value", "key")}
+
+
+def _multi_head_attention(graph, layer, ids, shapes):
+    """Projections (linear), scores = key · query/√d (product rule), softmax over the keys, weights ·
+    value (product rule), an optional sigmoid gate (product), the output projection (linear)."""
+    roles = {role: ids[i] for role, i in _call_roles(layer).items()}
+    source = "MultiHeadAttention"
+
+    def dense(sub, parent):
+        return _add_activation(graph, sub, sub.activation, graph.add(rules.EinsumDense(sub), [parent], source))
+
+    query, key, value = (dense(getattr(layer, f"_{r}_dense"), roles[r]) for r in ("query", "key", "value"))
+    scale, dot, combine = layer._inverse_sqrt_key_dim, layer._dot_product_equation, layer._combine_equation
+    scores = graph.add(rules.Bilinear(layer, lambda k, q: ops.einsum(dot, k, q * scale), f"{layer.name}/scores"),
+                       [key, query], source)
+    weights = graph.add(rules.Softmax(layer, tuple(layer._softmax.axis), f"{layer.name}/softmax"), [scores], source)
+    out = graph.add(rules.Bilinear(layer, lambda w, v: ops.einsum(combine, w, v), f"{layer.name}/combine"),
+                    [weights, value], source)
+    if layer._use_gate:
+        gate = dense(layer._gate_dense, roles["query"])
+        out = graph.add(rules.Multiply(layer, f"{layer.name}/gate"), [out, gate], source)
+    return dense(layer._output_dense, out)
+
+
 _IDENTITY_AT_INFERENCE = [
     "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
     "ActivityRegularization", "Identity",
@@ -192,6 +252,10 @@ CONVERTERS = {
     L.Concatenate: _structural(_merge),
     L.Subtract: _subtract,
     L.Multiply: _multiply,
+    L.EinsumDense: _weighted(rules.EinsumDense),
+    L.LayerNormalization: _layer_norm,
+    L.RMSNormalization: _rms_norm,
+    L.MultiHeadAttention: _multi_head_attention,
     **{getattr(L, name): _structural(_identity) for name in _IDENTITY_AT_INFERENCE if hasattr(L, name)},
 }
 
@@ -230,9 +294,6 @@ def build_graph(model: keras.Model, output=None, input=None) -> Graph:
     for s in out_tensor.shape[1:]:
         size *= s
     graph.output_size = size
-    for node in graph.nodes:
-        if isinstance(node.op, rules.Softmax):
-            raise SeqliftError(f"{node.op.describe()}: softmax is only supported as the model's final activation")
     return graph
 
 
@@ -420,7 +481,7 @@ def normalize_first_convolution(graph: Graph) -> list[str]:
     if len(graph.input_shape) != 2:
         return names  # not a (length, channels) sequence input
     for node in graph.nodes:
-        if node.inputs == [0] and isinstance(node.op, rules.Weighted):
+        if node.inputs == [0] and isinstance(node.op, rules.Weighted) and node.op.normalizable:
             if getattr(node.op.layer, "groups", 1) != 1:
                 warnings.warn(f"{node.op.describe()} is a grouped convolution: its columns do not see one-hot "
                               "rows whole, so it is not mean-normalized", stacklevel=2)

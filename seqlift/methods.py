@@ -21,7 +21,7 @@ IG_STEPS = 32
 
 
 def _targets(explainer: Explainer, x, target, guided=False):
-    return explainer._select(explainer._forward(x, guided=guided)[explainer.graph.output], target)
+    return explainer.target_value(explainer._forward(x, guided=guided)[explainer.graph.output], target)
 
 
 def _target_differences(explainer, t_x, flat_ref, target, n_refs):
@@ -81,7 +81,7 @@ def attribute(explainer: Explainer, method: str, inputs, references, target=0, b
         explainer = cached_explainer(explainer)
     if method == "deeplift":
         return explainer.deeplift(inputs, references, target=target, batch_size=batch_size, extra=extra)
-    explainer._check_target(target)
+    target = explainer.target(target)
     _check_shapes(explainer.graph.input_shape, inputs)
     if method == "ism":
         return in_silico_mutagenesis(explainer, inputs, target, batch_size=batch_size, extra=extra)
@@ -114,7 +114,7 @@ def in_silico_mutagenesis(explainer: Explainer, inputs, target=0, batch_size=Non
     target is then scored from one pass over the mutants, and a list of ``Attribution`` returned.
     extra: values of the model's other inputs, held fixed (``Explainer.check_extra``).
     """
-    targets = list(target) if isinstance(target, (list, tuple)) else [target]
+    targets = [explainer.target(t) for t in (target if isinstance(target, (list, tuple)) else [target])]
     inputs = np.asarray(inputs, dtype=np.float32)
     n, length, alphabet = inputs.shape
     predict = explainer._cached(("select", tuple(targets)), lambda: explainer.compile(

@@ -8,7 +8,9 @@ HTML report.
 
 from __future__ import annotations
 
+import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,7 +154,13 @@ def write_outputs(patterns: list[Pattern], outdir: Path, names, task, database):
                                         "second_match", "second_q", "third_match", "third_q"])
     table.to_csv(outdir / "motifs.tsv", sep="\t", index=False, float_format="%.3g")
     if patterns:
-        write_meme(str(outdir / "motifs.meme"), {p.name: p.ppm[p.core[0]:p.core[1]].T for p in patterns})
+        meme = outdir / "motifs.meme"
+        write_meme(str(meme), {p.name: p.ppm[p.core[0]:p.core[1]].T for p in patterns})
+        # memelite writes nsites= 1 for every motif; MEME readers weigh a motif by its real seqlet count
+        counts = iter(len(p.seqlets) for p in patterns)
+        lines = [re.sub(r"nsites= 1 ", f"nsites= {next(counts)} ", line) if line.startswith("letter-probability")
+                 else line for line in meme.read_text().splitlines(keepends=True)]
+        meme.write_text("".join(lines))
     else:
         (outdir / "motifs.meme").write_text("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n")
     _logos(patterns, outdir)
@@ -200,12 +208,19 @@ def _seqlet_bed(patterns, outdir, names):
             handle.write(f"{chrom}\t{start}\t{end}\t{name}\t0\t{strand}\n")
 
 
+def _inline_png(path: Path) -> str:
+    """An ``<img>`` carrying the PNG itself, so report.html stays whole when copied or mailed alone."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii") if path.exists() else ""
+    return f"<img src='data:image/png;base64,{data}' alt='{html.escape(path.name)}'>"
+
+
 def _report(patterns, table, outdir, task, database):
     rows = []
     for p, row in zip(patterns, table.itertuples()):
         matches = "<br>".join(f"{html.escape(n)} (q = {q:.2g})" for n, _, q in p.matches) or "none"
         rows.append(f"<tr><td>{p.name}</td><td>{len(p.seqlets)}</td><td><code>{p.consensus}</code></td>"
-                    f"<td><img src='{p.name}.cwm.png'></td><td><img src='{p.name}.pwm.png'></td><td>{matches}</td></tr>")
+                    f"<td>{_inline_png(outdir / f'{p.name}.cwm.png')}</td><td>{_inline_png(outdir / f'{p.name}.pwm.png')}</td>"
+                    f"<td>{matches}</td></tr>")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>seqlift motifs</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px;vertical-align:middle}}img{{height:90px}}</style>
 </head><body><h1>Motifs (task {task})</h1>

@@ -64,14 +64,23 @@ class Outputs:
         self._kept: set[Path] = set()  # in-progress files a failure leaves for --resume
 
     # ------------------------------------------------------------------ checks before any work
-    def check_file(self, path, option="--out") -> Path:
-        """``path`` as a destination file, refused when it is an input or cannot be written there."""
+    def check_file(self, path, option="--out", ours=None) -> Path:
+        """``path`` as a destination file, refused when it is an input or cannot be written there.
+
+        ours: ``ours(path) -> bool`` says whether an existing file at ``path`` is one seqlift wrote (and so
+        may be replaced by a new run); a file it does not recognise is refused.
+        """
+        if str(path) == "":
+            raise SeqliftError(f"{option}: the path is empty; give a file name")
         path = Path(path)
         for source in self.inputs:
             if path.resolve() == source.resolve() or (path.exists() and source.exists() and same_file(path, source)):
                 raise SeqliftError(f"{option} {path}: is one of this run's inputs ({source}); choose another output path")
         if path.is_dir():
             raise SeqliftError(f"{option} {path}: is a folder; give a file name")
+        if ours is not None and path.exists() and not ours(path):
+            raise SeqliftError(f"{option} {path}: exists and was not written by seqlift; move it or choose "
+                               "another output name")
         self._check_parent(path, option)
         return path
 

@@ -24,8 +24,8 @@ from .errors import SeqliftError
 from .methods import METHODS
 from .outputs import Outputs
 from .plots import LOGO_FORMATS
-from .scorefile import ScoreWriter, modisco_paths, sha256
-from .scoring import ReferenceSpec, Scores, explainer_for_sequences, score_one_hot
+from .scorefile import ScoreWriter, is_modisco_input, is_score_file, is_summary, modisco_paths, sha256
+from .scoring import ReferenceSpec, Scores, explained_targets, explainer_for_sequences, score_one_hot
 
 # Methods whose scores should sum to t(x) − t(ref): their convergence deltas are checked.
 COMPLETE_METHODS = ("deeplift", "integrated-gradients")
@@ -93,6 +93,8 @@ class ScoreJob:
     custom_objects: str | None = None  # Python file of custom layer classes
     model_input: str | None = None  # the one-hot input of a multi-input model (name or index)
     extra: tuple = ()  # "NAME=FILE.npy" values for the other inputs, held fixed
+    target: str = "logit"
+    rc_average: bool = False
     resume: bool = False  # continue OUT.partial, an interrupted run's in-progress file
     chunk_size: int | None = None  # sequences per chunk, the unit of resume  [default: ~4M positions]
     shard: str | None = None  # "K/N": score only the K-th of N contiguous parts of the input (1-based)
@@ -123,6 +125,8 @@ class ScoreJob:
                                                  custom_objects=self.custom_objects)
         self.length = int(self.explainer.graph.input_shape[0])
         self.tasks = choose_tasks(self.explainer.n_outputs)
+        self._check_outputs(self.tasks)
+        explained_targets(self.explainer, self.tasks, self.target)  # --task with --target sum/profile is an error
         self._open_input()
         self.extra_values = self._read_extra()
         if self.bigwig:
@@ -161,20 +165,26 @@ class ScoreJob:
             refs_mod.parse_background(self.background)
         if self.bigwig and not (self.chrom_sizes or self.genome):
             raise SeqliftError("--bigwig needs chromosome sizes: give --chrom-sizes FILE or --genome GENOME.fa")
+        if self.rc_average and self.extra:
+            raise SeqliftError("--rc-average cannot reverse-complement the inputs held fixed (--extra); "
+                               "score without one of them")
         if self.chrom_sizes and not self.bigwig:
             raise SeqliftError("--chrom-sizes applies to --bigwig only")
         if self.logo and Path(self.logo).suffix.lower() not in LOGO_FORMATS:
             raise SeqliftError(f"--logo {self.logo}: must end in {', '.join(LOGO_FORMATS)}")
 
-    def _check_outputs(self):
-        paths = [(self.out, "--out"), (self.summary, "--out"), (self.logo, "--logo"), (self.bigwig, "--bigwig")]
+    def _check_outputs(self, tasks=(0,)):
+        """Every destination, before any work (again once the tasks are known: they name modisco's files)."""
+        # A file already at a destination is replaced only when seqlift wrote it (a rerun); any other is refused.
+        paths = [(self.out, "--out", is_score_file), (self.summary, "--out", is_summary), (self.logo, "--logo", None),
+                 (self.bigwig, "--bigwig", None)]
         if self.modisco:
-            paths += [(p, "--modisco") for p in modisco_paths(self.modisco, [0])]
+            paths += [(p, "--modisco", is_modisco_input) for p in modisco_paths(self.modisco, tasks)]
         seen = {}
-        for path, option in paths:
+        for path, option, ours in paths:
             if path is None:
                 continue
-            path = self.outputs.check_file(path, option)
+            path = self.outputs.check_file(path, option, ours)
             if path.resolve() in seen:
                 raise SeqliftError(f"{option} {path}: is also {seen[path.resolve()]}'s file; give different names")
             seen[path.resolve()] = option
@@ -193,7 +203,8 @@ class ScoreJob:
     def _check_memory(self):
         """Refuse, with the estimate, a run whose references and steps would not fit in memory."""
         n_refs = self.spec.n_refs if self.spec.kind == "shuffle" else 1
-        needed = estimate_memory(self.explainer, self.length, n_refs, self.batch_size)
+        batch = min(self.batch_size, self.n_sequences) if self.batch_size else None  # a step never exceeds the input
+        needed = estimate_memory(self.explainer, self.length, n_refs, batch)
         available = available_memory()
         if available is not None and needed > available:
             raise SeqliftError(f"--n-refs {n_refs} with --batch-size {self.batch_size or 'auto'} needs about "
@@ -310,7 +321,8 @@ class ScoreJob:
     def chunk(self) -> int:
         """Sequences per chunk: fixed by the settings, so a resumed or split run has the same boundaries."""
         n_refs = self.n_refs if self.reference == "shuffle" else 1
-        return self.chunk_size or max(1, POSITIONS_PER_CHUNK // (self.length * n_refs))
+        default = max(1, POSITIONS_PER_CHUNK // (self.length * n_refs))
+        return self.chunk_size or (default // 64 * 64 or default)  # whole HDF5 chunks of 64 rows (scorefile)
 
     def resume_keys(self) -> dict:
         """What an in-progress file must share with this run to be continued, beyond ``attributes``."""
@@ -332,7 +344,8 @@ class ScoreJob:
             for names, one_hot, regions, refs in prepared:
                 yield names, one_hot, regions, score_one_hot(
                     self.explainer, one_hot, self.tasks, self.method, self.spec, start_index=start, names=names,
-                    batch_size=self.batch_size, refs=refs, extra=self._extra_chunk(start, len(names)))
+                    batch_size=self.batch_size, refs=refs, extra=self._extra_chunk(start, len(names)),
+                    target=self.target, rc_average=self.rc_average)
                 start += len(names)
 
     def worker_settings(self) -> dict:
@@ -341,7 +354,7 @@ class ScoreJob:
                          output=self.output, input=self.model_input, weights=self.weights,
                          custom_objects=self.custom_objects)
         return {"explainer": explainer, "tasks": self.tasks, "method": self.method, "spec": self.spec,
-                "batch_size": self.batch_size}
+                "batch_size": self.batch_size, "target": self.target, "rc_average": self.rc_average}
 
     def attributes(self) -> dict:
         n_refs = {"shuffle": self.n_refs, "frequency": 1, "zeros": 1}.get(self.reference)
@@ -369,6 +382,8 @@ class ScoreJob:
             "normalization": ",".join(self.explainer.normalized) if self.explainer.normalized else "none",
             "final_activation": self.explainer.graph.final_activation or "none",
             "output": str(self.output) if self.output is not None else "",
+            "target": self.target,
+            "rc_average": bool(self.rc_average),
             "background": self.spec.background if self.spec.background is not None else np.zeros(0, np.float32),
         }
 

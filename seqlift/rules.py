@@ -48,6 +48,11 @@ def flat_pairs(v):
     return ops.reshape(v, (-1,) + tuple(v.shape[2:]))
 
 
+def per_pair(x, n_refs):
+    """Actual activations ``(B, ...)`` repeated for each of their references: ``(B*R, ...)``."""
+    return flat_pairs(ops.repeat(ops.expand_dims(x, 1), n_refs, axis=1))
+
+
 def with_multiplier(value, multiplier, d):
     """``value`` in the forward pass; gradient ``multiplier`` with respect to ``d`` (and no other)."""
     return _backend.with_multiplier(value, multiplier, d)
@@ -82,6 +87,41 @@ def _safe_ratio(num, den, tiny, fallback):
     return ops.where(tiny, fallback, num / ops.where(tiny, 1.0, den))
 
 
+def bilinear(f, a, da_in, b, db_in):
+    """``Δf(a, b)`` for a bilinear ``f`` (element-wise product, einsum, matmul): the product rule.
+
+    ``Δf = f(ā, Δb) + f(Δa, b̄)`` with ``ā = a − ½Δa`` the mean of ``a`` on the input and on the
+    reference (Shrikumar et al. 2016, §2.3.5: ``m(Δa) = b̄``, ``m(Δb) = ā``). It equals
+    ``f(a, b) − f(a0, b0)`` exactly for any bilinear ``f``, and is linear in ``(Δa, Δb)``, so autodiff
+    gives the multipliers. ``a``, ``b``: actual values broadcastable to their differences ``da_in``, ``db_in``.
+    """
+    a_mean = ops.stop_gradient(a - 0.5 * da_in)
+    b_mean = ops.stop_gradient(b - 0.5 * db_in)
+    return f(a_mean, db_in) + f(da_in, b_mean)
+
+
+def softmax_difference(x, d_in, axis=-1):
+    """``Δ softmax(x)`` along ``axis`` for pairs; ``x`` and ``d_in`` both ``(B*R, ...)``.
+
+    The log-ratio rule of tangermeme 1.6, written as its primitives: ``softmax(x) = exp(x − lse)``
+    with ``lse = log Σ exp(x)``; ``Δlse = m_log · Σ_i m_exp,i Δx_i`` (Rescale of each exponential,
+    then of the log of their sum), ``x − lse`` is linear, and the outer ``exp`` is Rescale. Every
+    multiplier is a secant, so ``Σ m·Δx = Δy`` exactly and each is bounded by the slopes it averages.
+    Differences are formed as multiplier × Δ (a linear map of ``d_in``), keeping Δ's precision.
+    """
+    x0 = x - ops.stop_gradient(d_in)
+    shift = ops.stop_gradient(ops.max(ops.maximum(x, x0), axis=axis, keepdims=True))
+    x, x0 = x - shift, x0 - shift  # one shift per pair: no overflow, secants unchanged
+    a, a0 = ops.exp(x), ops.exp(x0)
+    s, s0 = ops.sum(a, axis=axis, keepdims=True), ops.sum(a0, axis=axis, keepdims=True)
+    m_exp = ops.stop_gradient(_secant(ops.exp, x0, x, a))
+    m_log = ops.stop_gradient(_secant(ops.log, s0, s, 1.0 / s))
+    d_lse = m_log * ops.sum(m_exp * d_in, axis=axis, keepdims=True)
+    z, z0 = x - ops.log(s), x0 - ops.log(s0)  # log softmax on the input and on the reference
+    m_out = ops.stop_gradient(_secant(ops.exp, z0, z, ops.exp(z)))
+    return m_out * (d_in - d_lse)
+
+
 class Op:
     """A primitive operation of the lowered graph."""
 
@@ -106,9 +146,10 @@ class Op:
         """Positive and negative parts of a linear op's output difference, for RevealCancel.
 
         ``parts()`` returns the inputs' own (positive, negative) parts, computed only if asked for.
-        (The engine splits the output of a nonlinear op by sign itself.)
+        (The engine splits the output of a nonlinear op by sign itself.) By default the output
+        difference is split by sign, as after a nonlinearity: always valid, Δy+ + Δy− = Δy.
         """
-        raise NotImplementedError
+        return sign_split(self.delta(xs, ds, ctx))
 
 
 class Structural(Op):
@@ -144,6 +185,8 @@ class Subtract(Structural):
 
 class Weighted(Op):
     """Dense or Conv1D without its activation: ``y = W x + b``; Δy = W Δx (Linear rule, §3.5.1)."""
+
+    normalizable = True  # its kernel's second-to-last axis is the input channel (see normalize())
 
     def __init__(self, layer, kernel, bias):
         super().__init__(layer)
@@ -239,6 +282,63 @@ class BatchNorm(Op):
         return s_pos * dp + s_neg * dn, s_pos * dn + s_neg * dp
 
 
+class EinsumDense(Weighted):
+    """``y = einsum(equation, x, W) + b`` (Linear rule): attention's projections, and the layer itself."""
+
+    normalizable = False  # its kernel's input axis is not always second to last
+
+    def __init__(self, layer):
+        super().__init__(layer, layer.kernel, layer.bias)
+        self.equation = layer.equation
+
+    def apply(self, x, kernel):
+        return ops.einsum(self.equation, x, kernel)
+
+
+class LayerNorm(Op):
+    """``y = γ·A·v + β`` with ``A = x − mean(x)``, ``v = (mean(A²) + ε)^−½`` over ``axes``.
+
+    tangermeme 1.6's rule, written as its primitives: the centering is linear; ``mean(A²)`` by
+    Rescale of the square (secant ``A + A0``); ``v`` by Rescale; ``A·v`` by the product rule
+    (``bilinear``). RMS normalization is the same without the centering. ``Σ m·Δx = Δy`` exactly.
+    """
+
+    linear = False
+
+    def __init__(self, layer, ndim, axes, epsilon, gamma, beta, center=True):
+        super().__init__(layer)
+        self.axes = tuple(sorted(a % ndim for a in axes))
+        shape = [1] * ndim
+        for a in self.axes:
+            shape[a] = -1
+        self.gamma = None if gamma is None else ops.reshape(gamma, shape)
+        self.beta = None if beta is None else ops.reshape(beta, shape)
+        self.epsilon, self.center = epsilon, center
+
+    def _centered(self, v):
+        return v - ops.mean(v, axis=self.axes, keepdims=True) if self.center else v
+
+    def _affine(self, y, bias):
+        if self.gamma is not None:
+            y = y * self.gamma
+        return y + self.beta if bias and self.beta is not None else y
+
+    def forward(self, xs):
+        a = self._centered(xs[0])
+        v = ops.rsqrt(ops.mean(a * a, axis=self.axes, keepdims=True) + self.epsilon)
+        return self._affine(a * v, bias=True)
+
+    def delta(self, xs, ds, ctx):
+        a, da = self._centered(per_pair(xs[0], ctx.n_refs)), self._centered(ds[0])
+        a0 = a - ops.stop_gradient(da)
+        var, var0 = (ops.mean(v * v, axis=self.axes, keepdims=True) for v in (a, a0))
+        d_var = ops.mean(ops.stop_gradient(a + a0) * da, axis=self.axes, keepdims=True)  # Rescale of the square
+        v = ops.rsqrt(var + self.epsilon)
+        m_v = _secant(lambda u: ops.rsqrt(u + self.epsilon), var0, var, -0.5 * v ** 3)  # Rescale
+        d_v = ops.stop_gradient(m_v) * d_var
+        return self._affine(bilinear(ops.multiply, a, da, v, d_v), bias=False)
+
+
 class Elementwise(Op):
     """``y = f(x)`` elementwise: Rescale (§3.5.2) or RevealCancel (§3.5.3)."""
 
@@ -299,16 +399,20 @@ def _secant(f, a, b, fallback):
 
 
 class Softmax(Op):
-    """A softmax; only allowed as the model's last operation, where the engine removes it."""
+    """A softmax over ``axis`` (a Softmax layer, an activation, attention's weights): see
+    ``softmax_difference``. As the model's final activation it is removed instead (2016, §2.5)."""
 
     linear = False
 
-    def __init__(self, layer, axis=-1):
-        super().__init__(layer)
+    def __init__(self, layer, axis=-1, name=None):
+        super().__init__(layer, name)
         self.axis = axis
 
     def forward(self, xs):
         return ops.softmax(xs[0], axis=self.axis)
+
+    def delta(self, xs, ds, ctx):
+        return softmax_difference(per_pair(xs[0], ctx.n_refs), ds[0], self.axis)
 
 
 class MaxPool(Op):
@@ -375,10 +479,30 @@ class MaxPool(Op):
         return self._out(flat_pairs(dy))
 
 
-class Multiply(Op):
-    """Element-wise product: ``m(x1) = x2_0 + ½Δx2``, ``m(x2) = x1_0 + ½Δx1`` (2016, §2.3.5).
+class Bilinear(Op):
+    """A product of two activations, ``y = f(a, b)`` for a bilinear ``f``: the product rule (``bilinear``).
 
-    More than two factors are multiplied left to right, one product rule at a time.
+    Attention's scores (query · key) and its weighted sum of values (weights · value) are einsums.
+    """
+
+    linear = False
+
+    def __init__(self, layer, fn, name=None):
+        super().__init__(layer, name)
+        self.fn = fn
+
+    def forward(self, xs):
+        return self.fn(xs[0], xs[1])
+
+    def delta(self, xs, ds, ctx):
+        a, b = (per_pair(x, ctx.n_refs) for x in xs)
+        return bilinear(self.fn, a, ds[0], b, ds[1])
+
+
+class Multiply(Op):
+    """Element-wise product: ``m(x1) = x̄2``, ``m(x2) = x̄1``, the means over input and reference
+    (``bilinear``; 2016, §2.3.5). More than two factors are multiplied left to right, one product
+    rule at a time. Gates multiply wherever they occur in the model.
     """
 
     linear = False
@@ -391,16 +515,11 @@ class Multiply(Op):
 
     def delta(self, xs, ds, ctx):
         n = ctx.n_refs
-        a, da_in = by_pair(xs[0], ds[0], n)
+        a, da = by_pair(xs[0], ds[0], n)
         for x, d in zip(xs[1:], ds[1:]):
-            b, db_in = by_pair(x, d, n)
-            da, db = ops.stop_gradient(da_in), ops.stop_gradient(db_in)
-            m_a, m_b = b - 0.5 * db, a - 0.5 * da  # b0 + ½Δb, a0 + ½Δa
-            # Δ(ab) = m_a·Δa + m_b·Δb exactly; formed this way it does not cancel as a·b − a0·b0 would
-            dy = with_multiplier(m_a * da + m_b * db, m_a, da_in)
-            dy = dy + m_b * (db_in - db)
-            a, da_in = a * b, dy
-        return flat_pairs(da_in)
+            b, db = by_pair(x, d, n)
+            a, da = a * b, bilinear(ops.multiply, a, da, b, db)
+        return flat_pairs(da)
 
 
 class FixedInput(Op):

@@ -7,7 +7,7 @@ an interrupted run leaves nothing at the destination. The HDF5 layout (one task:
 - ``contrib`` (N, [T,] L, 4) projected onto the observed base · ``hypothetical`` (N, [T,] L, 4)
 - ``delta`` (N, [T]) · ``prediction`` (N, [T]) · ``reference_prediction`` (N, [T])
 - attributes: seqlift version, backend, model path and sha256, tasks, method, rule, reference,
-  n_refs, seed, normalization.
+  n_refs, seed, normalization, target (logit, sum or profile), rc_average (both strands averaged).
 """
 
 from __future__ import annotations
@@ -42,6 +42,33 @@ def sha256(path) -> str:
     return digest.hexdigest()
 
 
+def is_score_file(path) -> bool:
+    """Whether ``path`` is an HDF5 file seqlift wrote (a new run may replace it)."""
+    try:
+        with h5py.File(path, "r") as handle:
+            return "seqlift_version" in handle.attrs
+    except OSError:
+        return False
+
+
+def is_summary(path) -> bool:
+    """Whether ``path`` is a TSV summary seqlift wrote (its header is ours)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline().startswith("name\ttask\t")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def is_modisco_input(path) -> bool:
+    """Whether ``path`` is an ``.npz`` of one array ``arr_0``, as ``--modisco`` writes."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist() == ["arr_0.npy"]
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def modisco_paths(prefix, tasks) -> list[Path]:
     """TF-MoDISco-lite input files for ``prefix``: the one-hot, then one hypothetical file per task."""
     prefix = str(prefix)
@@ -66,6 +93,7 @@ class ScoreWriter:
                  resuming: bool = False):
         self.length, self.tasks = length, list(tasks)
         self.task_axis = len(self.tasks) > 1
+        self.target = str(attrs.get("target", "logit"))
         self.n = 0
         self._outputs = outputs
         self._resume = resume
@@ -95,7 +123,10 @@ class ScoreWriter:
     def _create(self, path: Path, attrs: dict, regions: bool) -> h5py.File:
         """A new HDF5 file with every dataset empty, growing along its first axis."""
         h5 = h5py.File(path, "w")
-        chunk_rows, shape = 64, (self.length, 4)
+        # A resumable file's compressed chunks never straddle two of its chunks, so writing the next
+        # chunk never rewrites (and a kill never damages) a flushed one: rows per HDF5 chunk divide it.
+        step = (self._resume or {}).get("chunk_size", 64)
+        chunk_rows, shape = max(d for d in range(1, 65) if step % d == 0), (self.length, 4)
         per_base = ((len(self.tasks),) if self.task_axis else ()) + shape
         per_seq = (len(self.tasks),) if self.task_axis else ()
         strings = ("names", "chrom", "strand") if regions else ("names",)
@@ -202,6 +233,7 @@ class ScoreWriter:
             rows.append(pd.DataFrame({
                 "name": names,
                 "task": task,
+                "target": self.target,
                 "prediction": scores.prediction[:, t_index],
                 "reference_prediction": scores.reference_prediction[:, t_index],
                 "total_contribution": per_position[:, t_index].sum(-1),

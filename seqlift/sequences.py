@@ -109,9 +109,15 @@ def fasta_lengths(path) -> dict[str, int]:
 _COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 
 
-def reverse_complement(sequence: str) -> str:
-    """The reverse complement of a DNA string (case and N kept)."""
-    return sequence.translate(_COMPLEMENT)[::-1]
+def reverse_complement(sequence):
+    """The reverse complement of a DNA string (case and N kept), or of ACGT one-hot ``(..., L, 4)``.
+
+    One-hot (and per-base scores laid out like it): positions reversed, A↔T and C↔G. Its own inverse,
+    so it also maps scores of a reverse complement back onto the forward strand.
+    """
+    if isinstance(sequence, str):
+        return sequence.translate(_COMPLEMENT)[::-1]
+    return np.ascontiguousarray(np.asarray(sequence)[..., ::-1, ::-1])
 
 
 @dataclass

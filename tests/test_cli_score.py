@@ -42,7 +42,7 @@ def test_score_writes_the_documented_layout(files, tmp_path):
         ok = one_hot.sum((1, 2)) == LENGTH  # sequences without N
         np.testing.assert_allclose(total[ok], diff[ok], atol=1e-4)
     summary = pd.read_csv(tmp_path / "s.tsv", sep="\t")
-    assert list(summary.columns) == ["name", "task", "prediction", "reference_prediction", "total_contribution",
+    assert list(summary.columns) == ["name", "task", "target", "prediction", "reference_prediction", "total_contribution",
                                      "convergence_delta", "max_position", "max_contribution"]
     assert len(summary) == 9
     ohe, hyp_npz = np.load(tmp_path / "m_ohe.npz")["arr_0"], np.load(tmp_path / "m_hyp.npz")["arr_0"]

@@ -181,11 +181,36 @@ LAYER_CASES = {
     "Average": lambda h: layers.Average()([h, layers.Conv1D(6, 1, activation="sigmoid")(h)]),
     "Concatenate": lambda h: layers.Concatenate()([h, layers.Conv1D(3, 1, activation="relu")(h)]),
     "Multiply-gate": lambda h: layers.Multiply()([h, layers.Conv1D(6, 1, activation="sigmoid")(h)]),
+    "Multiply-product-of-branches": lambda h: layers.Multiply()([layers.Conv1D(6, 3, padding="same")(h), h, h]),
+    "Softmax-inside": lambda h: layers.Softmax(axis=-1)(layers.Conv1D(6, 3)(h)),
+    "Softmax-over-positions": lambda h: layers.Softmax(axis=1)(layers.Conv1D(6, 3)(h)),
+    "Dense-softmax-activation": lambda h: layers.Dense(5, activation="softmax")(h),
+    "LayerNormalization": lambda h: layers.LayerNormalization()(layers.Conv1D(6, 3)(h)),
+    "LayerNormalization-no-affine-two-axes": lambda h: layers.LayerNormalization(axis=[1, 2], center=False,
+                                                                                   scale=False)(h),
+    "RMSNormalization": lambda h: layers.RMSNormalization()(layers.Conv1D(6, 3)(h)),
+    "EinsumDense": lambda h: layers.EinsumDense("abc,cd->abd", (16, 4), bias_axes="d", activation="relu")(h),
+    "MultiHeadAttention": lambda h: layers.MultiHeadAttention(2, 3)(h, h),
+    "MultiHeadAttention-cross-gated": lambda h: layers.MultiHeadAttention(2, 3, value_dim=4, use_gate=True)(
+        layers.Conv1D(5, 3, padding="same")(h), h, key=layers.Conv1D(4, 1)(h)),
 }
 
 
-@pytest.mark.parametrize("rule", RULES)
-@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+# Variants of layers already covered by another case: the slow tier (pytest -m slow).
+SLOW_CASES = {"Multiply-product-of-branches", "Softmax-over-positions", "Dense-softmax-activation",
+              "LayerNormalization-no-affine-two-axes", "MultiHeadAttention"}
+
+
+def _layer_rule_cases():
+    """Every layer case under every rule; the slow tier takes variants and the genomics rule (RevealCancel
+    on the dense head, Rescale elsewhere: the two rules the default tier checks on every case)."""
+    for case in sorted(LAYER_CASES):
+        for rule in RULES:
+            slow = case in SLOW_CASES or rule == "genomics"
+            yield pytest.param(case, rule, marks=pytest.mark.slow) if slow else (case, rule)
+
+
+@pytest.mark.parametrize("case, rule", list(_layer_rule_cases()))
 def test_summation_to_delta(case, rule):
     rng = np.random.default_rng(zlib.crc32(case.encode()))
     inp = keras.Input((16, 4))
@@ -324,7 +349,8 @@ def test_model_round_trips_through_h5_and_keras_files(tmp_path):
     "make, words",
     [
         (lambda h: layers.LSTM(3)(h), ["'lstm", "LSTM", "not supported"]),
-        (lambda h: layers.Conv1D(3, 3, activation="softmax")(h), ["softmax", "final"]),
+        (lambda h: layers.MultiHeadAttention(2, 3)(h, h, use_causal_mask=True),
+         ["'multi_head_attention", "MultiHeadAttention", "use_causal_mask", "unmasked"]),
         (lambda h: layers.Activation("log_softmax")(h), ["log_softmax", "not supported"]),
     ],
 )
@@ -461,7 +487,7 @@ def _random_architecture(seed):
     return keras.Model(inp, layers.Dense(2, activation=str(rng.choice(["sigmoid", "softmax", "linear"])))(h))
 
 
-@pytest.mark.parametrize("seed", range(15))
+@pytest.mark.parametrize("seed", [s if s < 4 else pytest.param(s, marks=pytest.mark.slow) for s in range(15)])
 def test_summation_to_delta_on_random_architectures(seed):
     rng = np.random.default_rng(1000 + seed)
     model = randomize(_random_architecture(seed), seed=seed)
@@ -469,3 +495,65 @@ def test_summation_to_delta_on_random_architectures(seed):
     for rule in RULES:
         att = Explainer(model, rule=rule, normalize=bool(seed % 2)).deeplift(x, refs, target=seed % 2)
         assert_summation(att)
+
+
+def _transformer_block(seed):
+    """A conv stem, one post-norm transformer block (attention, feed-forward), a dense head."""
+    rng = np.random.default_rng(seed)
+    inp = keras.Input((24, 4))
+    h = layers.Conv1D(8, 5, padding="same", activation="relu")(inp)
+    if rng.random() < 0.5:
+        h = layers.MaxPooling1D(2)(h)
+    attention = layers.MultiHeadAttention(2, 4, dropout=0.1, use_gate=bool(seed % 2))(h, h)
+    h = layers.LayerNormalization()(layers.Add()([h, layers.Dropout(0.1)(attention)]))
+    feed_forward = layers.Dense(8)(layers.Dense(16, activation=str(rng.choice(["gelu", "relu", "swish"])))(h))
+    h = layers.LayerNormalization()(layers.Add()([h, feed_forward]))
+    h = layers.GlobalAveragePooling1D()(h) if rng.random() < 0.5 else layers.Flatten()(h)
+    return keras.Model(inp, layers.Dense(2, activation=str(rng.choice(["sigmoid", "softmax", "linear"])))(h))
+
+
+@pytest.mark.parametrize("seed", [0] + [pytest.param(s, marks=pytest.mark.slow) for s in range(1, 4)])
+def test_summation_to_delta_on_a_transformer_block(seed):
+    rng = np.random.default_rng(2000 + seed)
+    model = randomize(_transformer_block(seed), seed=seed)
+    x, refs = one_hot(rng, (3, 24)), one_hot(rng, (3, 4, 24))
+    logits = keras.Model(model.inputs, model.layers[-1].output).predict(x, verbose=0)
+    for rule in RULES:
+        att = Explainer(model, rule=rule, normalize=bool(seed % 2)).deeplift(x, refs, target=seed % 2)
+        assert_summation(att)
+    assert logits.shape == (3, 2)
+
+
+def test_product_rule_is_exact_for_any_bilinear_map():
+    # Δ(A·B) = Ā·ΔB + ΔA·B̄ for matrix products too (attention's scores and weighted values).
+    from keras import ops
+
+    from seqlift import rules
+
+    rng = np.random.default_rng(21)
+    a, a0, b, b0 = (rng.normal(size=(3, 4, 5)).astype("float32") for _ in range(4))
+    b, b0 = b.transpose(0, 2, 1), b0.transpose(0, 2, 1)
+    got = ops.convert_to_numpy(rules.bilinear(ops.matmul, a, a - a0, b, b - b0))
+    np.testing.assert_allclose(got, a @ b - a0 @ b0, atol=1e-5)
+
+
+def test_layer_norm_and_attention_forward_passes_are_the_models():
+    rng = np.random.default_rng(22)
+    model = randomize(_transformer_block(1), seed=1)
+    x = one_hot(rng, (4, 24))
+    logits = keras.Model(model.inputs, model.layers[-1].output).predict(x, verbose=0)
+    np.testing.assert_allclose(Explainer(model).predict(x), logits, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="SEQLIFT_TORCH_COMPILE applies to the torch backend")
+def test_torch_compile_gives_the_eager_scores(monkeypatch):
+    rng = np.random.default_rng(0)
+    inp = keras.Input((24, 4))
+    h = layers.Conv1D(4, 5, padding="same", activation="relu")(inp)
+    model = randomize(keras.Model(inp, layers.Dense(1)(layers.GlobalAveragePooling1D()(h))))
+    x, refs = one_hot(rng, (3, 24)), one_hot(rng, (3, 4, 24))
+    eager = Explainer(model).deeplift(x, refs)
+    monkeypatch.setenv("SEQLIFT_TORCH_COMPILE", "1")
+    compiled = Explainer(model).deeplift(x, refs)
+    assert_summation(compiled)
+    np.testing.assert_allclose(compiled.contributions, eager.contributions, rtol=1e-5, atol=1e-7)

@@ -80,6 +80,7 @@ def output_onto_input_cases(w):
           "--chrom-sizes", w / "sizes.txt"], "is one of this run's inputs"),
         (["score", m, fa, "--out", w / "s.h5", "--logo", w / "s.tsv"], "must end in .png"),
         (["score", m, fa, "--out", w / "a.h5", "--modisco", w / "a"], None),  # a control that works
+        (["score", m, fa, "--out", w / "a.h5", "--modisco", w / "a"], None),  # a rerun replaces seqlift's own files
         (["bigwig", w / "scores.h5", "--out", w / "scores.h5", "--chrom-sizes", w / "sizes.txt"], "inputs"),
         (["bigwig", w / "scores.h5", "--out", w / "sizes.txt", "--chrom-sizes", w / "sizes.txt"], "inputs"),
         (["logo", w / "scores.h5", "--out", w / "in.fa.png", "--motifs", w / "in.fa.png"], "inputs"),
@@ -166,6 +167,11 @@ def bad_option_cases(w):
         (["score", m, fa, "--out", w / "missing" / "x.h5"], "does not exist; create it first"),
         (["score", m, fa, "--modisco", w / "missing" / "m"], "does not exist; create it first"),
         (["score", m, fa, "--out", w], "is a directory"),
+        (["score", m, fa, "--out", ""], "--out: the path is empty"),
+        (["score", m, fa, "--out", w / "mine.h5"], "--out " + str(w / "mine.tsv") + ": exists and was not written"),
+        (["score", m, fa, "--out", w / "sizes.h5"], "exists and was not written by seqlift"),
+        (["score", m, fa, "--out", w / "n.h5", "--modisco", w / "mine"], "exists and was not written by seqlift"),
+        (["score", m, fa, "--target", "profile"], "target 'profile' needs a profile head's logits"),
         (["score", m, fa, "--method", "magic"], "Invalid value for '--method'"),
         (["score", m, fa, "--n-refs", "0"], "Invalid value for '--n-refs'"),
         (["logo", w / "scores.h5", "--out", w / "missing" / "l.png"], "does not exist; create it first"),
@@ -181,6 +187,9 @@ def bad_option_cases(w):
 
 
 def test_every_option_is_checked_before_any_work(work):
+    (work / "mine.tsv").write_text("my own table\n")  # beside --out mine.h5: not seqlift's, never replaced
+    (work / "sizes.h5").write_text("not an HDF5 score file")
+    (work / "mine_ohe.npz").write_bytes(b"PK not mine")
     for args, message in bad_option_cases(work):
         before = digest(work)
         assert_refused(invoke(*args), message, work, before)

@@ -40,6 +40,7 @@ def shipped_scores(tmp_path_factory):
     return d / "s.h5"
 
 
+@pytest.mark.slow
 def test_modisco_recovers_both_embedded_motifs(shipped_scores, tmp_path):
     out = tmp_path / "m"
     result = CliRunner().invoke(cli, ["motifs", str(shipped_scores), "--out", str(out)])
@@ -89,3 +90,16 @@ def test_seqlets_bed_uses_genome_coordinates(tmp_path):
     plain.mkdir()
     motifs_mod._seqlet_bed([pattern], plain, np.array(["a", "b"]))
     assert not (plain / "seqlets.bed").exists()  # names are not coordinates: no BED
+
+
+def test_motifs_meme_records_each_patterns_seqlet_count(tmp_path):
+    gata, tal = sim_mod.load_motif("GATA1"), sim_mod.load_motif("TAL1")
+    patterns = [motifs_mod.Pattern("pos_pattern_0", "pos", gata, gata - 0.25, seqlets=[(i, 0, 8, False) for i in range(7)],
+                                   core=(0, len(gata))),
+                motifs_mod.Pattern("pos_pattern_1", "pos", tal, tal - 0.25, seqlets=[(0, 0, 8, True)] * 300,
+                                   core=(0, len(tal)))]
+    motifs_mod.write_outputs(patterns, tmp_path, np.array(["s0"] + [f"s{i}" for i in range(1, 7)]), 0, None)
+    headers = [line for line in (tmp_path / "motifs.meme").read_text().splitlines() if line.startswith("letter-")]
+    assert [h.split("nsites= ")[1].split()[0] for h in headers] == ["7", "300"]
+    report = (tmp_path / "report.html").read_text()  # self-contained: the logos travel inside it
+    assert report.count("src='data:image/png;base64,iVBOR") == 4 and "src='pos_pattern" not in report

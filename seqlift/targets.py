@@ -1,0 +1,96 @@
+"""What is explained: one logit, the sum of an output, or a profile head's weighted logits.
+
+- ``logit``: one element of the chosen output, before a final sigmoid or softmax; under a softmax,
+  centred over the classes (Shrikumar et al. 2016, §2.4-2.5). Today's default.
+- ``sum``: the sum of the whole chosen output, e.g. a BPNet counts head (chrombpnet's counts target).
+- ``profile``: ``t = Σ_i w_i ℓ̄_i`` over the chosen output's logits ``ℓ`` flattened over positions
+  and strands, ``ℓ̄ = ℓ − mean(ℓ)``, ``w = softmax(ℓ̄)`` held constant (stop-gradient) and computed
+  on each sequence and each reference separately: bpnet-lite's ``ProfileWrapper`` (one softmax over
+  both strands, as its loss) and chrombpnet's ``get_weightedsum_meannormed_logits`` (one strand).
+
+A target has two forms: its ``value`` on actual activations (what gradient methods differentiate:
+for ``profile`` the weights are a stop-gradient, as in chrombpnet) and its ``difference`` over
+(input, reference) pairs, whose autodiff multipliers are DeepLIFT's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from keras import ops
+
+from . import rules
+from .errors import SeqliftError
+
+KINDS = ("logit", "sum", "profile")
+
+
+@dataclass(frozen=True)
+class Target:
+    """``kind`` in ``KINDS``; ``index``: the logit's index into the flattened output (``logit`` only)."""
+
+    kind: str = "logit"
+    index: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"logit {self.index}" if self.kind == "logit" else self.kind
+
+
+def resolve(target, n_outputs: int) -> Target:
+    """A ``Target`` from an output index (a logit), 'logit' (index 0), 'sum', 'profile' or a ``Target``."""
+    if isinstance(target, str):
+        if target not in KINDS:
+            raise SeqliftError(f"unknown target '{target}'; choose {', '.join(KINDS)} or an output index")
+        target = Target(target)
+    elif not isinstance(target, Target):
+        if isinstance(target, bool) or not hasattr(target, "__index__"):
+            raise SeqliftError(f"target {target!r} is not an output index or one of {', '.join(KINDS)}")
+        target = Target("logit", int(target))
+    if target.kind == "logit" and not 0 <= target.index < n_outputs:
+        raise SeqliftError(f"target {target.index} is out of range: the model has {n_outputs} outputs "
+                           f"(0..{n_outputs - 1})")
+    return target
+
+
+def _flat(out):
+    """``(B, ...)`` → ``(B, n)``: positions and strands flattened together."""
+    return ops.reshape(out, (-1, math.prod(out.shape[1:])))
+
+
+def _linear(target: Target, out, final_activation):
+    """``logit`` and ``sum`` are linear in the output ``(B, ...)``: the same map serves values and differences."""
+    flat = _flat(out)
+    if target.kind == "sum":
+        return ops.sum(flat, axis=-1)
+    if final_activation == "softmax":
+        flat = flat - ops.mean(flat, axis=-1, keepdims=True)
+    return flat[:, target.index]
+
+
+def value(target: Target, out, final_activation=None):
+    """The target on actual activations ``out`` ``(B, ...)``: ``(B,)``."""
+    if target.kind != "profile":
+        return _linear(target, out, final_activation)
+    centred = _flat(out) - ops.mean(_flat(out), axis=-1, keepdims=True)
+    return ops.sum(ops.stop_gradient(ops.softmax(centred, axis=-1)) * centred, axis=-1)
+
+
+def difference(target: Target, out_x, out_d, n_refs: int, final_activation=None):
+    """``t(x) − t(ref)`` for every pair ``(B*R,)`` from ``out_x`` ``(B, ...)`` and ``out_d`` ``(B*R, ...)``.
+
+    ``profile``: the product rule splits ``Δt = Σ_i w̄_i Δℓ̄_i + Σ_i ℓ̄̄_i Δw_i`` (bars: means over the
+    input and the reference). The first sum is the logits' share under weights held constant; the
+    second, the change of the weights themselves, is what a stop-gradient drops (so chrombpnet's
+    scores do not sum to Δt): it goes back to the logits through the softmax rule, so
+    ``Σ C = t(x) − t(ref)`` exactly with bounded multipliers.
+    """
+    if target.kind != "profile":
+        return _linear(target, out_d, final_activation)
+    logits = rules.per_pair(_flat(out_x), n_refs)
+    centred = logits - ops.mean(logits, axis=-1, keepdims=True)
+    d_centred = _flat(out_d) - ops.mean(_flat(out_d), axis=-1, keepdims=True)
+    weights = ops.softmax(centred, axis=-1)
+    d_weights = rules.softmax_difference(centred, d_centred)
+    return ops.sum(rules.bilinear(ops.multiply, weights, d_weights, centred, d_centred), axis=-1)
