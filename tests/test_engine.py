@@ -201,12 +201,20 @@ SLOW_CASES = {"Multiply-product-of-branches", "Softmax-over-positions", "Dense-s
               "LayerNormalization-no-affine-two-axes", "MultiHeadAttention"}
 
 
+# Cases whose RevealCancel path differs in kind (sign splits through weights, pooling, merges, products,
+# softmax, normalization, attention): the default tier runs RevealCancel on these, the slow tier on all.
+REVEAL_CANCEL_DEFAULT = {"Conv1D-causal", "Dense-on-sequence", "ReLU", "PReLU", "MaxPooling1D", "BatchNormalization",
+                         "Add-residual", "Subtract", "Concatenate", "Multiply-gate", "Softmax-inside",
+                         "LayerNormalization", "MultiHeadAttention-cross-gated", "Activation-sigmoid"}
+
+
 def _layer_rule_cases():
-    """Every layer case under every rule; the slow tier takes variants and the genomics rule (RevealCancel
-    on the dense head, Rescale elsewhere: the two rules the default tier checks on every case)."""
+    """Every layer case under every rule. The default tier: every case under Rescale, the cases above under
+    RevealCancel; the slow tier (which CI also runs) the rest, the genomics rule and variants."""
     for case in sorted(LAYER_CASES):
         for rule in RULES:
-            slow = case in SLOW_CASES or rule == "genomics"
+            slow = (case in SLOW_CASES or rule == "genomics"
+                    or (rule == "reveal_cancel" and case not in REVEAL_CANCEL_DEFAULT))
             yield pytest.param(case, rule, marks=pytest.mark.slow) if slow else (case, rule)
 
 
