@@ -60,7 +60,6 @@ class Outputs:
     def __init__(self, inputs=()):
         self.inputs = [Path(p) for p in inputs if p is not None and str(p) != ""]
         self.temporaries: dict[Path, Path] = {}  # temporary → destination, in claim order
-        self._force: set[Path] = set()
         self._kept: set[Path] = set()  # in-progress files a failure leaves for --resume
 
     # ------------------------------------------------------------------ checks before any work
@@ -101,8 +100,6 @@ class Outputs:
             raise SeqliftError(f"{option} {path}: folder exists and is not empty; choose a new folder, or add --force "
                                "to replace only the files seqlift writes there")
         self._check_parent(path, option)
-        if force:
-            self._force.add(resolved)
         return path
 
     @staticmethod
@@ -125,7 +122,7 @@ class Outputs:
 
     def folder(self, path, force=False, option="--out") -> Path:
         """A temporary folder whose files go into ``path`` when the run succeeds."""
-        path = self.check_folder(path, force or Path(path).resolve() in self._force, option)
+        path = self.check_folder(path, force, option)
         tmp = path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}")
         self._claim(tmp, path, tmp.mkdir)
         return tmp

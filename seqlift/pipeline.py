@@ -34,6 +34,8 @@ REFERENCE_METHODS = ("deeplift", "integrated-gradients")
 REFERENCE_KINDS = ("shuffle", "frequency", "zeros")
 # Positions (sequence × reference × bp) per chunk: ~4M keeps a chunk's references near 64 MB.
 POSITIONS_PER_CHUNK = 1 << 22
+# Chunks the prefetch thread prepares ahead of the one being scored.
+PREFETCH_DEPTH = 2
 
 
 @dataclass
@@ -204,7 +206,7 @@ class ScoreJob:
         """Refuse, with the estimate, a run whose references and steps would not fit in memory."""
         n_refs = self.spec.n_refs if self.spec.kind == "shuffle" else 1
         batch = min(self.batch_size, self.n_sequences) if self.batch_size else None  # a step never exceeds the input
-        needed = estimate_memory(self.explainer, self.length, n_refs, batch)
+        needed = estimate_memory(self.explainer, self.length, n_refs, batch, self.chunk())
         available = available_memory()
         if available is not None and needed > available:
             raise SeqliftError(f"--n-refs {n_refs} with --batch-size {self.batch_size or 'auto'} needs about "
@@ -460,7 +462,7 @@ class Prefetch:
 
     _DONE = object()
 
-    def __init__(self, items, depth: int = 2):
+    def __init__(self, items, depth: int = PREFETCH_DEPTH):
         self._items, self._queue = items, queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._produce, name="seqlift-prefetch", daemon=True)
@@ -548,9 +550,10 @@ def available_memory() -> int | None:
         return None
 
 
-def estimate_memory(explainer, length: int, n_refs: int, batch_size: int | None) -> int:
-    """Bytes for one chunk of references plus one compiled step's activations (an upper estimate)."""
-    chunk = max(1, POSITIONS_PER_CHUNK // (length * n_refs))
-    references = chunk * n_refs * length * 4 * 4 * 2  # float32 one-hot and the shuffles' copy
+def estimate_memory(explainer, length: int, n_refs: int, batch_size: int | None, chunk: int) -> int:
+    """Bytes for the chunks of references in flight (the one scored and those ``Prefetch`` holds ready) plus one
+    compiled step's activations (an upper estimate). chunk: sequences per chunk (``ScoreJob.chunk``)."""
+    in_flight = 1 + PREFETCH_DEPTH
+    references = in_flight * chunk * n_refs * length * 4 * 4 * 2  # float32 one-hot and the shuffles' copy
     pairs = (batch_size or max(1, explainer.default_pairs() // n_refs)) * n_refs
     return references + pairs * explainer.bytes_per_pair()
