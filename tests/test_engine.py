@@ -541,7 +541,8 @@ def test_product_rule_is_exact_for_any_bilinear_map():
     rng = np.random.default_rng(21)
     a, a0, b, b0 = (rng.normal(size=(3, 4, 5)).astype("float32") for _ in range(4))
     b, b0 = b.transpose(0, 2, 1), b0.transpose(0, 2, 1)
-    got = ops.convert_to_numpy(rules.bilinear(ops.matmul, a, a - a0, b, b - b0))
+    ta, tda, tb, tdb = (ops.convert_to_tensor(v) for v in (a, a - a0, b, b - b0))
+    got = ops.convert_to_numpy(rules.bilinear(ops.matmul, ta, tda, tb, tdb))
     np.testing.assert_allclose(got, a @ b - a0 @ b0, atol=1e-5)
 
 
