@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from seqlift.methods import DEEPLIFT, METHODS, RULES  # the registry loads no Keras: --backend still applies
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -195,10 +197,11 @@ def _parse_tasks(values, n_outputs):
               "or a profile head's softmax-weighted mean-centred logits (BPNet/chrombpnet).")
 @click.option("--rc-average", is_flag=True,
               help="Also score each reverse complement and average both strands' scores (on the forward strand).")
-@click.option("--method", type=click.Choice(["deeplift", "grad-x-input", "saliency", "integrated-gradients",
-                                             "guided-backprop", "ism"]), default="deeplift", show_default=True)
-@click.option("--rule", type=click.Choice(["rescale", "reveal-cancel", "genomics"]), default=None,
-              help="DeepLIFT rule; genomics = RevealCancel on dense layers, Rescale on convolutions.  [default: rescale]")
+@click.option("--method", type=click.Choice(list(METHODS)), default=DEEPLIFT.name, show_default=True,
+              help="; ".join(f"{m.name}: {m.description}" for m in METHODS.values()) + ".")
+@click.option("--rule", type=click.Choice(RULES), default=None,
+              help=f"DeepLIFT rule; genomics = RevealCancel on dense layers, Rescale on convolutions.  "
+                   f"[default: {RULES[0]}]")
 @click.option("--reference", default=None,
               help="shuffle | frequency | zeros | PATH.fa of reference sequences (deeplift, integrated-gradients).  "
                    "[default: shuffle]")
@@ -260,8 +263,8 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
     from seqlift import pipeline
 
     out = out if out is not None else f"{input}.seqlift.h5"
-    job = pipeline.ScoreJob(
-        model=model, input=input, genome=genome, method=method, rule=rule.replace("-", "_") if rule else None,
+    request = pipeline.ScoreRequest(
+        model=model, input=input, genome=genome, method=method, rule=rule,
         reference=reference, n_refs=n_refs, refs_per_input=refs_per_input, seed=seed, background=background,
         normalize=not no_normalize, batch_size=batch_size, out=out, modisco=modisco_prefix,
         device=None if device == "auto" else device, delta_thresholds=(delta_warn,) if delta_warn is not None else None,
@@ -270,13 +273,13 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
         resume=resume, chunk_size=chunk_size, shard=shard, ray=ray_address, workers=workers,
         target=target_kind, rc_average=rc_average,
     )
-    plan = job.prepare(lambda n_outputs: _parse_tasks(tasks, n_outputs))
-    progress = Progress(plan.n_sequences, "scoring", quiet)
+    plan = pipeline.prepare(request, lambda n_outputs: _parse_tasks(tasks, n_outputs))
+    progress = Progress(len(plan.rows), "scoring", quiet)
     try:
-        result = job.run(progress.update)
+        result = pipeline.run(plan, progress.update)
     finally:
         progress.close()
-    worst = result.worst_delta(job.delta_thresholds[0])
+    worst = result.worst_delta(plan.delta_thresholds[0])
     if worst:
         click.echo(f"seqlift: warning: {worst}", err=True)
     if not quiet:
@@ -285,12 +288,12 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
     if logo:
         from seqlift import plots
 
-        plots.draw_logo_file(result.out, logo, task=plan.tasks[0], inputs=job.input_paths())
+        plots.draw_logo_file(result.out, logo, task=plan.tasks[0], inputs=plan.input_paths())
     if bigwig:
         from seqlift import tracks
 
         tracks.write_bigwig_file(result.out, bigwig, chrom_sizes=chrom_sizes, genome=genome, task=plan.tasks[0],
-                                 inputs=job.input_paths())
+                                 inputs=plan.input_paths())
 
 
 @cli.command()

@@ -15,7 +15,8 @@ from .errors import SeqliftError  # noqa: E402
 # Public names and the module each lives in, imported on first use (PEP 562).
 _LAZY = {
     "Attribution": "engine", "Explainer": "engine", "deeplift": "engine",
-    "METHODS": "methods", "attribute": "methods", "in_silico_mutagenesis": "methods",
+    "METHODS": "methods", "Method": "methods", "attribute": "methods", "get_method": "methods",
+    "in_silico_mutagenesis": "methods",
     "count_dinucleotide_shuffles": "references", "dinucleotide_shuffle": "references",
     "Scores": "scoring", "score": "scoring",
     "one_hot_encode": "sequences",

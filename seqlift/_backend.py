@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
+def quiet_native_stderr():
     """Hide what native libraries print on file descriptor 2 (TensorFlow logs from C++ at import,
     before its log level applies); Python exceptions still propagate."""
     try:
@@ -36,7 +36,7 @@ def _quiet_native_stderr():
         os.close(saved)
 
 
-with _quiet_native_stderr():
+with quiet_native_stderr():
     import keras
 
     if keras.backend.backend() == "tensorflow":
@@ -242,7 +242,7 @@ def to_numpy(tensor) -> np.ndarray:
 def gpu_available() -> bool:
     """Whether the backend sees an accelerator it will place tensors on."""
     if NAME == "tensorflow":
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             return bool(_tf().config.list_physical_devices("GPU"))
     if NAME == "jax":
         import jax

@@ -17,6 +17,8 @@ import pandas as pd
 
 from . import simulation as sim_mod
 from .errors import SeqliftError
+from .methods import DEEPLIFT, GENOMICS, RESCALE, RULES, get_method
+from .methods import METHODS as REGISTRY
 from .outputs import Outputs
 from .references import check_seed, composition
 from .scoring import ReferenceSpec, explainer_for_sequences, score_one_hot
@@ -38,24 +40,19 @@ class Method:
 
     label: str
     method: str
-    rule: str = "rescale"
+    rule: str = RESCALE
     reference: str = "shuffle"
     rc_average: bool = False
 
 
+# DeepLIFT with each rule against shuffles (and both strands once), then against the ACGT frequency; then
+# every other registered method (those comparing with references against the frequency).
 METHODS = [
-    Method("deeplift-rescale-shuffle", "deeplift", "rescale", "shuffle"),
-    Method("deeplift-revealcancel-shuffle", "deeplift", "reveal_cancel", "shuffle"),
-    Method("deeplift-genomics-shuffle", "deeplift", "genomics", "shuffle"),
-    Method("deeplift-genomics-shuffle-rc-average", "deeplift", "genomics", "shuffle", rc_average=True),
-    Method("deeplift-rescale-frequency", "deeplift", "rescale", "frequency"),
-    Method("deeplift-revealcancel-frequency", "deeplift", "reveal_cancel", "frequency"),
-    Method("deeplift-genomics-frequency", "deeplift", "genomics", "frequency"),
-    Method("grad-x-input", "grad-x-input"),
-    Method("saliency", "saliency"),
-    Method("integrated-gradients", "integrated-gradients", reference="frequency"),
-    Method("guided-backprop-x-input", "guided-backprop"),
-    Method("ism", "ism"),
+    *(Method(f"{DEEPLIFT.name}-{rule.replace('-', '')}-shuffle", DEEPLIFT.name, rule, "shuffle") for rule in RULES),
+    Method(f"{DEEPLIFT.name}-{GENOMICS}-shuffle-rc-average", DEEPLIFT.name, GENOMICS, "shuffle", rc_average=True),
+    *(Method(f"{DEEPLIFT.name}-{rule.replace('-', '')}-frequency", DEEPLIFT.name, rule, "frequency") for rule in RULES),
+    *(Method(m.name, m.name, reference="frequency" if m.uses_references else "shuffle")
+      for m in REGISTRY.values() if m is not DEEPLIFT),
 ]
 
 
@@ -203,7 +200,7 @@ def run_benchmark(simdir, outdir, model=None, methods=None, n_test=None, n_refs=
     explainers = {}
     k = min(sensitivity_seqs, len(test))
     masks = sensitivity_n_masks(k, length, seed=seed)
-    reference_explainer = explainer_for_sequences(model, "rescale", True)
+    reference_explainer = explainer_for_sequences(model, RESCALE, True)
     drops = output_drops(reference_explainer, one_hot[:k], masks, background, tasks)
 
     rows, all_matches, curves, recovery = [], {}, {}, []
@@ -213,11 +210,11 @@ def run_benchmark(simdir, outdir, model=None, methods=None, n_test=None, n_refs=
             explainers[m.rule] = explainer_for_sequences(model, m.rule, True)
         spec = ReferenceSpec(kind=m.reference, n_refs=n_refs, seed=seed, background=background)
         per_task, seconds = [], []
-        if m.method == "ism":
+        if get_method(m.method).multi_target:
             start = time.perf_counter()
             scores = score_one_hot(explainers[m.rule], one_hot, tasks, m.method, spec, rc_average=m.rc_average)
             seconds = [(time.perf_counter() - start) / len(tasks)] * len(tasks)
-            per_task = [scores.contrib[:, t].sum(-1) for t in range(len(tasks))]
+            per_task = [scores.contributions[:, t].sum(-1) for t in range(len(tasks))]
             deltas = [scores.delta[:, t] for t in range(len(tasks))]
             hyp_task0 = scores.hypothetical[:, 0]
         else:
@@ -226,7 +223,7 @@ def run_benchmark(simdir, outdir, model=None, methods=None, n_test=None, n_refs=
                 start = time.perf_counter()
                 scores = score_one_hot(explainers[m.rule], one_hot, [t], m.method, spec, rc_average=m.rc_average)
                 seconds.append(time.perf_counter() - start)
-                per_task.append(scores.contrib[:, 0].sum(-1))
+                per_task.append(scores.contributions[:, 0].sum(-1))
                 deltas.append(scores.delta[:, 0])
                 if t == 0:
                     hyp_task0 = scores.hypothetical[:, 0]

@@ -37,7 +37,7 @@ class Lowering:
         arg = shapes[0] if len(shapes) == 1 else shapes
         if not keras_layer.built:
             keras_layer.build(arg)
-        convert = graph_mod._converter(keras_layer)
+        convert = graph_mod.converter_for(keras_layer)
         if convert is None:
             raise SeqliftError(f"the converter of layer '{self.layer.name}' ({type(self.layer).__name__}) uses "
                                f"{type(keras_layer).__name__}, which seqlift cannot lower")

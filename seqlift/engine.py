@@ -3,7 +3,10 @@
 One compiled step per (method, target, batch shape) runs the forward pass of each input once, the
 difference-from-reference pass of every (input, reference) pair, and one backward pass of the
 backend's autodiff that yields the multipliers (see ``rules``). The last batch is padded so the
-step is traced once.
+step is traced once. ``Explainer.attribute`` runs any method of the registry (``seqlift.methods``)
+this way; DeepLIFT's step is ``deeplift_step``, and the pieces other methods build their steps
+from are public here: ``Explainer.forward``, ``target``, ``target_on``, ``compile``, ``cached_step``,
+``summarize``, ``pair_differences``, ``check_shapes`` and ``run_pairs``.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from . import _backend  # first: loads Keras quietly
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from . import rules, targets  # noqa: E402
+from . import rules  # noqa: E402
+from . import targets as targets_mod  # noqa: E402
 from .errors import SeqliftError  # noqa: E402
 from .graph import Graph, assign_rules, build_graph, normalize_first_convolution  # noqa: E402
+from .methods import DEEPLIFT, RESCALE, REVEAL_CANCEL, Method  # noqa: E402
 from .models import load_model  # noqa: E402
 
 # Pairs (input × reference) per compiled step when the caller gives no batch size. Eager PyTorch
@@ -53,8 +58,8 @@ class Explainer:
     """A Keras model lowered for DeepLIFT, with compiled steps cached per target and batch shape.
 
     model: ``keras.Model``, path to ``.h5``/``.keras``, ``ARCH.json`` with ``weights``, or
-    ``FILE.py:FUNCTION`` (see ``seqlift.models``). rule: 'rescale', 'reveal_cancel',
-    'genomics' or a dict from Keras layer class name to rule. normalize: mean-normalize the
+    ``FILE.py:FUNCTION`` (see ``seqlift.models``). rule: 'rescale', 'reveal-cancel',
+    'genomics' or a dict from Keras layer class to rule (``graph.assign_rules``). normalize: mean-normalize the
     convolution reading the one-hot input (Shrikumar et al. 2016, §2.6). device: 'cpu', 'gpu' or
     None (the backend's default: the GPU when one is visible). output: which output of a
     multi-output model to explain (index or name). input: which input of a multi-input model is
@@ -63,7 +68,7 @@ class Explainer:
     custom_objects: a Python file of custom layer classes (or a dict name → class).
     """
 
-    def __init__(self, model, rule="rescale", normalize=False, device=None, output=None, input=None, weights=None,
+    def __init__(self, model, rule=RESCALE, normalize=False, device=None, output=None, input=None, weights=None,
                  custom_objects=None):
         if device == "cpu" and _backend.NAME == "torch" and _backend.gpu_available():
             raise SeqliftError("device='cpu' with the torch backend needs the GPU hidden before Keras is imported "
@@ -81,21 +86,28 @@ class Explainer:
     def n_outputs(self) -> int:
         return self.graph.output_size
 
-    def target(self, target) -> targets.Target:
+    def target(self, target) -> targets_mod.Target:
         """``target`` (an output index, 'logit', 'sum', 'profile' or a ``Target``) checked against the model."""
-        resolved = targets.resolve(target, self.n_outputs)
+        resolved = targets_mod.resolve(target, self.n_outputs)
         if resolved.kind == "profile" and self.graph.final_activation:
             raise SeqliftError(f"target 'profile' needs a profile head's logits, but this output ends in a "
                                f"{self.graph.final_activation} (classes or independent tasks); explain a task's "
                                "logit instead, or choose the profile head with output= (--output)")
         return resolved
 
-    def target_value(self, out, target: targets.Target):
+    def target_value(self, out, target: targets_mod.Target):
         """The explained scalar per sample ``(B,)`` from the output's activations ``(B, ...)``."""
-        return targets.value(target, out, self.graph.final_activation)
+        return targets_mod.value(target, out, self.graph.final_activation)
 
-    def _forward(self, x, guided=False):
-        """Activations of every node on the actual input ``x``: ``(B, ...)``."""
+    def target_on(self, x, target: targets_mod.Target, guided=False):
+        """The explained scalar per sample ``(B,)`` on inputs ``x`` ``(B, *S)`` (``guided``: see ``forward``)."""
+        return self.target_value(self.forward(x, guided=guided)[self.graph.output], target)
+
+    def forward(self, x, guided=False):
+        """Activations of every node on the actual input ``x``: ``(B, ...)``, in graph order.
+
+        guided: every elementwise nonlinearity passes only positive gradients back (guided backpropagation).
+        """
         acts = [x]
         for node in self.graph.nodes[1:]:
             value = node.op.forward([acts[j] for j in node.inputs])
@@ -104,11 +116,11 @@ class Explainer:
             acts.append(value)
         return acts
 
-    def _propagate(self, x, d, n_refs):
+    def propagate(self, x, d, n_refs):
         """Output activation on ``x`` ``(B, ...)`` and output difference of every pair ``(B*R, ...)``."""
         nodes = self.graph.nodes
         ctx = rules.Context(n_refs=n_refs)
-        acts = self._forward(x)
+        acts = self.forward(x)
         deltas = [d]
         splits = {}
 
@@ -125,7 +137,7 @@ class Explainer:
 
         for node in nodes[1:]:
             xs = [acts[j] for j in node.inputs]
-            if node.rule == "reveal_cancel":
+            if node.rule == REVEAL_CANCEL:
                 deltas.append(node.op.reveal_cancel(xs, lambda: [split_of(node.inputs[0])], ctx))
             else:
                 deltas.append(node.op.delta(xs, [deltas[j] for j in node.inputs], ctx))
@@ -133,8 +145,8 @@ class Explainer:
 
     def predict(self, x: np.ndarray, batch_size: int = 256, extra=None) -> np.ndarray:
         """The engine's forward pass, ``(N, n_outputs)`` logits (before the final sigmoid/softmax)."""
-        step = self._cached(("predict",), lambda: self.compile(
-            lambda v: ops.reshape(self._forward(v)[self.graph.output], (-1, self.n_outputs))))
+        step = self.cached_step(("predict",), lambda: self.compile(
+            lambda v: ops.reshape(self.forward(v)[self.graph.output], (-1, self.n_outputs))))
         return self.apply(step, x, batch_size, self.fixed_rows(extra, len(x)))
 
     def apply(self, step, x: np.ndarray, batch_size: int, fixed=None) -> np.ndarray:
@@ -207,27 +219,13 @@ class Explainer:
         if not hasattr(self, "_bytes_per_pair"):
             shape = tuple(1 if s is None else s for s in self.graph.input_shape)
             with _backend.scope(self.device):
-                acts = self._forward(self._tensor(np.zeros((1,) + shape)))
+                acts = self.forward(self._tensor(np.zeros((1,) + shape)))
             self._bytes_per_pair = 4 * 4 * sum(int(np.prod(a.shape[1:])) for a in acts)
         return self._bytes_per_pair
 
-    # ------------------------------------------------------------------ DeepLIFT
-    def _deeplift_step(self, target):
-        def step(x, ref):
-            n_refs = ref.shape[1]
-            d = pair_differences(x, ref)
-
-            def objective(z):
-                out_x, out_d = self._propagate(x, z, n_refs)
-                dt = targets.difference(target, out_x, out_d, n_refs, self.graph.final_activation)
-                return dt, self.target_value(out_x, target)
-
-            m, (dt, t_x) = _backend.input_gradient(objective, d)
-            return _summarize(m, d, ref, dt, t_x)
-
-        return self.compile(step)
-
-    def _cached(self, key, make):
+    # ------------------------------------------------------------------ methods
+    def cached_step(self, key, make):
+        """The compiled step cached under ``key`` (made by ``make()`` the first time it is asked for)."""
         if key not in self._steps:
             self._steps[key] = make()
         return self._steps[key]
@@ -235,45 +233,86 @@ class Explainer:
     def _tensor(self, array):
         return _backend.to_tensor(array, self.device)
 
-    def run_pairs(self, key, make_step, inputs, references, batch_size=None, fixed=None) -> Attribution:
-        """Run a compiled ``step(x (B, *S), ref (B, R, *S), fixed)`` over all inputs in padded batches.
+    def attribute(self, method: Method, inputs, references, target=0, batch_size=None, extra=None,
+                  **options) -> Attribution | list[Attribution]:
+        """Scores of ``inputs`` ``(N, *S)`` by ``method`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``.
 
-        fixed: the held-fixed inputs' packed values (``fixed_rows``); default zeros.
+        target: an output index (that logit), 'sum', 'profile' (see ``seqlift.targets``), or a list of
+        them (a list of ``Attribution`` is returned; a ``multi_target`` method scores them in one pass).
+        extra: values of the model's other inputs, held fixed (see ``check_extra``).
+        options: the method's own (``method.options``), e.g. ``ig_steps``.
         """
-        inputs = np.asarray(inputs, dtype=_backend.float_dtype())
-        refs = _per_input_references(inputs, references)
-        n_refs = refs.shape[1]
-        if batch_size is None:
-            batch_size = max(1, self.default_pairs() // n_refs)
-        step = self._cached(key, make_step)
-
-        arrays, shared = _with_fixed([inputs, refs], self.fixed_rows(None, 1) if fixed is None else fixed)
-
-        def run(x, r, *f):
-            with _backend.scope(self.device):
-                return [_backend.to_numpy(v) for v in step(self._tensor(x), self._tensor(r), self._tensor(shared(f)))]
-
-        batch_size = min(batch_size, len(inputs))
-        while True:
-            try:
-                return Attribution(*_batched(run, arrays, batch_size))
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
-                if batch_size == 1 or not _backend.is_out_of_memory(exc):
-                    raise
-                batch_size //= 2
-                warnings.warn(f"out of device memory; retrying with {batch_size} sequences "
-                              f"({batch_size * n_refs} pairs) per step (set batch_size to choose)", stacklevel=2)
+        unknown = sorted(set(options) - set(method.options))
+        if unknown:
+            raise SeqliftError(f"method {method.name} takes no option {', '.join(unknown)} "
+                               f"(its options: {', '.join(method.options) or 'none'})")
+        several = isinstance(target, (list, tuple))
+        explained = tuple(self.target(t) for t in (target if several else [target]))
+        check_shapes(self.graph.input_shape, inputs)
+        fixed = self.fixed_rows(extra, len(inputs))
+        results = []
+        for group in [explained] if method.multi_target else [(t,) for t in explained]:
+            step = self.cached_step((method.name, group, tuple(sorted(options.items()))),
+                                    lambda: method.build_step(self, group, **options))
+            results += method.run(self, step, inputs, references, batch_size, fixed, **options)
+        return results if several else results[0]
 
     def deeplift(self, inputs, references, target=0, batch_size=None, extra=None) -> Attribution:
-        """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``.
+        """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``:
+        ``attribute`` with the registry's DeepLIFT (``seqlift.methods.DEEPLIFT``)."""
+        return self.attribute(DEEPLIFT, inputs, references, target, batch_size, extra)
 
-        target: an output index (that logit), 'sum' or 'profile' (see ``seqlift.targets``).
-        extra: values of the model's other inputs, held fixed (see ``check_extra``).
-        """
-        target = self.target(target)
-        _check_shapes(self.graph.input_shape, inputs)
-        return self.run_pairs(("deeplift", target), lambda: self._deeplift_step(target),
-                              inputs, references, batch_size, self.fixed_rows(extra, len(inputs)))
+
+def deeplift_step(explainer: Explainer, targets):
+    """DeepLIFT's compiled step for one target: multipliers from one backward pass through the
+    differences the rules propagate (``Explainer.propagate``; docs/method.md)."""
+    (target,) = targets
+
+    def step(x, ref):
+        n_refs = ref.shape[1]
+        d = pair_differences(x, ref)
+
+        def objective(z):
+            out_x, out_d = explainer.propagate(x, z, n_refs)
+            dt = targets_mod.difference(target, out_x, out_d, n_refs, explainer.graph.final_activation)
+            return dt, explainer.target_value(out_x, target)
+
+        m, (dt, t_x) = _backend.input_gradient(objective, d)
+        return summarize(m, d, ref, dt, t_x)
+
+    return explainer.compile(step)
+
+
+def run_pairs(explainer: Explainer, step, inputs, references, batch_size=None, fixed=None,
+              pairs_per_step=None) -> list[Attribution]:
+    """Run a compiled ``step(x (B, *S), ref (B, R, *S), fixed)`` over all inputs in padded batches.
+
+    batch_size: inputs per step (halved on running out of device memory); default ``pairs_per_step``
+    (input, reference) pairs, or ``explainer.default_pairs()``. fixed: the held-fixed inputs' packed
+    values (``Explainer.fixed_rows``); default zeros. Returns ``[Attribution]`` (a method's ``run``).
+    """
+    inputs = np.asarray(inputs, dtype=_backend.float_dtype())
+    refs = _per_input_references(inputs, references)
+    n_refs = refs.shape[1]
+    if batch_size is None:
+        batch_size = max(1, (pairs_per_step or explainer.default_pairs()) // n_refs)
+    arrays, shared = _with_fixed([inputs, refs], explainer.fixed_rows(None, 1) if fixed is None else fixed)
+
+    def run(x, r, *f):
+        with _backend.scope(explainer.device):
+            tensors = (_backend.to_tensor(v, explainer.device) for v in (x, r, shared(f)))
+            return [_backend.to_numpy(v) for v in step(*tensors)]
+
+    batch_size = min(batch_size, len(inputs))
+    while True:
+        try:
+            return [Attribution(*_batched(run, arrays, batch_size))]
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+            if batch_size == 1 or not _backend.is_out_of_memory(exc):
+                raise
+            batch_size //= 2
+            warnings.warn(f"out of device memory; retrying with {batch_size} sequences "
+                          f"({batch_size * n_refs} pairs) per step (set batch_size to choose)", stacklevel=2)
 
 
 # Explainers built for the one-call API from a path: the last few, keyed by file identity and settings.
@@ -324,7 +363,7 @@ def _fingerprint(value):
     return repr(value)
 
 
-def deeplift(model, inputs, references, target=0, rule="rescale", batch_size=None, normalize=False, output=None,
+def deeplift(model, inputs, references, target=0, rule=RESCALE, batch_size=None, normalize=False, output=None,
              input=None, extra=None, weights=None, custom_objects=None):
     """DeepLIFT contributions of ``inputs`` to one model output.
 
@@ -334,8 +373,8 @@ def deeplift(model, inputs, references, target=0, rule="rescale", batch_size=Non
     inputs: ``(N, *S)``; references: ``(R, *S)`` shared by every input or ``(N, R, *S)`` per input.
     target: index into the model's flattened output, before a final sigmoid or softmax (that logit);
     or 'sum' (the whole output) or 'profile' (its softmax-weighted mean-centred logits, see ``seqlift.targets``).
-    rule: 'rescale', 'reveal_cancel', 'genomics' (RevealCancel on dense layers, Rescale on
-    convolutions), or a dict from Keras layer class name to rule.
+    rule: 'rescale', 'reveal-cancel', 'genomics' (RevealCancel on dense layers, Rescale on
+    convolutions), or a dict from Keras layer class to rule (``graph.assign_rules``).
     normalize: mean-normalize the first convolution per column (for one-hot inputs).
     output: for a model with several outputs, which one (index or name) ``target`` indexes into.
     input: for a model with several inputs, the one explained (index or name; default: the only one
@@ -353,23 +392,29 @@ def pair_differences(x, ref):
     return ops.reshape(ops.expand_dims(x, 1) - ref, (-1,) + tuple(x.shape[1:]))
 
 
-def _summarize(m, d, ref, dt, t_x):
-    """Per-input averages over references of what one compiled step computed for its pairs."""
+def summarize(m, d, ref, dt, t_x):
+    """Per-input averages over references of what one compiled step computed for its pairs.
+
+    m, d: multipliers and differences ``(B*R, *S)``; ref: ``(B, R, *S)``; dt: ``t(x) − t(ref)`` ``(B*R,)``;
+    t_x: ``(B,)``. Returns contributions, hypothetical ``(B, *S)``, delta, prediction and reference
+    prediction ``(B,)`` (the fields of ``Attribution``).
+    """
     batch, n_refs = ref.shape[0], ref.shape[1]
     shape = tuple(ref.shape[2:])
     m = ops.reshape(m, (batch, n_refs) + shape)
     d = ops.reshape(d, (batch, n_refs) + shape)
-    contrib = m * d
-    contributions = ops.mean(contrib, axis=1)
+    per_pair = m * d
+    contributions = ops.mean(per_pair, axis=1)
     hypothetical = ops.mean(m - ops.sum(m * ref, axis=-1, keepdims=True), axis=1)
-    totals = ops.sum(ops.reshape(contrib, (batch, n_refs, -1)), axis=-1)
+    totals = ops.sum(ops.reshape(per_pair, (batch, n_refs, -1)), axis=-1)
     dt = ops.reshape(dt, (batch, n_refs))
     delta = ops.max(ops.abs(totals - dt), axis=1)
     reference_prediction = t_x - ops.mean(dt, axis=1)
     return contributions, hypothetical, delta, t_x, reference_prediction
 
 
-def _check_shapes(input_shape, inputs):
+def check_shapes(input_shape, inputs):
+    """Refuse ``inputs`` ``(N, *S)`` whose per-sample shape ``S`` is not the model's ``input_shape``."""
     shape = tuple(np.shape(inputs)[1:])
     expected = tuple(input_shape)
     if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected, shape)):

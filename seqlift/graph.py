@@ -19,6 +19,7 @@ from keras import ops  # noqa: E402
 
 from . import rules  # noqa: E402
 from .errors import SeqliftError
+from .methods import GENOMICS, RESCALE, REVEAL_CANCEL, RULES
 
 # Elementwise activations, by the name Keras gives the function. Rescale and RevealCancel apply
 # to any elementwise nonlinearity (Shrikumar et al. 2017, §3.5).
@@ -27,21 +28,23 @@ ELEMENTWISE_ACTIVATIONS = {
     "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "log_sigmoid", "tanh", "softplus",
     "softsign", "exponential",
 }
-RULES = ("rescale", "reveal_cancel")
+# Each of ``methods.RULES`` as a table from Keras layer class to rule ('*': every other layer).
 RULE_PRESETS = {
-    "rescale": {},
-    "reveal_cancel": {"*": "reveal_cancel"},
+    RESCALE: {},
+    REVEAL_CANCEL: {"*": REVEAL_CANCEL},
     # "DeepLIFT-fc-RC-conv-RS" (Shrikumar et al. 2017, §4.2): RevealCancel after dense layers.
-    "genomics": {"Dense": "reveal_cancel"},
+    GENOMICS: {L.Dense: REVEAL_CANCEL},
 }
+# The rules a nonlinearity can have (a preset is a choice of one per layer kind).
+NODE_RULES = (RESCALE, REVEAL_CANCEL)
 
 
 @dataclass
 class Node:
     op: rules.Op
     inputs: list[int]
-    rule: str = "rescale"  # for nonlinear ops: how their multipliers are computed
-    source: str = ""  # class of the Keras layer that holds this op (for per-layer rule choice)
+    rule: str = RESCALE  # for nonlinear ops: how their multipliers are computed
+    source: type | None = None  # class of the Keras layer that holds this op (for per-layer rule choice)
 
 
 @dataclass
@@ -58,7 +61,7 @@ class Graph:
     fixed_inputs: list[tuple[str, tuple]] = field(default_factory=list)  # every other input: (name, shape)
     fixed_values: object = None  # their packed values (b, E) while a compiled step runs (rules.FixedInput)
 
-    def add(self, op, inputs, source=""):
+    def add(self, op, inputs, source: type | None = None):
         self.nodes.append(Node(op, list(inputs), source=source))
         return len(self.nodes) - 1
 
@@ -72,12 +75,12 @@ def _add_activation(graph, layer, fn, node_id):
     name = _activation_name(fn)
     if name == "linear":
         return node_id
-    source = type(layer).__name__
+    source = type(layer)
     if name == "softmax":
         return graph.add(rules.Softmax(layer), [node_id], source)
     if name not in ELEMENTWISE_ACTIVATIONS:
         raise SeqliftError(
-            f"activation '{name}' of layer '{layer.name}' ({source}) is not supported; "
+            f"activation '{name}' of layer '{layer.name}' ({source.__name__}) is not supported; "
             f"supported: {', '.join(sorted(ELEMENTWISE_ACTIVATIONS | {'linear', 'softmax'}))}"
         )
     return graph.add(rules.Elementwise(layer, fn, name), [node_id], source)
@@ -97,7 +100,7 @@ def _weighted(op_class):
         _channels_last(layer)
         if getattr(layer, "quantization_mode", None):
             raise SeqliftError(f"layer '{layer.name}' is quantized; explain the float model instead")
-        node = graph.add(op_class(layer), ids, type(layer).__name__)
+        node = graph.add(op_class(layer), ids, type(layer))
         return _add_activation(graph, layer, layer.activation, node)
 
     return convert
@@ -109,20 +112,20 @@ def _activation_layer(graph, layer, ids, shapes):
 
 def _elementwise_layer(name):
     def convert(graph, layer, ids, shapes):
-        return graph.add(rules.Elementwise(layer, layer.call, name), ids, type(layer).__name__)
+        return graph.add(rules.Elementwise(layer, layer.call, name), ids, type(layer))
 
     return convert
 
 
 def _softmax_layer(graph, layer, ids, shapes):
     axis = layer.axis if isinstance(layer.axis, int) else tuple(layer.axis)
-    return graph.add(rules.Softmax(layer, axis), ids, "Softmax")
+    return graph.add(rules.Softmax(layer, axis), ids, type(layer))
 
 
 def _structural(fn):
     def convert(graph, layer, ids, shapes):
         _channels_last(layer)
-        return graph.add(rules.Structural(layer, lambda xs: fn(layer, xs)), ids, type(layer).__name__)
+        return graph.add(rules.Structural(layer, lambda xs: fn(layer, xs)), ids, type(layer))
 
     return convert
 
@@ -142,25 +145,25 @@ def _identity(layer, xs):
 def _max_pooling(graph, layer, ids, shapes):
     _channels_last(layer)
     op = rules.MaxPool(layer, layer.pool_size[0], layer.strides[0], layer.padding)
-    return graph.add(op, ids, "MaxPooling1D")
+    return graph.add(op, ids, type(layer))
 
 
 def _global_max_pooling(graph, layer, ids, shapes):
     _channels_last(layer)
     op = rules.MaxPool(layer, None, None, "valid", keepdims=layer.keepdims)
-    return graph.add(op, ids, "GlobalMaxPooling1D")
+    return graph.add(op, ids, type(layer))
 
 
 def _batch_norm(graph, layer, ids, shapes):
-    return graph.add(rules.BatchNorm(layer, len(shapes[0])), ids, "BatchNormalization")
+    return graph.add(rules.BatchNorm(layer, len(shapes[0])), ids, type(layer))
 
 
 def _subtract(graph, layer, ids, shapes):
-    return graph.add(rules.Subtract(layer), ids, "Subtract")
+    return graph.add(rules.Subtract(layer), ids, type(layer))
 
 
 def _multiply(graph, layer, ids, shapes):
-    return graph.add(rules.Multiply(layer), ids, "Multiply")
+    return graph.add(rules.Multiply(layer), ids, type(layer))
 
 
 def _layer_norm(graph, layer, ids, shapes):
@@ -170,12 +173,12 @@ def _layer_norm(graph, layer, ids, shapes):
     axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
     op = rules.LayerNorm(layer, len(shapes[0]), axes, layer.epsilon, layer.gamma if layer.scale else None,
                          layer.beta if layer.center else None)
-    return graph.add(op, ids, "LayerNormalization")
+    return graph.add(op, ids, type(layer))
 
 
 def _rms_norm(graph, layer, ids, shapes):
     op = rules.LayerNorm(layer, len(shapes[0]), layer.axis, layer.epsilon, layer.scale, None, center=False)
-    return graph.add(op, ids, "RMSNormalization")
+    return graph.add(op, ids, type(layer))
 
 
 def _call_roles(layer):
@@ -204,7 +207,7 @@ def _multi_head_attention(graph, layer, ids, shapes):
     """Projections (linear), scores = key · query/√d (product rule), softmax over the keys, weights ·
     value (product rule), an optional sigmoid gate (product), the output projection (linear)."""
     roles = {role: ids[i] for role, i in _call_roles(layer).items()}
-    source = "MultiHeadAttention"
+    source = type(layer)
 
     def dense(sub, parent):
         return _add_activation(graph, sub, sub.activation, graph.add(rules.EinsumDense(sub), [parent], source))
@@ -260,7 +263,7 @@ CONVERTERS = {
 }
 
 
-def _converter(layer):
+def converter_for(layer):
     # Exact class first, then base classes (a user's subclass of Dense is still a Dense, unless it
     # computes something else: a custom call needs its own converter, seqlift.register_layer).
     kind = type(layer)
@@ -326,7 +329,7 @@ def _input_nodes(graph: Graph, model, explained: int) -> list[int]:
         if any(s is None for s in shape):
             raise SeqliftError(f"input '{names[i]}' has shape {shape}: an input held fixed needs a fixed shape")
         op = rules.FixedInput(model, names[i], shape, offset, lambda: graph.fixed_values)
-        ids.append(graph.add(op, [0], "FixedInput"))
+        ids.append(graph.add(op, [0]))
         graph.fixed_inputs.append((names[i], shape))
         offset += op.size
     return ids
@@ -394,7 +397,7 @@ def _inline(graph: Graph, model: keras.Model, input_ids: list[int]) -> list[int]
             if isinstance(layer, keras.Model):
                 outs = _inline(graph, layer, parents)
             else:
-                convert = _converter(layer)
+                convert = converter_for(layer)
                 if convert is None:
                     raise SeqliftError(_unsupported(layer))
                 outs = convert(graph, layer, parents, shapes)
@@ -435,39 +438,49 @@ def _strip_final_activation(graph: Graph, output_rank: int):
 def assign_rules(graph: Graph, rule) -> None:
     """Choose Rescale or RevealCancel for each nonlinearity.
 
-    ``rule``: 'rescale', 'reveal_cancel', 'genomics', or a dict from Keras layer class name to rule
-    (the class of the layer holding the activation, or for a standalone activation layer the
-    nearest weighted layer before it; ``'*'`` sets the default).
+    ``rule``: one of ``methods.RULES`` ('rescale', 'reveal-cancel', 'genomics'), or a dict from Keras
+    layer class to rule: the class of the layer holding the activation (or a base class of it), else
+    for a standalone activation layer the nearest weighted layer before it; ``'*'`` sets the default.
     """
     if isinstance(rule, str):
         if rule not in RULE_PRESETS:
-            raise SeqliftError(f"unknown rule '{rule}'; choose rescale, reveal_cancel or genomics")
+            raise SeqliftError(f"unknown rule '{rule}'; choose {', '.join(RULES)}")
         table = RULE_PRESETS[rule]
     else:
         table = dict(rule)
-    for value in table.values():
-        if value not in RULES:
-            raise SeqliftError(f"unknown rule '{value}' in the rule table; use rescale or reveal_cancel")
-    default = table.get("*", "rescale")
+    for key, value in table.items():
+        if value not in NODE_RULES:
+            raise SeqliftError(f"unknown rule '{value}' in the rule table; use {' or '.join(NODE_RULES)}")
+        if key != "*" and not isinstance(key, type):
+            raise SeqliftError(f"rule table key {key!r}: give a Keras layer class (e.g. keras.layers.Dense), "
+                               "or '*' for every other layer")
+    default = table.get("*", RESCALE)
     for node in graph.nodes:
         if node.op.linear:
             continue
         if not isinstance(node.op, rules.Elementwise):
             continue  # max pooling and products have one rule each
-        chosen = table.get(node.source) or table.get(_weighted_source(graph, node)) or default
-        node.rule = chosen
+        node.rule = _rule_of(table, node.source) or _rule_of(table, _weighted_source(graph, node)) or default
 
 
-def _weighted_source(graph: Graph, node: Node) -> str:
+def _rule_of(table: dict, layer_class: type | None) -> str | None:
+    """The rule ``table`` gives ``layer_class`` or its nearest base class in it (method resolution order)."""
+    for cls in layer_class.__mro__ if layer_class is not None else ():
+        if cls in table:
+            return table[cls]
+    return None
+
+
+def _weighted_source(graph: Graph, node: Node) -> type | None:
     """Class of the nearest weighted layer feeding ``node`` through single-input linear ops."""
     while node.inputs:
         parent = graph.nodes[node.inputs[0]]
         if isinstance(parent.op, rules.Weighted):
             return parent.source
         if not parent.op.linear or len(parent.inputs) != 1:
-            return ""
+            return None
         node = parent
-    return ""
+    return None
 
 
 def normalize_first_convolution(graph: Graph) -> list[str]:

@@ -103,9 +103,9 @@ def _check_model_file(path: Path, objects: dict) -> dict | None:
 
 def _keras_load(path: Path, objects: dict) -> keras.Model:
     try:
-        from ._backend import _quiet_native_stderr
+        from ._backend import quiet_native_stderr
 
-        with _quiet_native_stderr():  # loading can import TensorFlow, whose C++ logs at import
+        with quiet_native_stderr():  # loading can import TensorFlow, whose C++ logs at import
             loaded = keras.models.load_model(path, compile=False, custom_objects=objects)
     except Exception as exc:  # noqa: BLE001 - any loader failure means the file is not a usable model
         raise SeqliftError(f"{path}: cannot be read as a Keras model ({_first_line(exc)})") from None
@@ -167,9 +167,9 @@ def _from_json(path: Path, config: dict, weights, objects: dict) -> keras.Model:
     if weights is None:
         raise SeqliftError(f"{path}: a JSON architecture holds no weights; give them with --weights WEIGHTS.h5")
     try:
-        from ._backend import _quiet_native_stderr
+        from ._backend import quiet_native_stderr
 
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             model = compat.model_from_config(config, custom_objects=objects)
     except Exception as exc:  # noqa: BLE001 - a config Keras cannot build is the user's file
         raise SeqliftError(f"{path}: cannot be built as a Keras model ({_first_line(exc)})") from None

@@ -257,9 +257,13 @@ def frequency_reference(background, length: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(background, np.float32), (1, length, 4)).copy()
 
 
-def composition(one_hot: np.ndarray) -> np.ndarray:
-    """ACGT composition of a set of one-hot sequences ``(N, L, 4)`` (N positions ignored)."""
-    counts = one_hot.reshape(-1, 4).sum(0).astype(np.float64)
+def composition(one_hot) -> np.ndarray:
+    """ACGT composition ``(4,)`` of one-hot sequences ``(N, L, 4)``, or of an iterable of such chunks
+    (an input read chunk by chunk); N positions are ignored, and no base at all gives 0.25 each."""
+    chunks = [one_hot] if isinstance(one_hot, np.ndarray) else one_hot
+    counts = np.zeros(4, np.float64)
+    for chunk in chunks:
+        counts += np.asarray(chunk).reshape(-1, 4).sum(0)
     if counts.sum() == 0:
         return np.full(4, 0.25, np.float32)
     return (counts / counts.sum()).astype(np.float32)

@@ -28,8 +28,11 @@ from .outputs import Outputs
 if TYPE_CHECKING:  # scoring loads Keras; reading and writing score files does not need it
     from .scoring import Scores
 
-_PER_BASE = ("contrib", "hypothetical")
-_PER_SEQUENCE = ("delta", "prediction", "reference_prediction")
+# Datasets and the ``Scores`` fields they hold: the names are the file format's (``contrib`` predates the
+# field's name, and score files keep it so that every file seqlift wrote stays readable).
+_PER_BASE = {"contrib": "contributions", "hypothetical": "hypothetical"}
+_PER_SEQUENCE = {"delta": "delta", "prediction": "prediction", "reference_prediction": "reference_prediction"}
+_FIELDS = {**_PER_BASE, **_PER_SEQUENCE}
 # In an in-progress file (``OUT.partial``): how many sequences are completed and flushed to disk.
 COMPLETED = "resume_completed_sequences"
 
@@ -184,7 +187,7 @@ class ScoreWriter:
             rows = slice(start, min(start + block, self.n))
             names = [n.decode() if isinstance(n, bytes) else n for n in self._h5["names"][rows]]
             one_hot = self._h5["one_hot"][rows]
-            scores = Scores(*(expand(self._h5[key][rows]) for key in _PER_BASE + _PER_SEQUENCE))
+            scores = Scores(**{name: expand(self._h5[key][rows]) for key, name in _FIELDS.items()})
             self._write_streams(names, one_hot, scores)
             yield names, one_hot, scores
 
@@ -197,8 +200,8 @@ class ScoreWriter:
             values.update(chrom=np.asarray([r.chrom for r in regions], dtype=object),
                           start=np.asarray([r.start for r in regions], dtype=np.int64),
                           strand=np.asarray([r.strand for r in regions], dtype=object))
-        for key in _PER_BASE + _PER_SEQUENCE:
-            values[key] = squeeze(getattr(scores, key))
+        for key, name in _FIELDS.items():
+            values[key] = squeeze(getattr(scores, name))
         self.append_rows(values)
         self._write_streams(names, one_hot, scores)
         self.n = stop
@@ -225,7 +228,7 @@ class ScoreWriter:
                 stream.write(scores.hypothetical[:, t].transpose(0, 2, 1))
 
     def _write_summary(self, names, scores: Scores):
-        per_position = scores.contrib.sum(-1)  # (N, T, L)
+        per_position = scores.contributions.sum(-1)  # (N, T, L)
         strongest = np.abs(per_position).argmax(-1)
         rows = []
         for t_index, task in enumerate(self.tasks):
@@ -394,7 +397,7 @@ class ScoreFile:
         return list(zip(decode(self._h5["chrom"][()]), self._h5["start"][()].tolist(), decode(self._h5["strand"][()])))
 
     def _select(self, key, values):
-        if self._task_index is not None and key in _PER_BASE + _PER_SEQUENCE:
+        if self._task_index is not None and key in _FIELDS:
             return values[:, self._task_index]
         return values
 
@@ -421,6 +424,6 @@ class ScoreFile:
 def read_scores(path, task=None) -> dict:
     """A whole score file as numpy arrays (small files); ``task`` picks one task of the file's tasks."""
     with ScoreFile(path, task) as f:
-        data = {key: f.rows(key, np.arange(f.n)) for key in ("one_hot",) + _PER_BASE + _PER_SEQUENCE}
+        data = {key: f.rows(key, np.arange(f.n)) for key in ("one_hot", *_FIELDS)}
         data.update(names=f.names, attrs=f.attrs, task=f.task)
     return data

@@ -7,23 +7,30 @@ base (docs/method.md, "Averaging and hypothetical contributions").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from . import references as refs_mod
+from . import sequences as seqs
 from .engine import Explainer, cached_explainer
 from .errors import SeqliftError
-from .methods import METHODS, attribute
+from .methods import DEEPLIFT, RESCALE, attribute, get_method
 from .sequences import reverse_complement
 
+# What ``--reference`` may name besides a FASTA file of references (kind 'given').
+REFERENCE_KINDS = ("shuffle", "frequency", "zeros")
 
-@dataclass
+
+@dataclass(frozen=True)
 class ReferenceSpec:
-    """How references are made: 'shuffle' (n per sequence, seeded), 'frequency', 'zeros' or 'given'.
+    """How references are made: 'shuffle' (``n_refs`` per sequence, seeded), 'frequency', 'zeros' or 'given'.
 
-    given: ``(R, L, 4)`` shared by every input or ``(N, R, L, 4)`` per input (for 'given').
-    background: ``(4,)`` ACGT composition for 'frequency'.
+    background: ``(4,)`` ACGT composition for 'frequency' (None: the input's, see ``for_input``).
+    given: ``(R, L, 4)`` shared by every input or ``(N, R, L, 4)`` per input, read from ``path``
+    (``refs_per_input`` consecutive records per input) by ``for_input``.
     """
 
     kind: str = "shuffle"
@@ -31,6 +38,66 @@ class ReferenceSpec:
     seed: int = 0
     background: np.ndarray | None = None
     given: np.ndarray | None = None
+    path: str | None = None
+    refs_per_input: int | None = None
+
+    @classmethod
+    def parse(cls, reference: str | None = None, n_refs=None, seed=None, background=None, refs_per_input=None,
+              method=DEEPLIFT) -> ReferenceSpec:
+        """The spec ``seqlift score`` was given: ``--reference`` ('shuffle', 'frequency', 'zeros' or a FASTA
+        path; None: shuffle) and its options (None: not given). An option that does nothing with this
+        reference or ``method`` is an error; a method that uses no references is scored against zeros."""
+        text = reference or "shuffle"
+        kind = text if text in REFERENCE_KINDS else "given"
+        method = get_method(method)
+        given = {"--reference": reference, "--n-refs": n_refs, "--seed": seed, "--background": background,
+                 "--refs-per-input": refs_per_input}
+        for option, value in given.items():
+            if value is not None and not method.uses_references:
+                raise SeqliftError(f"{option} does nothing with --method {method.name}, which uses no reference")
+        needs = {"--n-refs": (n_refs, "shuffle"), "--seed": (seed, "shuffle"), "--background": (background, "frequency"),
+                 "--refs-per-input": (refs_per_input, "given")}
+        for option, (value, needed) in needs.items():
+            if value is not None and kind != needed:
+                raise SeqliftError(f"{option} applies to --reference {'PATH.fa' if needed == 'given' else needed} "
+                                   f"only, not --reference {text}")
+        if not method.uses_references:
+            return cls("zeros")
+        return cls(kind, n_refs=20 if n_refs is None else n_refs, seed=refs_mod.check_seed(0 if seed is None else seed),
+                   background=None if background is None else refs_mod.parse_background(background),
+                   path=text if kind == "given" else None, refs_per_input=refs_per_input)
+
+    @property
+    def name(self) -> str:
+        """What ``--reference`` said: the kind, or the references' FASTA file."""
+        return self.path if self.kind == "given" and self.path else self.kind
+
+    @property
+    def per_input(self) -> int:
+        """References per input: the one place this number is worked out."""
+        if self.kind == "shuffle":
+            return self.n_refs
+        if self.kind == "given":
+            return self.given.shape[-3]  # (R, L, 4) or (N, R, L, 4)
+        return 1
+
+    def for_input(self, length: int, n_inputs: int, composition: Callable[[], np.ndarray]) -> ReferenceSpec:
+        """This spec completed for an input of ``n_inputs`` sequences of ``length`` bp: a FASTA of references
+        read and checked, or ``composition()`` (the input's ACGT composition) as a missing background."""
+        if self.kind == "frequency" and self.background is None:
+            return replace(self, background=composition())
+        if self.kind != "given" or self.given is not None:
+            return self
+        path = Path(self.path)
+        if not path.exists():
+            raise SeqliftError(f"--reference {path}: not {', '.join(REFERENCE_KINDS)} or an existing FASTA file")
+        _, refs = seqs.encode_records(seqs.read_fasta(path), length, path)
+        if self.refs_per_input:
+            if len(refs) != n_inputs * self.refs_per_input:
+                raise SeqliftError(f"{path}: {len(refs)} reference records, but --refs-per-input "
+                                   f"{self.refs_per_input} with {n_inputs} inputs needs {n_inputs * self.refs_per_input}")
+            refs = refs.reshape(n_inputs, self.refs_per_input, length, 4)
+        return replace(self, given=refs)
 
     def make(self, one_hot: np.ndarray, start_index: int, names=None) -> np.ndarray:
         """References for a chunk of sequences whose first one has global index ``start_index``."""
@@ -49,42 +116,40 @@ class ReferenceSpec:
         raise SeqliftError(f"unknown reference kind '{self.kind}'")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Scores:
     """Scores of N sequences of length L for T tasks (task axis right after N).
 
-    contrib: ``(N, T, L, 4)`` projected onto the observed base; hypothetical: ``(N, T, L, 4)``;
-    delta: ``(N, T)`` largest convergence delta over references; prediction and
-    reference_prediction: ``(N, T)`` logits on the input and mean over references.
+    contributions: ``(N, T, L, 4)`` projected onto the observed base (the score file's ``contrib``);
+    hypothetical: ``(N, T, L, 4)``; delta: ``(N, T)`` largest convergence delta over references;
+    prediction and reference_prediction: ``(N, T)`` logits on the input and mean over references.
     """
 
-    contrib: np.ndarray
+    contributions: np.ndarray
     hypothetical: np.ndarray
     delta: np.ndarray
     prediction: np.ndarray
     reference_prediction: np.ndarray
 
 
-def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method="deeplift",
+def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method=DEEPLIFT,
                   references: ReferenceSpec | None = None, start_index=0, names=None,
                   batch_size=None, refs: np.ndarray | None = None, extra=None, target="logit",
                   rc_average=False) -> Scores:
-    """Score one-hot sequences ``(N, L, 4)`` for each task in ``tasks`` with ``method``.
+    """Score one-hot sequences ``(N, L, 4)`` for each task in ``tasks`` with ``method`` (a name or ``Method``).
 
-    refs: this chunk's references when the caller made them already (``references.make``).
-    extra: values of the model's other inputs, held fixed (``Explainer.check_extra``).
-    target: 'logit' (each task's logit), 'sum' or 'profile' (the whole output; ``tasks`` must be
-    ``[0]``). rc_average: also score each reverse complement against the reverse complements of its
-    references, map its scores back onto the forward strand and average the two strands.
+    refs: this chunk's references when the caller made them already (``references.make``); a method
+    that uses no references is scored against zeros. extra: values of the model's other inputs, held
+    fixed (``Explainer.check_extra``). target: 'logit' (each task's logit), 'sum' or 'profile' (the
+    whole output; ``tasks`` must be ``[0]``). rc_average: also score each reverse complement against
+    the reverse complements of its references, map its scores back onto the forward strand and
+    average the two strands.
     """
-    if method not in METHODS:
-        raise SeqliftError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    method = get_method(method)
     explained = explained_targets(explainer, tasks, target)
-    references = references or ReferenceSpec()
-    if method in ("grad-x-input", "saliency", "guided-backprop", "ism"):
-        ref = np.zeros((1,) + one_hot.shape[1:], np.float32)  # gradient methods: x − 0 = x
-    else:
-        ref = refs if refs is not None else references.make(one_hot, start_index, names)
+    if not method.uses_references:
+        references, refs = ReferenceSpec("zeros"), None  # gradients at the input alone: x − 0 = x
+    ref = refs if refs is not None else (references or ReferenceSpec()).make(one_hot, start_index, names)
     if rc_average and extra:
         raise SeqliftError("--rc-average cannot reverse-complement the inputs held fixed (--extra): "
                            "score without one of them")
@@ -107,20 +172,10 @@ def explained_targets(explainer: Explainer, tasks, target="logit") -> list:
 
 def _score_strand(explainer, one_hot, ref, explained, method, batch_size, extra=None) -> Scores:
     """Scores of one strand's sequences ``(N, L, 4)`` against references ``ref`` for each target."""
-    if method == "ism":  # one pass over the mutants serves every task
-        from .methods import in_silico_mutagenesis
-
-        per_task = in_silico_mutagenesis(explainer, one_hot, explained, batch_size=batch_size, extra=extra)
-    else:
-        per_task = [attribute(explainer, method, one_hot, ref, target=t, batch_size=batch_size, extra=extra)
-                    for t in explained]
+    per_task = attribute(explainer, method, one_hot, ref, list(explained), batch_size=batch_size, extra=extra)
     hyp = np.stack([a.hypothetical for a in per_task], axis=1)
-    if method == "ism":
-        contrib = np.stack([a.contributions for a in per_task], axis=1)
-    else:
-        contrib = hyp * one_hot[:, None]
     return Scores(
-        contrib=contrib.astype(np.float32),
+        contributions=(hyp * one_hot[:, None]).astype(np.float32),
         hypothetical=hyp.astype(np.float32),
         delta=np.stack([a.delta for a in per_task], axis=1),
         prediction=np.stack([a.prediction for a in per_task], axis=1),
@@ -134,7 +189,7 @@ def average_strands(forward: Scores, reverse: Scores) -> Scores:
     Contributions, hypothetical contributions and predictions are averaged; delta is the larger of the two.
     """
     return Scores(
-        contrib=0.5 * (forward.contrib + reverse_complement(reverse.contrib)),
+        contributions=0.5 * (forward.contributions + reverse_complement(reverse.contributions)),
         hypothetical=0.5 * (forward.hypothetical + reverse_complement(reverse.hypothetical)),
         delta=np.maximum(forward.delta, reverse.delta),
         prediction=0.5 * (forward.prediction + reverse.prediction),
@@ -142,7 +197,7 @@ def average_strands(forward: Scores, reverse: Scores) -> Scores:
     )
 
 
-def explainer_for_sequences(model, rule="rescale", normalize=True, device=None, output=None,
+def explainer_for_sequences(model, rule=RESCALE, normalize=True, device=None, output=None,
                             **model_options) -> Explainer:
     """An ``Explainer`` for a one-hot ``(L, 4)`` sequence model, normalized by default.
 
@@ -157,7 +212,7 @@ def explainer_for_sequences(model, rule="rescale", normalize=True, device=None, 
     return explainer
 
 
-def score(model, one_hot, tasks=(0,), method="deeplift", rule="rescale", reference="shuffle", n_refs=20,
+def score(model, one_hot, tasks=(0,), method=DEEPLIFT.name, rule=RESCALE, reference="shuffle", n_refs=20,
           seed=0, background=None, normalize=True, batch_size=None, output=None, input=None, extra=None,
           weights=None, custom_objects=None, target="logit", rc_average=False) -> Scores:
     """Score one-hot DNA ``(N, L, 4)`` in one call (the library form of ``seqlift score``).

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from keras import layers
 
 from cli.main import cli
-from seqlift.pipeline import ScoreJob
+from seqlift import pipeline
 
 LENGTH = 40
 
@@ -227,15 +227,15 @@ def test_bad_input_is_one_line_exit_1_and_no_output(files, tmp_path):
 
 def test_interrupted_run_leaves_no_output(files, tmp_path):
     out = tmp_path / "cut.h5"
-    job = ScoreJob(model=str(files / "model.h5"), input=str(files / "in.fa"), out=out, n_refs=2,
-                   modisco=str(tmp_path / "mod"))
-    job.prepare(lambda n: [0])
+    request = pipeline.ScoreRequest(model=str(files / "model.h5"), input=str(files / "in.fa"), out=out, n_refs=2,
+                                    modisco=str(tmp_path / "mod"))
+    plan = pipeline.prepare(request, lambda n: [0])
 
     def interrupt(n):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        job.run(interrupt)
+        pipeline.run(plan, interrupt)
     assert list(tmp_path.iterdir()) == []
 
 

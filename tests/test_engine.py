@@ -9,12 +9,12 @@ import pytest
 from keras import layers
 
 import seqlift
-from seqlift import SeqliftError
+from seqlift import SeqliftError, methods
 from seqlift.engine import Explainer
 
 # Summation to delta must hold to float32 rounding: |Σ C − Δt| ≤ ATOL + RTOL·(|t(x)| + |t(ref)|).
 ATOL, RTOL = 1e-5, 2e-5
-RULES = ["rescale", "reveal_cancel", "genomics"]
+RULES = list(methods.RULES)
 
 
 def randomize(model, seed=0, scale=0.5):
@@ -63,7 +63,7 @@ def test_min_network_rescale_gives_all_importance_to_one_input(i1, i2):
 @pytest.mark.parametrize("i1,i2", [(3.0, 1.0), (1.0, 3.0), (2.0, 2.0), (5.0, 0.5)])
 def test_min_network_reveal_cancel_splits_importance_equally(i1, i2):
     x = np.array([[i1, i2]], "float32")
-    c = seqlift.deeplift(min_network(), x, np.zeros((1, 2), "float32"), rule="reveal_cancel")[0]
+    c = seqlift.deeplift(min_network(), x, np.zeros((1, 2), "float32"), rule="reveal-cancel")[0]
     # Appendix C §3.4: RevealCancel gives ½·min(i1, i2) to each input.
     np.testing.assert_allclose(c, [0.5 * min(i1, i2)] * 2, atol=1e-6)
 
@@ -214,7 +214,7 @@ def _layer_rule_cases():
     for case in sorted(LAYER_CASES):
         for rule in RULES:
             slow = (case in SLOW_CASES or rule == "genomics"
-                    or (rule == "reveal_cancel" and case not in REVEAL_CANCEL_DEFAULT))
+                    or (rule == methods.REVEAL_CANCEL and case not in REVEAL_CANCEL_DEFAULT))
             yield pytest.param(case, rule, marks=pytest.mark.slow) if slow else (case, rule)
 
 

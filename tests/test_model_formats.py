@@ -13,8 +13,8 @@ from keras import layers
 
 import seqlift
 from cli.main import cli
+from seqlift import pipeline
 from seqlift.models import import_file
-from seqlift.pipeline import ScoreJob
 
 LENGTH = 24
 N_SEQS = 5
@@ -246,7 +246,7 @@ def test_custom_layer_scores_as_the_equivalent_standard_layers(revcomp):
     np.testing.assert_allclose(model.predict(one_hot, verbose=0), std.predict(one_hot, verbose=0), rtol=1e-5)
     got = seqlift.score(model, one_hot, n_refs=3)
     expected = seqlift.score(std, one_hot, n_refs=3)
-    assert _max_relative(got.contrib, expected.contrib) <= 1e-6
+    assert _max_relative(got.contributions, expected.contributions) <= 1e-6
     assert np.abs(got.delta).max() < 1e-4
     # Equivariance: on the reverse complement, each filter's output is its reverse-complemented twin's, reversed.
     conv = keras.Model(model.inputs[0], model.get_layer("rc").output)
@@ -338,9 +338,11 @@ def test_several_inputs_through_the_cli(files, tmp_path):
     np.testing.assert_allclose(contrib.reshape(N_SEQS, -1).sum(1), pred - ref_pred, rtol=1e-4, atol=1e-5)
     assert np.abs(pred - outs["none"][0]).min() > 1e-4
     np.testing.assert_allclose(outs["one"][0][0], pred[0], rtol=1e-5)  # one row for all = row 0 for sequence 0
-    job = ScoreJob(model=str(tmp_path / "bpnet.keras"), input=str(files / "in.fa"), out=tmp_path / "x.h5",
-                   weights="w.h5", custom_objects="c.py", extra=("control=ctl.npy",))
-    assert {"w.h5", "c.py", "ctl.npy", str(tmp_path / "bpnet.keras")} <= set(map(str, job.input_paths()))
+    request = pipeline.ScoreRequest(model=str(tmp_path / "bpnet.keras"), input=str(files / "in.fa"),
+                                    out=tmp_path / "x.h5", weights="w.h5", custom_objects="c.py",
+                                    extra=("control=ctl.npy",), reference="refs.fa")
+    paths = set(map(str, pipeline.input_paths(request, request.references())))
+    assert {"w.h5", "c.py", "ctl.npy", "refs.fa", str(tmp_path / "bpnet.keras")} <= paths
 
 
 def _bpnet_224_config():

@@ -132,7 +132,7 @@ def test_rc_average_equals_two_runs_combined_by_hand():
     # The reverse complement's references are the reverse complements of the forward shuffles.
     shuffles = references.shuffled_references(x, 3, 4, 0)
     reverse = seqlift.score(explainer, reverse_complement(x), tasks=[0, 1], reference=reverse_complement(shuffles))
-    np.testing.assert_allclose(both.contrib, 0.5 * (forward.contrib + reverse_complement(reverse.contrib)), atol=1e-7)
+    np.testing.assert_allclose(both.contributions, 0.5 * (forward.contributions + reverse_complement(reverse.contributions)), atol=1e-7)
     np.testing.assert_allclose(both.hypothetical, 0.5 * (forward.hypothetical + reverse_complement(reverse.hypothetical)),
                                atol=1e-7)
     np.testing.assert_allclose(both.prediction, 0.5 * (forward.prediction + reverse.prediction), atol=1e-7)
@@ -140,7 +140,7 @@ def test_rc_average_equals_two_runs_combined_by_hand():
                                0.5 * (forward.reference_prediction + reverse.reference_prediction), atol=1e-7)
     np.testing.assert_array_equal(both.delta, np.maximum(forward.delta, reverse.delta))
     # Summation to delta holds for the average: Σ C = mean over strands of t(x) − t(ref).
-    np.testing.assert_allclose(both.contrib.sum((2, 3)), both.prediction - both.reference_prediction, atol=1e-4)
+    np.testing.assert_allclose(both.contributions.sum((2, 3)), both.prediction - both.reference_prediction, atol=1e-4)
 
 
 def _rc_symmetric_model():
@@ -167,10 +167,10 @@ def test_on_a_reverse_complement_symmetric_model_both_strands_agree():
     forward = seqlift.score(explainer, x, reference=refs)
     reverse = seqlift.score(explainer, reverse_complement(x), reference=reverse_complement(refs))
     np.testing.assert_allclose(reverse_complement(reverse.hypothetical), forward.hypothetical, atol=1e-5)
-    np.testing.assert_allclose(reverse_complement(reverse.contrib), forward.contrib, atol=1e-5)
+    np.testing.assert_allclose(reverse_complement(reverse.contributions), forward.contributions, atol=1e-5)
     np.testing.assert_allclose(reverse.prediction, forward.prediction, atol=1e-5)
     both = seqlift.score(explainer, x, n_refs=3, seed=0, rc_average=True)
-    np.testing.assert_allclose(both.contrib, forward.contrib, atol=1e-5)
+    np.testing.assert_allclose(both.contributions, forward.contributions, atol=1e-5)
 
 
 # --- the command line --------------------------------------------------------------------------
