@@ -1,5 +1,6 @@
 """`seqlift score` from a user's side: files written, their layout, and one-line errors."""
 
+import dataclasses
 from pathlib import Path
 
 import h5py
@@ -11,7 +12,9 @@ from click.testing import CliRunner
 from keras import layers
 
 from cli.main import cli
-from seqlift import pipeline
+from seqlift import SeqliftError, pipeline
+from seqlift.methods import DEEPLIFT, METHODS, RULES
+from seqlift.scoring import ReferenceSpec
 
 LENGTH = 40
 
@@ -70,15 +73,23 @@ def test_same_seed_same_scores_bit_for_bit(files, tmp_path):
         assert np.array_equal(a["hypothetical"][()], b["hypothetical"][()])
 
 
-@pytest.mark.parametrize("method", ["grad-x-input", "saliency", "integrated-gradients", "guided-backprop", "ism"])
+@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
 def test_every_method_writes_scores(files, tmp_path, method):
     out = tmp_path / "m.h5"
-    refs = ["--n-refs", 2] if method == "integrated-gradients" else []
-    result = run(["score", files / "model.h5", files / "in.fa", "--out", out, "--method", method, *refs])
+    refs = ["--n-refs", 2] if method.uses_references else []
+    result = run(["score", files / "model.h5", files / "in.fa", "--out", out, "--method", method.name, *refs])
     assert result.exit_code == 0, result.output
     with h5py.File(out) as f:
-        assert f.attrs["method"] == method
+        assert f.attrs["method"] == method.name
+        assert (f.attrs["reference"], f.attrs["n_refs"]) == (("shuffle", 2) if method.uses_references else ("zeros", 1))
         assert np.isfinite(f["contrib"][()]).all() and np.abs(f["contrib"][()]).sum() > 0
+
+
+def test_method_and_rule_choices_are_the_registry():
+    options = {p.name: p for p in cli.commands["score"].params}
+    assert list(options["method"].type.choices) == list(METHODS)
+    assert list(options["rule"].type.choices) == list(RULES)
+    assert options["method"].default == DEEPLIFT.name
 
 
 @pytest.mark.parametrize("reference", ["frequency", "zeros"])
@@ -237,6 +248,45 @@ def test_interrupted_run_leaves_no_output(files, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(plan, interrupt)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plan_is_frozen_and_running_it_twice_gives_the_same_file(files, tmp_path):
+    out = tmp_path / "twice.h5"
+    request = pipeline.ScoreRequest(model=str(files / "model.h5"), input=str(files / "in.fa"), out=out, n_refs=3,
+                                    seed=5, chunk_size=4)
+    plan = pipeline.prepare(request, lambda n: [0, 1])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.tasks = (0,)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.n_refs = 4
+    with pytest.raises(TypeError):
+        plan.extra["x"] = np.zeros(1)
+    assert (plan.rows, plan.chunk, plan.tasks, plan.references.per_input) == (range(9), 4, (0, 1), 3)
+    runs = []
+    for _ in range(2):
+        assert pipeline.run(plan).n == 9
+        with h5py.File(out) as f:
+            runs.append({key: f[key][()] for key in ("contrib", "hypothetical", "delta", "prediction")})
+    for key, value in runs[0].items():
+        assert np.array_equal(value, runs[1][key]), key
+
+
+def test_reference_spec_parses_the_option_once_and_counts_references_in_one_place(files, tmp_path):
+    refs = tmp_path / "refs.fa"
+    rng = np.random.default_rng(3)
+    refs.write_text("".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), LENGTH))}\n" for i in range(18)))
+    spec = ReferenceSpec.parse(str(refs), refs_per_input=2)
+    assert (spec.kind, spec.path, spec.given) == ("given", str(refs), None)  # read once the input is known
+    loaded = spec.for_input(LENGTH, 9, composition=lambda: pytest.fail("not a frequency reference"))
+    assert loaded.given.shape == (9, 2, LENGTH, 4) and loaded.per_input == 2 and loaded.name == str(refs)
+    assert ReferenceSpec.parse(n_refs=7).per_input == 7
+    frequency = ReferenceSpec.parse("frequency").for_input(LENGTH, 9, composition=lambda: np.full(4, 0.25))
+    assert frequency.per_input == 1 and np.array_equal(frequency.background, np.full(4, 0.25))
+    assert ReferenceSpec.parse(method="ism") == ReferenceSpec("zeros")
+    with pytest.raises(SeqliftError, match="--seed applies to --reference shuffle only"):
+        ReferenceSpec.parse("zeros", seed=1)
+    with pytest.raises(SeqliftError, match="--n-refs does nothing with --method saliency"):
+        ReferenceSpec.parse(n_refs=3, method="saliency")
 
 
 def test_multi_output_model_needs_and_takes_output(files, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from keras import layers
 
 import seqlift
-from seqlift import SeqliftError, methods
+from seqlift import SeqliftError, methods, rules
 from seqlift.engine import Explainer
 
 # Summation to delta must hold to float32 rounding: |Σ C − Δt| ≤ ATOL + RTOL·(|t(x)| + |t(ref)|).
@@ -301,6 +301,31 @@ def test_hypothetical_projected_on_observed_base_sums_like_raw_contributions():
     att = Explainer(model, rule="genomics").deeplift(x, refs)
     projected = att.hypothetical * x
     np.testing.assert_allclose(projected.sum(-1), att.contributions.sum(-1), atol=1e-5)
+
+
+class _ScaledDense(layers.Dense):
+    """A Dense subclass that computes what Dense computes (a renamed class, as in a user's model)."""
+
+
+def test_rule_table_is_keyed_by_layer_class_and_matches_subclasses():
+    inp = keras.Input((8, 4))
+    h = layers.Conv1D(3, 3, activation="relu")(inp)
+    h = layers.Activation("tanh")(_ScaledDense(4)(layers.Flatten()(h)))  # standalone: ruled by the dense before it
+    model = randomize(keras.Model(inp, layers.Dense(1, activation="relu")(h)))
+
+    def rules_of(rule):
+        nodes = Explainer(model, rule=rule).graph.nodes
+        return [(node.source.__name__, node.rule) for node in nodes if isinstance(node.op, rules.Elementwise)]
+
+    rc, rs = methods.REVEAL_CANCEL, methods.RESCALE
+    assert rules_of(methods.GENOMICS) == [("Conv1D", rs), ("Activation", rc), ("Dense", rc)]
+    assert rules_of({layers.Conv1D: rc}) == [("Conv1D", rc), ("Activation", rs), ("Dense", rs)]
+    assert rules_of({_ScaledDense: rc, "*": rc}) == [("Conv1D", rc), ("Activation", rc), ("Dense", rc)]
+    assert rules_of({_ScaledDense: rc}) == [("Conv1D", rs), ("Activation", rc), ("Dense", rs)]
+    with pytest.raises(SeqliftError, match="rule table key 'Dense': give a Keras layer class"):
+        Explainer(model, rule={"Dense": rc})
+    with pytest.raises(SeqliftError, match="unknown rule 'reveal_cancel'; choose rescale, reveal-cancel, genomics"):
+        Explainer(model, rule="reveal_cancel")
 
 
 def test_same_inputs_same_scores_bit_for_bit_whatever_the_batch_size():

@@ -8,8 +8,9 @@ from keras import layers
 
 from seqlift import benchmark as bench
 from seqlift import simulation as sim_mod
+from seqlift import SeqliftError
 from seqlift.engine import Explainer
-from seqlift.methods import attribute, in_silico_mutagenesis
+from seqlift.methods import DEEPLIFT, METHODS, Method, attribute, get_method, in_silico_mutagenesis
 
 
 def linear_model(length=6):
@@ -18,6 +19,61 @@ def linear_model(length=6):
     w = np.arange(length * 4, dtype="float32").reshape(-1, 1) / 10
     model.layers[-1].set_weights([w, np.array([0.5], "float32")])
     return model, w.reshape(length, 4)
+
+
+def tiny_model(length=8):
+    """Conv1D(3, 3) softplus → average pooling → Dense(2): nonlinear and smooth (integrated gradients converges)."""
+    inp = keras.Input((length, 4))
+    h = layers.AveragePooling1D(2)(layers.Conv1D(3, 3, activation="softplus")(inp))
+    model = keras.Model(inp, layers.Dense(2)(layers.Flatten()(h)))
+    rng = np.random.default_rng(4)
+    for w in model.weights:
+        w.assign(rng.normal(size=w.shape).astype("float32"))
+    return model
+
+
+@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+def test_every_registered_method_scores_several_targets_and_complete_ones_sum_to_delta(method):
+    rng = np.random.default_rng(0)
+    x = np.eye(4, dtype="float32")[rng.integers(0, 4, (3, 8))]
+    refs = np.eye(4, dtype="float32")[rng.integers(0, 4, (3, 2, 8))]
+    ex = Explainer(tiny_model())
+    options = {"ig_steps": 128} if "ig_steps" in method.options else {}
+    both = attribute(ex, method.name, x, refs, target=[0, 1], **options)
+    assert len(both) == 2
+    for target, att in enumerate(both):
+        one = attribute(ex, method, x, refs, target=target, **options)
+        np.testing.assert_allclose(att.hypothetical, one.hypothetical, atol=1e-6)  # one pass or one per target
+        assert att.contributions.shape == att.hypothetical.shape == x.shape
+        assert np.isfinite(att.contributions).all() and np.abs(att.contributions).sum() > 0
+        np.testing.assert_allclose(att.prediction, ex.predict(x)[:, target], rtol=1e-5, atol=1e-5)
+        if method.complete:  # Σ C = t(x) − t(ref), per reference (delta) and on average
+            scale = np.maximum(1.0, np.abs(att.prediction) + np.abs(att.reference_prediction))
+            assert (att.delta <= 1e-4 * scale).all(), att.delta
+            np.testing.assert_allclose(att.contributions.reshape(3, -1).sum(1), att.prediction
+                                       - att.reference_prediction, atol=1e-4 * scale.max())
+
+
+def test_registry_records_are_frozen_and_unknown_names_and_options_are_refused():
+    assert list(METHODS)[0] == DEEPLIFT.name and get_method(DEEPLIFT) is DEEPLIFT
+    assert all(isinstance(m, Method) and m is get_method(name) for name, m in METHODS.items())
+    with pytest.raises(AttributeError):
+        DEEPLIFT.complete = False
+    with pytest.raises(SeqliftError, match="unknown method 'lime'; choose one of deeplift, "):
+        get_method("lime")
+    with pytest.raises(SeqliftError, match="takes no option ig_steps"):
+        attribute(Explainer(tiny_model()), DEEPLIFT.name, np.zeros((1, 8, 4), "float32"),
+                  np.zeros((1, 8, 4), "float32"), ig_steps=4)
+
+
+def test_explainer_deeplift_is_the_registry_path():
+    rng = np.random.default_rng(1)
+    x = np.eye(4, dtype="float32")[rng.integers(0, 4, (2, 8))]
+    refs = np.eye(4, dtype="float32")[rng.integers(0, 4, (3, 8))]
+    ex = Explainer(tiny_model())
+    direct = ex.deeplift(x, refs, target=1)
+    assert np.array_equal(direct.contributions, attribute(ex, DEEPLIFT.name, x, refs, target=1).contributions)
+    assert (DEEPLIFT.name, (ex.target(1),), ()) in ex._steps  # one compiled step, cached once for both
 
 
 def test_ism_of_a_linear_model_is_the_weight_difference():

@@ -129,3 +129,12 @@ def test_frequency_reference_is_the_background_everywhere():
     ref = refs.frequency_reference(refs.parse_background("0.3,0.2,0.2,0.3"), 5)
     assert ref.shape == (1, 5, 4)
     np.testing.assert_allclose(ref[0], [[0.3, 0.2, 0.2, 0.3]] * 5, rtol=1e-6)
+
+
+def test_composition_of_chunks_is_that_of_the_whole_input():
+    seqs = ["AACGTN", "GGGGTT", "ANNNNA"]
+    whole = np.stack([one_hot_encode(s) for s in seqs])
+    expected = np.array([4, 1, 5, 3], np.float32) / 13  # N positions are not counted
+    np.testing.assert_allclose(refs.composition(whole), expected, rtol=1e-6)
+    assert np.array_equal(refs.composition(iter([whole[:1], whole[1:]])), refs.composition(whole))
+    assert np.array_equal(refs.composition(one_hot_encode("NNNN")[None]), np.full(4, 0.25, np.float32))
