@@ -4,7 +4,7 @@ On the BPNet-like model of ``engine_speed.py`` (1000 bp, 20 dinucleotide shuffle
 
 - engine: ``Explainer.deeplift`` on references made beforehand (the rate the device sets);
 - shuffle: ``shuffled_references`` alone, on 1 thread and on every core (``numba``'s threads);
-- end to end: the ``seqlift score`` job (``pipeline.ScoreJob``: FASTA read, one-hot, shuffles, scoring,
+- end to end: the ``seqlift score`` job (``pipeline.prepare`` and ``run``: FASTA read, one-hot, shuffles, scoring,
   HDF5 + TSV written), with its prefetch thread and, for comparison, with every step in turn.
 
 The shuffle's rate per core tells how many cores keep a GPU fed: cores ≈ engine rate / rate per core.
@@ -49,10 +49,10 @@ class InTurn:
 
 
 def score_job(model_path, fasta, out):
-    job = pipeline.ScoreJob(model=str(model_path), input=str(fasta), out=out, normalize=False)
-    job.prepare(lambda n: [0])
+    plan = pipeline.prepare(pipeline.ScoreRequest(model=str(model_path), input=str(fasta), out=out, normalize=False),
+                            lambda n: [0])
     start = time.perf_counter()
-    job.run()
+    pipeline.run(plan)
     return time.perf_counter() - start
 
 

@@ -6,7 +6,7 @@ Each row is sequences/s (1000 bp, 20 dinucleotide shuffles per sequence), all ti
 - ``one_call_first`` / ``one_call_second``: ``seqlift.deeplift(model, X, refs)`` called twice with the
   same model object (the second call reuses the lowered graph and compiled step);
 - ``one_call_path_second``: the same with the model given as a path;
-- ``reveal_cancel`` and ``genomics``: reused explainers with those rules;
+- ``reveal-cancel`` and ``genomics``: reused explainers with those rules;
 - ``plain``: one compiled forward+backward pass over the same pairs (the floor).
 
 Usage: python benchmarks/paths.py [--n-seqs 24] [--json benchmarks/results/paths_cpu_tensorflow.json]
@@ -28,6 +28,7 @@ from engine_speed import LENGTH, N_REFS, bpnet_like, plain_pass  # noqa: E402
 
 import seqlift  # noqa: E402
 from seqlift import _backend  # noqa: E402
+from seqlift.methods import GENOMICS, RESCALE, REVEAL_CANCEL, RULES  # noqa: E402
 from seqlift.references import shuffled_references  # noqa: E402
 
 
@@ -49,10 +50,10 @@ def main():
     n = args.n_seqs
     times = {}
 
-    explainers = {rule: seqlift.Explainer(model, rule=rule) for rule in ("rescale", "reveal_cancel", "genomics")}
+    explainers = {rule: seqlift.Explainer(model, rule=rule) for rule in RULES}
     for rule, explainer in explainers.items():
         explainer.deeplift(x, refs)  # compile
-        times["explainer" if rule == "rescale" else rule] = min(seconds(lambda: explainer.deeplift(x, refs))
+        times["explainer" if rule == RESCALE else rule] = min(seconds(lambda: explainer.deeplift(x, refs))
                                                                 for _ in range(2))
     fresh = bpnet_like(seed=1)  # a model object the one-call API has not seen
     times["one_call_first"] = seconds(lambda: seqlift.deeplift(fresh, x, refs))
@@ -72,8 +73,8 @@ def main():
               "seq_per_s": {k: n / v for k, v in times.items()},
               "one_call_second_over_explainer_time": times["one_call_second"] / times["explainer"],
               "one_call_path_second_over_explainer_time": times["one_call_path_second"] / times["explainer"],
-              "reveal_cancel_over_rescale_time": times["reveal_cancel"] / times["explainer"],
-              "genomics_over_rescale_time": times["genomics"] / times["explainer"],
+              "reveal_cancel_over_rescale_time": times[REVEAL_CANCEL] / times["explainer"],
+              "genomics_over_rescale_time": times[GENOMICS] / times["explainer"],
               "explainer_over_plain_time": times["explainer"] / times["plain"]}
     print(json.dumps(result, indent=1))
     if args.json:

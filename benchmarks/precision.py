@@ -25,9 +25,9 @@ import numpy as np
 from keras import layers
 
 import seqlift
+from seqlift.methods import RESCALE, RULES
 from seqlift.references import frequency_reference, shuffled_references
 
-RULES = ("rescale", "reveal_cancel", "genomics")
 
 
 def two_conv(length):
@@ -144,7 +144,7 @@ def measure(name, builder, length, n_seqs, reference, seed=0):
     try:
         c64 = captum_scores(model64, x, refs, "float64")
         row["captum_rescale"] = relative_error(captum_scores(model32, x, refs, "float32"), c64)
-        row["float64_seqlift_vs_captum"] = relative_error(truth["rescale"], c64)
+        row["float64_seqlift_vs_captum"] = relative_error(truth[RESCALE], c64)
     except ImportError:
         row["captum_rescale"] = None
     return row

@@ -3,8 +3,8 @@
 - write rate: ``ScoreWriter.append`` of ready-made scores (1000 bp, one task), each chunk flushed and
   counted as ``seqlift score`` does for ``--resume``: the most sequences/s one driver can write, so the
   most one driver can take from any number of Ray workers;
-- Ray: ``seqlift score --ray local --workers W`` (the ``ScoreJob``) on a small model, W = 1 then 2, wall time
-  of the whole run including the cluster's start.
+- Ray: ``seqlift score --ray local --workers W`` (``pipeline.prepare`` and ``run``) on a small model,
+  W = 1 then 2, wall time of the whole run including the cluster's start.
 
 Usage: python benchmarks/scale.py [--n-seqs 400] [--json benchmarks/results/scale_cpu_tensorflow.json]
 """
@@ -61,11 +61,10 @@ def ray_seconds(folder: Path, n_seqs: int, workers: int) -> float:
     fasta = folder / "in.fa"
     if not fasta.exists():
         fasta.write_text("".join(f">s{i}\n{''.join(rng.choice(list('ACGT'), 1000))}\n" for i in range(n_seqs)))
-    job = pipeline.ScoreJob(model=str(folder / "model.h5"), input=str(fasta), out=folder / f"ray{workers}.h5",
-                            n_refs=10, chunk_size=25, ray="local", workers=workers)
+    request = pipeline.ScoreRequest(model=str(folder / "model.h5"), input=str(fasta), out=folder / f"ray{workers}.h5",
+                                    n_refs=10, chunk_size=25, ray="local", workers=workers)
     began = time.perf_counter()
-    job.prepare(lambda n: [0])
-    job.run()
+    pipeline.run(pipeline.prepare(request, lambda n: [0]))
     return time.perf_counter() - began
 
 

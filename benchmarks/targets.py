@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from engine_speed import LENGTH, N_REFS, bpnet_like, timed  # noqa: E402
 
 import seqlift  # noqa: E402
+from seqlift.methods import RESCALE, RULES  # noqa: E402
 from seqlift.references import shuffled_references  # noqa: E402
 
 PROFILE_LOGIT = 2 * (LENGTH // 2)  # the profile logit explained by --target logit: centre position, + strand
@@ -87,7 +88,7 @@ def weight_share(model, x, refs):
     return {"median": float(np.median(share)), "p90": float(np.percentile(share, 90))}
 
 
-def summation_errors(model, head, target, numpy_target, x, refs, rule="rescale", output=None):
+def summation_errors(model, head, target, numpy_target, x, refs, rule=RESCALE, output=None):
     """Largest engine delta and largest error against NumPy, absolute and relative to max(1, |t|)."""
     explainer = seqlift.Explainer(model, rule=rule, normalize=True, output=output)
     att = explainer.deeplift(x, refs, target=target)
@@ -152,7 +153,7 @@ def main():
     refs_t = shuffled_references(xt, N_REFS, seed=1)
     result["transformer"] = {
         rule: summation_errors(small, None, 0, lambda o: o[:, 0], xt, refs_t, rule=rule)
-        for rule in ("rescale", "reveal_cancel", "genomics")}
+        for rule in RULES}
     print("transformer", result["transformer"], flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

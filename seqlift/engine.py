@@ -58,8 +58,8 @@ class Explainer:
     """A Keras model lowered for DeepLIFT, with compiled steps cached per target and batch shape.
 
     model: ``keras.Model``, path to ``.h5``/``.keras``, ``ARCH.json`` with ``weights``, or
-    ``FILE.py:FUNCTION`` (see ``seqlift.models``). rule: 'rescale', 'reveal-cancel',
-    'genomics' or a dict from Keras layer class to rule (``graph.assign_rules``). normalize: mean-normalize the
+    ``FILE.py:FUNCTION`` (see ``seqlift.models``). rule: 'rescale', 'reveal-cancel', 'genomics' or a
+    dict from Keras layer class to rule (``graph.assign_rules``). normalize: mean-normalize the
     convolution reading the one-hot input (Shrikumar et al. 2016, §2.6). device: 'cpu', 'gpu' or
     None (the backend's default: the GPU when one is visible). output: which output of a
     multi-output model to explain (index or name). input: which input of a multi-input model is

@@ -55,8 +55,8 @@ class ReferenceSpec:
         for option, value in given.items():
             if value is not None and not method.uses_references:
                 raise SeqliftError(f"{option} does nothing with --method {method.name}, which uses no reference")
-        needs = {"--n-refs": (n_refs, "shuffle"), "--seed": (seed, "shuffle"), "--background": (background, "frequency"),
-                 "--refs-per-input": (refs_per_input, "given")}
+        needs = {"--n-refs": (n_refs, "shuffle"), "--seed": (seed, "shuffle"),
+                 "--background": (background, "frequency"), "--refs-per-input": (refs_per_input, "given")}
         for option, (value, needed) in needs.items():
             if value is not None and kind != needed:
                 raise SeqliftError(f"{option} applies to --reference {'PATH.fa' if needed == 'given' else needed} "
@@ -94,8 +94,9 @@ class ReferenceSpec:
         _, refs = seqs.encode_records(seqs.read_fasta(path), length, path)
         if self.refs_per_input:
             if len(refs) != n_inputs * self.refs_per_input:
+                needed = n_inputs * self.refs_per_input
                 raise SeqliftError(f"{path}: {len(refs)} reference records, but --refs-per-input "
-                                   f"{self.refs_per_input} with {n_inputs} inputs needs {n_inputs * self.refs_per_input}")
+                                   f"{self.refs_per_input} with {n_inputs} inputs needs {needed}")
             refs = refs.reshape(n_inputs, self.refs_per_input, length, 4)
         return replace(self, given=refs)
 

@@ -132,7 +132,8 @@ def test_rc_average_equals_two_runs_combined_by_hand():
     # The reverse complement's references are the reverse complements of the forward shuffles.
     shuffles = references.shuffled_references(x, 3, 4, 0)
     reverse = seqlift.score(explainer, reverse_complement(x), tasks=[0, 1], reference=reverse_complement(shuffles))
-    np.testing.assert_allclose(both.contributions, 0.5 * (forward.contributions + reverse_complement(reverse.contributions)), atol=1e-7)
+    np.testing.assert_allclose(both.contributions,
+                               0.5 * (forward.contributions + reverse_complement(reverse.contributions)), atol=1e-7)
     np.testing.assert_allclose(both.hypothetical, 0.5 * (forward.hypothetical + reverse_complement(reverse.hypothetical)),
                                atol=1e-7)
     np.testing.assert_allclose(both.prediction, 0.5 * (forward.prediction + reverse.prediction), atol=1e-7)
