@@ -11,7 +11,7 @@ from .errors import SeqliftError
 
 
 class ChunkScorer:
-    """One Ray worker: the explainer built once from ``settings`` (``ScoreJob.worker_settings``)."""
+    """One Ray worker: the explainer built once from ``settings`` (``pipeline.worker_settings``)."""
 
     def __init__(self, settings: dict):
         from .scoring import explainer_for_sequences

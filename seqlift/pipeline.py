@@ -181,8 +181,10 @@ class ScorePlan:
         return input_paths(self.request, self.references)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
+    """What a run wrote: ``n`` sequences into ``out`` and ``summary``, and its convergence deltas."""
+
     out: Path
     summary: Path
     n: int
@@ -208,8 +210,8 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]]) -> 
     choose_tasks: ``n_outputs -> tasks`` (the CLI's ``--task``, checked against the model).
     """
     method = get_method(request.method)
-    references = request.references()
     check_options(request, method)
+    references = request.references()
     outputs = Outputs(input_paths(request, references))
     _check_outputs(request, outputs)
     if request.device == "gpu" and not _backend.gpu_available():
