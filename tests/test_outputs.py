@@ -59,6 +59,33 @@ def test_bigwig_streams_records_in_coordinate_order_whatever_the_file_order(tmp_
     np.testing.assert_allclose(bw.values("chr2", 5, 9), [0, 1, 2, 3])
 
 
+def test_bigwig_chain_of_overlapping_windows_is_written_in_pieces_with_exact_averages(tmp_path, monkeypatch):
+    """Sliding windows chain over a whole chromosome: bases are written as they become final, so the buffer
+    stays near the flush size plus one window, and every base is the mean of the windows covering it."""
+    monkeypatch.setattr(tracks._Track, "FLUSH_BASES", 10)
+    length, step, n = 8, 3, 60
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(n, length))
+    names = [f"chr1:{i * step}-{i * step + length}" for i in range(n)]
+    buffers = []
+    add = tracks._Track.add
+
+    def watched(self, chrom, start, row):
+        add(self, chrom, start, row)
+        buffers.append(len(self.total))
+
+    monkeypatch.setattr(tracks._Track, "add", watched)
+    out = tracks.write_bigwig(names, lambda ids: values[ids], length, {"chr1": 400}, tmp_path / "c.bw", block=7)
+    total, count = np.zeros(400), np.zeros(400)
+    for i in range(n):
+        total[i * step:i * step + length] += values[i]
+        count[i * step:i * step + length] += 1
+    end = (n - 1) * step + length
+    got = np.array(pyBigWig.open(str(out)).values("chr1", 0, end))
+    np.testing.assert_allclose(got, total[:end] / count[:end], rtol=1e-6)  # float32 in the file
+    assert max(buffers) <= 2 * (10 + step + length)
+
+
 def test_bigwig_hypothetical_max_writes_the_strongest_base(tmp_path):
     contrib = np.zeros((1, 4, 4), np.float32)
     contrib[0, 0] = [1, -3, 2, 0]
