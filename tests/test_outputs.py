@@ -1,5 +1,7 @@
 """Logos and bigWig tracks from score files, read back the way a user would."""
 
+import os
+
 import numpy as np
 import pyBigWig
 import pytest
@@ -151,3 +153,40 @@ def test_read_scores_picks_a_task(tmp_path):
     assert read_scores(scores)["contrib"][0, 0, 0] == 1.0
     with pytest.raises(SeqliftError, match="task 1 is not in the file"):
         read_scores(scores, 1)
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_runs_temporaries_are_removed_by_the_next_run_and_a_live_ones_kept(tmp_path):
+    """SIGKILL leaves ``.NAME.seqlift-tmp-PID`` files no handler could remove: the next run writing NAME
+    removes those of processes that no longer run, and leaves a running process's (and other files) alone."""
+    dead, live = _dead_pid(), os.getppid()
+    stale = [tmp_path / f".s.h5.seqlift-tmp-{dead}.h5", tmp_path / f".s.h5.partial.seqlift-tmp-{dead}"]
+    kept = [tmp_path / f".s.h5.seqlift-tmp-{live}.h5", tmp_path / f".other.h5.seqlift-tmp-{dead}.h5",
+            tmp_path / f".s.h5.seqlift-tmp-{dead}.notes.txt.bak"]
+    for path in stale + kept:
+        path.write_text("x")
+    with Outputs() as outputs:
+        partial, _ = outputs.partial(tmp_path / "s.h5", resume=False)
+        setup = outputs.scratch(partial)
+        setup.write_text("set up")
+        assert not any(p.exists() for p in stale)
+        os.replace(setup, partial)
+        outputs.release(setup)
+    assert all(p.exists() for p in kept) and (tmp_path / "s.h5").read_text() == "set up"
+
+
+def test_a_set_up_file_is_removed_when_the_run_fails_before_renaming_it(tmp_path):
+    with pytest.raises(RuntimeError):
+        with Outputs() as outputs:
+            setup = outputs.scratch(tmp_path / "s.h5.partial")
+            setup.write_text("half set up")
+            raise RuntimeError("interrupted")
+    assert not list(tmp_path.iterdir())

@@ -91,6 +91,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(files, many, tmp_path,
                     "--resume")
     assert result.exit_code == 0, result.output
     assert not partial.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resumed.h5", "resumed.tsv"]  # the killed run's temporaries too
     assert_same_contents(out, many / "plain.h5")
     assert out.with_suffix(".tsv").read_text() == (many / "plain.tsv").read_text()
 
