@@ -61,6 +61,7 @@ class Outputs:
         self.inputs = [Path(p) for p in inputs if p is not None and str(p) != ""]
         self.temporaries: dict[Path, Path] = {}  # temporary → destination, in claim order
         self._kept: set[Path] = set()  # in-progress files a failure leaves for --resume
+        self._scratch: set[Path] = set()  # set up by a writer, which renames them itself
 
     # ------------------------------------------------------------------ checks before any work
     def check_file(self, path, option="--out", ours=None) -> Path:
@@ -116,16 +117,28 @@ class Outputs:
     def file(self, path, option="--out") -> Path:
         """A temporary file (created, empty) that becomes ``path`` when the run succeeds."""
         path = self.check_file(path, option)
-        tmp = path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}{''.join(path.suffixes[-1:])}")
+        tmp = _temporary_name(path, ''.join(path.suffixes[-1:]))
         self._claim(tmp, path, lambda: tmp.open("xb").close())
         return tmp
 
     def folder(self, path, force=False, option="--out") -> Path:
         """A temporary folder whose files go into ``path`` when the run succeeds."""
         path = self.check_folder(path, force, option)
-        tmp = path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}")
+        tmp = _temporary_name(path)
         self._claim(tmp, path, tmp.mkdir)
         return tmp
+
+    def scratch(self, beside: Path) -> Path:
+        """A temporary name beside ``beside`` that a writer sets up and renames itself (``release`` it then);
+        a failure or signal before that removes it."""
+        tmp = _temporary_name(Path(beside))
+        _remove_stale_temporaries(Path(beside))
+        self._scratch.add(tmp)
+        return tmp
+
+    def release(self, tmp: Path):
+        """``tmp`` (from ``scratch``) was renamed into place by its writer."""
+        self._scratch.discard(tmp)
 
     def partial(self, path, resume: bool, option="--out") -> tuple[Path, bool]:
         """The in-progress file ``PATH.partial`` that becomes ``path`` when the run succeeds, and whether it
@@ -145,6 +158,7 @@ class Outputs:
     def _claim(self, tmp: Path, final: Path, create):
         if final.resolve() in {f.resolve() for f in self.temporaries.values()}:
             raise SeqliftError(f"{final}: two outputs of this run have the same path; give them different names")
+        _remove_stale_temporaries(final)
         try:
             create()
         except OSError as exc:
@@ -153,6 +167,9 @@ class Outputs:
 
     def commit(self):
         """Rename every temporary into place (files replace files; a folder's files join the folder)."""
+        for tmp in self._scratch:  # a writer that failed to rename its set-up file
+            tmp.unlink(missing_ok=True)
+        self._scratch.clear()
         for tmp, final in list(self.temporaries.items()):
             if tmp.is_dir():
                 _merge_folder(tmp, final)
@@ -162,6 +179,9 @@ class Outputs:
 
     def abort(self):
         """Remove every temporary; destinations are left as they were."""
+        for tmp in list(self._scratch):
+            tmp.unlink(missing_ok=True)
+        self._scratch.clear()
         for tmp in list(self.temporaries):
             if tmp in self._kept:
                 continue
@@ -217,6 +237,38 @@ class Outputs:
         for final in self.temporaries.values():
             return final
         return None
+
+
+def _temporary_name(path: Path, suffix: str = "") -> Path:
+    """``.NAME.seqlift-tmp-PID[SUFFIX]`` beside ``path``: hidden, and naming the process that owns it."""
+    return path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}{suffix}")
+
+
+def _remove_stale_temporaries(path: Path):
+    """Remove temporaries for ``path`` left by a seqlift process of this machine that no longer runs (one
+    killed by SIGKILL, which no handler sees). A live process's temporaries are left alone."""
+    pattern = re.compile(re.escape(f".{path.name}.seqlift-tmp-") + r"(\d+)(\.[^.]*)?")
+    try:
+        candidates = list(path.parent.iterdir())
+    except OSError:
+        return
+    for candidate in candidates:
+        found = pattern.fullmatch(candidate.name)
+        if found and int(found.group(1)) != os.getpid() and not _running(int(found.group(1))):
+            if candidate.is_dir():
+                shutil.rmtree(candidate, ignore_errors=True)
+            else:
+                candidate.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but is not ours to signal
+        return True
+    return True
 
 
 def partial_path(out) -> Path:
