@@ -26,7 +26,7 @@ from . import rules  # noqa: E402
 from . import targets as targets_mod  # noqa: E402
 from .errors import SeqliftError  # noqa: E402
 from .graph import Graph, assign_rules, build_graph, normalize_first_convolution  # noqa: E402
-from .methods import DEEPLIFT, RESCALE, REVEAL_CANCEL, Method  # noqa: E402
+from .methods import DEEPLIFT, METHODS, RESCALE, REVEAL_CANCEL, Method  # noqa: E402
 from .models import load_model  # noqa: E402
 
 # Pairs (input × reference) per compiled step when the caller gives no batch size. Eager PyTorch
@@ -240,12 +240,14 @@ class Explainer:
         target: an output index (that logit), 'sum', 'profile' (see ``seqlift.targets``), or a list of
         them (a list of ``Attribution`` is returned; a ``multi_target`` method scores them in one pass).
         extra: values of the model's other inputs, held fixed (see ``check_extra``).
-        options: the method's own (``method.options``), e.g. ``ig_steps``.
+        options: the method's own (``method.options``), e.g. ``ig_steps``; those of other registered methods
+        are ignored (one call can loop over methods), any other name is an error.
         """
-        unknown = sorted(set(options) - set(method.options))
+        known = {name for m in METHODS.values() for name in m.options}
+        unknown = sorted(set(options) - known)
         if unknown:
-            raise SeqliftError(f"method {method.name} takes no option {', '.join(unknown)} "
-                               f"(its options: {', '.join(method.options) or 'none'})")
+            raise SeqliftError(f"no method takes the option {', '.join(unknown)} (options: {', '.join(sorted(known))})")
+        options = {name: value for name, value in options.items() if name in method.options}
         several = isinstance(target, (list, tuple))
         explained = tuple(self.target(t) for t in (target if several else [target]))
         check_shapes(self.graph.input_shape, inputs)

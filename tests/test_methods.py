@@ -61,9 +61,12 @@ def test_registry_records_are_frozen_and_unknown_names_and_options_are_refused()
         DEEPLIFT.complete = False
     with pytest.raises(SeqliftError, match="unknown method 'lime'; choose one of deeplift, "):
         get_method("lime")
-    with pytest.raises(SeqliftError, match="takes no option ig_steps"):
-        attribute(Explainer(tiny_model()), DEEPLIFT.name, np.zeros((1, 8, 4), "float32"),
-                  np.zeros((1, 8, 4), "float32"), ig_steps=4)
+    ex, x = Explainer(tiny_model()), np.eye(4, dtype="float32")[[0, 1, 2, 3, 3, 2, 1, 0]][None]
+    with pytest.raises(SeqliftError, match="no method takes the option ig_step "):
+        attribute(ex, DEEPLIFT.name, x, np.zeros((1, 8, 4), "float32"), ig_step=4)
+    plain = attribute(ex, DEEPLIFT.name, x, np.zeros((1, 8, 4), "float32"))
+    other = attribute(ex, DEEPLIFT.name, x, np.zeros((1, 8, 4), "float32"), ig_steps=4)  # integrated gradients'
+    assert np.array_equal(plain.contributions, other.contributions)
 
 
 def test_explainer_deeplift_is_the_registry_path():

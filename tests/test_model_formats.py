@@ -162,7 +162,7 @@ def test_keras2_json_and_weights_score_as_the_keras3_h5(files, arch, weights, re
     one_hot = _one_hot()
     expected = seqlift.score(str(files / reference), one_hot, tasks=[0, 1], n_refs=3)
     got = seqlift.score(str(files / arch), one_hot, tasks=[0, 1], n_refs=3, weights=str(files / weights))
-    for key in ("contrib", "hypothetical", "prediction", "reference_prediction"):
+    for key in ("contributions", "hypothetical", "prediction", "reference_prediction"):
         assert _max_relative(getattr(got, key), getattr(expected, key)) <= 1e-6, key
 
 
