@@ -203,8 +203,8 @@ def _parse_tasks(values, n_outputs):
               help=f"DeepLIFT rule; genomics = RevealCancel on dense layers, Rescale on convolutions.  "
                    f"[default: {RULES[0]}]")
 @click.option("--reference", default=None,
-              help="shuffle | frequency | zeros | PATH.fa of reference sequences (deeplift, integrated-gradients).  "
-                   "[default: shuffle]")
+              help="shuffle | frequency | zeros | PATH.fa of reference sequences "
+                   f"({', '.join(m.name for m in METHODS.values() if m.uses_references)}).  [default: shuffle]")
 @click.option("--n-refs", type=click.IntRange(1), default=None,
               help="Dinucleotide shuffles per sequence (--reference shuffle).  [default: 20]")
 @click.option("--refs-per-input", type=click.IntRange(1), default=None,
