@@ -337,7 +337,7 @@ def simulate(outdir, n_seqs, length, seed, background, train, force, quiet):
 @user_errors
 def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, seed, motifs, force, quiet):
     """Compare attribution methods on a `seqlift simulate` data set with known motif positions."""
-    from seqlift import benchmark as bench
+    from seqlift.simulation import evaluation as bench
 
     def progress(label):
         if not quiet:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from keras import layers
 
-from seqlift import benchmark as bench
+from seqlift.simulation import evaluation as bench
 from seqlift import simulation as sim_mod
 from seqlift.engine import Explainer
 from seqlift.methods import attribute, in_silico_mutagenesis

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import simulation as sim_mod
-from .errors import SeqliftError
-from .outputs import Outputs
-from .references import check_seed, composition
-from .scoring import ReferenceSpec, explainer_for_sequences, score_one_hot
-from .sequences import one_hot_encode
+from . import data as sim_mod
+from ..errors import SeqliftError
+from ..outputs import Outputs
+from ..references import check_seed, composition
+from ..scoring import ReferenceSpec, explainer_for_sequences, score_one_hot
+from ..sequences import one_hot_encode
 
 TASK_MOTIFS = {0: ("GATA1", "TAL1"), 1: ("GATA1",), 2: ("TAL1",)}
 STRONG_LOG_ODDS = 7.0
@@ -154,7 +154,7 @@ def sensitivity_n(per_position: np.ndarray, masks, drops, task_index: int) -> di
 # ----------------------------------------------------------------------------- the run
 def motif_recovery(one_hot, hypothetical, seed=0) -> dict:
     """Which simulated motifs TF-MoDISco-lite recovers from task-0 hypothetical scores (TOMTOM q < 0.05)."""
-    from . import motifs as motifs_mod
+    from .. import motifs as motifs_mod
 
     try:
         pos, neg, window, offset = motifs_mod.run_modisco(one_hot, hypothetical, seed=seed)

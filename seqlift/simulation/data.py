@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import SeqliftError
+from ..errors import SeqliftError
 
 ALPHABET = "ACGT"
 PAPER_BACKGROUND = (0.3, 0.2, 0.2, 0.3)
@@ -30,7 +30,7 @@ def data_dir() -> Path:
     try:
         return Path(str(resources.files("seqlift.data") / "simulations"))
     except ModuleNotFoundError:  # running from a source tree that was not pip-installed
-        return Path(__file__).resolve().parent.parent / "data" / "simulations"
+        return Path(__file__).resolve().parents[2] / "data" / "simulations"
 
 
 def load_motif(name: str) -> np.ndarray:
@@ -145,8 +145,8 @@ def simulate_into(outdir, n_seqs=8000, length=200, seed=0, background=PAPER_BACK
 
     Returns the ``Simulation`` and the metrics table (None without training).
     """
-    from .outputs import Outputs
-    from .references import check_seed
+    from ..outputs import Outputs
+    from ..references import check_seed
 
     check_seed(seed)
     outputs = Outputs()
@@ -182,7 +182,7 @@ def write_test_split(sim: Simulation, outdir) -> dict[str, Path]:
 
 def read(simdir) -> Simulation:
     """A simulation written by ``write`` (or ``seqlift simulate``)."""
-    from .sequences import read_fasta
+    from ..sequences import read_fasta
 
     simdir = Path(simdir)
     for name in ("sequences.fa", "labels.tsv", "motifs.tsv"):
@@ -214,7 +214,7 @@ def train(sim: Simulation, seed=0, epochs=60, patience=5, batch_size=128, verbos
     """Train the paper's model (binary cross-entropy, Adam 0.001, early stopping on the valid split)."""
     import keras
 
-    from .sequences import one_hot_encode
+    from ..sequences import one_hot_encode
 
     keras.utils.set_random_seed(seed)
     x = np.stack([one_hot_encode(s, n) for n, s in zip(sim.names, sim.sequences)])
