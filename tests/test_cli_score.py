@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from keras import layers
 
-from cli.main import cli
+from seqlift.cli.main import cli
 from seqlift.pipeline import ScoreJob
 
 LENGTH = 40

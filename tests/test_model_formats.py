@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from keras import layers
 
 import seqlift
-from cli.main import cli
+from seqlift.cli.main import cli
 from seqlift.models import import_file
 from seqlift.pipeline import ScoreJob
 

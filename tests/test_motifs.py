@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from seqlift.cli.main import cli
 from seqlift import motifs as motifs_mod
 from seqlift import simulation as sim_mod
 

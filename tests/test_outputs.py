@@ -5,7 +5,7 @@ import pyBigWig
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from seqlift.cli.main import cli
 from seqlift import SeqliftError, plots, tracks
 from seqlift.outputs import Outputs
 from seqlift.scorefile import ScoreWriter, read_scores

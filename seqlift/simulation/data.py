@@ -27,10 +27,7 @@ TASKS = ("task0_both", "task1_gata1", "task2_tal1")
 
 def data_dir() -> Path:
     """The folder of shipped simulation files (motif matrices, model, example sequences)."""
-    try:
-        return Path(str(resources.files("seqlift.data") / "simulations"))
-    except ModuleNotFoundError:  # running from a source tree that was not pip-installed
-        return Path(__file__).resolve().parents[2] / "data" / "simulations"
+    return Path(str(resources.files("seqlift.data") / "simulations"))
 
 
 def load_motif(name: str) -> np.ndarray:
