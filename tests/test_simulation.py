@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from seqlift.cli.main import cli
 from seqlift import simulation as sim_mod
+from seqlift.simulation import metrics
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +84,13 @@ def test_same_seed_same_files(tmp_path):
 
 def test_auroc_and_auprc_on_hand_made_cases():
     labels = np.array([0, 0, 1, 1])
-    assert sim_mod.auroc(labels, [0.1, 0.2, 0.8, 0.9]) == 1.0
-    assert sim_mod.auroc(labels, [0.9, 0.8, 0.2, 0.1]) == 0.0
-    assert sim_mod.auroc(labels, [0.5, 0.5, 0.5, 0.5]) == 0.5
-    assert sim_mod.auroc([0, 1, 0, 1], [0.1, 0.4, 0.5, 0.8]) == 0.75  # 3 of 4 pairs ordered
-    assert sim_mod.auprc(labels, [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert metrics.auroc(labels, [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert metrics.auroc(labels, [0.9, 0.8, 0.2, 0.1]) == 0.0
+    assert metrics.auroc(labels, [0.5, 0.5, 0.5, 0.5]) == 0.5
+    assert metrics.auroc([0, 1, 0, 1], [0.1, 0.4, 0.5, 0.8]) == 0.75  # 3 of 4 pairs ordered
+    assert metrics.auprc(labels, [0.1, 0.2, 0.8, 0.9]) == 1.0
     # ranks: 1(+), 0(-), 1(+) → precision at positives 1 and 2/3 → mean 5/6
-    assert sim_mod.auprc([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx(5 / 6)
+    assert metrics.auprc([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx(5 / 6)
 
 
 def test_shipped_model_and_test_split_are_consistent():
