@@ -124,3 +124,61 @@ def test_read_scores_picks_a_task(tmp_path):
     assert read_scores(scores)["contrib"][0, 0, 0] == 1.0
     with pytest.raises(SeqliftError, match="task 1 is not in the file"):
         read_scores(scores, 1)
+
+
+def _png_size(path):
+    import struct
+
+    return struct.unpack(">II", path.read_bytes()[16:24])  # width, height from the IHDR chunk
+
+
+def test_a_logo_shows_the_strongest_50_bp_unless_asked_for_more(tmp_path):
+    contrib = np.zeros((1, 200, 4), np.float32)
+    contrib[0, 120:130, 2] = 1.0  # the signal: 10 bp at 120
+    scores = write_scores(tmp_path / "s.h5", ["x"], contrib)
+    per_position = contrib.sum(-1)
+    start, end = plots.logo_windows(per_position)[0]
+    assert end - start == plots.DEFAULT_WINDOW == 50 and start <= 120 and 130 <= end
+    assert plots.logo_windows(per_position, full=True) == [(0, 200)]
+    assert plots.logo_windows(per_position, start=10) == [(10, 200)]
+    runner = CliRunner()
+    for args, out in [([], "default.png"), (["--full"], "full.png")]:
+        result = runner.invoke(cli, ["logo", str(scores), "--out", str(tmp_path / out), *args])
+        assert result.exit_code == 0, result.output
+    # 150 dpi: 50 bp × 0.18 in = 9 in = 1,350 px; the whole 200 bp 5,400 px
+    assert _png_size(tmp_path / "default.png")[0] == 1350 and _png_size(tmp_path / "full.png")[0] == 5400
+    for args, message in [(["--full", "--start", "3"], "--full draws the whole sequence"),
+                          (["--around-max", "20", "--end", "40"], "--around-max chooses its own window")]:
+        result = runner.invoke(cli, ["logo", str(scores), "--out", str(tmp_path / "bad.png"), *args])
+        assert result.exit_code == 1 and message in result.stderr
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_drawing_leaves_matplotlibs_backend_and_pyplot_alone(tmp_path, monkeypatch):
+    """A notebook's backend and open figures are its own: no matplotlib.use, no pyplot figure."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from seqlift import motifs as motifs_mod
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("matplotlib.use was called")
+
+    monkeypatch.setattr(matplotlib, "use", refuse)
+    before = plt.get_fignums()
+    rng = np.random.default_rng(0)
+    data = {"names": np.array(["a"]), "attrs": {}, "task": 0, "contrib": rng.normal(size=(1, 30, 4)),
+            "hypothetical": rng.normal(size=(1, 30, 4))}
+    plots.draw_logos(data, [0], tmp_path / "l.png")
+    ppm = np.tile([0.7, 0.1, 0.1, 0.1], (6, 1))
+    motifs_mod._logos([motifs_mod.Pattern("pos_pattern_0", "pos", ppm, ppm - 0.25, core=(0, 6))], tmp_path)
+    assert plt.get_fignums() == before
+    assert (tmp_path / "l.png").exists() and (tmp_path / "pos_pattern_0.pwm.png").exists()
+
+
+def test_highlight_colours_are_the_callers_then_a_palette():
+    colour_of = plots._colour_chooser({"GATA1": "gold"})
+    assert colour_of("GATA1") == "gold"
+    others = [colour_of(name) for name in ("TAL1", "CTCF", "TAL1")]
+    assert others[0] == others[2] != others[1] and "gold" not in others
+    assert set(others) <= set(plots.HIGHLIGHT_COLOURS)
