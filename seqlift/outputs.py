@@ -10,6 +10,8 @@ An ``Outputs`` owns a run's outputs from start to end:
   (HDF5, libBigWig) is given it;
 - leaving the ``with`` block renames every temporary into place; any failure, Ctrl-C, SIGTERM or
   SIGHUP removes them, and nothing at a destination is touched;
+- ``replacing`` rebuilds a file the run already owns (a resumable ``OUT.partial``) under a temporary name
+  and renames it over the file when its own block ends;
 - a write failure (disk full, file-size limit, read-only file system) becomes one ``SeqliftError``
   naming the destination.
 
@@ -19,6 +21,7 @@ A folder output that already exists keeps every file seqlift does not write ther
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -61,6 +64,7 @@ class Outputs:
         self.inputs = [Path(p) for p in inputs if p is not None and str(p) != ""]
         self.temporaries: dict[Path, Path] = {}  # temporary → destination, in claim order
         self._kept: set[Path] = set()  # in-progress files a failure leaves for --resume
+        self._replacing: set[Path] = set()  # temporaries of open ``replacing`` blocks
 
     # ------------------------------------------------------------------ checks before any work
     def check_file(self, path, option="--out", ours=None) -> Path:
@@ -116,14 +120,14 @@ class Outputs:
     def file(self, path, option="--out") -> Path:
         """A temporary file (created, empty) that becomes ``path`` when the run succeeds."""
         path = self.check_file(path, option)
-        tmp = path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}{''.join(path.suffixes[-1:])}")
+        tmp = temporary_name(path, path.suffixes[-1:])
         self._claim(tmp, path, lambda: tmp.open("xb").close())
         return tmp
 
     def folder(self, path, force=False, option="--out") -> Path:
         """A temporary folder whose files go into ``path`` when the run succeeds."""
         path = self.check_folder(path, force, option)
-        tmp = path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}")
+        tmp = temporary_name(path)
         self._claim(tmp, path, tmp.mkdir)
         return tmp
 
@@ -141,6 +145,20 @@ class Outputs:
         if resume:
             self._kept.add(tmp)
         return tmp, existed
+
+    @contextlib.contextmanager
+    def replacing(self, path: Path):
+        """A temporary name beside ``path`` (a file this run owns, such as its ``OUT.partial``) to build a new
+        version under; it replaces ``path`` when the block ends. A failure or signal inside the block
+        removes it and leaves ``path`` as it was, so ``path`` only ever exists complete on disk."""
+        tmp = temporary_name(path)
+        self._replacing.add(tmp)
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        finally:
+            self._replacing.discard(tmp)
+            tmp.unlink(missing_ok=True)  # there only when the block failed
 
     def _claim(self, tmp: Path, final: Path, create):
         if final.resolve() in {f.resolve() for f in self.temporaries.values()}:
@@ -162,6 +180,8 @@ class Outputs:
 
     def abort(self):
         """Remove every temporary; destinations are left as they were."""
+        for tmp in list(self._replacing):
+            tmp.unlink(missing_ok=True)
         for tmp in list(self.temporaries):
             if tmp in self._kept:
                 continue
@@ -217,6 +237,11 @@ class Outputs:
         for final in self.temporaries.values():
             return final
         return None
+
+
+def temporary_name(path: Path, suffixes=()) -> Path:
+    """The hidden name beside ``path`` that an output is written under (same folder, so renaming is atomic)."""
+    return path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}{''.join(suffixes)}")
 
 
 def partial_path(out) -> Path:

@@ -182,3 +182,22 @@ def test_highlight_colours_are_the_callers_then_a_palette():
     others = [colour_of(name) for name in ("TAL1", "CTCF", "TAL1")]
     assert others[0] == others[2] != others[1] and "gold" not in others
     assert set(others) <= set(plots.HIGHLIGHT_COLOURS)
+
+
+def test_replacing_swaps_a_file_only_when_its_block_completes(tmp_path):
+    """The one rebuild-then-rename of an owned file (a resumed OUT.partial): complete or untouched, no temporary left."""
+    path = tmp_path / "out.h5.partial"
+    path.write_text("old")
+    outputs = Outputs()
+    with pytest.raises(RuntimeError):
+        with outputs.replacing(path) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed halfway")
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.h5.partial"]
+    with outputs.replacing(path) as tmp:
+        assert tmp.parent == path.parent and tmp.name.startswith(".out.h5.partial.seqlift-tmp-")
+        tmp.write_text("new")
+        outputs.abort()  # a signal arriving inside the block removes its temporary too
+        assert not tmp.exists()
+        tmp.write_text("new")
+    assert path.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["out.h5.partial"]

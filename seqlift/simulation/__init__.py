@@ -1,4 +1,5 @@
-"""The TAL1/GATA1 simulation of Shrikumar et al. 2017 (appendices F-I) and the benchmark built on it.
+"""The TAL1/GATA1 simulation of Shrikumar et al. 2017 (appendices F-I) and the benchmark built on it
+(docs/method.md, "The TAL1/GATA1 simulation").
 
 - ``data``: sequences, labels and the ground-truth motif positions; the shipped files and motif database.
 - ``model``: the paper's model and its training.
