@@ -64,7 +64,7 @@ class Outputs:
         self.inputs = [Path(p) for p in inputs if p is not None and str(p) != ""]
         self.temporaries: dict[Path, Path] = {}  # temporary → destination, in claim order
         self._kept: set[Path] = set()  # in-progress files a failure leaves for --resume
-        self._replacing: set[Path] = set()  # temporaries of open ``replacing`` blocks
+        self._scratch: set[Path] = set()  # temporaries of open ``replacing`` blocks
 
     # ------------------------------------------------------------------ checks before any work
     def check_file(self, path, option="--out", ours=None) -> Path:
@@ -120,14 +120,14 @@ class Outputs:
     def file(self, path, option="--out") -> Path:
         """A temporary file (created, empty) that becomes ``path`` when the run succeeds."""
         path = self.check_file(path, option)
-        tmp = temporary_name(path, path.suffixes[-1:])
+        tmp = _temporary_name(path, ''.join(path.suffixes[-1:]))
         self._claim(tmp, path, lambda: tmp.open("xb").close())
         return tmp
 
     def folder(self, path, force=False, option="--out") -> Path:
         """A temporary folder whose files go into ``path`` when the run succeeds."""
         path = self.check_folder(path, force, option)
-        tmp = temporary_name(path)
+        tmp = _temporary_name(path)
         self._claim(tmp, path, tmp.mkdir)
         return tmp
 
@@ -151,18 +151,21 @@ class Outputs:
         """A temporary name beside ``path`` (a file this run owns, such as its ``OUT.partial``) to build a new
         version under; it replaces ``path`` when the block ends. A failure or signal inside the block
         removes it and leaves ``path`` as it was, so ``path`` only ever exists complete on disk."""
-        tmp = temporary_name(path)
-        self._replacing.add(tmp)
+        path = Path(path)
+        tmp = _temporary_name(path)
+        _remove_stale_temporaries(path)
+        self._scratch.add(tmp)
         try:
             yield tmp
             os.replace(tmp, path)
         finally:
-            self._replacing.discard(tmp)
+            self._scratch.discard(tmp)
             tmp.unlink(missing_ok=True)  # there only when the block failed
 
     def _claim(self, tmp: Path, final: Path, create):
         if final.resolve() in {f.resolve() for f in self.temporaries.values()}:
             raise SeqliftError(f"{final}: two outputs of this run have the same path; give them different names")
+        _remove_stale_temporaries(final)
         try:
             create()
         except OSError as exc:
@@ -180,8 +183,9 @@ class Outputs:
 
     def abort(self):
         """Remove every temporary; destinations are left as they were."""
-        for tmp in list(self._replacing):
+        for tmp in list(self._scratch):
             tmp.unlink(missing_ok=True)
+        self._scratch.clear()
         for tmp in list(self.temporaries):
             if tmp in self._kept:
                 continue
@@ -239,9 +243,36 @@ class Outputs:
         return None
 
 
-def temporary_name(path: Path, suffixes=()) -> Path:
-    """The hidden name beside ``path`` that an output is written under (same folder, so renaming is atomic)."""
-    return path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}{''.join(suffixes)}")
+def _temporary_name(path: Path, suffix: str = "") -> Path:
+    """``.NAME.seqlift-tmp-PID[SUFFIX]`` beside ``path``: hidden, and naming the process that owns it."""
+    return path.with_name(f".{path.name}.seqlift-tmp-{os.getpid()}{suffix}")
+
+
+def _remove_stale_temporaries(path: Path):
+    """Remove temporaries for ``path`` left by a seqlift process of this machine that no longer runs (one
+    killed by SIGKILL, which no handler sees). A live process's temporaries are left alone."""
+    pattern = re.compile(re.escape(f".{path.name}.seqlift-tmp-") + r"(\d+)(\.[^.]*)?")
+    try:
+        candidates = list(path.parent.iterdir())
+    except OSError:
+        return
+    for candidate in candidates:
+        found = pattern.fullmatch(candidate.name)
+        if found and int(found.group(1)) != os.getpid() and not _running(int(found.group(1))):
+            if candidate.is_dir():
+                shutil.rmtree(candidate, ignore_errors=True)
+            else:
+                candidate.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but is not ours to signal
+        return True
+    return True
 
 
 def partial_path(out) -> Path:

@@ -397,6 +397,8 @@ class ScoreFile:
     def rows(self, key, index) -> np.ndarray:
         """Rows ``index`` (any order) of dataset ``key`` for this task."""
         unique, position = np.unique(np.asarray(index, dtype=np.int64), return_inverse=True)
+        if len(unique) and unique[-1] - unique[0] + 1 == len(unique):  # a run of rows: one slice, far faster
+            return self._select(key, self._h5[key][unique[0]:unique[-1] + 1])[position]
         return self._select(key, self._h5[key][unique])[position]  # h5py reads increasing indices
 
     def chunks(self, key, size=4096):

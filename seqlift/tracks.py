@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,19 +46,39 @@ def per_base_values(contrib: np.ndarray, hypothetical: np.ndarray | None = None)
     return contrib.sum(-1)
 
 
-def genome_windows(names, sizes, coordinates=None):
-    """``(chrom, start, end)`` of every record (from ``coordinates`` or its name), checked against the sizes."""
-    windows = []
+@dataclass(frozen=True)
+class Windows:
+    """Genome windows as arrays: ``chroms`` (names), and per record ``chrom`` (index into chroms), ``start``, ``end``."""
+
+    chroms: list[str]
+    chrom: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    def coordinate_order(self) -> np.ndarray:
+        """Record indices sorted by chromosome name, then start (stable: ties keep file order)."""
+        rank = np.argsort(np.argsort(self.chroms, kind="stable"))
+        return np.lexsort((self.start, rank[self.chrom]))
+
+
+def genome_windows(names, sizes, coordinates=None) -> Windows:
+    """Every record's window (from ``coordinates`` ``(chrom, start, end)`` or its ``chrom:start-end`` name),
+    checked against the chromosome sizes."""
+    codes: dict[str, int] = {}
+    chrom, start, end = (np.empty(len(names), np.int64) for _ in range(3))
     for i, name in enumerate(names):
         coords = coordinates[i] if coordinates is not None else parse_coordinates(str(name))
         if coords is None:
             raise SeqliftError(f"record '{name}': name is not genome coordinates chrom:start-end")
-        chrom, start, end = coords
-        if chrom not in sizes:
-            raise SeqliftError(f"record '{name}': chromosome '{chrom}' is not in the chromosome sizes")
-        if end > sizes[chrom]:
-            raise SeqliftError(f"record '{name}': ends past {chrom} (length {sizes[chrom]})")
-        windows.append((chrom, start, end))
+        if coords[0] not in sizes:
+            raise SeqliftError(f"record '{name}': chromosome '{coords[0]}' is not in the chromosome sizes")
+        chrom[i], start[i], end[i] = codes.setdefault(coords[0], len(codes)), coords[1], coords[2]
+    windows = Windows(list(codes), chrom, start, end)
+    limits = np.array([sizes[c] for c in windows.chroms], np.int64)
+    past = np.flatnonzero(end > limits[chrom]) if len(names) else []
+    if len(past):
+        name, c = names[past[0]], windows.chroms[chrom[past[0]]]
+        raise SeqliftError(f"record '{name}': ends past {c} (length {sizes[c]})")
     return windows
 
 
@@ -65,61 +86,82 @@ def write_bigwig(names, read_values, length: int, sizes: dict[str, int], out, bl
                  reverse=None, inputs=()):
     """Per-base values at the coordinates of ``names``; overlapping windows are averaged per base.
 
-    ``read_values(indices)`` returns the ``(len(indices), L)`` values of those records, so records
-    are read in coordinate order a block at a time and a run of overlapping windows is written as
-    soon as it ends: memory is set by the block and the longest run, not by the number of records.
-    coordinates: ``(chrom, start, end)`` per record instead of parsing names. reverse: a boolean per
-    record, True for a record scored on the minus strand (its values are flipped back onto the plus
-    strand). inputs: files ``out`` may not overwrite.
+    ``read_values(indices)`` returns the ``(len(indices), L)`` values of those records. Records are read
+    in coordinate order a block at a time, and bases are written as soon as no later window can reach
+    them, so memory is set by the block and the number of records, never by the genome's size or by how
+    far a chain of overlapping windows runs. coordinates: ``(chrom, start, end)`` per record instead of
+    parsing names. reverse: a boolean per record, True for a record scored on the minus strand (its
+    values are flipped back onto the plus strand). inputs: files ``out`` may not overwrite.
     """
     windows = genome_windows(names, sizes, coordinates)
-    for name, (_, start, end) in zip(names, windows):
-        if end - start != length:
-            raise SeqliftError(f"record '{name}': spans {end - start} bp but has {length} scores")
-    chroms = sorted({w[0] for w in windows})
-    order = sorted(range(len(windows)), key=lambda i: (windows[i][0], windows[i][1]))
+    wrong = np.flatnonzero(windows.end - windows.start != length)
+    if len(wrong):
+        i = wrong[0]
+        raise SeqliftError(f"record '{names[i]}': spans {windows.end[i] - windows.start[i]} bp but has {length} scores")
     with Outputs(inputs) as outputs:
         tmp = outputs.file(out)
         import pyBigWig  # opened only on a path known to be writable: libBigWig crashes on failure
 
-        covered = sum(end - start for _, start, end in windows)
-        outputs.ensure_room(tmp, covered * 6)  # float32 per base, compressed, plus zoom levels: < 6 bytes
+        outputs.ensure_room(tmp, int((windows.end - windows.start).sum()) * 6)  # float32 a base, compressed, zooms: < 6 bytes
         bw = pyBigWig.open(str(tmp), "w")
         if bw is None:
             raise SeqliftError(f"{out}: cannot write the bigWig file")
         try:
-            _write_runs(bw, sizes, chroms, windows, order, read_values, block, reverse)
+            bw.addHeader([(c, sizes[c]) for c in sorted(windows.chroms)], maxZooms=10)
+            track = _Track(bw)
+            order = windows.coordinate_order()
+            for b in range(0, len(order), block):
+                ids = order[b:b + block]
+                for i, row in zip(ids, read_values(ids)):
+                    flip = reverse is not None and reverse[i]
+                    track.add(windows.chroms[windows.chrom[i]], int(windows.start[i]), row[::-1] if flip else row)
+            track.finish()
         finally:
             bw.close()
     return Path(out)
 
 
-def _write_runs(bw, sizes, chroms, windows, order, read_values, block, reverse):
-    bw.addHeader([(c, sizes[c]) for c in chroms], maxZooms=10)
-    run = None  # [chrom, lo, total, count] of the current run of overlapping windows
+class _Track:
+    """Per-base sums and counts over the current run of overlapping or abutting windows, which arrive in start
+    order: every base left of the newest window's start is final, and is written once a megabase of them has
+    gathered (or the run ends), so the buffer holds about a megabase plus one window."""
 
-    def flush():
-        # a run is a chain of overlapping windows: every base in it is covered
-        bw.addEntries(run[0], int(run[1]), values=(run[2] / run[3]).tolist(), span=1, step=1)
+    FLUSH_BASES = 1 << 20
 
-    for b in range(0, len(order), block):
-        ids = order[b:b + block]
-        for i, row in zip(ids, read_values(ids)):
-            if reverse is not None and reverse[i]:
-                row = row[::-1]
-            chrom, start, end = windows[i]
-            if run is None or chrom != run[0] or start >= run[1] + len(run[2]):
-                if run is not None:
-                    flush()
-                run = [chrom, start, np.zeros(0), np.zeros(0)]
-            grow = end - run[1] - len(run[2])
-            if grow > 0:
-                run[2] = np.concatenate([run[2], np.zeros(grow)])
-                run[3] = np.concatenate([run[3], np.zeros(grow)])
-            run[2][start - run[1]:end - run[1]] += row
-            run[3][start - run[1]:end - run[1]] += 1
-    if run is not None:
-        flush()
+    def __init__(self, bw):
+        self.bw = bw
+        self.chrom, self.lo, self.hi = None, 0, 0  # the run covers [lo, hi) of chrom; nothing before lo is held
+        self.total = np.zeros(0)
+        self.count = np.zeros(0)
+
+    def add(self, chrom: str, start: int, row: np.ndarray):
+        if chrom != self.chrom or start > self.hi:
+            self.finish()
+            self.chrom, self.lo, self.hi = chrom, start, start
+        elif start - self.lo >= self.FLUSH_BASES:
+            self._write(start)
+        end = start + len(row)
+        if end - self.lo > len(self.total):
+            size = max(2 * len(self.total), end - self.lo)
+            self.total = np.concatenate([self.total, np.zeros(size - len(self.total))])
+            self.count = np.concatenate([self.count, np.zeros(size - len(self.count))])
+        self.total[start - self.lo:end - self.lo] += row
+        self.count[start - self.lo:end - self.lo] += 1
+        self.hi = max(self.hi, end)
+
+    def _write(self, upto: int):
+        """Write the bases ``[lo, upto)`` (each covered by at least one window) and drop them from the buffer."""
+        n, used = upto - self.lo, self.hi - self.lo
+        self.bw.addEntries(self.chrom, self.lo, values=self.total[:n] / self.count[:n], span=1, step=1)
+        for buffer in (self.total, self.count):
+            buffer[:used - n] = buffer[n:used]
+            buffer[used - n:used] = 0
+        self.lo = upto
+
+    def finish(self):
+        if self.chrom is not None and self.hi > self.lo:
+            self._write(self.hi)
+        self.chrom = None
 
 
 def write_bigwig_file(scores_path, out, chrom_sizes=None, genome=None, task=None, hypothetical_max=False, inputs=()):

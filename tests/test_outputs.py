@@ -1,5 +1,7 @@
 """Logos and bigWig tracks from score files, read back the way a user would."""
 
+import os
+
 import numpy as np
 import pyBigWig
 import pytest
@@ -57,6 +59,33 @@ def test_bigwig_streams_records_in_coordinate_order_whatever_the_file_order(tmp_
     np.testing.assert_allclose(bw.values("chr1", 0, 6), [8, 9, (10 + 12) / 2, (11 + 13) / 2, 14, 15])
     np.testing.assert_allclose(bw.values("chr1", 12, 18), [4, 5, (6 + 16) / 2, (7 + 17) / 2, 18, 19])
     np.testing.assert_allclose(bw.values("chr2", 5, 9), [0, 1, 2, 3])
+
+
+def test_bigwig_chain_of_overlapping_windows_is_written_in_pieces_with_exact_averages(tmp_path, monkeypatch):
+    """Sliding windows chain over a whole chromosome: bases are written as they become final, so the buffer
+    stays near the flush size plus one window, and every base is the mean of the windows covering it."""
+    monkeypatch.setattr(tracks._Track, "FLUSH_BASES", 10)
+    length, step, n = 8, 3, 60
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(n, length))
+    names = [f"chr1:{i * step}-{i * step + length}" for i in range(n)]
+    buffers = []
+    add = tracks._Track.add
+
+    def watched(self, chrom, start, row):
+        add(self, chrom, start, row)
+        buffers.append(len(self.total))
+
+    monkeypatch.setattr(tracks._Track, "add", watched)
+    out = tracks.write_bigwig(names, lambda ids: values[ids], length, {"chr1": 400}, tmp_path / "c.bw", block=7)
+    total, count = np.zeros(400), np.zeros(400)
+    for i in range(n):
+        total[i * step:i * step + length] += values[i]
+        count[i * step:i * step + length] += 1
+    end = (n - 1) * step + length
+    got = np.array(pyBigWig.open(str(out)).values("chr1", 0, end))
+    np.testing.assert_allclose(got, total[:end] / count[:end], rtol=1e-6)  # float32 in the file
+    assert max(buffers) <= 2 * (10 + step + length)
 
 
 def test_bigwig_hypothetical_max_writes_the_strongest_base(tmp_path):
@@ -201,3 +230,37 @@ def test_replacing_swaps_a_file_only_when_its_block_completes(tmp_path):
         assert not tmp.exists()
         tmp.write_text("new")
     assert path.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["out.h5.partial"]
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_runs_temporaries_are_removed_by_the_next_run_and_a_live_ones_kept(tmp_path):
+    """SIGKILL leaves ``.NAME.seqlift-tmp-PID`` files no handler could remove: the next run writing NAME
+    removes those of processes that no longer run, and leaves a running process's (and other files) alone."""
+    dead, live = _dead_pid(), os.getppid()
+    stale = [tmp_path / f".s.h5.seqlift-tmp-{dead}.h5", tmp_path / f".s.h5.partial.seqlift-tmp-{dead}"]
+    kept = [tmp_path / f".s.h5.seqlift-tmp-{live}.h5", tmp_path / f".other.h5.seqlift-tmp-{dead}.h5",
+            tmp_path / f".s.h5.seqlift-tmp-{dead}.notes.txt.bak"]
+    for path in stale + kept:
+        path.write_text("x")
+    with Outputs() as outputs:
+        partial, _ = outputs.partial(tmp_path / "s.h5", resume=False)
+        with outputs.replacing(partial) as setup:
+            setup.write_text("set up")
+            assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in kept) and (tmp_path / "s.h5").read_text() == "set up"
+
+
+def test_a_set_up_file_is_removed_when_the_run_fails_before_renaming_it(tmp_path):
+    with pytest.raises(RuntimeError):
+        with Outputs() as outputs, outputs.replacing(tmp_path / "s.h5.partial") as setup:
+            setup.write_text("half set up")
+            raise RuntimeError("interrupted")
+    assert not list(tmp_path.iterdir())

@@ -91,6 +91,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(files, many, tmp_path,
                     "--resume")
     assert result.exit_code == 0, result.output
     assert not partial.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resumed.h5", "resumed.tsv"]  # the killed run's temporaries too
     assert_same_contents(out, many / "plain.h5")
     assert out.with_suffix(".tsv").read_text() == (many / "plain.tsv").read_text()
 
@@ -202,6 +203,63 @@ def test_ray_two_workers_equal_one_process(files, many, tmp_path):
     proc = subprocess.run([sys.executable, "-c", "from seqlift.cli.main import main; main()", *map(str, args)], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same_contents(out, many / "plain.h5")
+    assert out.with_suffix(".tsv").read_text() == (many / "plain.tsv").read_text()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _ray_workers(pid: int) -> list[int]:
+    workers = []
+    for child in _descendants(pid):
+        try:
+            if b"ChunkScorer" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.append(child)
+        except OSError:
+            continue
+    return workers
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds Ray's worker processes through /proc")
+def test_a_ray_worker_killed_mid_run_has_its_chunks_run_again(files, many, tmp_path):
+    """SIGKILL one of 2 Ray workers while chunks are in flight: Ray starts a worker in its place and runs
+    its chunks again, and the file equals the single-process run's."""
+    pytest.importorskip("ray")
+    out, partial = tmp_path / "ray.h5", tmp_path / "ray.h5.partial"
+    proc = _score_process(files / "model.h5", many / "many.fa", out, "--ray", "local", "--workers", 2)
+    deadline, killed = time.time() + 300, None
+    while time.time() < deadline and proc.poll() is None and killed is None:
+        workers = _ray_workers(proc.pid)
+        if len(workers) == 2 and _completed(partial) >= 7:
+            done = _completed(partial)
+            os.kill(workers[0], signal.SIGKILL)
+            killed = (workers[0], done)
+        time.sleep(0.005)
+    later = set()
+    while proc.poll() is None:
+        later.update(_ray_workers(proc.pid))
+        time.sleep(0.01)
+    _, stderr = proc.communicate(timeout=600)
+    assert killed is not None, "the run ended before a worker could be killed: give it more sequences"
+    assert killed[1] < 300 - 2 * 2 * 7, f"killed after {killed[1]} sequences: too late for chunks to be in flight"
+    assert later - set(workers), "Ray did not start a worker in place of the killed one"
+    assert proc.returncode == 0, stderr.decode()[-3000:]
     assert_same_contents(out, many / "plain.h5")
     assert out.with_suffix(".tsv").read_text() == (many / "plain.tsv").read_text()
 
