@@ -62,8 +62,8 @@ METHODS = [
 
 
 @dataclass
-class TestSplit:
-    """The test sequences of a simulation: ``one_hot`` ``(N, L, 4)``, their classes, the embedded motifs
+class Split:
+    """The test split of a simulation: ``one_hot`` ``(N, L, 4)``, the classes, the embedded motifs
     (ground truth) and the simulation's background composition ``(4,)``."""
 
     names: list[str]
@@ -96,7 +96,7 @@ class Judgement:
     recovery: dict | None = None
 
 
-def load_test_split(simdir: Path, model: Path, n_test=None) -> TestSplit:
+def load_test_split(simdir: Path, model: Path, n_test=None) -> Split:
     """The (first ``n_test``) test sequences of the simulation in ``simdir``, once ``model`` is known to exist."""
     sim = read(simdir)
     if not model.exists():
@@ -110,7 +110,7 @@ def load_test_split(simdir: Path, model: Path, n_test=None) -> TestSplit:
     by_name = dict(zip(sim.names, sim.sequences))
     one_hot = np.stack([one_hot_encode(by_name[n], n) for n in test])
     background = composition(np.stack([one_hot_encode(s) for s in sim.sequences[:2000]]))
-    return TestSplit(test, one_hot, [labels.loc[n, "class"] for n in test], sim.motifs, background)
+    return Split(test, one_hot, [labels.loc[n, "class"] for n in test], sim.motifs, background)
 
 
 def score_method(explainer, m: Method, one_hot, spec: ReferenceSpec) -> MethodScores:
@@ -133,7 +133,7 @@ def score_method(explainer, m: Method, one_hot, spec: ReferenceSpec) -> MethodSc
     return MethodScores(per_task, deltas, seconds, hypothetical_task0)
 
 
-def judge(m: Method, scores: MethodScores, split: TestSplit, masks, drops) -> Judgement:
+def judge(m: Method, scores: MethodScores, split: Split, masks, drops) -> Judgement:
     """The benchmark's table rows for method ``m``: auROC/auPRC per task, false negatives (task 0),
     Sensitivity-n on the sequences of ``masks``, largest delta and time."""
     length = split.one_hot.shape[1]
