@@ -257,7 +257,7 @@ def sensitivity_figure(results: list[Judgement]):
     """Sensitivity-n against n, one panel per task, one line per method (each its own colour and marker)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(13, 3.6))
+    fig = Figure(figsize=(15, 3.6), layout="constrained")
     axes = fig.subplots(1, len(TASK_INDICES))
     for t, ax in zip(TASK_INDICES, axes):
         for result, style in zip(results, line_styles(len(results))):
@@ -267,8 +267,7 @@ def sensitivity_figure(results: list[Judgement]):
         ax.set_title(f"Sensitivity-n, task {t}", fontsize=9)
         ax.set_xlabel("n (positions set to the background)", fontsize=8)
         ax.set_ylabel("Pearson correlation", fontsize=8)
-    axes[-1].legend(fontsize=6, loc="lower left")
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=6, loc="outside right upper")  # clear of the lines
     return fig
 
 
