@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,7 +98,8 @@ def covered(windows, length: int, step: int) -> int:
 
 def bigwig(scores: Path, sizes: Path, out: Path) -> float:
     """Wall seconds of ``seqlift bigwig`` on ``scores``."""
-    command = [shutil.which("seqlift") or "seqlift", "bigwig", str(scores), "--chrom-sizes", str(sizes),
+    # this interpreter's seqlift (an install, or a checkout on PYTHONPATH), not whichever `seqlift` is on PATH
+    command = [sys.executable, "-m", "seqlift.cli.main", "bigwig", str(scores), "--chrom-sizes", str(sizes),
                "--out", str(out)]
     began = time.perf_counter()
     subprocess.run(command, check=True)

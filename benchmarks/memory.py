@@ -54,7 +54,7 @@ def main():
         for n in args.sizes:
             fasta = Path(tmp) / f"in{n}.fa"
             write_fasta(fasta, n, args.length)
-            cmd = [sys.executable, "-m", "cli.main", "score", str(MODEL), str(fasta), "--out", str(Path(tmp) / f"o{n}.h5"),
+            cmd = [sys.executable, "-m", "seqlift.cli.main", "score", str(MODEL), str(fasta), "--out", str(Path(tmp) / f"o{n}.h5"),
                    "--n-refs", "20", "--quiet"]
             rss, seconds, _ = peak_rss_mb(cmd)
             results.append({"n_sequences": n, "peak_rss_mb": round(rss, 1), "seconds": round(seconds, 1),

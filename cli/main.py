@@ -340,15 +340,18 @@ def simulate(outdir, n_seqs, length, seed, background, train, force, quiet):
 @user_errors
 def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, seed, motifs, force, quiet):
     """Compare attribution methods on a `seqlift simulate` data set with known motif positions."""
-    from seqlift import benchmark as bench
+    from seqlift.simulation import evaluation as bench
 
     def progress(label):
         if not quiet:
             click.echo(f"scoring with {label}", err=True)
 
-    table = bench.run_benchmark(simdir, outdir, model=model, methods=list(methods) or None, n_test=n_test,
-                                n_refs=n_refs, seed=seed, sensitivity_seqs=sensitivity_seqs, progress=progress,
-                                motifs=motifs, force=force)
+    with warnings.catch_warnings():
+        if quiet:  # --motifs matches against the simulation's two motifs: TOMTOM's small-database notice
+            warnings.filterwarnings("ignore", message="tomtom was given")
+        table = bench.run_benchmark(simdir, outdir, model=model, methods=list(methods) or None, n_test=n_test,
+                                    n_refs=n_refs, seed=seed, sensitivity_seqs=sensitivity_seqs, progress=progress,
+                                    motifs=motifs, force=force)
     if not quiet:
         columns = ["method", "task", "auroc", "auprc", "fn_gata1", "fn_tal1", "s_per_1000"]
         click.echo(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"), err=True)
@@ -372,17 +375,19 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
 def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, force, quiet):
     """Discover motifs in a score file with TF-MoDISco-lite and name them with TOMTOM."""
     from seqlift import motifs as motifs_mod
+    from seqlift import simulation
 
     def started():
         if not quiet:
             click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
 
-    if quiet:  # TOMTOM's small-database notice too: the README says why the shipped database is small
-        warnings.filterwarnings("ignore", message="tomtom was given")
-
-    table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
-                                       window=window, n_leiden=n_leiden, seed=seed,
-                                       verbose=not quiet and sys.stderr.isatty(), force=force, started=started)
+    with warnings.catch_warnings():  # the filter below ends with the command (tests run many in one process)
+        if quiet:  # TOMTOM's small-database notice too: the README says why the shipped database is small
+            warnings.filterwarnings("ignore", message="tomtom was given")
+        table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
+                                           window=window, n_leiden=n_leiden, seed=seed,
+                                           verbose=not quiet and sys.stderr.isatty(), force=force, started=started,
+                                           default_db=simulation.database_for)
     if quiet:
         return
     columns = ["pattern", "n_seqlets", "consensus", "best_match", "q_value"]
@@ -399,16 +404,19 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
 @click.option("--hypothetical", is_flag=True, help="Hypothetical contributions (all four letters) instead of projected.")
 @click.option("--start", type=click.IntRange(0), default=None, help="First position drawn (0-based).  [default: 0]")
 @click.option("--end", type=click.IntRange(1), default=None, help="Position after the last drawn.  [default: sequence end]")
-@click.option("--around-max", type=click.IntRange(1), default=None, help="Draw the W-bp window with the largest summed |contribution|.")
+@click.option("--around-max", type=click.IntRange(1), default=None,
+              help="Draw the W-bp window with the largest summed |contribution|.  [default: 50, without --start/--end/--full]")
+@click.option("--full", is_flag=True, help="Draw the whole sequence (a 200 bp sequence is about 5,400 pixels wide).")
 @click.option("--motifs", "motifs_path", type=click.Path(dir_okay=False), default=None,
-              help="Shade embedded motifs from a `seqlift simulate` motifs.tsv.")
+              help="Shade motifs from a TSV with name, motif, start, end columns (`seqlift simulate`'s motifs.tsv).")
 @user_errors
-def logo(scores, out, task, name, top, hypothetical, start, end, around_max, motifs_path):
+def logo(scores, out, task, name, top, hypothetical, start, end, around_max, full, motifs_path):
     """Draw contribution logos from a seqlift score file."""
-    from seqlift import plots
+    from seqlift import plots, simulation
 
     path = plots.draw_logo_file(scores, out, task=task, name=name, top=top, hypothetical=hypothetical, start=start,
-                                end=end, around_max=around_max, motifs_path=motifs_path)
+                                end=end, around_max=around_max, motifs_path=motifs_path, full=full,
+                                colours=simulation.MOTIF_COLOURS)
     click.echo(f"wrote {path}", err=True)
 
 

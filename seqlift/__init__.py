@@ -7,8 +7,16 @@ files, drawing logos, writing bigWigs and finding motifs start fast.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 __version__ = "0.1.0"
+
+# A source checkout keeps cli/ and data/ beside seqlift/, where pyproject.toml installs them as seqlift.cli
+# and seqlift.data: on PYTHONPATH, a checkout finds them there, so both run the same imports.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+if not (Path(__file__).parent / "cli").is_dir() and (_CHECKOUT / "pyproject.toml").is_file() \
+        and (_CHECKOUT / "cli" / "main.py").is_file():
+    __path__.append(str(_CHECKOUT))  # noqa: F821 - a package's __path__
 
 from .errors import SeqliftError  # noqa: E402
 

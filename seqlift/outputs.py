@@ -10,6 +10,8 @@ An ``Outputs`` owns a run's outputs from start to end:
   (HDF5, libBigWig) is given it;
 - leaving the ``with`` block renames every temporary into place; any failure, Ctrl-C, SIGTERM or
   SIGHUP removes them, and nothing at a destination is touched;
+- ``replacing`` rebuilds a file the run already owns (a resumable ``OUT.partial``) under a temporary name
+  and renames it over the file when its own block ends;
 - a write failure (disk full, file-size limit, read-only file system) becomes one ``SeqliftError``
   naming the destination.
 
@@ -19,6 +21,7 @@ A folder output that already exists keeps every file seqlift does not write ther
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -61,7 +64,7 @@ class Outputs:
         self.inputs = [Path(p) for p in inputs if p is not None and str(p) != ""]
         self.temporaries: dict[Path, Path] = {}  # temporary → destination, in claim order
         self._kept: set[Path] = set()  # in-progress files a failure leaves for --resume
-        self._scratch: set[Path] = set()  # set up by a writer, which renames them itself
+        self._scratch: set[Path] = set()  # temporaries of open ``replacing`` blocks
 
     # ------------------------------------------------------------------ checks before any work
     def check_file(self, path, option="--out", ours=None) -> Path:
@@ -128,18 +131,6 @@ class Outputs:
         self._claim(tmp, path, tmp.mkdir)
         return tmp
 
-    def scratch(self, beside: Path) -> Path:
-        """A temporary name beside ``beside`` that a writer sets up and renames itself (``release`` it then);
-        a failure or signal before that removes it."""
-        tmp = _temporary_name(Path(beside))
-        _remove_stale_temporaries(Path(beside))
-        self._scratch.add(tmp)
-        return tmp
-
-    def release(self, tmp: Path):
-        """``tmp`` (from ``scratch``) was renamed into place by its writer."""
-        self._scratch.discard(tmp)
-
     def partial(self, path, resume: bool, option="--out") -> tuple[Path, bool]:
         """The in-progress file ``PATH.partial`` that becomes ``path`` when the run succeeds, and whether it
         existed. Unlike ``file``'s, its name is stable so a killed run (SIGKILL cannot clean up) can be
@@ -155,6 +146,22 @@ class Outputs:
             self._kept.add(tmp)
         return tmp, existed
 
+    @contextlib.contextmanager
+    def replacing(self, path: Path):
+        """A temporary name beside ``path`` (a file this run owns, such as its ``OUT.partial``) to build a new
+        version under; it replaces ``path`` when the block ends. A failure or signal inside the block
+        removes it and leaves ``path`` as it was, so ``path`` only ever exists complete on disk."""
+        path = Path(path)
+        tmp = _temporary_name(path)
+        _remove_stale_temporaries(path)
+        self._scratch.add(tmp)
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        finally:
+            self._scratch.discard(tmp)
+            tmp.unlink(missing_ok=True)  # there only when the block failed
+
     def _claim(self, tmp: Path, final: Path, create):
         if final.resolve() in {f.resolve() for f in self.temporaries.values()}:
             raise SeqliftError(f"{final}: two outputs of this run have the same path; give them different names")
@@ -167,9 +174,6 @@ class Outputs:
 
     def commit(self):
         """Rename every temporary into place (files replace files; a folder's files join the folder)."""
-        for tmp in self._scratch:  # a writer that failed to rename its set-up file
-            tmp.unlink(missing_ok=True)
-        self._scratch.clear()
         for tmp, final in list(self.temporaries.items()):
             if tmp.is_dir():
                 _merge_folder(tmp, final)

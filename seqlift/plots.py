@@ -1,4 +1,8 @@
-"""Contribution logos with logomaker: letter heights are scores, positive above the axis, negative below."""
+"""Contribution logos with logomaker: letter heights are scores, positive above the axis, negative below.
+
+Figures are ``matplotlib.figure.Figure`` objects saved directly: no pyplot, so a notebook's backend and
+its open figures are never touched.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,14 @@ import pandas as pd
 from .errors import SeqliftError
 from .outputs import Outputs
 from .scorefile import ScoreFile
-from .sequences import parse_coordinates
+from .sequences import ALPHABET, parse_coordinates
 
-ALPHABET = list("ACGT")
 LOGO_FORMATS = (".png", ".svg", ".pdf")
+# Without --start/--end/--full a logo shows this many bp around the strongest signal: 200 bp drew 5,400 px wide.
+DEFAULT_WINDOW = 50
+# Shading of highlighted motifs by name when the caller gives no colours: matplotlib's tab10, in order of appearance.
+HIGHLIGHT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                     "#bcbd22", "#17becf")
 
 
 def strongest_window(per_position: np.ndarray, width: int) -> tuple[int, int]:
@@ -35,68 +43,98 @@ def choose_sequences(names, totals, name: str | None, top: int | None) -> list[i
     return list(np.argsort(-np.asarray(totals), kind="stable")[: max(1, top or 1)])
 
 
+def logo_windows(per_position: np.ndarray, start=None, end=None, around_max=None, full=False) -> list[tuple[int, int]]:
+    """``(start, end)`` drawn for each sequence of ``per_position`` ``(n, L)`` (scores summed over bases).
+
+    ``start``/``end`` give one range for all; ``around_max`` W the W-bp window of each sequence with the largest
+    summed |score|; ``full`` the whole sequence. With none of them, the strongest ``DEFAULT_WINDOW`` bp.
+    """
+    length = per_position.shape[1]
+    if full and (start is not None or end is not None or around_max):
+        raise SeqliftError("--full draws the whole sequence; give it or --start/--end/--around-max, not both")
+    if around_max and (start is not None or end is not None):
+        raise SeqliftError("--around-max chooses its own window; give it or --start/--end, not both")
+    if not (full or around_max or start is not None or end is not None):
+        around_max = DEFAULT_WINDOW
+    if around_max:
+        return [strongest_window(row, around_max) for row in per_position]
+    s, e = start or 0, end if end is not None else length
+    if not 0 <= s < e <= length:
+        raise SeqliftError(f"window {s}-{e} is outside the sequence (0-{length})")
+    return [(s, e)] * len(per_position)
+
+
+def _shade(ax, motifs: pd.DataFrame, name: str, s: int, e: int, offset: int, colour_of):
+    """Shade and label the motifs of sequence ``name`` that overlap the drawn window ``[s, e)``."""
+    for row in motifs[motifs["name"] == name].itertuples():
+        if row.end > s and row.start < e:
+            ax.axvspan(max(row.start, s) + offset - 0.5, min(row.end, e) + offset - 0.5,
+                       color=colour_of(row.motif), alpha=0.3, zorder=0)
+            ax.text(max(row.start, s) + offset, ax.get_ylim()[1], row.motif, fontsize=7, va="top")
+
+
+def _colour_chooser(colours: dict | None):
+    """``motif name -> colour``: ``colours``' own, else the next of ``HIGHLIGHT_COLOURS`` for each new name."""
+    chosen = dict(colours or {})
+    spare = [c for c in HIGHLIGHT_COLOURS if c not in chosen.values()]
+
+    def colour_of(motif):
+        if motif not in chosen:
+            chosen[motif] = spare[len(chosen) % len(spare)] if spare else HIGHLIGHT_COLOURS[0]
+        return chosen[motif]
+
+    return colour_of
+
+
 def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=None, end=None,
-               around_max=None, motifs: pd.DataFrame | None = None, width_per_bp=0.18, dpi=150, inputs=()):
+               around_max=None, motifs: pd.DataFrame | None = None, width_per_bp=0.18, dpi=150, inputs=(),
+               full=False, colours: dict | None = None):
     """Draw one logo row per sequence in ``indices`` and save by the extension of ``out`` (png/svg/pdf).
 
+    data: ``names``, ``attrs``, ``task`` and ``contrib``/``hypothetical`` ``(n, L, 4)``. The window drawn is
+    chosen by ``logo_windows`` (by default the strongest 50 bp). motifs: a table with name, motif, start and
+    end whose rows are shaded, coloured by ``colours`` (motif name -> colour) or a default palette.
     inputs: the files the drawing was read from, which ``out`` may not overwrite.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import logomaker
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     out = Path(out)
     if out.suffix.lower() not in LOGO_FORMATS:
         raise SeqliftError(f"{out}: logo output must end in .png, .svg or .pdf")
     key = "hypothetical" if hypothetical else "contrib"
-    length = data[key].shape[1]
-    windows = []
-    for i in indices:
-        if around_max:
-            windows.append(strongest_window(data["contrib"][i].sum(-1), around_max))
-        else:
-            s, e = start or 0, end if end is not None else length
-            if not 0 <= s < e <= length:
-                raise SeqliftError(f"window {s}-{e} is outside the sequence (0-{length})")
-            windows.append((s, e))
+    windows = logo_windows(data["contrib"][indices].sum(-1), start, end, around_max, full)
     span = max(e - s for s, e in windows)
-    fig, axes = plt.subplots(len(indices), 1, figsize=(max(6.0, span * width_per_bp), 2.2 * len(indices)),
-                             squeeze=False)
-    attrs = data["attrs"]
+    fig = Figure(figsize=(max(6.0, span * width_per_bp), 2.2 * len(indices)))
+    axes = fig.subplots(len(indices), 1, squeeze=False)
+    attrs, colour_of = data["attrs"], _colour_chooser(colours)
     for ax, i, (s, e) in zip(axes[:, 0], indices, windows):
         name = str(data["names"][i])
         coords = parse_coordinates(name)
         offset = coords[1] if coords else 0
-        frame = pd.DataFrame(data[key][i, s:e], columns=ALPHABET, index=np.arange(s, e) + offset)
+        frame = pd.DataFrame(data[key][i, s:e], columns=list(ALPHABET), index=np.arange(s, e) + offset)
         logomaker.Logo(frame, ax=ax, color_scheme="classic", flip_below=False)
         ax.axhline(0, color="black", linewidth=0.5)
         if motifs is not None:
-            for row in motifs[motifs["name"] == name].itertuples():
-                if row.end > s and row.start < e:
-                    ax.axvspan(max(row.start, s) + offset - 0.5, min(row.end, e) + offset - 0.5,
-                               color="gold" if row.motif == "GATA1" else "lightskyblue", alpha=0.3, zorder=0)
-                    ax.text(max(row.start, s) + offset, ax.get_ylim()[1], row.motif, fontsize=7, va="top")
-        label = "hypothetical contribution" if hypothetical else "contribution"
-        ax.set_ylabel(label, fontsize=8)
-        where = f"{coords[0]} (genome coordinates)" if coords else "position"
-        ax.set_xlabel(where, fontsize=8)
+            _shade(ax, motifs, name, s, e, offset, colour_of)
+        ax.set_ylabel("hypothetical contribution" if hypothetical else "contribution", fontsize=8)
+        ax.set_xlabel(f"{coords[0]} (genome coordinates)" if coords else "position", fontsize=8)
         ax.set_title(f"{name} · task {data['task']} · {attrs.get('method', '')} ({attrs.get('rule', '')})", fontsize=9)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     fig.tight_layout()
-    try:
-        with Outputs(inputs) as outputs:
-            fig.savefig(outputs.file(out), dpi=dpi, format=out.suffix.lower()[1:])
-    finally:
-        plt.close(fig)
+    with Outputs(inputs) as outputs:
+        fig.savefig(outputs.file(out), dpi=dpi, format=out.suffix.lower()[1:])
     return out
 
 
 def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetical=False, start=None, end=None,
-                   around_max=None, motifs_path=None, inputs=()):
-    """``seqlift logo``: draw the chosen sequences of a score file, reading only what it needs."""
+                   around_max=None, motifs_path=None, inputs=(), full=False, colours=None):
+    """``seqlift logo``: draw the chosen sequences of a score file, reading only what it needs.
+
+    motifs_path: a TSV of motifs to shade (name, motif, start, end; ``seqlift simulate``'s motifs.tsv is one),
+    coloured by ``colours`` (motif name -> colour). The window is chosen as ``logo_windows`` says.
+    """
     if Path(out).suffix.lower() not in LOGO_FORMATS:
         raise SeqliftError(f"{out}: logo output must end in .png, .svg or .pdf")
     inputs = [scores_path, motifs_path, *inputs]  # what ``out`` may not overwrite
@@ -108,7 +146,7 @@ def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetica
         motifs = pd.read_csv(motifs_path, sep="\t")
         missing = {"name", "motif", "start", "end"} - set(motifs.columns)
         if missing:
-            raise SeqliftError(f"{motifs_path}: not a seqlift simulate motifs.tsv (missing {', '.join(sorted(missing))})")
+            raise SeqliftError(f"{motifs_path}: not a motifs table (missing column(s) {', '.join(sorted(missing))})")
     with ScoreFile(scores_path, task) as scores:
         totals = None
         if name is None:
@@ -117,4 +155,4 @@ def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetica
         data = {"names": scores.names[chosen], "attrs": scores.attrs, "task": scores.task,
                 "contrib": scores.rows("contrib", chosen), "hypothetical": scores.rows("hypothetical", chosen)}
     return draw_logos(data, list(range(len(chosen))), out, hypothetical, start, end, around_max, motifs,
-                      inputs=inputs)
+                      inputs=inputs, full=full, colours=colours)

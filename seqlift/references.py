@@ -21,8 +21,7 @@ import numba  # noqa: E402
 import numpy as np
 
 from .errors import SeqliftError
-
-ALPHABET = "ACGT"
+from .sequences import codes_to_one_hot, codes_to_string, one_hot_to_codes
 
 
 MAX_SEED = 2**32 - 1
@@ -120,6 +119,8 @@ def _shuffle_batch(codes, n, n_letters, seeds, out):  # pragma: no cover - compi
         _shuffle_kernel(codes[i], n, n_letters, seeds[i], out[i])
 
 
+# Ours, not deeplift's dinuc_shuffle (the shortcut keeping each letter's last exit): that reaches 9 of the 27
+# shuffles of ACCCACGATGATG, this one all 27 uniformly (tests/test_references.py).
 def shuffle_codes(codes: np.ndarray, n: int, rng: np.random.Generator, n_letters: int) -> np.ndarray:
     """``n`` uniform dinucleotide shuffles of an integer-coded sequence, shape ``(n, L)``.
 
@@ -194,20 +195,6 @@ def dinucleotide_shuffle(sequence: str, n: int, seed: int = 0) -> list[str]:
     return ["".join(letters[c] for c in row) for row in shuffled]
 
 
-def one_hot_to_codes(one_hot: np.ndarray) -> np.ndarray:
-    """``(..., L, 4)`` one-hot → letter codes 0-3, and 4 for an all-zero row (N), as int8."""
-    codes = one_hot.argmax(-1).astype(np.int8)
-    codes[one_hot.sum(-1) == 0] = 4
-    return codes
-
-
-_ONE_HOT_TABLE = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), np.float32)])
-
-
-def codes_to_one_hot(codes: np.ndarray) -> np.ndarray:
-    return _ONE_HOT_TABLE[codes]
-
-
 def shuffled_references(one_hot: np.ndarray, n: int, seed: int, start_index: int = 0,
                         names=None) -> np.ndarray:
     """``n`` dinucleotide shuffles of each sequence in ``one_hot`` ``(N, L, 4)``: ``(N, n, L, 4)``.
@@ -223,7 +210,7 @@ def shuffled_references(one_hot: np.ndarray, n: int, seed: int, start_index: int
         _shuffle_batch(codes, n, 5, seeds, shuffles)
     if n:
         for i in np.flatnonzero(np.all(shuffles == codes[:, None], axis=(1, 2))):
-            text = "".join("ACGTN"[c] for c in codes[i])
+            text = codes_to_string(codes[i])
             if count_dinucleotide_shuffles(text) == 1:
                 label = names[i] if names is not None else f"#{start_index + i}"
                 warnings.warn(f"sequence {label} has a single dinucleotide shuffle (itself); "

@@ -372,12 +372,10 @@ class Elementwise(Op):
         f = self.fn
         x0 = x - (dp + dn)
         xp, xn = x0 + dp, x0 + dn
-        # Fallback slopes where a secant's span is tiny: f' at either end will do, so the two secants that
-        # end at x take f'(x), evaluated once per input rather than once per (input, reference) pair.
-        g0, gx = _backend.elementwise_derivative(f, x0), _backend.elementwise_derivative(f, x)
+        g0, gp, gn = (_backend.elementwise_derivative(f, v) for v in (x0, xp, xn))
         # Δy+ = ½[f(x0+Δ+) − f(x0)] + ½[f(x) − f(x0+Δ−)], each difference as secant × Δ+ (same for Δy−)
-        m_pos = 0.5 * (_secant(f, x0, xp, g0) + _secant(f, xn, x, gx))
-        m_neg = 0.5 * (_secant(f, x0, xn, g0) + _secant(f, xp, x, gx))
+        m_pos = 0.5 * (_secant(f, x0, xp, g0) + _secant(f, xn, x, gn))
+        m_neg = 0.5 * (_secant(f, x0, xn, g0) + _secant(f, xp, x, gp))
         # A neuron whose output did not change (a ReLU off on x and on x0) gets exactly 0, not the rounding
         # residue of m+Δ+ + m−Δ−: the next layer's sign split would send that residue to one part.
         dy = ops.where(f(x) == f(x0), 0.0, m_pos * dp + m_neg * dn)

@@ -13,7 +13,6 @@ an interrupted run leaves nothing at the destination. The HDF5 layout (one task:
 from __future__ import annotations
 
 import hashlib
-import os
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,14 +106,12 @@ class ScoreWriter:
             self._h5_path, existed = outputs.partial(out, resuming)
             self._h5 = self._reopen(self._h5_path, attrs, resume) if existed else None
             if self._h5 is None:  # set up beside it, so OUT.partial only ever exists complete on disk
-                setup = outputs.scratch(self._h5_path)
-                self._h5 = self._create(setup, attrs, regions)
-                for key, value in resume.items():
-                    self._h5.attrs[f"resume_{key}"] = value
-                self._h5.attrs[COMPLETED] = 0
-                self._h5.flush()
-                os.replace(setup, self._h5_path)
-                outputs.release(setup)
+                with outputs.replacing(self._h5_path) as setup:
+                    self._h5 = self._create(setup, attrs, regions)
+                    for key, value in resume.items():
+                        self._h5.attrs[f"resume_{key}"] = value
+                    self._h5.attrs[COMPLETED] = 0
+                    self._h5.flush()
         self._tsv = open(outputs.file(summary), "w") if summary else None
         self._tsv_header = True
         self._modisco = []
@@ -158,7 +155,7 @@ class ScoreWriter:
             old = h5py.File(path, "r")
         except OSError:
             raise SeqliftError(f"{path}: the interrupted run's file is damaged; remove it to start again") from None
-        with old:
+        with self._outputs.replacing(path) as setup, old:
             expected = {**attrs, **{f"resume_{k}": v for k, v in resume.items()}}
             differ = [key for key, value in expected.items()
                       if key not in old.attrs or not np.array_equal(np.asarray(old.attrs[key]), np.asarray(value))]
@@ -168,15 +165,12 @@ class ScoreWriter:
                 raise SeqliftError(f"--resume: {path} was started with different settings, model or input: "
                                    f"{shown}; remove it to start again")
             self.n = int(old.attrs[COMPLETED])
-            setup = self._outputs.scratch(path)
             h5 = self._create(setup, dict(old.attrs), "chrom" in old)
             for key in old:
                 h5[key].resize(self.n, axis=0)
                 for start in range(0, self.n, 4096):
                     h5[key][start:start + 4096] = old[key][start:min(start + 4096, self.n)]
-        h5.flush()
-        os.replace(setup, path)
-        self._outputs.release(setup)
+            h5.flush()
         return h5
 
     def completed(self, block: int = 4096):

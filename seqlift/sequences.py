@@ -1,4 +1,4 @@
-"""Sequences in: the one FASTA reader, the one BED reader and the one one-hot encoder.
+"""Sequences in (and out): the one FASTA reader and writer, the one BED reader and the one one-hot encoder.
 
 FASTA files (plain or bgzip-compressed) are read through pyfaidx's index, record by record, so a
 large file is never loaded whole. BED regions become windows of the model's input length centred
@@ -18,11 +18,12 @@ import numpy as np
 
 from .errors import SeqliftError
 
+ALPHABET = "ACGT"  # the order of the one-hot columns everywhere in seqlift
 _CODES = np.full(256, -1, dtype=np.int8)
-for _i, _c in enumerate("ACGT"):
+for _i, _c in enumerate(ALPHABET):
     _CODES[ord(_c)] = _CODES[ord(_c.lower())] = _i
 _CODES[ord("N")] = _CODES[ord("n")] = 4
-_TABLE = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), np.float32)])
+_TABLE = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), np.float32)])  # row 4: N
 
 
 def one_hot_encode(sequence: str, name: str = "sequence") -> np.ndarray:
@@ -40,11 +41,26 @@ def one_hot_encode(sequence: str, name: str = "sequence") -> np.ndarray:
     return _TABLE[codes]
 
 
+def one_hot_to_codes(one_hot: np.ndarray) -> np.ndarray:
+    """``(..., L, 4)`` one-hot → letter codes 0-3, and 4 for an all-zero row (N), as int8."""
+    codes = one_hot.argmax(-1).astype(np.int8)
+    codes[one_hot.sum(-1) == 0] = 4
+    return codes
+
+
+def codes_to_one_hot(codes: np.ndarray) -> np.ndarray:
+    """Letter codes 0-4 ``(..., L)`` → float32 one-hot ``(..., L, 4)``, code 4 (N) an all-zero row."""
+    return _TABLE[codes]
+
+
+def codes_to_string(codes) -> str:
+    """Letter codes 0-4 ``(L,)`` → a string of A, C, G, T and N."""
+    return "".join(f"{ALPHABET}N"[c] for c in codes)
+
+
 def decode(one_hot: np.ndarray) -> str:
     """``(L, 4)`` one-hot back to a string (N for all-zero rows)."""
-    codes = one_hot.argmax(-1)
-    codes[one_hot.sum(-1) == 0] = 4
-    return "".join("ACGTN"[c] for c in codes)
+    return codes_to_string(one_hot_to_codes(one_hot))
 
 
 @dataclass
@@ -90,6 +106,13 @@ def read_fasta(path) -> Iterator[Record]:
         raise SeqliftError(f"{path}: FASTA file has no records")
     for key in keys:
         yield Record(key, str(fasta[key][:]))
+
+
+def write_fasta(path, names, sequences):
+    """A plain FASTA file, one line per sequence."""
+    with open(path, "w") as handle:
+        for name, sequence in zip(names, sequences):
+            handle.write(f">{name}\n{sequence}\n")
 
 
 def count_fasta(path) -> int:

@@ -5,6 +5,10 @@ import numpy as np
 import pytest
 from keras import layers
 
+from seqlift.outputs import Outputs
+from seqlift.scorefile import ScoreWriter
+from seqlift.scoring import Scores
+
 LENGTH = 40
 
 if keras.backend.backend() == "jax":
@@ -43,3 +47,23 @@ def files(tmp_path_factory):
     (d / "genome.fa").write_text(f">chr1\n{genome[:200]}\n>chr2\n{genome[200:]}\n")
     (d / "regions.bed").write_text("chr1\t50\t70\npeak\nchr2\t10\t90\n".replace("peak\n", "chr1\t100\t180\tp\t0\t.\t1\t1\t1\t30\n"))
     return d
+
+
+@pytest.fixture
+def write_scores():
+    """``write_scores(path, names, contrib, tasks=(0,))``: a small score file as ``seqlift score`` writes it
+    (one-hot all A, hypothetical = 2 × contrib, zero deltas and predictions)."""
+    return _write_scores
+
+
+def _write_scores(path, names, contrib, tasks=(0,)):
+    n, length = contrib.shape[0], contrib.shape[-2]
+    one_hot = np.eye(4, dtype=np.float32)[np.zeros((n, length), int)]
+    per_task = contrib if contrib.ndim == 4 else contrib[:, None]
+    zeros = np.zeros((n, len(tasks)), np.float32)
+    with Outputs() as outputs:
+        writer = ScoreWriter(outputs, path, length, list(tasks),
+                             {"tasks": np.array(tasks), "method": "deeplift", "rule": "rescale"})
+        writer.append(list(names), one_hot, Scores(per_task, per_task * 2, zeros, zeros, zeros))
+        writer.close()
+    return path

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from keras import layers
 
-from cli.main import cli
 from seqlift import SeqliftError, pipeline
+from seqlift.cli.main import cli
 from seqlift.methods import DEEPLIFT, METHODS, RULES
 from seqlift.scoring import ReferenceSpec
 

