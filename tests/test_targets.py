@@ -9,12 +9,13 @@ from click.testing import CliRunner
 from keras import layers
 
 import seqlift
-from seqlift.cli.main import cli
 from seqlift import SeqliftError, references
+from seqlift.cli.main import cli
 from seqlift.engine import Explainer
 from seqlift.scoring import explainer_for_sequences
 from seqlift.sequences import reverse_complement
-from test_engine import RULES, one_hot, randomize
+
+from helpers import RULES, one_hot, randomize
 
 LENGTH = 50
 

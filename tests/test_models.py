@@ -12,9 +12,12 @@ from click.testing import CliRunner
 from keras import layers
 
 import seqlift
-from seqlift import pipeline
+from seqlift import SeqliftError, pipeline
 from seqlift.cli.main import cli
+from seqlift.engine import Explainer
 from seqlift.models import import_file
+
+from helpers import assert_summation, one_hot, randomize
 
 LENGTH = 24
 N_SEQS = 5
@@ -507,3 +510,48 @@ def test_every_new_error_is_one_line_exit_1_and_no_output(files, tmp_path):
         assert "Traceback" not in result.output
         assert (out.read_bytes() == before) if before is not None else not out.exists()
         assert not list(tmp_path.glob(".never*")) and not (tmp_path / "never.tsv").exists()
+
+
+# --- summation to delta, every supported layer, every rule -----------------------------------
+def _trunk(inp):
+    return layers.Conv1D(6, 3, padding="same", activation="relu")(inp)
+
+
+def _head(h):
+    h = layers.Flatten()(h) if len(h.shape) == 3 else h
+    return layers.Dense(1)(layers.Dense(5, activation="relu")(h))
+
+
+def test_model_round_trips_through_h5_and_keras_files(tmp_path):
+    rng = np.random.default_rng(10)
+    inp = keras.Input((16, 4))
+    model = randomize(keras.Model(inp, _head(_trunk(inp))))
+    x, refs = one_hot(rng, (2, 16)), one_hot(rng, (2, 16))
+    expected = seqlift.deeplift(model, x, refs)
+    for name in ["m.h5", "m.keras"]:
+        model.save(tmp_path / name)
+        np.testing.assert_allclose(seqlift.deeplift(str(tmp_path / name), x, refs), expected, atol=1e-6)
+
+
+def test_missing_and_non_model_files_are_errors(tmp_path):
+    with pytest.raises(SeqliftError, match="not found"):
+        Explainer(tmp_path / "nope.h5")
+    bad = tmp_path / "bad.h5"
+    bad.write_text("not a model")
+    with pytest.raises(SeqliftError, match="bad.h5"):
+        Explainer(bad)
+
+
+def test_a_tf_keras_2_h5_file_loads_and_predicts_as_keras_2_did():
+    # tests/data/keras2_functional.h5 was written by tf_keras 2.21 (Keras 2): Conv1D, BatchNormalization,
+    # MaxPooling1D, a residual Add, Flatten, Dense, Dropout, softmax; the .npz holds Keras 2's predictions.
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    expected = np.load(data / "keras2_functional_expected.npz")
+    ex = Explainer(data / "keras2_functional.h5", normalize=True)
+    logits = ex.predict(expected["x"])
+    probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    np.testing.assert_allclose(probabilities, expected["probabilities"], atol=1e-6)
+    att = ex.deeplift(expected["x"], np.roll(expected["x"], 1, axis=0)[:, None], target=2)
+    assert_summation(att)
