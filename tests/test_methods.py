@@ -1,4 +1,4 @@
-"""The other attribution methods and the benchmark's metrics, on cases small enough to work by hand."""
+"""The method registry (seqlift.methods) and methods besides DeepLIFT (gradients, mutagenesis), worked by hand."""
 
 import keras
 import numpy as np

@@ -1,4 +1,4 @@
-"""Dinucleotide shuffles (exact, uniform, seeded), one-hot encoding and backgrounds."""
+"""Dinucleotide shuffles (exact, uniform, seeded), backgrounds and frequency references (seqlift.references)."""
 
 import collections
 import warnings
@@ -107,13 +107,6 @@ def test_sequence_with_a_single_valid_shuffle_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         refs.shuffled_references(one_hot_encode("ACCCACGATGATG")[None], 3, seed=0)
-
-
-def test_one_hot_encoding_and_errors():
-    x = one_hot_encode("ACgtN")
-    assert x.tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
-    with pytest.raises(SeqliftError, match=r"record 'r1': invalid character 'X' at position 3"):
-        one_hot_encode("ACXT", "r1")
 
 
 @pytest.mark.parametrize("text, message", [

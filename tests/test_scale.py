@@ -1,4 +1,4 @@
-"""Genome scale: resuming an interrupted ``seqlift score`` (after SIGKILL), and its refusals.
+"""Genome scale (seqlift.pipeline, scorefile, cluster): --resume after SIGKILL, --shard and merge, Ray.
 
 Byte identity here means: the same set of datasets, each with the same dtype, shape and values
 (``np.array_equal``; strings compared decoded), and the same root attributes. The HDF5 file's own bytes

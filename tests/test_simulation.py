@@ -1,4 +1,4 @@
-"""The TAL1/GATA1 simulator's statistics and ground truth, and the metric functions."""
+"""The TAL1/GATA1 simulation (seqlift.simulation): statistics, ground truth, metrics, what general modules import."""
 
 import numpy as np
 import pytest

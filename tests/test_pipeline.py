@@ -1,4 +1,4 @@
-"""`seqlift score` from a user's side: files written, their layout, and one-line errors."""
+"""`seqlift score` end to end (seqlift.pipeline, run through the CLI): files written, their layout, the plan, errors."""
 
 import dataclasses
 from pathlib import Path
