@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_speed import LENGTH, N_REFS, bpnet_like  # noqa: E402
 
 import seqlift  # noqa: E402
-from seqlift import _backend, pipeline  # noqa: E402
+from seqlift import backend, pipeline  # noqa: E402
 from seqlift.references import shuffled_references  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def main():
     n = args.n_seqs
     rng = np.random.default_rng(0)
     x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n, LENGTH))]
-    result = {"backend": _backend.NAME, "n_seqs": n, "n_refs": N_REFS, "length": LENGTH,
+    result = {"backend": backend.NAME, "n_seqs": n, "n_refs": N_REFS, "length": LENGTH,
               "cores": numba.config.NUMBA_NUM_THREADS}
 
     shuffled_references(x[:2], N_REFS, 0)  # load the compiled shuffle

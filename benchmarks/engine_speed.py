@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 import seqlift
-from seqlift import _backend
+from seqlift import backend
 from seqlift.references import shuffled_references
 
 LENGTH, FILTERS, N_REFS = 1000, 64, 20
@@ -56,12 +56,12 @@ def plain_pass(model, batch):
     """A compiled gradient of the model's output w.r.t. its input; the floor for any explainer."""
     from keras import ops
 
-    step = _backend.compile(lambda x: _backend.input_gradient(lambda z: (ops.sum(model(z), axis=-1),), x)[0])
+    step = backend.compile(lambda x: backend.input_gradient(lambda z: (ops.sum(model(z), axis=-1),), x)[0])
 
     def run(data):
-        with _backend.scope():
+        with backend.scope():
             for start in range(0, len(data), batch):
-                _backend.to_numpy(step(_backend.to_tensor(data[start:start + batch])))
+                backend.to_numpy(step(backend.to_tensor(data[start:start + batch])))
 
     return run
 
@@ -129,7 +129,7 @@ def main():
     shuffle_s = time.perf_counter() - start
     model = bpnet_like()
     explainer = seqlift.Explainer(model, normalize=True, device=args.device)
-    on_gpu = args.device != "cpu" and _backend.gpu_available()
+    on_gpu = args.device != "cpu" and backend.gpu_available()
     from seqlift.engine import PAIRS_PER_STEP_CPU, PAIRS_PER_STEP_GPU
 
     batch = args.batch_size or max(1, (PAIRS_PER_STEP_GPU if on_gpu else PAIRS_PER_STEP_CPU) // N_REFS)
@@ -145,7 +145,7 @@ def main():
     plain_s = timed(lambda: plain(pairs), repeats=2)
 
     result = {
-        "backend": _backend.NAME,
+        "backend": backend.NAME,
         "device": "gpu" if on_gpu else "cpu",
         "n_seqs": args.n_seqs,
         "n_refs": N_REFS,
@@ -155,11 +155,11 @@ def main():
         "seqlift_over_plain_time": seqlift_s / plain_s,
         "shuffle_seq_per_s": args.n_seqs / shuffle_s,
         "max_convergence_delta": float(attribution.delta.max()),
-        "tensor_device": _backend.tensor_device(_backend.to_tensor(x[:1], args.device)),
+        "tensor_device": backend.tensor_device(backend.to_tensor(x[:1], args.device)),
     }
     if on_gpu:
         result["gpu"] = _gpu_name()
-    if args.compare_cpu and _backend.NAME == "torch" and on_gpu:
+    if args.compare_cpu and backend.NAME == "torch" and on_gpu:
         result["cpu_comparison"] = "not in-process on torch (model variables live on the GPU): compare files of `seqlift score --device cpu`"
     elif args.compare_cpu:
         n = min(args.compare_cpu, args.n_seqs)

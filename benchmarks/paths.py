@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_speed import LENGTH, N_REFS, bpnet_like, plain_pass  # noqa: E402
 
 import seqlift  # noqa: E402
-from seqlift import _backend  # noqa: E402
+from seqlift import backend  # noqa: E402
 from seqlift.methods import GENOMICS, RESCALE, REVEAL_CANCEL, RULES  # noqa: E402
 from seqlift.references import shuffled_references  # noqa: E402
 
@@ -69,7 +69,7 @@ def main():
     plain(pairs[:batch])  # compile
     times["plain"] = min(seconds(lambda: plain(pairs)) for _ in range(2))
 
-    result = {"backend": _backend.NAME, "n_seqs": n, "n_refs": N_REFS, "length": LENGTH,
+    result = {"backend": backend.NAME, "n_seqs": n, "n_refs": N_REFS, "length": LENGTH,
               "seq_per_s": {k: n / v for k, v in times.items()},
               "one_call_second_over_explainer_time": times["one_call_second"] / times["explainer"],
               "one_call_path_second_over_explainer_time": times["one_call_path_second"] / times["explainer"],

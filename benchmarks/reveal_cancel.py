@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_speed import LENGTH, N_REFS, bpnet_like  # noqa: E402
 
 import seqlift  # noqa: E402
-from seqlift import _backend, rules  # noqa: E402
+from seqlift import backend, rules  # noqa: E402
 from seqlift.references import shuffled_references  # noqa: E402
 
 
@@ -63,7 +63,7 @@ def main():
         seconds["split_only"] = steady_seconds(seqlift.Explainer(model, rule="reveal-cancel"), x, refs)
     finally:
         rules.Elementwise.reveal_cancel = exact
-    result = {"backend": _backend.NAME, "n_seqs": args.n_seqs, "n_refs": N_REFS, "length": LENGTH,
+    result = {"backend": backend.NAME, "n_seqs": args.n_seqs, "n_refs": N_REFS, "length": LENGTH,
               "seconds": {k: round(v, 3) for k, v in seconds.items()},
               "reveal_cancel_over_rescale": round(seconds["reveal_cancel"] / seconds["rescale"], 2),
               "split_only_over_rescale": round(seconds["split_only"] / seconds["rescale"], 2)}

@@ -133,7 +133,7 @@ def main():
     refs = shuffled_references(x, N_REFS, seed=0)
     model = bpnet_profile_counts()
     result = {"model": "BPNet-style, 1000 bp, profile (1000, 2) + counts, random weights",
-              "n_seqs": args.n_seqs, "n_refs": N_REFS, "backend": seqlift._backend.NAME, "summation": {}}
+              "n_seqs": args.n_seqs, "n_refs": N_REFS, "backend": seqlift.backend.NAME, "summation": {}}
     cases = {
         f"logit (profile head, index {PROFILE_LOGIT})": (0, PROFILE_LOGIT, lambda o: o.reshape(len(o), -1)[:, PROFILE_LOGIT], "profile"),
         "sum (counts head)": (1, "sum", lambda o: o.reshape(len(o), -1).sum(1), "counts"),

@@ -17,7 +17,7 @@ import os
 import warnings
 from dataclasses import dataclass
 
-from . import _backend  # first: loads Keras quietly
+from . import backend  # first: loads Keras quietly
 
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
@@ -33,7 +33,7 @@ from .models import load_model  # noqa: E402
 # keeps every intermediate of the step alive until the backward pass (~35 GB at 1024 pairs of the
 # 1000 bp benchmark model); XLA (TensorFlow, JAX) frees them, 4096 pairs fit in ~40 GB.
 PAIRS_PER_STEP_CPU = 256
-PAIRS_PER_STEP_GPU = 1024 if _backend.NAME == "torch" else 4096
+PAIRS_PER_STEP_GPU = 1024 if backend.NAME == "torch" else 4096
 
 
 @dataclass
@@ -70,7 +70,7 @@ class Explainer:
 
     def __init__(self, model, rule=RESCALE, normalize=False, device=None, output=None, input=None, weights=None,
                  custom_objects=None):
-        if device == "cpu" and _backend.NAME == "torch" and _backend.gpu_available():
+        if device == "cpu" and backend.NAME == "torch" and backend.gpu_available():
             raise SeqliftError("device='cpu' with the torch backend needs the GPU hidden before Keras is imported "
                                "(CUDA_VISIBLE_DEVICES=''); `seqlift score --device cpu` does this")
         self.model = load_model(model, weights, custom_objects)
@@ -112,7 +112,7 @@ class Explainer:
         for node in self.graph.nodes[1:]:
             value = node.op.forward([acts[j] for j in node.inputs])
             if guided and isinstance(node.op, rules.Elementwise):
-                value = _backend.positive_gradient(value)
+                value = backend.positive_gradient(value)
             acts.append(value)
         return acts
 
@@ -155,8 +155,8 @@ class Explainer:
         fixed: the held-fixed inputs' packed values, ``(1, E)`` for all or ``(N, E)`` per input.
         """
         arrays, shared = _with_fixed([x], self.fixed_rows(None, 1) if fixed is None else fixed)
-        with _backend.scope(self.device):
-            return _batched(lambda b, *f: _backend.to_numpy(step(self._tensor(b), self._tensor(shared(f)))),
+        with backend.scope(self.device):
+            return _batched(lambda b, *f: backend.to_numpy(step(self._tensor(b), self._tensor(shared(f)))),
                             arrays, batch_size)
 
     # ------------------------------------------------------------------ inputs held fixed
@@ -172,7 +172,7 @@ class Explainer:
             finally:
                 graph.fixed_values = None
 
-        return _backend.compile(step)
+        return backend.compile(step)
 
     def check_extra(self, extra, n: int) -> list:
         """The fixed inputs' values as ``(1 or n, *S)`` arrays (views, not copies), in graph order.
@@ -189,7 +189,7 @@ class Explainer:
                                    f"'{self.graph.input_name}' (others: {', '.join(names) or 'none'})")
         values = []
         for name, shape in self.graph.fixed_inputs:
-            value = np.asarray(extra[name]) if name in extra else np.zeros(shape, _backend.float_dtype())  # no copy
+            value = np.asarray(extra[name]) if name in extra else np.zeros(shape, backend.float_dtype())  # no copy
             value = value[None] if value.shape == shape else value
             if value.shape[1:] != shape or len(value) not in (1, n):
                 raise SeqliftError(f"extra input '{name}': shape {value.shape}, expected {shape} for every "
@@ -201,14 +201,14 @@ class Explainer:
         """The fixed inputs' values packed for a compiled step: ``(n, E)``, or ``(1, E)`` when shared by all."""
         values = self.check_extra(extra, n)
         rows = n if any(len(v) == n for v in values) else 1
-        dtype = _backend.float_dtype()
+        dtype = backend.float_dtype()
         flat = [np.broadcast_to(np.asarray(v, dtype).reshape(len(v), -1), (rows, int(np.prod(v.shape[1:]))))
                 for v in values]
         return np.concatenate(flat, axis=1) if flat else np.zeros((rows, 0), dtype)
 
     def default_pairs(self) -> int:
         """(input, reference) pairs per compiled step when the caller gives no batch size."""
-        return PAIRS_PER_STEP_GPU if (self.device != "cpu" and _backend.gpu_available()) else PAIRS_PER_STEP_CPU
+        return PAIRS_PER_STEP_GPU if (self.device != "cpu" and backend.gpu_available()) else PAIRS_PER_STEP_CPU
 
     def bytes_per_pair(self) -> int:
         """Memory one (input, reference) pair takes in a compiled step: an upper estimate.
@@ -218,7 +218,7 @@ class Explainer:
         """
         if not hasattr(self, "_bytes_per_pair"):
             shape = tuple(1 if s is None else s for s in self.graph.input_shape)
-            with _backend.scope(self.device):
+            with backend.scope(self.device):
                 acts = self.forward(self._tensor(np.zeros((1,) + shape)))
             self._bytes_per_pair = 4 * 4 * sum(int(np.prod(a.shape[1:])) for a in acts)
         return self._bytes_per_pair
@@ -231,7 +231,7 @@ class Explainer:
         return self._steps[key]
 
     def _tensor(self, array):
-        return _backend.to_tensor(array, self.device)
+        return backend.to_tensor(array, self.device)
 
     def attribute(self, method: Method, inputs, references, target=0, batch_size=None, extra=None,
                   **options) -> Attribution | list[Attribution]:
@@ -279,7 +279,7 @@ def deeplift_step(explainer: Explainer, targets):
             dt = targets_mod.difference(target, out_x, out_d, n_refs, explainer.graph.final_activation)
             return dt, explainer.target_value(out_x, target)
 
-        m, (dt, t_x) = _backend.input_gradient(objective, d)
+        m, (dt, t_x) = backend.input_gradient(objective, d)
         return summarize(m, d, ref, dt, t_x)
 
     return explainer.compile(step)
@@ -293,7 +293,7 @@ def run_pairs(explainer: Explainer, step, inputs, references, batch_size=None, f
     (input, reference) pairs, or ``explainer.default_pairs()``. fixed: the held-fixed inputs' packed
     values (``Explainer.fixed_rows``); default zeros. Returns ``[Attribution]`` (a method's ``run``).
     """
-    inputs = np.asarray(inputs, dtype=_backend.float_dtype())
+    inputs = np.asarray(inputs, dtype=backend.float_dtype())
     refs = _per_input_references(inputs, references)
     n_refs = refs.shape[1]
     if batch_size is None:
@@ -301,16 +301,16 @@ def run_pairs(explainer: Explainer, step, inputs, references, batch_size=None, f
     arrays, shared = _with_fixed([inputs, refs], explainer.fixed_rows(None, 1) if fixed is None else fixed)
 
     def run(x, r, *f):
-        with _backend.scope(explainer.device):
-            tensors = (_backend.to_tensor(v, explainer.device) for v in (x, r, shared(f)))
-            return [_backend.to_numpy(v) for v in step(*tensors)]
+        with backend.scope(explainer.device):
+            tensors = (backend.to_tensor(v, explainer.device) for v in (x, r, shared(f)))
+            return [backend.to_numpy(v) for v in step(*tensors)]
 
     batch_size = min(batch_size, len(inputs))
     while True:
         try:
             return [Attribution(*_batched(run, arrays, batch_size))]
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
-            if batch_size == 1 or not _backend.is_out_of_memory(exc):
+            if batch_size == 1 or not backend.is_out_of_memory(exc):
                 raise
             batch_size //= 2
             warnings.warn(f"out of device memory; retrying with {batch_size} sequences "

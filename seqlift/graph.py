@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
-from . import _backend  # noqa: F401  (first: loads Keras quietly)
+from . import backend  # noqa: F401  (first: loads Keras quietly)
 
 import keras  # noqa: E402
 from keras import layers as L  # noqa: E402

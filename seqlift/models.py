@@ -103,7 +103,7 @@ def _check_model_file(path: Path, objects: dict) -> dict | None:
 
 def _keras_load(path: Path, objects: dict) -> keras.Model:
     try:
-        from ._backend import quiet_native_stderr
+        from .backend import quiet_native_stderr
 
         with quiet_native_stderr():  # loading can import TensorFlow, whose C++ logs at import
             loaded = keras.models.load_model(path, compile=False, custom_objects=objects)
@@ -167,7 +167,7 @@ def _from_json(path: Path, config: dict, weights, objects: dict) -> keras.Model:
     if weights is None:
         raise SeqliftError(f"{path}: a JSON architecture holds no weights; give them with --weights WEIGHTS.h5")
     try:
-        from ._backend import quiet_native_stderr
+        from .backend import quiet_native_stderr
 
         with quiet_native_stderr():
             model = compat.model_from_config(config, custom_objects=objects)

@@ -6,7 +6,7 @@ pass over the mutants serves every target. Registered in ``seqlift.methods``.
 
 from __future__ import annotations
 
-from . import _backend  # noqa: F401  (first: loads Keras quietly)
+from . import backend  # noqa: F401  (first: loads Keras quietly)
 
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__, _backend
+from . import __version__, backend
 from . import models
 from . import references as refs_mod
 from . import sequences as seqs
@@ -214,7 +214,7 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]]) -> 
     references = request.references()
     outputs = Outputs(input_paths(request, references))
     _check_outputs(request, outputs)
-    if request.device == "gpu" and not _backend.gpu_available():
+    if request.device == "gpu" and not backend.gpu_available():
         raise SeqliftError("--device gpu: the Keras backend sees no GPU")
     explainer = explainer_for_sequences(**explainer_settings(request))
     length = int(explainer.graph.input_shape[0])
@@ -417,7 +417,7 @@ def attributes(plan: ScorePlan) -> dict:
     request, explainer, references = plan.request, plan.explainer, plan.references
     return {
         "seqlift_version": __version__,
-        "backend": _backend.NAME,
+        "backend": backend.NAME,
         "model": models.describe(request.model),
         "model_sha256": sha256(models.model_files(request.model)[0]),
         "weights": str(Path(request.weights).resolve()) if request.weights else "",

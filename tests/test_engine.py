@@ -80,7 +80,7 @@ def test_target_out_of_range_is_an_error():
 
 
 def test_out_of_memory_halves_the_batch_and_gives_the_same_scores(monkeypatch):
-    from seqlift import _backend
+    from seqlift import backend
 
     rng = np.random.default_rng(12)
     inp = keras.Input((16, 4))
@@ -88,7 +88,7 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_scores(monkeypatch):
     x, refs = one_hot(rng, (6, 16)), one_hot(rng, (6, 2, 16))
     expected = Explainer(model).deeplift(x, refs, batch_size=6).contributions
     ex = Explainer(model)
-    real = _backend.to_numpy
+    real = backend.to_numpy
     calls = {"n": 0}
 
     def exhausted_at_six(value):
@@ -97,11 +97,11 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_scores(monkeypatch):
             raise RuntimeError("RESOURCE_EXHAUSTED: out of memory allocating the step")
         return real(value)
 
-    monkeypatch.setattr(_backend, "to_numpy", exhausted_at_six)
+    monkeypatch.setattr(backend, "to_numpy", exhausted_at_six)
     with pytest.warns(UserWarning, match="retrying with 3 sequences"):
         got = ex.deeplift(x, refs, batch_size=6).contributions
     np.testing.assert_allclose(got, expected, atol=1e-6)
-    monkeypatch.setattr(_backend, "to_numpy", lambda v: (_ for _ in ()).throw(ValueError("not memory")))
+    monkeypatch.setattr(backend, "to_numpy", lambda v: (_ for _ in ()).throw(ValueError("not memory")))
     with pytest.raises(ValueError, match="not memory"):
         ex.deeplift(x, refs, batch_size=6)
 

@@ -115,10 +115,10 @@ def test_linear_model_equals_gradient_times_input_with_zero_reference():
     model = randomize(keras.Model(inp, out))
     x = rng.normal(size=(6, 20, 4)).astype("float32")
     c = seqlift.deeplift(model, x, np.zeros((1, 20, 4), "float32"), target=2)
-    from seqlift import _backend
+    from seqlift import backend
 
-    grad, _ = _backend.input_gradient(lambda z: (model(z)[:, 2],), _backend.to_tensor(x))
-    grad = _backend.to_numpy(grad)
+    grad, _ = backend.input_gradient(lambda z: (model(z)[:, 2],), backend.to_tensor(x))
+    grad = backend.to_numpy(grad)
     np.testing.assert_allclose(c, grad * x, atol=1e-5)
 
 
