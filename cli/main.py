@@ -427,14 +427,16 @@ def logo(scores, out, task, name, top, hypothetical, start, end, around_max, ful
 @click.option("--genome", type=click.Path(dir_okay=False), default=None, help="Genome FASTA (its index gives the sizes).")
 @click.option("--task", type=int, default=None, help="Task to write.  [default: the file's first task]")
 @click.option("--hypothetical-max", is_flag=True, help="Write the strongest hypothetical base instead of the projected sum.")
+@click.option("--force", is_flag=True, help="Replace an existing file at --out (a bigWig cannot say who wrote it, "
+                                            "so one is refused without this).")
 @user_errors
-def bigwig(scores, out, chrom_sizes, genome, task, hypothetical_max):
+def bigwig(scores, out, chrom_sizes, genome, task, hypothetical_max, force):
     """Write per-base contributions of a score file as a bigWig track (BED-scored files keep their
     coordinates; otherwise record names must be chrom:start-end)."""
     from seqlift import tracks
 
     path = tracks.write_bigwig_file(scores, out, chrom_sizes=chrom_sizes, genome=genome, task=task,
-                                    hypothetical_max=hypothetical_max)
+                                    hypothetical_max=hypothetical_max, force=force)
     click.echo(f"wrote {path}", err=True)
 
 

@@ -65,13 +65,15 @@ class Outputs:
         self.temporaries: dict[Path, Path] = {}  # temporary → destination, in claim order
         self._kept: set[Path] = set()  # in-progress files a failure leaves for --resume
         self._scratch: set[Path] = set()  # temporaries of open ``replacing`` blocks
+        self._approved: set[Path] = set()  # destinations check_file accepted
 
     # ------------------------------------------------------------------ checks before any work
     def check_file(self, path, option="--out", ours=None) -> Path:
         """``path`` as a destination file, refused when it is an input or cannot be written there.
 
         ours: ``ours(path) -> bool`` says whether an existing file at ``path`` is one seqlift wrote (and so
-        may be replaced by a new run); a file it does not recognise is refused.
+        may be replaced by a new run). Any other existing file is refused: without ``ours``, every one is
+        (a destination this ``Outputs`` already accepted stays accepted).
         """
         if str(path) == "":
             raise SeqliftError(f"{option}: the path is empty; give a file name")
@@ -81,10 +83,11 @@ class Outputs:
                 raise SeqliftError(f"{option} {path}: is one of this run's inputs ({source}); choose another output path")
         if path.is_dir():
             raise SeqliftError(f"{option} {path}: is a folder; give a file name")
-        if ours is not None and path.exists() and not ours(path):
+        if path.exists() and path.resolve() not in self._approved and not (ours is not None and ours(path)):
             raise SeqliftError(f"{option} {path}: exists and was not written by seqlift; move it or choose "
                                "another output name")
         self._check_parent(path, option)
+        self._approved.add(path.resolve())
         return path
 
     def check_folder(self, path, force=False, option="--out") -> Path:
@@ -117,9 +120,10 @@ class Outputs:
             raise SeqliftError(f"{option} {path}: folder {parent} is not writable")
 
     # ------------------------------------------------------------------ writing
-    def file(self, path, option="--out") -> Path:
-        """A temporary file (created, empty) that becomes ``path`` when the run succeeds."""
-        path = self.check_file(path, option)
+    def file(self, path, option="--out", ours=None) -> Path:
+        """A temporary file (created, empty) that becomes ``path`` when the run succeeds (``ours``: as in
+        ``check_file``)."""
+        path = self.check_file(path, option, ours)
         tmp = _temporary_name(path, ''.join(path.suffixes[-1:]))
         self._claim(tmp, path, lambda: tmp.open("xb").close())
         return tmp
@@ -131,11 +135,12 @@ class Outputs:
         self._claim(tmp, path, tmp.mkdir)
         return tmp
 
-    def partial(self, path, resume: bool, option="--out") -> tuple[Path, bool]:
+    def partial(self, path, resume: bool, option="--out", ours=None) -> tuple[Path, bool]:
         """The in-progress file ``PATH.partial`` that becomes ``path`` when the run succeeds, and whether it
         existed. Unlike ``file``'s, its name is stable so a killed run (SIGKILL cannot clean up) can be
-        continued with ``resume``; a failure removes it unless ``resume`` (then it is kept for the next try)."""
-        path = self.check_file(path, option)
+        continued with ``resume``; a failure removes it unless ``resume`` (then it is kept for the next try).
+        ours: as in ``check_file``."""
+        path = self.check_file(path, option, ours)
         tmp = partial_path(path)
         existed = tmp.exists()
         if existed and not resume:

@@ -27,7 +27,7 @@ from .engine import Explainer
 from .errors import SeqliftError
 from .methods import DEEPLIFT, METHODS, RESCALE, Method, get_method
 from .outputs import Outputs
-from .plots import LOGO_FORMATS
+from .plots import LOGO_FORMATS, is_logo
 from .scorefile import ScoreWriter, is_modisco_input, is_score_file, is_summary, modisco_paths, sha256
 from .scoring import ReferenceSpec, Scores, explained_targets, explainer_for_sequences, score_one_hot
 
@@ -263,7 +263,7 @@ def _check_outputs(request: ScoreRequest, outputs: Outputs, tasks=(0,)):
     """Every destination, before any work (again once the tasks are known: they name modisco's files)."""
     # A file already at a destination is replaced only when seqlift wrote it (a rerun); any other is refused.
     paths = [(request.out, "--out", is_score_file), (request.summary, "--out", is_summary),
-             (request.logo, "--logo", None), (request.bigwig, "--bigwig", None)]
+             (request.logo, "--logo", is_logo), (request.bigwig, "--bigwig", None)]
     if request.modisco:
         paths += [(p, "--modisco", is_modisco_input) for p in modisco_paths(request.modisco, tasks)]
     seen = {}

@@ -17,6 +17,8 @@ from .scorefile import ScoreFile
 from .sequences import ALPHABET, parse_coordinates
 
 LOGO_FORMATS = (".png", ".svg", ".pdf")
+# Written into every logo's metadata (PNG Software, SVG/PDF Creator), so a rerun knows the file is its own.
+LOGO_MARK = "seqlift sequence logo"
 # Without --start/--end/--full a logo shows this many bp around the strongest signal: 200 bp drew 5,400 px wide.
 DEFAULT_WINDOW = 50
 # Shading of highlighted motifs by name when the caller gives no colours: matplotlib's tab10, in order of appearance.
@@ -123,9 +125,21 @@ def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=No
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     fig.tight_layout()
+    kind = out.suffix.lower()[1:]
     with Outputs(inputs) as outputs:
-        fig.savefig(outputs.file(out), dpi=dpi, format=out.suffix.lower()[1:])
+        fig.savefig(outputs.file(out, ours=is_logo), dpi=dpi, format=kind,
+                    metadata={"Software" if kind == "png" else "Creator": LOGO_MARK})
     return out
+
+
+def is_logo(path) -> bool:
+    """Whether ``path`` is a logo seqlift drew (its metadata names seqlift), which a new run may replace."""
+    path = Path(path)
+    try:
+        return path.suffix.lower() in LOGO_FORMATS and path.stat().st_size < 64 << 20 and \
+            LOGO_MARK.encode() in path.read_bytes()
+    except OSError:
+        return False
 
 
 def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetical=False, start=None, end=None,
@@ -138,7 +152,7 @@ def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetica
     if Path(out).suffix.lower() not in LOGO_FORMATS:
         raise SeqliftError(f"{out}: logo output must end in .png, .svg or .pdf")
     inputs = [scores_path, motifs_path, *inputs]  # what ``out`` may not overwrite
-    Outputs(inputs).check_file(out)
+    Outputs(inputs).check_file(out, ours=is_logo)
     motifs = None
     if motifs_path:
         if not Path(motifs_path).exists():

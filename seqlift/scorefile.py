@@ -100,10 +100,10 @@ class ScoreWriter:
         self._outputs = outputs
         self._resume = resume
         if resume is None:
-            self._h5_path = outputs.file(out)
+            self._h5_path = outputs.file(out, ours=is_score_file)
             self._h5 = self._create(self._h5_path, attrs, regions)
         else:
-            self._h5_path, existed = outputs.partial(out, resuming)
+            self._h5_path, existed = outputs.partial(out, resuming, ours=is_score_file)
             self._h5 = self._reopen(self._h5_path, attrs, resume) if existed else None
             if self._h5 is None:  # set up beside it, so OUT.partial only ever exists complete on disk
                 with outputs.replacing(self._h5_path) as setup:
@@ -112,13 +112,13 @@ class ScoreWriter:
                         self._h5.attrs[f"resume_{key}"] = value
                     self._h5.attrs[COMPLETED] = 0
                     self._h5.flush()
-        self._tsv = open(outputs.file(summary), "w") if summary else None
+        self._tsv = open(outputs.file(summary, ours=is_summary), "w") if summary else None
         self._tsv_header = True
         self._modisco = []
         if modisco:
             if n_expected is None:
                 raise ValueError("n_expected is needed to stream TF-MoDISco inputs")
-            self._modisco = [_NpzStream(outputs.file(p, "--modisco"), (n_expected, 4, length))
+            self._modisco = [_NpzStream(outputs.file(p, "--modisco", is_modisco_input), (n_expected, 4, length))
                              for p in modisco_paths(modisco, self.tasks)]
 
     def _create(self, path: Path, attrs: dict, regions: bool) -> h5py.File:
@@ -296,7 +296,7 @@ def merge_shards(outputs: Outputs, out, shards, block: int = 4096) -> int:
         writer.abort()
         raise
     if summary is not None:
-        with open(outputs.file(summary), "w") as handle:
+        with open(outputs.file(summary, ours=is_summary), "w") as handle:
             for n, path in enumerate(summaries):
                 lines = path.read_text().splitlines(keepends=True)
                 handle.writelines(lines if n == 0 else lines[1:])

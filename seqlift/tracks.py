@@ -83,7 +83,7 @@ def genome_windows(names, sizes, coordinates=None) -> Windows:
 
 
 def write_bigwig(names, read_values, length: int, sizes: dict[str, int], out, block=4096, coordinates=None,
-                 reverse=None, inputs=()):
+                 reverse=None, inputs=(), force=False):
     """Per-base values at the coordinates of ``names``; overlapping windows are averaged per base.
 
     ``read_values(indices)`` returns the ``(len(indices), L)`` values of those records. Records are read
@@ -91,7 +91,8 @@ def write_bigwig(names, read_values, length: int, sizes: dict[str, int], out, bl
     them, so memory is set by the block and the number of records, never by the genome's size or by how
     far a chain of overlapping windows runs. coordinates: ``(chrom, start, end)`` per record instead of
     parsing names. reverse: a boolean per record, True for a record scored on the minus strand (its
-    values are flipped back onto the plus strand). inputs: files ``out`` may not overwrite.
+    values are flipped back onto the plus strand). inputs: files ``out`` may not overwrite. force: replace
+    an existing file at ``out`` (a bigWig cannot say who wrote it, so without ``force`` any is refused).
     """
     windows = genome_windows(names, sizes, coordinates)
     wrong = np.flatnonzero(windows.end - windows.start != length)
@@ -99,7 +100,7 @@ def write_bigwig(names, read_values, length: int, sizes: dict[str, int], out, bl
         i = wrong[0]
         raise SeqliftError(f"record '{names[i]}': spans {windows.end[i] - windows.start[i]} bp but has {length} scores")
     with Outputs(inputs) as outputs:
-        tmp = outputs.file(out)
+        tmp = outputs.file(out, ours=_any_file if force else None)
         import pyBigWig  # opened only on a path known to be writable: libBigWig crashes on failure
 
         outputs.ensure_room(tmp, int((windows.end - windows.start).sum()) * 6)  # float32 a base, compressed, zooms: < 6 bytes
@@ -164,11 +165,15 @@ class _Track:
         self.chrom = None
 
 
-def write_bigwig_file(scores_path, out, chrom_sizes=None, genome=None, task=None, hypothetical_max=False, inputs=()):
+def write_bigwig_file(scores_path, out, chrom_sizes=None, genome=None, task=None, hypothetical_max=False, inputs=(),
+                      force=False):
     """``seqlift bigwig``: a score file's per-base track, read in blocks. ``inputs``: more files ``out`` may
-    not overwrite (the score file, sizes and genome are always among them)."""
+    not overwrite (the score file, sizes and genome are always among them); force: as in ``write_bigwig``."""
     inputs = [scores_path, chrom_sizes, genome, *inputs]
-    Outputs(inputs).check_file(out)
+    Outputs(inputs).check_file(out, ours=_any_file)  # inputs, folders (an input is refused even with force)
+    if Path(out).exists() and not force:
+        raise SeqliftError(f"--out {out}: exists, and a bigWig cannot say who wrote it; add --force to replace it, "
+                           "or choose another name")
     sizes = read_chrom_sizes(chrom_sizes, genome)
     with ScoreFile(scores_path, task) as scores:
         def read_values(ids):
@@ -181,4 +186,8 @@ def write_bigwig_file(scores_path, out, chrom_sizes=None, genome=None, task=None
             coordinates = [(c, s, s + scores.length) for c, s, _ in regions]
             reverse = [strand == "-" for _, _, strand in regions]
         return write_bigwig(scores.names, read_values, scores.length, sizes, out, coordinates=coordinates,
-                            reverse=reverse, inputs=inputs)
+                            reverse=reverse, inputs=inputs, force=force)
+
+
+def _any_file(path) -> bool:
+    return True

@@ -104,6 +104,35 @@ def test_no_output_overwrites_an_input_or_deletes_a_folder(work, monkeypatch, tm
         assert_refused(result, message, work, before)
 
 
+def test_a_users_file_at_any_destination_is_refused_and_seqlifts_own_is_replaced(work):
+    """Every file output (score, merge, logo, bigwig, and score's --logo/--bigwig) refuses a file seqlift did not
+    write; a rerun replaces seqlift's own file (a logo carries a mark; a bigWig cannot, so it needs --force)."""
+    m, fa, sizes, bed = work / "model.h5", work / "in.fa", work / "sizes.txt", work / "regions.bed"
+    genome = ("--genome", work / "genome.fa")
+    shards = [work / f"part{k}.h5" for k in (1, 2)]
+    for k, shard in enumerate(shards, start=1):
+        result = invoke("score", m, fa, "--out", shard, "--n-refs", 2, "--chunk-size", 5, "--shard", f"{k}/2", "--quiet")
+        assert result.exit_code == 0, result.output
+    for name in ("notes.txt", "mine.png", "track.bw", "notes.tsv"):
+        (work / name).write_text("the user's own file\n")
+    before = digest(work)
+    cases = [
+        (["merge", work / "notes.txt", *shards], "--out"),
+        (["merge", work / "notes.h5", *shards], "notes.tsv"),  # the merged summary's place holds a user's file
+        (["logo", work / "scores.h5", "--out", work / "mine.png"], "mine.png: exists and was not written by seqlift"),
+        (["bigwig", work / "scores.h5", "--out", work / "track.bw", "--chrom-sizes", sizes], "add --force"),
+        (["score", m, fa, "--out", work / "s.h5", "--logo", work / "mine.png", "--n-refs", 2], "--logo"),
+        (["score", m, bed, *genome, "--out", work / "s.h5", "--bigwig", work / "track.bw", "--n-refs", 2], "--bigwig"),
+    ]
+    for args, message in cases:
+        assert_refused(invoke(*args), message, work, before)
+    for _ in range(2):  # seqlift's own files are replaced by a rerun
+        assert invoke("logo", work / "scores.h5", "--out", work / "own.svg").exit_code == 0
+        assert invoke("merge", work / "merged.h5", *shards).exit_code == 0
+    result = invoke("bigwig", work / "scores.h5", "--out", work / "track.bw", "--chrom-sizes", sizes, "--force")
+    assert result.exit_code == 0, result.output
+
+
 def test_motifs_into_a_non_empty_folder_needs_force_and_keeps_the_users_files(work):
     folder = work / "results"
     folder.mkdir()
