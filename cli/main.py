@@ -42,16 +42,18 @@ _STOPPED_BY = {"signal": signal.SIGINT}
 
 def _stop(signum, frame):
     _STOPPED_BY["signal"] = signum
+    _STOPPED_BY["stopped"] = True
     raise KeyboardInterrupt
 
 
 def _interrupted():
     """Temporaries are removed by the ``with`` blocks that own them; say so and exit 128 + signal."""
     outputs = sys.modules.get("seqlift.outputs")  # not imported yet when stopped while Keras loads
-    if outputs is not None:
-        outputs.remove_all_temporaries()
+    kept = outputs.remove_all_temporaries() if outputs is not None else []
     signum = _STOPPED_BY["signal"]
-    click.echo(f"seqlift: interrupted ({signal.Signals(signum).name}); no output was written", err=True)
+    said = (f"{kept[0]} was kept: run the same command with --resume to continue" if kept
+            else "no output was written")
+    click.echo(f"seqlift: interrupted ({signal.Signals(signum).name}); {said}", err=True)
     sys.exit(128 + signum)
 
 
@@ -78,6 +80,10 @@ def user_errors(fn):
                 raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
             _interrupted()
+        except Exception:
+            if _STOPPED_BY.get("stopped"):  # a library turned the interruption into its own error (TensorFlow)
+                _interrupted()
+            raise
 
     return wrapper
 

@@ -36,13 +36,20 @@ def quiet_native_stderr():
         os.close(saved)
 
 
-with quiet_native_stderr():
-    import keras
+try:
+    with quiet_native_stderr():
+        import keras
 
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow
 
-        tensorflow.get_logger().setLevel("ERROR")  # one compiled step per task retraces by design
+            tensorflow.get_logger().setLevel("ERROR")  # one compiled step per task retraces by design
+except ImportError as exc:  # KERAS_BACKEND (or --backend) names a framework that is not installed
+    from .errors import SeqliftError
+
+    chosen = os.environ.get("KERAS_BACKEND", "tensorflow")
+    raise SeqliftError(f"cannot load the Keras backend '{chosen}' ({exc}); install it (pip install {chosen}) "
+                       "or choose another with --backend or KERAS_BACKEND") from None
 
 NAME = keras.backend.backend()
 

@@ -41,6 +41,8 @@ _WRITE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota
                  errno.EACCES: "permission denied", errno.EPERM: "permission denied", errno.EIO: "input/output error"}
 # Temporaries of every live Outputs, so a signal handler or interpreter exit can remove them.
 _LIVE: list[Outputs] = []
+# In-progress files a failed or interrupted run left for --resume (so the last message can name them).
+_LEFT_FOR_RESUME: set[Path] = set()
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -193,6 +195,7 @@ class Outputs:
         self._scratch.clear()
         for tmp in list(self.temporaries):
             if tmp in self._kept:
+                _LEFT_FOR_RESUME.add(tmp)
                 continue
             if tmp.is_dir():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -201,6 +204,8 @@ class Outputs:
         self.temporaries.clear()
 
     def __enter__(self):
+        if not _LIVE:  # a new run: what an earlier one left is not this one's to report
+            _LEFT_FOR_RESUME.clear()
         _LIVE.append(self)
         return self
 
@@ -337,7 +342,9 @@ def silence_late_write_errors():
     sys.unraisablehook = hook
 
 
-def remove_all_temporaries():
-    """Remove the temporaries of every live ``Outputs`` (for signal handlers and interpreter exit)."""
+def remove_all_temporaries() -> list[Path]:
+    """Remove the temporaries of every live ``Outputs`` (for signal handlers and interpreter exit); returns the
+    in-progress files kept for ``--resume``."""
     for outputs in list(_LIVE):
         outputs.abort()
+    return sorted(path for path in _LEFT_FOR_RESUME if path.exists())

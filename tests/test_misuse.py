@@ -327,6 +327,22 @@ def test_ctrl_c_while_the_model_loads(work):
     assert not list(work.glob("*c.h5*")) and not list(work.glob(".c.*"))
 
 
+def test_a_keras_backend_that_is_not_installed_is_one_line(work):
+    import importlib.util
+
+    missing = next((b for b in ("jax", "torch") if importlib.util.find_spec(b) is None), None)
+    if missing is None:
+        pytest.skip("jax and torch are both installed")
+    proc = seqlift_process(["score", work / "model.h5", work / "in.fa", "--out", work / "b.h5", "--backend", missing],
+                           work)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert err.strip().splitlines() == [f"seqlift: error: cannot load the Keras backend '{missing}' (No module named "
+                                        f"'{missing}'); install it (pip install {missing}) or choose another with "
+                                        "--backend or KERAS_BACKEND"]
+    assert not list(work.glob("*b.h5*")) and not list(work.glob(".b.*"))
+
+
 @pytest.mark.parametrize("command", ["score", "simulate", "bigwig"])
 def test_a_file_size_limit_is_one_line(work, big_input, command):
     args = {"score": ["score", work / "model.h5", big_input, "--out", work / "f.h5", "--n-refs", 2],

@@ -115,6 +115,7 @@ def _interrupted(files, many, tmp_path, monkeypatch) -> Path:
         result = invoke("score", files / "model.h5", many / "many.fa", "--task", "all", "--out", out, *SETTINGS,
                         "--resume")
     assert result.exit_code != 0 and not out.exists()
+    assert result.stderr.strip().endswith(f"{out}.partial was kept: run the same command with --resume to continue")
     with h5py.File(tmp_path / "part.h5.partial", "r") as h5:
         assert h5.attrs["resume_completed_sequences"] == 14
     return out
@@ -237,19 +238,23 @@ def _ray_workers(pid: int) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds Ray's worker processes through /proc")
-def test_a_ray_worker_killed_mid_run_has_its_chunks_run_again(files, many, tmp_path):
+def test_a_ray_worker_killed_mid_run_has_its_chunks_run_again(files, tmp_path):
     """SIGKILL one of 2 Ray workers while chunks are in flight: Ray starts a worker in its place and runs
     its chunks again, and the file equals the single-process run's."""
     pytest.importorskip("ray")
+    n, rng = 1500, np.random.default_rng(2)  # enough chunks that the run outlasts finding and killing a worker
+    fasta = tmp_path / "long.fa"
+    fasta.write_text("".join(f">w{i}\n{''.join(rng.choice(list('ACGT'), 40))}\n" for i in range(n)))
+    plain = invoke("score", files / "model.h5", fasta, "--task", "all", "--out", tmp_path / "plain.h5", *SETTINGS)
+    assert plain.exit_code == 0, plain.output
     out, partial = tmp_path / "ray.h5", tmp_path / "ray.h5.partial"
-    proc = _score_process(files / "model.h5", many / "many.fa", out, "--ray", "local", "--workers", 2)
-    deadline, killed = time.time() + 300, None
+    proc = _score_process(files / "model.h5", fasta, out, "--ray", "local", "--workers", 2)
+    deadline, killed, workers = time.time() + 300, None, []
     while time.time() < deadline and proc.poll() is None and killed is None:
         workers = _ray_workers(proc.pid)
-        if len(workers) == 2 and _completed(partial) >= 7:
-            done = _completed(partial)
+        if workers and _completed(partial) >= 7:
+            killed = (workers[0], _completed(partial))
             os.kill(workers[0], signal.SIGKILL)
-            killed = (workers[0], done)
         time.sleep(0.005)
     later = set()
     while proc.poll() is None:
@@ -257,11 +262,11 @@ def test_a_ray_worker_killed_mid_run_has_its_chunks_run_again(files, many, tmp_p
         time.sleep(0.01)
     _, stderr = proc.communicate(timeout=600)
     assert killed is not None, "the run ended before a worker could be killed: give it more sequences"
-    assert killed[1] < 300 - 2 * 2 * 7, f"killed after {killed[1]} sequences: too late for chunks to be in flight"
+    assert killed[1] < n - 2 * 2 * 7, f"killed after {killed[1]} sequences: too late for chunks to be in flight"
     assert later - set(workers), "Ray did not start a worker in place of the killed one"
     assert proc.returncode == 0, stderr.decode()[-3000:]
-    assert_same_contents(out, many / "plain.h5")
-    assert out.with_suffix(".tsv").read_text() == (many / "plain.tsv").read_text()
+    assert_same_contents(out, tmp_path / "plain.h5")
+    assert out.with_suffix(".tsv").read_text() == (tmp_path / "plain.tsv").read_text()
 
 
 def test_ray_missing_is_one_line(files, many, tmp_path, monkeypatch):
