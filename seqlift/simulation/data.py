@@ -83,7 +83,9 @@ def _place(rng, occupied: np.ndarray, width: int) -> int:
     free = np.concatenate([[0], np.cumsum(occupied)])
     starts = np.flatnonzero(free[width:] - free[:-width] == 0)
     if starts.size == 0:
-        raise SeqliftError(f"no room for a {width} bp motif in a {len(occupied)} bp sequence; use a larger --length")
+        raise SeqliftError(f"--length {len(occupied)}: a sequence had no room left for another {width} bp motif "
+                           "instance between those already placed at random; use a larger --length (200, the "
+                           "paper's, always has room)")
     start = int(starts[rng.integers(starts.size)])
     occupied[start:start + width] = True
     return start
