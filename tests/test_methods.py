@@ -34,7 +34,9 @@ def tiny_model(length=8):
     return model
 
 
-@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+# Integrated gradients' 32 steps make it the slowest case by far (24 s): the slow tier runs it.
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.slow) if name == "integrated-gradients" else m
+                                    for name, m in METHODS.items()], ids=list(METHODS))
 def test_every_registered_method_scores_several_targets_and_complete_ones_sum_to_delta(method):
     rng = np.random.default_rng(0)
     x = np.eye(4, dtype="float32")[rng.integers(0, 4, (3, 8))]

@@ -54,6 +54,7 @@ def test_modisco_recovers_both_embedded_motifs(shipped_scores, tmp_path):
     assert "GATA1_disc1" in (out / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_a_model_that_learned_no_motif_recovers_none(tmp_path):
     import keras
 
