@@ -17,7 +17,7 @@ from seqlift.cli.main import cli
 from seqlift.engine import Explainer
 from seqlift.models import import_file
 
-from helpers import assert_summation, one_hot, randomize
+from helpers import assert_summation, head, one_hot, randomize, trunk
 
 LENGTH = 24
 N_SEQS = 5
@@ -512,20 +512,10 @@ def test_every_new_error_is_one_line_exit_1_and_no_output(files, tmp_path):
         assert not list(tmp_path.glob(".never*")) and not (tmp_path / "never.tsv").exists()
 
 
-# --- summation to delta, every supported layer, every rule -----------------------------------
-def _trunk(inp):
-    return layers.Conv1D(6, 3, padding="same", activation="relu")(inp)
-
-
-def _head(h):
-    h = layers.Flatten()(h) if len(h.shape) == 3 else h
-    return layers.Dense(1)(layers.Dense(5, activation="relu")(h))
-
-
 def test_model_round_trips_through_h5_and_keras_files(tmp_path):
     rng = np.random.default_rng(10)
     inp = keras.Input((16, 4))
-    model = randomize(keras.Model(inp, _head(_trunk(inp))))
+    model = randomize(keras.Model(inp, head(trunk(inp))))
     x, refs = one_hot(rng, (2, 16)), one_hot(rng, (2, 16))
     expected = seqlift.deeplift(model, x, refs)
     for name in ["m.h5", "m.keras"]:
