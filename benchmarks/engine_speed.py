@@ -43,6 +43,12 @@ def bpnet_like(seed=0):
     return keras.Model(inp, layers.Dense(1)(h))
 
 
+def random_inputs(rng, n_seqs, length=LENGTH):
+    """``n_seqs`` random one-hot sequences and ``N_REFS`` dinucleotide shuffles of each (seed 0)."""
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n_seqs, length))]
+    return x, shuffled_references(x, N_REFS, seed=0)
+
+
 def timed(fn, repeats=1):
     best = float("inf")
     for _ in range(repeats):

@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_speed import LENGTH, N_REFS, bpnet_like, plain_pass  # noqa: E402
+from engine_speed import LENGTH, N_REFS, bpnet_like, plain_pass, random_inputs  # noqa: E402
 
 import seqlift  # noqa: E402
 from seqlift import backend  # noqa: E402
 from seqlift.methods import GENOMICS, RESCALE, REVEAL_CANCEL, RULES  # noqa: E402
-from seqlift.references import shuffled_references  # noqa: E402
 
 
 def seconds(fn):
@@ -44,8 +43,7 @@ def main():
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (args.n_seqs, LENGTH))]
-    refs = shuffled_references(x, N_REFS, seed=0)
+    x, refs = random_inputs(rng, args.n_seqs)
     model = bpnet_like()
     n = args.n_seqs
     times = {}

@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_speed import LENGTH, N_REFS, bpnet_like  # noqa: E402
+from engine_speed import LENGTH, N_REFS, bpnet_like, random_inputs  # noqa: E402
 
 import seqlift  # noqa: E402
 from seqlift import backend, rules  # noqa: E402
-from seqlift.references import shuffled_references  # noqa: E402
 
 
 def steady_seconds(explainer, x, refs, repeats=3) -> float:
@@ -52,8 +51,7 @@ def main():
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (args.n_seqs, LENGTH))]
-    refs = shuffled_references(x, N_REFS, seed=0)
+    x, refs = random_inputs(rng, args.n_seqs)
     model = bpnet_like()
     seconds = {"rescale": steady_seconds(seqlift.Explainer(model, rule="rescale"), x, refs),
                "reveal_cancel": steady_seconds(seqlift.Explainer(model, rule="reveal-cancel"), x, refs)}

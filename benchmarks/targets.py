@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from engine_speed import LENGTH, N_REFS, bpnet_like, timed  # noqa: E402
+from engine_speed import LENGTH, N_REFS, bpnet_like, random_inputs, timed  # noqa: E402
 
 import seqlift  # noqa: E402
 from seqlift.methods import RESCALE, RULES  # noqa: E402
@@ -129,8 +129,7 @@ def main():
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (args.n_seqs, LENGTH))]
-    refs = shuffled_references(x, N_REFS, seed=0)
+    x, refs = random_inputs(rng, args.n_seqs)
     model = bpnet_profile_counts()
     result = {"model": "BPNet-style, 1000 bp, profile (1000, 2) + counts, random weights",
               "n_seqs": args.n_seqs, "n_refs": N_REFS, "backend": seqlift.backend.NAME, "summation": {}}

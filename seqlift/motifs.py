@@ -159,7 +159,7 @@ def write_outputs(patterns: list[Pattern], outdir: Path, names, task, database):
     _meme(patterns, outdir / "motifs.meme")
     _logos(patterns, outdir)
     _seqlet_bed(patterns, outdir, names)
-    _report(patterns, table, outdir, task, database)
+    _report(patterns, outdir, task, database)
     return table
 
 
@@ -219,13 +219,13 @@ def _inline_png(path: Path) -> str:
     return f"<img src='data:image/png;base64,{data}' alt='{html.escape(path.name)}'>"
 
 
-def _report(patterns, table, outdir, task, database):
+def _report(patterns, outdir, task, database):
     """report.html: one self-contained page (logos inline) with each pattern's consensus and TOMTOM q-values."""
     # Not modisco-lite's reports, measured on the shipped example's 2 patterns: its descriptive report took
     # 17.7 s for 1.8 MB plus 40 image files (and an IndexError when asked for more matches than the database
     # holds), its simple one links 8 PNGs outside the page; this one is 77 kB, one file, with q-values.
     rows = []
-    for p, row in zip(patterns, table.itertuples()):
+    for p in patterns:
         matches = "<br>".join(f"{html.escape(n)} (q = {q:.2g})" for n, _, q in p.matches) or "none"
         rows.append(f"<tr><td>{p.name}</td><td>{len(p.seqlets)}</td><td><code>{p.consensus}</code></td>"
                     f"<td>{_inline_png(outdir / f'{p.name}.cwm.png')}</td><td>{_inline_png(outdir / f'{p.name}.pwm.png')}</td>"
