@@ -43,6 +43,9 @@ _STOPPED_BY = {"signal": signal.SIGINT}
 def _stop(signum, frame):
     _STOPPED_BY["signal"] = signum
     _STOPPED_BY["stopped"] = True
+    outputs = sys.modules.get("seqlift.outputs")
+    if outputs is not None:  # the run's files learn of it, whatever exception a library turns it into
+        outputs.note_interrupted()
     raise KeyboardInterrupt
 
 
@@ -51,8 +54,8 @@ def _interrupted():
     outputs = sys.modules.get("seqlift.outputs")  # not imported yet when stopped while Keras loads
     kept = outputs.remove_all_temporaries() if outputs is not None else []
     signum = _STOPPED_BY["signal"]
-    said = (f"{kept[0]} was kept: run the same command with --resume to continue" if kept
-            else "no output was written")
+    said = (f"{kept[0]} was kept: run the same command with --resume to continue, or remove it to start again"
+            if kept else "no output was written")
     click.echo(f"seqlift: interrupted ({signal.Signals(signum).name}); {said}", err=True)
     sys.exit(128 + signum)
 
@@ -317,8 +320,19 @@ def simulate(outdir, n_seqs, length, seed, background, train, force, quiet):
     from seqlift import references, simulation
 
     bg = references.parse_background(background)
-    sim, metrics = simulation.simulate_into(outdir, n_seqs=n_seqs, length=length, seed=seed, background=bg,
-                                            train_model=train, force=force, verbose=0 if quiet else 2)
+    bars = []  # one bar over the training epochs (early stopping may end it before the last)
+
+    def epoch_done(epoch, epochs):
+        if not bars:
+            bars.append(Progress(epochs, "training", quiet))
+        bars[0].update(epoch - bars[0].done)
+
+    try:
+        sim, metrics = simulation.simulate_into(outdir, n_seqs=n_seqs, length=length, seed=seed, background=bg,
+                                                train_model=train, force=force, progress=epoch_done)
+    finally:
+        for bar in bars:
+            bar.close()
     if quiet:
         return
     out = Path(outdir)
@@ -406,7 +420,7 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file: .png, .svg or .pdf.")
 @click.option("--task", type=int, default=None, help="Task to draw.  [default: the file's first task]")
 @click.option("--name", default=None, help="Draw the sequence with this name.")
-@click.option("--top", type=click.IntRange(1), default=None, help="Draw the K sequences with the largest total contribution.  [default: 1]")
+@click.option("--top", type=click.IntRange(1), default=None, help="Draw the K sequences with the largest total contribution (at most 100 in one image).  [default: 1]")
 @click.option("--hypothetical", is_flag=True, help="Hypothetical contributions (all four letters) instead of projected.")
 @click.option("--start", type=click.IntRange(0), default=None, help="First position drawn (0-based).  [default: 0]")
 @click.option("--end", type=click.IntRange(1), default=None, help="Position after the last drawn.  [default: sequence end]")
@@ -414,7 +428,8 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
               help="Draw the W-bp window with the largest summed |contribution|.  [default: 50, without --start/--end/--full]")
 @click.option("--full", is_flag=True, help="Draw the whole sequence (a 200 bp sequence is about 5,400 pixels wide).")
 @click.option("--motifs", "motifs_path", type=click.Path(dir_okay=False), default=None,
-              help="Shade motifs from a TSV with name, motif, start, end columns (`seqlift simulate`'s motifs.tsv).")
+              help="Shade motifs from a TSV with name, motif, start, end columns (`seqlift simulate` writes "
+                   "motifs.tsv and test_motifs.tsv; the shipped example's is data/simulations/test_motifs.tsv).")
 @user_errors
 def logo(scores, out, task, name, top, hypothetical, start, end, around_max, full, motifs_path):
     """Draw contribution logos from a seqlift score file."""

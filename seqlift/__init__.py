@@ -12,11 +12,32 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 # A source checkout keeps cli/ and data/ beside seqlift/, where pyproject.toml installs them as seqlift.cli
-# and seqlift.data: on PYTHONPATH, a checkout finds them there, so both run the same imports.
+# and seqlift.data: on PYTHONPATH, a checkout finds those two (and nothing else of the checkout: not tests/,
+# not benchmarks/) there, so both run the same imports.
 _CHECKOUT = Path(__file__).resolve().parent.parent
 if not (Path(__file__).parent / "cli").is_dir() and (_CHECKOUT / "pyproject.toml").is_file() \
         and (_CHECKOUT / "cli" / "main.py").is_file():
-    __path__.append(str(_CHECKOUT))  # noqa: F821 - a package's __path__
+    import importlib.abc
+    import importlib.util
+    import sys
+
+    class _CheckoutFolders(importlib.abc.MetaPathFinder):
+        """``seqlift.cli`` and ``seqlift.data`` (and their submodules) from the checkout's cli/ and data/."""
+
+        FOLDERS = {"cli": _CHECKOUT / "cli", "data": _CHECKOUT / "data"}
+
+        def find_spec(self, fullname, path=None, target=None):
+            parts = fullname.split(".")
+            if len(parts) < 2 or parts[0] != __name__ or parts[1] not in self.FOLDERS:
+                return None
+            folder = self.FOLDERS[parts[1]].joinpath(*parts[2:])
+            if folder.is_dir() and (folder / "__init__.py").is_file():
+                return importlib.util.spec_from_file_location(fullname, folder / "__init__.py",
+                                                              submodule_search_locations=[str(folder)])
+            module = folder.with_suffix(".py")
+            return importlib.util.spec_from_file_location(fullname, module) if module.is_file() else None
+
+    sys.meta_path.insert(0, _CheckoutFolders())
 
 from .errors import SeqliftError  # noqa: E402
 

@@ -7,6 +7,8 @@ the output is the single-process output: references are seeded per (seed, sequen
 
 from __future__ import annotations
 
+import socket
+
 from .errors import SeqliftError
 
 
@@ -29,8 +31,28 @@ class ChunkScorer:
                              target=s["target"], rc_average=s["rc_average"])
 
 
+# Seconds to wait for a Ray head at HOST:PORT to answer before giving up (ray.init itself retries for minutes).
+REACH_TIMEOUT = 5.0
+
+
+def check_address(address: str):
+    """``--ray local|auto|HOST:PORT``, checked before any work: an address must answer on its port, so an
+    unreachable cluster fails in seconds with one line instead of Ray's minutes of retries."""
+    if address in ("local", "auto"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SeqliftError(f"--ray {address}: expected local, auto or HOST:PORT of a Ray head (e.g. 10.0.0.5:6379)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT).close()
+    except OSError as exc:
+        raise SeqliftError(f"--ray {address}: no Ray head answers there ({exc.strerror or exc}); start one with "
+                           "`ray start --head`, or use --ray local") from None
+
+
 def connect(address: str):
     """Start a Ray cluster on this machine (``local``) or join one (``auto`` or an address)."""
+    check_address(address)
     try:
         import ray
     except ImportError:

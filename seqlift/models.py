@@ -203,6 +203,10 @@ def import_file(path, option: str):
     sys.path.insert(0, str(path.resolve().parent))  # so that it can import the files beside it
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:  # sys.exit() in a script meant to be run: never seqlift's exit status
+        del sys.modules[name]
+        raise SeqliftError(f"{option} {path}: importing it called sys.exit({exc.code!r}); guard the script's "
+                           "top-level code with if __name__ == '__main__':") from None
     except Exception as exc:  # noqa: BLE001 - the user's code failed: say where and why, in one line
         del sys.modules[name]
         raise SeqliftError(f"{option} {path}: importing it failed ({type(exc).__name__}: {_first_line(exc)})") from None
@@ -232,6 +236,9 @@ def _from_function(path: Path, function: str) -> keras.Model:
                            f"{', '.join(names) or 'none'})")
     try:
         model = build()
+    except SystemExit as exc:
+        raise SeqliftError(f"{path}:{function}: calling it called sys.exit({exc.code!r}); it must return the "
+                           "model") from None
     except Exception as exc:  # noqa: BLE001
         raise SeqliftError(f"{path}:{function}: calling it failed ({type(exc).__name__}: {_first_line(exc)})") from None
     if not isinstance(model, keras.Model):

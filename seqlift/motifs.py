@@ -145,8 +145,8 @@ def match(patterns: list[Pattern], targets: dict) -> list[Pattern]:
     return patterns
 
 
-def write_outputs(patterns: list[Pattern], outdir: Path, names, task, database):
-    """motifs.tsv, motifs.meme, CWM/PWM logos, seqlets.bed (for coordinate names), report.html."""
+def write_outputs(patterns: list[Pattern], outdir: Path, placement, length: int, task, database):
+    """motifs.tsv, motifs.meme, CWM/PWM logos, seqlets.bed (``placement``: ``genome_placement``), report.html."""
     rows = []
     for p in patterns:
         m = p.matches + [("", float("nan"), float("nan"))] * (3 - len(p.matches))
@@ -158,7 +158,7 @@ def write_outputs(patterns: list[Pattern], outdir: Path, names, task, database):
     table.to_csv(outdir / "motifs.tsv", sep="\t", index=False, float_format="%.3g")
     _meme(patterns, outdir / "motifs.meme")
     _logos(patterns, outdir)
-    _seqlet_bed(patterns, outdir, names)
+    _seqlet_bed(patterns, outdir, placement, length)
     _report(patterns, outdir, task, database)
     return table
 
@@ -195,17 +195,39 @@ def _logos(patterns, outdir):
             fig.savefig(outdir / f"{p.name}.{kind}.png", dpi=110)
 
 
-def _seqlet_bed(patterns, outdir, names):
-    """seqlets.bed (BED6, sorted) when the sequence names are ``chrom:start-end``."""
+def genome_placement(names, length: int, regions=None) -> list[tuple[str, int, str]] | None:
+    """``(chrom, start, strand)`` of each sequence on the genome: from a BED-scored file's ``regions``, else from
+    ``chrom:start-end`` names; None when the names are not coordinates. Names whose span is not the sequence's
+    ``length`` are refused (a BED of them would be shifted)."""
+    if regions is not None:
+        return list(regions)
+    placement = []
+    for name in names:
+        coords = parse_coordinates(str(name))
+        if coords is None:
+            return None
+        chrom, start, end = coords
+        if end - start != length:
+            raise SeqliftError(f"record '{name}': its name spans {end - start} bp but the sequence has {length}; "
+                               "seqlets.bed would be misplaced: rename the records, or score them with their "
+                               "true coordinates")
+        placement.append((chrom, start, "+"))
+    return placement
+
+
+def _seqlet_bed(patterns, outdir, placement, length: int):
+    """seqlets.bed (BED6, sorted) on the genome, from ``genome_placement`` (nothing when it is None). A seqlet of
+    a sequence scored on the minus strand is mapped back onto plus-strand coordinates, its strand flipped."""
     # Not modisco-lite's write_bed_from_h5: it needs the peaks file (5+ columns), and put a seqlet at
     # [36025, 36074) whose sequence is [36024, 36074) (start + 1: 49 of 50 bp).
+    if placement is None:
+        return
     lines = []
     for p in patterns:
         for example, start, end, revcomp in p.seqlets:
-            coords = parse_coordinates(str(names[example]))
-            if coords is None:
-                return  # names are not genome coordinates: no BED
-            chrom, offset, _ = coords
+            chrom, offset, strand = placement[example]
+            if strand == "-":
+                start, end, revcomp = length - end, length - start, not revcomp
             lines.append((chrom, offset + start, offset + end, p.name, "-" if revcomp else "+"))
     lines.sort()
     with open(outdir / "seqlets.bed", "w") as handle:
@@ -262,6 +284,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
         index = np.arange(scores.n)
         data = {"names": scores.names, "task": scores.task, "one_hot": scores.rows("one_hot", index),
                 "hypothetical": scores.rows("hypothetical", index)}
+        placement = genome_placement(scores.names, scores.length, scores.regions())
     names = data["names"]
     if motif_db is None and default_db is not None:
         motif_db = default_db(names)
@@ -277,5 +300,5 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
         patterns = to_patterns(pos, neg, offset)
         if targets is not None:
             match(patterns, targets)
-        table = write_outputs(patterns, tmp, names, data["task"], motif_db)
+        table = write_outputs(patterns, tmp, placement, data["one_hot"].shape[1], data["task"], motif_db)
     return table

@@ -13,7 +13,10 @@ An ``Outputs`` owns a run's outputs from start to end:
 - ``replacing`` rebuilds a file the run already owns (a resumable ``OUT.partial``) under a temporary name
   and renames it over the file when its own block ends;
 - a write failure (disk full, file-size limit, read-only file system) becomes one ``SeqliftError``
-  naming the destination.
+  naming the destination;
+- a run holds a lock (``flock`` on a hidden ``.NAME.seqlift-lock`` beside it) on each destination from the
+  moment it claims it until its block ends, so a second run aimed at the same output is refused naming the
+  live process, and the final rename checks that the temporary is still the file this run wrote.
 
 A folder output that already exists keeps every file seqlift does not write there: with
 ``force`` only the files of this run are replaced.
@@ -23,9 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import shutil
+import signal
 from pathlib import Path
 
 try:
@@ -43,6 +48,13 @@ _WRITE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota
 _LIVE: list[Outputs] = []
 # In-progress files a failed or interrupted run left for --resume (so the last message can name them).
 _LEFT_FOR_RESUME: set[Path] = set()
+# Set by the command line's signal handler: a library may turn the interruption into an error of its own.
+_INTERRUPTED = [False]
+
+
+def note_interrupted():
+    """Say that the process was interrupted (Ctrl-C, SIGTERM, SIGHUP), whatever exception ends the run."""
+    _INTERRUPTED[0] = True
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -68,6 +80,9 @@ class Outputs:
         self._kept: set[Path] = set()  # in-progress files a failure leaves for --resume
         self._scratch: set[Path] = set()  # temporaries of open ``replacing`` blocks
         self._approved: set[Path] = set()  # destinations check_file accepted
+        self._keep_if_interrupted: set[Path] = set()  # in-progress files with completed work in them
+        self._locks: dict[Path, int] = {}  # destination (resolved) → descriptor of its locked lock file
+        self._inodes: dict[Path, int] = {}  # temporary → the inode this run created there
 
     # ------------------------------------------------------------------ checks before any work
     def check_file(self, path, option="--out", ours=None) -> Path:
@@ -79,12 +94,15 @@ class Outputs:
         """
         if str(path) == "":
             raise SeqliftError(f"{option}: the path is empty; give a file name")
+        if str(path).endswith(("/", os.sep)):
+            raise SeqliftError(f"{option} {path}: is a folder name; give a file name")
         path = Path(path)
         for source in self.inputs:
             if path.resolve() == source.resolve() or (path.exists() and source.exists() and same_file(path, source)):
                 raise SeqliftError(f"{option} {path}: is one of this run's inputs ({source}); choose another output path")
         if path.is_dir():
             raise SeqliftError(f"{option} {path}: is a folder; give a file name")
+        self._check_unlocked(path, option)
         if path.exists() and path.resolve() not in self._approved and not (ours is not None and ours(path)):
             raise SeqliftError(f"{option} {path}: exists and was not written by seqlift; move it or choose "
                                "another output name")
@@ -105,6 +123,7 @@ class Outputs:
                 raise SeqliftError(f"{option} {path}: holds this run's input {source}; give a new folder name")
         if path.exists() and not path.is_dir():
             raise SeqliftError(f"{option} {path}: exists and is not a folder")
+        self._check_unlocked(path, option)
         if path.is_dir() and any(path.iterdir()) and not force:
             raise SeqliftError(f"{option} {path}: folder exists and is not empty; choose a new folder, or add --force "
                                "to replace only the files seqlift writes there")
@@ -143,6 +162,7 @@ class Outputs:
         continued with ``resume``; a failure removes it unless ``resume`` (then it is kept for the next try).
         ours: as in ``check_file``."""
         path = self.check_file(path, option, ours)
+        self._lock(path, option)  # before looking at OUT.partial: a live run's file is not an interrupted one's
         tmp = partial_path(path)
         existed = tmp.exists()
         if existed and not resume:
@@ -152,6 +172,15 @@ class Outputs:
         if resume:
             self._kept.add(tmp)
         return tmp, existed
+
+    def keep_if_interrupted(self, tmp: Path):
+        """Keep the in-progress file ``tmp`` (from ``partial``) when the run is interrupted: it holds completed
+        work that ``--resume`` continues. An error still removes it (unless the run was a ``--resume``)."""
+        self._keep_if_interrupted.add(Path(tmp))
+
+    def own(self, tmp: Path):
+        """Record ``tmp``, a claimed temporary this run has (re)created, as the file to rename at the end."""
+        self._inodes[Path(tmp)] = os.stat(tmp).st_ino
 
     @contextlib.contextmanager
     def replacing(self, path: Path):
@@ -165,6 +194,8 @@ class Outputs:
         try:
             yield tmp
             os.replace(tmp, path)
+            if path in self.temporaries:
+                self.own(path)
         finally:
             self._scratch.discard(tmp)
             tmp.unlink(missing_ok=True)  # there only when the block failed
@@ -172,29 +203,95 @@ class Outputs:
     def _claim(self, tmp: Path, final: Path, create):
         if final.resolve() in {f.resolve() for f in self.temporaries.values()}:
             raise SeqliftError(f"{final}: two outputs of this run have the same path; give them different names")
+        self._lock(final)
         _remove_stale_temporaries(final)
         try:
             create()
         except OSError as exc:
             raise write_error(exc, final) from None
         self.temporaries[tmp] = final
+        if tmp.exists():
+            self.own(tmp)
+
+    # ------------------------------------------------------------------ one run per destination
+    def _check_unlocked(self, path: Path, option: str):
+        """Refuse ``path`` while another run holds its lock (this run's own locks are not asked)."""
+        if path.resolve() in self._locks:
+            return
+        lock = _lock_path(path)
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:
+            return  # no lock file: nobody writes it (or a folder we cannot read, which the checks report)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            raise SeqliftError(_locked_message(path, fd, option)) from None
+        finally:
+            os.close(fd)
+
+    def _lock(self, final: Path, option: str = "--out"):
+        """Hold ``final``'s lock until this ``Outputs`` ends; refused while another live run holds it."""
+        key = final.resolve()
+        if key in self._locks:
+            return
+        lock = _lock_path(final)
+        with _signals_deferred():  # a Ctrl-C between creating the lock file and recording it would leave it
+            while True:
+                try:
+                    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+                except OSError as exc:
+                    raise write_error(exc, final) from None
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    message = _locked_message(final, fd, option)
+                    os.close(fd)
+                    raise SeqliftError(message) from None
+                try:  # the lock file we hold must still be the one at the path (its last owner removes it)
+                    if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                        break
+                except FileNotFoundError:
+                    pass
+                os.close(fd)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._locks[key] = fd
+
+    def _release_locks(self):
+        with _signals_deferred():
+            for key, fd in list(self._locks.items()):
+                del self._locks[key]
+                with contextlib.suppress(OSError):
+                    os.unlink(_lock_path(key))  # while still held, so no run locks a file about to vanish
+                os.close(fd)
 
     def commit(self):
         """Rename every temporary into place (files replace files; a folder's files join the folder)."""
         for tmp, final in list(self.temporaries.items()):
+            try:
+                inode = os.stat(tmp).st_ino
+            except FileNotFoundError:
+                raise SeqliftError(f"{final}: this run's file {tmp} was removed while the run wrote it; "
+                                   "nothing was written") from None
+            if tmp in self._inodes and inode != self._inodes[tmp]:
+                raise SeqliftError(f"{final}: {tmp} was replaced by another process while this run wrote it; "
+                                   "it was not renamed into place")
             if tmp.is_dir():
                 _merge_folder(tmp, final)
             else:
                 os.replace(tmp, final)
             del self.temporaries[tmp]
 
-    def abort(self):
-        """Remove every temporary; destinations are left as they were."""
+    def abort(self, interrupted: bool = False):
+        """Remove every temporary; destinations are left as they were. ``interrupted``: the run was stopped
+        (Ctrl-C, a signal), so in-progress files with completed work in them are kept for ``--resume``."""
         for tmp in list(self._scratch):
             tmp.unlink(missing_ok=True)
         self._scratch.clear()
         for tmp in list(self.temporaries):
-            if tmp in self._kept:
+            if tmp in self._kept or (interrupted and tmp in self._keep_if_interrupted):
                 _LEFT_FOR_RESUME.add(tmp)
                 continue
             if tmp.is_dir():
@@ -221,11 +318,12 @@ class Outputs:
                 return False
             destination = self._destination_of(exc) if isinstance(exc, OSError) else None
             failed_write = isinstance(exc, OSError) and _errno(exc) in _WRITE_ERRNOS
-            self.abort()
+            self.abort(interrupted=issubclass(kind, KeyboardInterrupt) or _INTERRUPTED[0])
             if failed_write:
                 raise write_error(exc, destination) from None
             return False
         finally:
+            self._release_locks()
             if self in _LIVE:
                 _LIVE.remove(self)
 
@@ -251,6 +349,37 @@ class Outputs:
         for final in self.temporaries.values():
             return final
         return None
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends (they are handled right after it)."""
+    stop = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+    except (AttributeError, ValueError, OSError):  # no POSIX signal masks here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _lock_path(path: Path) -> Path:
+    """``.NAME.seqlift-lock`` beside ``path``: the file a run holds locked while it writes ``path``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.seqlift-lock")
+
+
+def _locked_message(path: Path, fd: int, option: str) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        pid = ""
+    who = f"process {pid}" if pid.isdigit() else "a live process"
+    return (f"{option} {path}: another seqlift run ({who}) is writing it; wait for it to finish, or choose "
+            "another output")
 
 
 def _temporary_name(path: Path, suffix: str = "") -> Path:
@@ -346,5 +475,6 @@ def remove_all_temporaries() -> list[Path]:
     """Remove the temporaries of every live ``Outputs`` (for signal handlers and interpreter exit); returns the
     in-progress files kept for ``--resume``."""
     for outputs in list(_LIVE):
-        outputs.abort()
+        outputs.abort(interrupted=True)
+        outputs._release_locks()
     return sorted(path for path in _LEFT_FOR_RESUME if path.exists())

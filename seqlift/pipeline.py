@@ -8,6 +8,7 @@ chunk by chunk.
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import threading
@@ -28,7 +29,8 @@ from .errors import SeqliftError
 from .methods import DEEPLIFT, METHODS, RESCALE, Method, get_method
 from .outputs import Outputs
 from .plots import LOGO_FORMATS, is_logo
-from .scorefile import ScoreWriter, is_modisco_input, is_score_file, is_summary, modisco_paths, sha256
+from .scorefile import (ScoreWriter, is_modisco_input, is_score_file, is_summary, modisco_paths, sha256,
+                        summary_path)
 from .scoring import ReferenceSpec, Scores, explained_targets, explainer_for_sequences, score_one_hot
 
 # Positions (sequence × reference × bp) per chunk: ~4M keeps a chunk's references near 64 MB.
@@ -79,8 +81,7 @@ class ScoreRequest:
 
     @property
     def summary(self) -> Path:
-        out = Path(self.out)
-        return out.with_suffix(".tsv") if out.suffix == ".h5" else Path(f"{out}.tsv")
+        return summary_path(self.out)
 
     def references(self) -> ReferenceSpec:
         """``--reference`` and its options, parsed and checked against the method (no file is read yet)."""
@@ -214,6 +215,10 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]]) -> 
     references = request.references()
     outputs = Outputs(input_paths(request, references))
     _check_outputs(request, outputs)
+    if request.ray:
+        from .cluster import check_address
+
+        check_address(request.ray)
     if request.device == "gpu" and not backend.gpu_available():
         raise SeqliftError("--device gpu: the Keras backend sees no GPU")
     explainer = explainer_for_sequences(**explainer_settings(request))
@@ -248,6 +253,11 @@ def check_options(request: ScoreRequest, method: Method):
                            "score without one of them")
     if request.chrom_sizes and not request.bigwig:
         raise SeqliftError("--chrom-sizes applies to --bigwig only")
+    if request.workers is not None and not request.ray:
+        raise SeqliftError("--workers applies to --ray only (Ray workers); without --ray one process scores")
+    for threshold in request.delta_thresholds or ():
+        if not (math.isfinite(threshold) and threshold > 0):
+            raise SeqliftError(f"--delta-warn {threshold}: must be a positive number (relative delta, e.g. 1e-3)")
     if request.logo and Path(request.logo).suffix.lower() not in LOGO_FORMATS:
         raise SeqliftError(f"--logo {request.logo}: must end in {', '.join(LOGO_FORMATS)}")
 

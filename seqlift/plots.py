@@ -22,6 +22,10 @@ LOGO_MARK = "seqlift sequence logo"
 # Without --start/--end/--full a logo shows this many bp around the strongest signal: 200 bp drew 5,400 px wide.
 DEFAULT_WINDOW = 50
 # Shading of highlighted motifs by name when the caller gives no colours: matplotlib's tab10, in order of appearance.
+# One image holds at most this many logos and pixels: 800 logos drew a 356-megapixel PNG in 4 minutes that image
+# libraries refuse to open (Pillow stops at 89 megapixels).
+MAX_LOGOS = 100
+MAX_PIXELS = 64_000_000
 HIGHLIGHT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                      "#bcbd22", "#17becf")
 
@@ -107,7 +111,9 @@ def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=No
     key = "hypothetical" if hypothetical else "contrib"
     windows = logo_windows(data["contrib"][indices].sum(-1), start, end, around_max, full)
     span = max(e - s for s, e in windows)
-    fig = Figure(figsize=(max(6.0, span * width_per_bp), 2.2 * len(indices)))
+    size = (max(6.0, span * width_per_bp), 2.2 * len(indices))
+    check_size(len(indices), size[0] * size[1] * dpi * dpi)
+    fig = Figure(figsize=size)
     axes = fig.subplots(len(indices), 1, squeeze=False)
     attrs, colour_of = data["attrs"], _colour_chooser(colours)
     for ax, i, (s, e) in zip(axes[:, 0], indices, windows):
@@ -121,7 +127,8 @@ def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=No
             _shade(ax, motifs, name, s, e, offset, colour_of)
         ax.set_ylabel("hypothetical contribution" if hypothetical else "contribution", fontsize=8)
         ax.set_xlabel(f"{coords[0]} (genome coordinates)" if coords else "position", fontsize=8)
-        ax.set_title(f"{name} · task {data['task']} · {attrs.get('method', '')} ({attrs.get('rule', '')})", fontsize=9)
+        ax.set_title(f"{name} · task {data['task']} ({attrs.get('target', 'logit')}) · {attrs.get('method', '')} "
+                     f"({attrs.get('rule', '')})", fontsize=9)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     fig.tight_layout()
@@ -130,6 +137,41 @@ def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=No
         fig.savefig(outputs.file(out, ours=is_logo), dpi=dpi, format=kind,
                     metadata={"Software" if kind == "png" else "Creator": LOGO_MARK})
     return out
+
+
+def check_size(n_logos: int, pixels: float):
+    """Refuse an image too large to draw in reasonable time or to open afterwards (``MAX_LOGOS``, ``MAX_PIXELS``)."""
+    if n_logos > MAX_LOGOS:
+        raise SeqliftError(f"--top {n_logos}: one image holds at most {MAX_LOGOS} logos; draw the rest in more runs "
+                           "(--name NAME picks one sequence)")
+    if pixels > MAX_PIXELS:
+        raise SeqliftError(f"the image would be {pixels / 1e6:.0f} megapixels (at most {MAX_PIXELS / 1e6:.0f}); draw "
+                           "fewer sequences (--top) or a narrower window (--start/--end, --around-max)")
+
+
+def read_motif_table(path) -> pd.DataFrame:
+    """A motifs table to shade (TSV with name, motif, start, end columns, 0-based end-exclusive positions)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SeqliftError(f"{path}: motifs file not found")
+    expected = "a TSV with name, motif, start and end columns, as seqlift simulate's motifs.tsv"
+    try:
+        motifs = pd.read_csv(path, sep="\t", dtype={"name": str, "motif": str})
+    except pd.errors.EmptyDataError:
+        raise SeqliftError(f"{path}: the motifs file is empty; expected {expected}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise SeqliftError(f"{path}: not a motifs table ({type(exc).__name__}); expected {expected}") from None
+    missing = {"name", "motif", "start", "end"} - set(motifs.columns)
+    if missing:
+        raise SeqliftError(f"{path}: not a motifs table (missing column(s) {', '.join(sorted(missing))}); "
+                           f"expected {expected}")
+    for column in ("start", "end"):
+        if not pd.api.types.is_integer_dtype(motifs[column]):
+            raise SeqliftError(f"{path}: column '{column}' must hold whole numbers (positions in the sequence)")
+    bad = motifs[(motifs["start"] < 0) | (motifs["end"] <= motifs["start"])]
+    if len(bad):
+        raise SeqliftError(f"{path}: line {int(bad.index[0]) + 2}: start must be >= 0 and below end")
+    return motifs
 
 
 def is_logo(path) -> bool:
@@ -153,14 +195,9 @@ def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetica
         raise SeqliftError(f"{out}: logo output must end in .png, .svg or .pdf")
     inputs = [scores_path, motifs_path, *inputs]  # what ``out`` may not overwrite
     Outputs(inputs).check_file(out, ours=is_logo)
-    motifs = None
-    if motifs_path:
-        if not Path(motifs_path).exists():
-            raise SeqliftError(f"{motifs_path}: motifs file not found")
-        motifs = pd.read_csv(motifs_path, sep="\t")
-        missing = {"name", "motif", "start", "end"} - set(motifs.columns)
-        if missing:
-            raise SeqliftError(f"{motifs_path}: not a motifs table (missing column(s) {', '.join(sorted(missing))})")
+    motifs = read_motif_table(motifs_path) if motifs_path else None
+    if top is not None and top > MAX_LOGOS:
+        check_size(top, 0)  # before reading the scores
     with ScoreFile(scores_path, task) as scores:
         totals = None
         if name is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import h5py
@@ -204,6 +205,7 @@ class ScoreWriter:
         if self._resume is not None:  # the chunk is on disk before it counts as completed
             self._h5.attrs[COMPLETED] = stop
             self._h5.flush()
+            self._outputs.keep_if_interrupted(self._h5_path)  # completed work: Ctrl-C keeps it for --resume
 
     def append_rows(self, values: dict):
         """Write ``{dataset: rows}`` after the rows written so far (``self.n`` is not advanced)."""
@@ -214,6 +216,15 @@ class ScoreWriter:
             dataset = self._h5[key]
             dataset.resize(stop, axis=0)
             dataset[start:stop] = value
+
+    def append_file_rows(self, values: dict):
+        """Append rows read from another score file (``{dataset: rows}``, its layout) and their summary."""
+        expand = (lambda a: a) if self.task_axis else (lambda a: a[:, None])
+        names = [n.decode() if isinstance(n, bytes) else n for n in values["names"]]
+        self.append_rows(values)
+        self._write_streams(names, values["one_hot"],
+                            SimpleNamespace(**{name: expand(values[key]) for key, name in _FIELDS.items()}))
+        self.n += len(names)
 
     def _write_streams(self, names, one_hot, scores: Scores):
         if self._tsv:
@@ -273,33 +284,38 @@ class ScoreWriter:
 SHARD_ATTRS = ("shard", "shard_first", "shard_input_sequences", "n_sequences")
 
 
+def summary_path(out) -> Path:
+    """The TSV summary beside a score file: ``OUT.tsv`` for ``OUT.h5``, else ``OUT.tsv`` appended."""
+    out = Path(out)
+    return out.with_suffix(".tsv") if out.suffix == ".h5" else Path(f"{out}.tsv")
+
+
 def merge_shards(outputs: Outputs, out, shards, block: int = 4096) -> int:
-    """Join the score files of ``seqlift score --shard K/N`` into ``out`` (and their summaries into its TSV),
-    in input order: the file the unsharded run writes. Refused unless the shards share every attribute
-    (model sha256, input sha256, settings) and are 1/N .. N/N, each once. Returns the sequences written."""
+    """Join the score files of ``seqlift score --shard K/N`` into ``out`` and its TSV summary, in input order:
+    the files the unsharded run writes (the summary is computed from the scores, as ``score`` does). Refused
+    unless every shard is whole (its datasets, shapes and recorded row count, no NaN), they share every
+    attribute (model sha256, input sha256, settings), and are 1/N .. N/N, each once, covering the input's rows
+    without gap or overlap. Returns the sequences written."""
     files = [ScoreFile(p) for p in shards]
-    order = _check_shards(files, shards)
-    first = files[order[0]]
-    attrs = {k: v for k, v in first.attrs.items() if k not in SHARD_ATTRS}
-    tasks = [int(t) for t in np.atleast_1d(first.attrs["tasks"])]
-    summaries = [Path(shards[i]).with_suffix(".tsv") for i in order]
-    summary = Path(out).with_suffix(".tsv") if all(p.exists() for p in summaries) else None
-    writer = ScoreWriter(outputs, out, first.length, tasks, attrs, regions="chrom" in first._h5)
     try:
-        for i in order:
-            h5 = files[i]._h5
-            for start in range(0, len(h5["names"]), block):
-                writer.append_rows({key: h5[key][start:start + block] for key in h5})
-                writer.n += len(h5["names"][start:start + block])
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    if summary is not None:
-        with open(outputs.file(summary, ours=is_summary), "w") as handle:
-            for n, path in enumerate(summaries):
-                lines = path.read_text().splitlines(keepends=True)
-                handle.writelines(lines if n == 0 else lines[1:])
+        order = _check_shards(files, shards)
+        first = files[order[0]]
+        attrs = {k: v for k, v in first.attrs.items() if k not in SHARD_ATTRS}
+        writer = ScoreWriter(outputs, out, first.length, first.tasks, attrs, summary=summary_path(out),
+                             regions="chrom" in first._h5)
+        try:
+            for i in order:
+                shard = files[i]
+                for start in range(0, shard.n, block):
+                    writer.append_file_rows({key: shard.finite(key, shard._h5[key][start:start + block], start)
+                                             for key in shard._h5})
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    finally:
+        for f in files:
+            f.close()
     return writer.n
 
 
@@ -324,7 +340,17 @@ def _check_shards(files: list[ScoreFile], paths) -> list[int]:
     if missing or any(str(f.attrs["shard"]).split("/")[1] != str(total) for f in files):
         raise SeqliftError(f"merge: shard(s) {', '.join(f'{k}/{total}' for k in missing) or 'of other N'} missing; "
                            f"give all {total}")
-    return sorted(range(len(files)), key=lambda i: int(str(files[i].attrs["shard"]).split("/")[0]))
+    order = sorted(range(len(files)), key=lambda i: int(str(files[i].attrs["shard"]).split("/")[0]))
+    row = 0  # each shard starts where the one before it ends, and the last ends at the input's end
+    for i in order:
+        if int(files[i].attrs.get("shard_first", -1)) != row:
+            raise SeqliftError(f"{paths[i]}: shard {files[i].attrs['shard']} starts at input row "
+                               f"{files[i].attrs.get('shard_first')}, but the shards before it end at row {row}")
+        row += files[i].n
+    if row != int(reference.get("shard_input_sequences", -1)):
+        raise SeqliftError(f"merge: the shards hold {row} sequences but the input has "
+                           f"{reference.get('shard_input_sequences')}")
+    return order
 
 
 class _NpzStream:
@@ -371,11 +397,14 @@ class ScoreFile:
             self._h5 = h5py.File(path, "r")
         except OSError:
             raise SeqliftError(f"{path}: not an HDF5 score file") from None
-        if "contrib" not in self._h5:
+        self.path = path
+        try:
+            self._check()
+        except BaseException:
             self._h5.close()
-            raise SeqliftError(f"{path}: not a seqlift score file (no 'contrib' dataset)")
+            raise
         self.attrs = dict(self._h5.attrs)
-        tasks = [int(t) for t in np.atleast_1d(self.attrs.get("tasks", [0]))]
+        tasks = self.tasks
         if task is not None and task not in tasks:
             self._h5.close()
             raise SeqliftError(f"{path}: task {task} is not in the file (tasks: {tasks})")
@@ -384,6 +413,56 @@ class ScoreFile:
         self.names = np.array([n.decode() if isinstance(n, bytes) else n for n in self._h5["names"][()]])
         self.n = len(self.names)
         self.length = self._h5["one_hot"].shape[1]
+
+    def _check(self):
+        """Refuse, in one line naming the file, what no reader can use: a foreign or in-progress file, missing
+        datasets, shapes or row counts that disagree, no sequences. (NaN is found as rows are read.)"""
+        h5, path = self._h5, self.path
+        if "contrib" not in h5:
+            raise SeqliftError(f"{path}: not a seqlift score file (no 'contrib' dataset)")
+        if COMPLETED in h5.attrs:
+            raise SeqliftError(f"{path}: is the in-progress file of a run that has not finished; continue it with "
+                               "seqlift score ... --resume, or remove it")
+        missing = [key for key in ("names", "one_hot", *_FIELDS) if key not in h5]
+        missing += [key for key in ("chrom", "start", "strand") if "chrom" in h5 and key not in h5]
+        if missing:
+            raise SeqliftError(f"{path}: damaged score file: no '{missing[0]}' dataset"
+                               + (f" (nor {', '.join(missing[1:])})" if missing[1:] else ""))
+        try:
+            tasks = [int(t) for t in np.atleast_1d(h5.attrs.get("tasks", [0]))]
+        except (TypeError, ValueError):
+            raise SeqliftError(f"{path}: damaged score file: its 'tasks' attribute is not a list of outputs") from None
+        if not tasks:
+            raise SeqliftError(f"{path}: damaged score file: its 'tasks' attribute is empty")
+        self.tasks = tasks
+        n = h5["names"].shape[0] if h5["names"].ndim == 1 else None
+        one_hot = h5["one_hot"].shape
+        if n is None or len(one_hot) != 3 or one_hot[2] != 4:
+            raise SeqliftError(f"{path}: damaged score file: 'one_hot' has shape {one_hot} and 'names' "
+                               f"{h5['names'].shape}, expected (N, L, 4) and (N,)")
+        axis = (len(tasks),) if len(tasks) > 1 else ()
+        expected = {"one_hot": (n,) + one_hot[1:], **{key: (n,) + axis + one_hot[1:] for key in _PER_BASE},
+                    **{key: (n,) + axis for key in _PER_SEQUENCE},
+                    **{key: (n,) for key in ("chrom", "start", "strand") if key in h5}}
+        for key, shape in expected.items():
+            if h5[key].shape != shape:
+                raise SeqliftError(f"{path}: damaged score file: '{key}' has shape {h5[key].shape}, expected {shape} "
+                                   f"({n} sequences of {one_hot[1]} bp, {len(tasks)} task(s))")
+        recorded = h5.attrs.get("n_sequences")
+        if recorded is not None and int(recorded) != n:
+            raise SeqliftError(f"{path}: damaged score file: it holds {n} sequences but was written with "
+                               f"{int(recorded)} (rows were cut or added)")
+        if n == 0:
+            raise SeqliftError(f"{path}: the score file holds no sequences")
+
+    def finite(self, key, values: np.ndarray, first: int = 0, index=None) -> np.ndarray:
+        """``values`` (rows of dataset ``key``), refused in one line naming the first NaN or infinite row."""
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            bad = int(np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(1))[0])
+            row = int(index[bad]) if index is not None else first + bad
+            raise SeqliftError(f"{self.path}: damaged score file: '{key}' of sequence '{self.names[row]}' (row {row}) "
+                               "is NaN or infinite")
+        return values
 
     def regions(self):
         """``(chrom, start, strand)`` per record for BED input (records scored on their strand), else None."""
@@ -401,13 +480,15 @@ class ScoreFile:
         """Rows ``index`` (any order) of dataset ``key`` for this task."""
         unique, position = np.unique(np.asarray(index, dtype=np.int64), return_inverse=True)
         if len(unique) and unique[-1] - unique[0] + 1 == len(unique):  # a run of rows: one slice, far faster
-            return self._select(key, self._h5[key][unique[0]:unique[-1] + 1])[position]
-        return self._select(key, self._h5[key][unique])[position]  # h5py reads increasing indices
+            values = self._select(key, self._h5[key][unique[0]:unique[-1] + 1])
+        else:
+            values = self._select(key, self._h5[key][unique])  # h5py reads increasing indices
+        return self.finite(key, values, index=unique)[position]
 
     def chunks(self, key, size=4096):
         """``(start, rows)`` for successive chunks of dataset ``key`` for this task."""
         for start in range(0, self.n, size):
-            yield start, self._select(key, self._h5[key][start:start + size])
+            yield start, self.finite(key, self._select(key, self._h5[key][start:start + size]), start)
 
     def close(self):
         self._h5.close()

@@ -8,6 +8,7 @@ on the region (or on the narrowPeak summit), named ``chrom:start-end`` like ``be
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -69,33 +70,73 @@ class Record:
     sequence: str
 
 
-def _open_fasta(path):
+def _index_cache() -> Path:
+    """Where FASTA indexes go for files in folders seqlift cannot write (kept and reused, like samtools' own)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seqlift" / "fai"
+
+
+def _index_path(path: Path) -> Path:
+    """``FILE.fai`` beside the FASTA, or, in a read-only folder, one in the user's cache keyed by the file's
+    resolved path, size and modification time (so a changed FASTA gets a new index, and no run leaves a
+    temporary folder behind)."""
+    index = Path(f"{path}.fai")
+    if index.exists() or os.access(path.parent, os.W_OK):
+        return index
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:32]
+    folder = _index_cache() / key
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SeqliftError(f"{path}: its folder is read-only and the index cache {folder} cannot be made "
+                           f"({exc.strerror}); index it with `samtools faidx` where it can be written") from None
+    return folder / f"{path.name}.fai"
+
+
+def _pyfaidx(path: Path, index: Path):
     import pyfaidx
 
+    return pyfaidx.Fasta(str(path), indexname=str(index), as_raw=True, sequence_always_upper=False,
+                         read_long_names=False, rebuild=True, build_index=True)
+
+
+def _open_fasta(path):
     path = Path(path)
     if not path.exists():
         raise SeqliftError(f"{path}: FASTA file not found")
+    if not path.is_file():
+        raise SeqliftError(f"{path}: not a regular file (a pipe, device or folder); seqlift indexes its FASTA "
+                           "input, so save it to a file first")
     if path.stat().st_size == 0:
         raise SeqliftError(f"{path}: FASTA file is empty")
     with open(path, "rb") as handle:
         head = handle.read(2)
     if head != b"\x1f\x8b" and not head.startswith(b">"):
         raise SeqliftError(f"{path}: not a FASTA file (the first line must start with '>')")
-    index = Path(f"{path}.fai")
-    if not index.exists() and not os.access(path.parent, os.W_OK):
-        # pyfaidx writes its index beside the FASTA; a read-only folder gets one in a temporary folder
-        index = Path(tempfile.mkdtemp(prefix="seqlift-fai-")) / f"{path.name}.fai"
+    index = _index_path(path)
     created = not index.exists()
     try:
-        return pyfaidx.Fasta(str(path), indexname=str(index), as_raw=True, sequence_always_upper=False,
-                             read_long_names=False, rebuild=True, build_index=True)
+        return _pyfaidx(path, index)
     except Exception as exc:  # noqa: BLE001 - pyfaidx raises many types for malformed files
         if created:
             index.unlink(missing_ok=True)  # an index of a file that is not FASTA helps nobody
+        elif _indexes_in_scratch(path):  # the FASTA is fine: the index the user has beside it is not
+            raise SeqliftError(f"{index}: this FASTA index does not match {path} (stale or damaged); remove it "
+                               "and seqlift indexes the FASTA again") from None
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "BGZF" in message or "bgzip" in message.lower():
             message = "gzip-compressed FASTA must be bgzip-compressed (bgzip, not gzip)"
         raise SeqliftError(f"{path}: malformed FASTA ({message[:200]})") from None
+
+
+def _indexes_in_scratch(path: Path) -> bool:
+    """Whether ``path`` indexes cleanly into a scratch folder (removed again): tells a bad index from bad FASTA."""
+    with tempfile.TemporaryDirectory(prefix="seqlift-fai-") as scratch:
+        try:
+            _pyfaidx(path, Path(scratch) / f"{path.name}.fai")
+        except Exception:  # noqa: BLE001
+            return False
+        return True
 
 
 def read_fasta(path) -> Iterator[Record]:
@@ -165,7 +206,9 @@ class OffChromosome(SeqliftError):
 
 
 def _bed_region(fields: list[str], where: str, chrom_sizes: dict[str, int], length: int) -> Region:
-    """The window of one BED line (fields split on tabs)."""
+    """The window of one BED line (fields split on tabs). A narrowPeak line (exactly ten columns) is centred on
+    its summit, the tenth column's offset from the start (-1: none); in BED12 that column is blockCount, not a
+    position, and any other BED line is centred on the region's middle."""
     if len(fields) < 3:
         raise SeqliftError(f"{where}: a BED line needs chrom, start and end separated by tabs")
     try:
@@ -175,7 +218,10 @@ def _bed_region(fields: list[str], where: str, chrom_sizes: dict[str, int], leng
     if end <= start or start < 0:
         raise SeqliftError(f"{where}: end must be greater than start, both non-negative")
     centre = (start + end) // 2
-    if len(fields) >= 10 and fields[9].lstrip("-").isdigit() and int(fields[9]) >= 0:
+    if len(fields) == 10 and fields[9] != "-1":
+        if not fields[9].isdigit() or int(fields[9]) >= end - start:
+            raise SeqliftError(f"{where}: the summit (column 10) must be -1 or an offset inside the "
+                               f"{end - start} bp peak, not {fields[9]!r}")
         centre = start + int(fields[9])
     strand = fields[5] if len(fields) >= 6 else "."
     if strand not in ("+", "-", "."):
@@ -196,7 +242,8 @@ def read_bed_windows(bed_path, chrom_sizes: dict[str, int], length: int,
                      skip_invalid=False) -> tuple[list[Region], int]:
     """Windows of ``length`` bp centred on each BED region (on the summit for narrowPeak).
 
-    A narrowPeak's tenth column is the summit offset from the region start (-1: none). The fourth
+    A narrowPeak line's (ten columns) tenth column is the summit offset from the region start (-1: none);
+    any other BED line (BED3-9, BED12) is centred on the region's middle. The fourth
     column (when present and not '.') names the record; a sixth column '-' scores the region's
     reverse complement. A region on an unknown chromosome or whose window falls outside it is an
     error naming the line, or is skipped with ``skip_invalid``. Returns the regions and the number
@@ -251,8 +298,8 @@ def encode_records(records, length: int, path) -> tuple[list[str], np.ndarray]:
 def parse_coordinates(name: str):
     """``chrom:start-end`` → (chrom, start, end), or None when the name is not coordinates."""
     chrom, sep, span = name.rpartition(":")
-    if not sep or "-" not in span:
-        return None
+    if not sep or "-" not in span or not chrom or any(c.isspace() for c in chrom):
+        return None  # a chromosome name never holds white space (a tab would break every BED line)
     start, _, end = span.partition("-")
     if not (start.isdigit() and end.isdigit()) or int(end) <= int(start):
         return None

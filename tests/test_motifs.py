@@ -85,13 +85,26 @@ def test_scores_of_one_sign_are_a_clear_error(tmp_path):
 def test_seqlets_bed_uses_genome_coordinates(tmp_path):
     pattern = motifs_mod.Pattern("pos_pattern_0", "pos", np.full((4, 4), 0.25), np.zeros((4, 4)),
                                  seqlets=[(1, 5, 9, False), (0, 2, 6, True)], core=(0, 4))
-    motifs_mod._seqlet_bed([pattern], tmp_path, np.array(["chr1:100-120", "chr2:50-70"]))
+    placement = motifs_mod.genome_placement(np.array(["chr1:100-120", "chr2:50-70"]), 20)
+    motifs_mod._seqlet_bed([pattern], tmp_path, placement, 20)
     assert (tmp_path / "seqlets.bed").read_text().splitlines() == [
         "chr1\t102\t106\tpos_pattern_0\t0\t-", "chr2\t55\t59\tpos_pattern_0\t0\t+"]
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    motifs_mod._seqlet_bed([pattern], plain, np.array(["a", "b"]))
-    assert not (plain / "seqlets.bed").exists()  # names are not coordinates: no BED
+    assert motifs_mod.genome_placement(np.array(["a", "b"]), 20) is None  # names are not coordinates: no BED
+    assert motifs_mod.genome_placement(np.array(["chr1\tx:100-120"]), 20) is None  # white space: not a chromosome
+
+
+def test_seqlets_bed_maps_minus_strand_regions_back_onto_the_plus_strand(tmp_path):
+    # A BED-scored file keeps each region's chrom, start and strand; a '-' region was scored reverse-complemented,
+    # so its seqlet at [5, 9) of 20 bp lies at [20 - 9, 20 - 5) = [11, 15) on the plus strand, strand flipped.
+    pattern = motifs_mod.Pattern("pos_pattern_0", "pos", np.full((4, 4), 0.25), np.zeros((4, 4)),
+                                 seqlets=[(0, 5, 9, False)], core=(0, 4))
+    motifs_mod._seqlet_bed([pattern], tmp_path, motifs_mod.genome_placement(["peak1"], 20, [("chr3", 1000, "-")]), 20)
+    assert (tmp_path / "seqlets.bed").read_text().splitlines() == ["chr3\t1011\t1015\tpos_pattern_0\t0\t-"]
+
+
+def test_names_whose_span_is_not_the_sequence_length_are_refused():
+    with pytest.raises(motifs_mod.SeqliftError, match="spans 30 bp but the sequence has 20"):
+        motifs_mod.genome_placement(np.array(["chr1:100-130"]), 20)
 
 
 def test_motifs_meme_records_each_patterns_seqlet_count(tmp_path):
@@ -100,7 +113,7 @@ def test_motifs_meme_records_each_patterns_seqlet_count(tmp_path):
                                    core=(0, len(gata))),
                 motifs_mod.Pattern("pos_pattern_1", "pos", tal, tal - 0.25, seqlets=[(0, 0, 8, True)] * 300,
                                    core=(0, len(tal)))]
-    motifs_mod.write_outputs(patterns, tmp_path, np.array(["s0"] + [f"s{i}" for i in range(1, 7)]), 0, None)
+    motifs_mod.write_outputs(patterns, tmp_path, None, len(gata), 0, None)
     headers = [line for line in (tmp_path / "motifs.meme").read_text().splitlines() if line.startswith("letter-")]
     assert [h.split("nsites= ")[1].split()[0] for h in headers] == ["7", "300"]
     report = (tmp_path / "report.html").read_text()  # self-contained: the logos travel inside it
@@ -141,13 +154,13 @@ def test_motifs_meme_reads_back_and_each_call_writes_only_its_own_patterns(tmp_p
                                  core=(1, 9))
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
-        motifs_mod.write_outputs([pattern], tmp_path / folder, np.array(["s0"]), 0, None)
+        motifs_mod.write_outputs([pattern], tmp_path / folder, None, 8, 0, None)
     text = (tmp_path / "b" / "motifs.meme").read_text()
     assert text.count("MOTIF ") == 1 and "nsites= 3" in text
     back = read_meme(str(tmp_path / "b" / "motifs.meme"))
     np.testing.assert_allclose(back["pos_pattern_0"], gata[1:9].T, atol=1e-6)
     (tmp_path / "none").mkdir()
-    motifs_mod.write_outputs([], tmp_path / "none", np.array(["s0"]), 0, None)
+    motifs_mod.write_outputs([], tmp_path / "none", None, 8, 0, None)
     assert read_meme(str(tmp_path / "none" / "motifs.meme")) == {}
 
 

@@ -236,7 +236,8 @@ def test_bad_input_is_one_line_exit_1_and_no_output(files, tmp_path):
         assert not out.exists() and not list(tmp_path.glob(".never*")) and not (tmp_path / "never.tsv").exists()
 
 
-def test_interrupted_run_leaves_no_output(files, tmp_path):
+def test_interrupted_run_keeps_only_its_completed_chunks(files, tmp_path):
+    """Ctrl-C after a chunk is on disk keeps OUT.partial for --resume; nothing else (TSV, TF-MoDISco files)."""
     out = tmp_path / "cut.h5"
     request = pipeline.ScoreRequest(model=str(files / "model.h5"), input=str(files / "in.fa"), out=out, n_refs=2,
                                     modisco=str(tmp_path / "mod"))
@@ -247,7 +248,7 @@ def test_interrupted_run_leaves_no_output(files, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(plan, interrupt)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["cut.h5.partial"]
 
 
 def test_plan_is_frozen_and_running_it_twice_gives_the_same_file(files, tmp_path):

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from seqlift import SeqliftError
 from seqlift.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,7 +116,8 @@ def _interrupted(files, many, tmp_path, monkeypatch) -> Path:
         result = invoke("score", files / "model.h5", many / "many.fa", "--task", "all", "--out", out, *SETTINGS,
                         "--resume")
     assert result.exit_code != 0 and not out.exists()
-    assert result.stderr.strip().endswith(f"{out}.partial was kept: run the same command with --resume to continue")
+    assert result.stderr.strip().endswith(f"{out}.partial was kept: run the same command with --resume to continue, "
+                                          "or remove it to start again")
     with h5py.File(tmp_path / "part.h5.partial", "r") as h5:
         assert h5.attrs["resume_completed_sequences"] == 14
     return out
@@ -138,22 +140,46 @@ def test_resume_with_other_settings_or_input_is_refused(files, many, tmp_path, m
     assert plain.exit_code == 1 and "add --resume to continue it" in plain.stderr
 
 
-def test_a_failed_plain_run_leaves_nothing(files, many, tmp_path, monkeypatch):
-    """Without --resume, an error mid-run removes the in-progress file as it removes every temporary."""
+def _stopped_in_second_chunk(monkeypatch, error):
     from seqlift import pipeline
 
-    calls = []
+    calls, real = [], pipeline.score_one_hot
 
     def failing(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
-            raise KeyboardInterrupt
+            raise error
         return real(*args, **kwargs)
 
-    real = pipeline.score_one_hot
     monkeypatch.setattr(pipeline, "score_one_hot", failing)
-    invoke("score", files / "model.h5", many / "many.fa", "--out", tmp_path / "x.h5", *SETTINGS)
+
+
+def test_a_failed_plain_run_leaves_nothing(files, many, tmp_path, monkeypatch):
+    """Without --resume, an error mid-run removes the in-progress file as it removes every temporary."""
+    _stopped_in_second_chunk(monkeypatch, SeqliftError("a chunk failed"))
+    result = invoke("score", files / "model.h5", many / "many.fa", "--out", tmp_path / "x.h5", *SETTINGS)
+    assert result.exit_code != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_after_a_completed_chunk_keeps_it_for_resume(files, many, tmp_path, monkeypatch):
+    """A plain run stopped after its first flushed chunk keeps OUT.partial (only it: no TSV, no lock, no
+    temporaries) and says how to continue; --resume then ends with the file an uninterrupted run writes."""
+    out = tmp_path / "x.h5"
+    with monkeypatch.context() as patch:
+        _stopped_in_second_chunk(patch, KeyboardInterrupt)
+        result = invoke("score", files / "model.h5", many / "many.fa", "--task", "all", "--out", out, *SETTINGS)
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines() == [
+        f"seqlift: interrupted (SIGINT); {out}.partial was kept: run the same command with --resume to continue, "
+        "or remove it to start again"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.h5.partial"]
+    again = invoke("score", files / "model.h5", many / "many.fa", "--task", "all", "--out", out, *SETTINGS)
+    assert again.exit_code == 1 and "add --resume to continue it" in again.stderr
+    resumed = invoke("score", files / "model.h5", many / "many.fa", "--task", "all", "--out", out, *SETTINGS, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert_same_contents(out, many / "plain.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.h5", "x.tsv"]
 
 
 def _shards(files, many, tmp_path, n) -> list[Path]:

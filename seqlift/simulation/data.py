@@ -94,6 +94,9 @@ def _place(rng, occupied: np.ndarray, width: int) -> int:
 def simulate(n_seqs=8000, length=200, seed=0, background=PAPER_BACKGROUND, split=(0.8, 0.1, 0.1)) -> Simulation:
     """Simulate the paper's data set; the same arguments give the same sequences, labels and motifs."""
     background = np.asarray(background, np.float64)
+    if np.any(background <= 0):  # log-odds ln p − ln 0 are infinite: no motif score, no ground truth
+        raise SeqliftError(f"--background {','.join(f'{v:g}' for v in background)}: every base needs a frequency "
+                           "above 0 (a zero makes the motifs' log-odds infinite)")
     background = background / background.sum()
     if n_seqs < 4:
         raise SeqliftError("--n-seqs must be at least 4 (one per class)")
@@ -146,59 +149,42 @@ def write(sim: Simulation, outdir) -> dict[str, Path]:
     return paths
 
 
-def simulate_into(outdir, n_seqs=8000, length=200, seed=0, background=PAPER_BACKGROUND, train_model=False,
-                  force=False, verbose=0):
-    """``seqlift simulate``: the data set (and with ``train_model`` the trained model, its metrics and
-    the test split) into ``outdir``, all at once: a failure or interruption leaves ``outdir`` as it was.
-
-    Returns the ``Simulation`` and the metrics table (None without training).
-    """
-    from ..outputs import Outputs
-    from ..references import check_seed
-
-    check_seed(seed)
-    outputs = Outputs()
-    outputs.check_folder(outdir, force)
-    sim = simulate(n_seqs=n_seqs, length=length, seed=seed, background=background)
-    metrics = None
-    with outputs:
-        tmp = outputs.folder(outdir, force)
-        write(sim, tmp)
-        if train_model:
-            import logging
-
-            from .model import train
-
-            model, metrics = train(sim, seed=seed, verbose=verbose)
-            logging.getLogger("absl").setLevel(logging.ERROR)  # the legacy-format notice: .h5 is asked for
-            model.save(tmp / "model.h5")
-            metrics.to_csv(tmp / "metrics.tsv", sep="\t", index=False, float_format="%.4f")
-            write_test_split(sim, tmp)
-    return sim, metrics
-
-
-def write_test_split(sim: Simulation, outdir) -> dict[str, Path]:
-    """The test split alone: ``test.fa``, ``test_labels.tsv``, ``test_motifs.tsv`` (what seqlift ships)."""
-    outdir = Path(outdir)
-    test = sim.labels[sim.labels["split"] == "test"]
-    keep = set(test["name"])
-    paths = {"sequences": outdir / "test.fa", "labels": outdir / "test_labels.tsv", "motifs": outdir / "test_motifs.tsv"}
-    pairs = [(n, s) for n, s in zip(sim.names, sim.sequences) if n in keep]
-    write_fasta(paths["sequences"], [n for n, _ in pairs], [s for _, s in pairs])
-    test.to_csv(paths["labels"], sep="\t", index=False)
-    sim.motifs[sim.motifs["name"].isin(keep)].to_csv(paths["motifs"], sep="\t", index=False, float_format="%.4f")
-    return paths
-
-
 def read(simdir) -> Simulation:
-    """A simulation written by ``write`` (or ``seqlift simulate``)."""
+    """A simulation written by ``write`` (or ``seqlift simulate``), checked whole: its three files agree on
+    the sequences, which all have one length; anything else is one error naming the file."""
     from ..sequences import read_fasta
 
     simdir = Path(simdir)
     for name in ("sequences.fa", "labels.tsv", "motifs.tsv"):
-        if not (simdir / name).exists():
+        if not (simdir / name).is_file():
             raise SeqliftError(f"{simdir}: no {name}; run `seqlift simulate {simdir}` first")
     records = list(read_fasta(simdir / "sequences.fa"))
-    labels = pd.read_csv(simdir / "labels.tsv", sep="\t")
-    motifs = pd.read_csv(simdir / "motifs.tsv", sep="\t")
-    return Simulation([r.name for r in records], [r.sequence for r in records], labels, motifs)
+    labels = _read_table(simdir / "labels.tsv", ["name", "class", "split", *TASKS])
+    motifs = _read_table(simdir / "motifs.tsv", ["name", "motif", "start", "end", "strand", "log_odds"])
+    names = [r.name for r in records]
+    lengths = {len(r.sequence) for r in records}
+    if len(lengths) > 1:
+        short = min(records, key=lambda r: len(r.sequence))
+        raise SeqliftError(f"{simdir / 'sequences.fa'}: record '{short.name}' has {len(short.sequence)} bp, others "
+                           f"{max(lengths)}: the file is damaged or truncated; run seqlift simulate again")
+    labelled = labels["name"].astype(str).tolist()
+    if labels["name"].duplicated().any():
+        raise SeqliftError(f"{simdir / 'labels.tsv'}: sequence '{labels['name'][labels['name'].duplicated()].iloc[0]}' "
+                           "is labelled twice")
+    if set(labelled) != set(names):
+        lacking = sorted(set(labelled) - set(names)) or sorted(set(names) - set(labelled))
+        where = "sequences.fa" if set(labelled) - set(names) else "labels.tsv"
+        raise SeqliftError(f"{simdir}: {where} lacks {len(lacking)} of the simulation's sequences (first: "
+                           f"'{lacking[0]}'): the folder is incomplete; run seqlift simulate again")
+    return Simulation(names, [r.sequence for r in records], labels, motifs)
+
+
+def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, sep="\t")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise SeqliftError(f"{path}: not a seqlift simulate table ({type(exc).__name__})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise SeqliftError(f"{path}: not a seqlift simulate table (no column {', '.join(missing)})")
+    return table

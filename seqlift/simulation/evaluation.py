@@ -189,11 +189,15 @@ def run_benchmark(simdir, outdir, model=None, methods=None, n_test=None, n_refs=
     if not chosen:
         raise SeqliftError(f"no benchmark method matches {methods}; choose from {', '.join(m.label for m in METHODS)}")
 
+    explainers, results = {RESCALE: explainer_for_sequences(model, RESCALE, True)}, []
+    length = int(explainers[RESCALE].graph.input_shape[0])
+    if length != split.one_hot.shape[1] or explainers[RESCALE].n_outputs < len(TASK_INDICES):
+        raise SeqliftError(f"{model}: the model takes {length} bp and has {explainers[RESCALE].n_outputs} output(s), "
+                           f"but the simulation's sequences are {split.one_hot.shape[1]} bp with "
+                           f"{len(TASK_INDICES)} tasks; pass the model trained on {simdir} (--model)")
     k = min(sensitivity_seqs, len(split.names))
     masks = sensitivity_n_masks(k, split.one_hot.shape[1], seed=seed)
-    drops = output_drops(explainer_for_sequences(model, RESCALE, True), split.one_hot[:k], masks, split.background,
-                         TASK_INDICES)
-    explainers, results = {}, []
+    drops = output_drops(explainers[RESCALE], split.one_hot[:k], masks, split.background, TASK_INDICES)
     for m in chosen:
         progress(m.label)
         if m.rule not in explainers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import backend  # noqa: F401  (first: loads Keras without TensorFlow's C++ log lines)
 from ..sequences import one_hot_encode
 from .data import TASKS, Simulation
 from .metrics import auprc, auroc
@@ -25,12 +26,18 @@ def build_model(length=200, n_tasks=3):
     return keras.Model(inp, out, name="tal1_gata1")
 
 
-def train(sim: Simulation, seed=0, epochs=60, patience=5, batch_size=128, verbose=0):
+def train(sim: Simulation, seed=0, epochs=60, patience=5, batch_size=128, progress=None):
     """Train the paper's model (binary cross-entropy, Adam 0.001, early stopping on the valid split).
 
+    progress: ``progress(epoch, epochs)`` after each epoch (1-based; early stopping may end before ``epochs``).
     Returns the model and its test metrics (auROC, auPRC per task).
     """
     import keras
+
+    class Report(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if progress is not None:
+                progress(epoch + 1, epochs)
 
     keras.utils.set_random_seed(seed)
     x = np.stack([one_hot_encode(s, n) for n, s in zip(sim.names, sim.sequences)])
@@ -40,7 +47,7 @@ def train(sim: Simulation, seed=0, epochs=60, patience=5, batch_size=128, verbos
     model.compile(optimizer=keras.optimizers.Adam(0.001), loss="binary_crossentropy")
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     model.fit(x[split == "train"], y[split == "train"], validation_data=(x[split == "valid"], y[split == "valid"]),
-              epochs=epochs, batch_size=batch_size, callbacks=[stop], verbose=verbose)
+              epochs=epochs, batch_size=batch_size, callbacks=[stop, Report()], verbose=0)
     test = split == "test"
     prob = model.predict(x[test], verbose=0)
     metrics = pd.DataFrame({

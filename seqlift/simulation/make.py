@@ -1,0 +1,106 @@
+"""``seqlift simulate``: a simulation folder made in one step (and its trained model), and the files that
+seqlift recognises as such a folder's own, so ``--force`` replaces nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import SeqliftError
+from ..sequences import write_fasta
+from .data import NAME_PREFIX, PAPER_BACKGROUND, TASKS, Simulation, simulate, write
+
+def _fasta(line: str) -> bool:
+    return line.startswith(f">{NAME_PREFIX}") and line[1 + len(NAME_PREFIX):].strip().isdigit()
+
+
+def _header(*columns):
+    return lambda line: line.rstrip("\n").split("\t") == list(columns)
+
+
+_LABELS = _header("name", "class", "split", *TASKS)
+_MOTIFS = _header("name", "motif", "start", "end", "strand", "log_odds")
+# The first line of each file ``simulate_into`` writes: how a rerun with --force knows the file is its own.
+_HEADS = {"sequences.fa": _fasta, "test.fa": _fasta, "labels.tsv": _LABELS, "test_labels.tsv": _LABELS,
+          "motifs.tsv": _MOTIFS, "test_motifs.tsv": _MOTIFS, "metrics.tsv": _header("task", "auroc", "auprc", "n_test")}
+
+
+def is_simulation_file(path) -> bool:
+    """Whether ``path`` (one of the names ``seqlift simulate`` writes) is a file it wrote."""
+    path = Path(path)
+    if path.name == "model.h5":
+        return _is_simulation_model(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return _HEADS[path.name](handle.readline())
+    except (OSError, UnicodeDecodeError, KeyError):
+        return False
+
+
+def _is_simulation_model(path: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            return '"name": "tal1_gata1"' in str(handle.attrs.get("model_config", ""))
+    except OSError:
+        return False
+
+
+def _refuse_foreign_files(outdir: Path, names):
+    for name in names:
+        path = outdir / name
+        if path.exists() and not is_simulation_file(path):
+            raise SeqliftError(f"--out {outdir}: {path} exists and was not written by seqlift simulate; move it, or "
+                               "choose another folder (--force replaces only seqlift's own files)")
+
+
+def simulate_into(outdir, n_seqs=8000, length=200, seed=0, background=PAPER_BACKGROUND, train_model=False,
+                  force=False, progress=None):
+    """``seqlift simulate``: the data set (and with ``train_model`` the trained model, its metrics and
+    the test split) into ``outdir``, all at once: a failure or interruption leaves ``outdir`` as it was.
+
+    progress: ``progress(epoch, epochs)`` after each training epoch. ``force``: write into an existing folder,
+    replacing only files this command wrote there before (``is_simulation_file``); any other is refused.
+    Returns the ``Simulation`` and the metrics table (None without training).
+    """
+    from ..outputs import Outputs
+    from ..references import check_seed
+
+    check_seed(seed)
+    outputs = Outputs()
+    outputs.check_folder(outdir, force)
+    written = ["sequences.fa", "labels.tsv", "motifs.tsv"]
+    if train_model:
+        written += ["model.h5", "metrics.tsv", "test.fa", "test_labels.tsv", "test_motifs.tsv"]
+    _refuse_foreign_files(Path(outdir), written)
+    sim = simulate(n_seqs=n_seqs, length=length, seed=seed, background=background)
+    metrics = None
+    with outputs:
+        tmp = outputs.folder(outdir, force)
+        write(sim, tmp)
+        if train_model:
+            import logging
+
+            from .model import train
+
+            model, metrics = train(sim, seed=seed, progress=progress)
+            logging.getLogger("absl").setLevel(logging.ERROR)  # the legacy-format notice: .h5 is asked for
+            model.save(tmp / "model.h5")
+            metrics.to_csv(tmp / "metrics.tsv", sep="\t", index=False, float_format="%.4f")
+            write_test_split(sim, tmp)
+    return sim, metrics
+
+
+def write_test_split(sim: Simulation, outdir) -> dict[str, Path]:
+    """The test split alone: ``test.fa``, ``test_labels.tsv``, ``test_motifs.tsv`` (what seqlift ships)."""
+    outdir = Path(outdir)
+    test = sim.labels[sim.labels["split"] == "test"]
+    keep = set(test["name"])
+    paths = {"sequences": outdir / "test.fa", "labels": outdir / "test_labels.tsv", "motifs": outdir / "test_motifs.tsv"}
+    pairs = [(n, s) for n, s in zip(sim.names, sim.sequences) if n in keep]
+    write_fasta(paths["sequences"], [n for n, _ in pairs], [s for _, s in pairs])
+    test.to_csv(paths["labels"], sep="\t", index=False)
+    sim.motifs[sim.motifs["name"].isin(keep)].to_csv(paths["motifs"], sep="\t", index=False, float_format="%.4f")
+    return paths
+
+
