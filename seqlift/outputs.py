@@ -82,7 +82,7 @@ class Outputs:
         self._approved: set[Path] = set()  # destinations check_file accepted
         self._keep_if_interrupted: set[Path] = set()  # in-progress files with completed work in them
         self._locks: dict[Path, int] = {}  # destination (resolved) → descriptor of its locked lock file
-        self._inodes: dict[Path, int] = {}  # temporary → the inode this run created there
+        self._own: dict[Path, int] = {}  # temporary → a descriptor open on the file this run created there
 
     # ------------------------------------------------------------------ checks before any work
     def check_file(self, path, option="--out", ours=None) -> Path:
@@ -179,8 +179,22 @@ class Outputs:
         self._keep_if_interrupted.add(Path(tmp))
 
     def own(self, tmp: Path):
-        """Record ``tmp``, a claimed temporary this run has (re)created, as the file to rename at the end."""
-        self._inodes[Path(tmp)] = os.stat(tmp).st_ino
+        """Record ``tmp``, a claimed temporary this run has (re)created, as the file to rename at the end (held
+        open, so its inode cannot be reused by a file another process puts there)."""
+        tmp = Path(tmp)
+        if tmp in self._own:
+            os.close(self._own.pop(tmp))
+        self._own[tmp] = os.open(tmp, os.O_RDONLY)
+
+    def _is_own(self, tmp: Path) -> bool:
+        if tmp not in self._own:
+            return True
+        return os.fstat(self._own[tmp]).st_ino == os.stat(tmp).st_ino
+
+    def _forget_own(self):
+        for fd in self._own.values():
+            os.close(fd)
+        self._own.clear()
 
     @contextlib.contextmanager
     def replacing(self, path: Path):
@@ -271,11 +285,12 @@ class Outputs:
         """Rename every temporary into place (files replace files; a folder's files join the folder)."""
         for tmp, final in list(self.temporaries.items()):
             try:
-                inode = os.stat(tmp).st_ino
+                own = self._is_own(tmp)
             except FileNotFoundError:
                 raise SeqliftError(f"{final}: this run's file {tmp} was removed while the run wrote it; "
                                    "nothing was written") from None
-            if tmp in self._inodes and inode != self._inodes[tmp]:
+            if not own:  # not ours to rename, nor to remove
+                del self.temporaries[tmp]
                 raise SeqliftError(f"{final}: {tmp} was replaced by another process while this run wrote it; "
                                    "it was not renamed into place")
             if tmp.is_dir():
@@ -311,6 +326,9 @@ class Outputs:
             if kind is None:
                 try:
                     self.commit()
+                except SeqliftError:
+                    self.abort()
+                    raise
                 except OSError as error:
                     destination = self._destination_of(error)
                     self.abort()
@@ -323,6 +341,7 @@ class Outputs:
                 raise write_error(exc, destination) from None
             return False
         finally:
+            self._forget_own()
             self._release_locks()
             if self in _LIVE:
                 _LIVE.remove(self)
@@ -476,5 +495,6 @@ def remove_all_temporaries() -> list[Path]:
     in-progress files kept for ``--resume``."""
     for outputs in list(_LIVE):
         outputs.abort(interrupted=True)
+        outputs._forget_own()
         outputs._release_locks()
     return sorted(path for path in _LEFT_FOR_RESUME if path.exists())

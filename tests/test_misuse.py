@@ -425,3 +425,286 @@ print(sorted(m for m in ("keras", "tensorflow", "torch", "jax") if m in sys.modu
     proc = subprocess.run([sys.executable, "-c", script, str(work)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout + proc.stderr
     assert (work / "l.png").exists() and (work / "t.bw").exists()
+
+
+# ---------------------------------------------------------------------------------------------- a lab's first week (issue 18)
+def first_week_option_cases(w):
+    m, fa = w / "model.h5", w / "in.fa"
+    return [
+        (["score", m, fa, "--workers", "2"], "--workers applies to --ray only"),
+        (["score", m, fa, "--delta-warn", "nan"], "--delta-warn nan: must be a positive number"),
+        (["score", m, fa, "--delta-warn", "0"], "--delta-warn 0.0: must be a positive number"),
+        (["score", m, fa, "--out", f"{w / 'newdir'}/"], "is a folder name; give a file name"),
+        (["score", m, fa, "--ray", "127.0.0.1:1"], "--ray 127.0.0.1:1: no Ray head answers there"),
+        (["score", m, fa, "--ray", "nowhere"], "expected local, auto or HOST:PORT"),
+        (["score", m, w / "pipe"], "pipe: not a regular file (a pipe, device or folder)"),
+        (["simulate", w / "sim", "--background", "1,0,0,0"], "every base needs a frequency above 0"),
+        (["logo", w / "scores.h5", "--out", w / "l.png", "--top", "800"], "one image holds at most 100 logos"),
+        (["logo", w / "scores.h5", "--out", w / "l.png", "--full", "--top", "3"], None),  # a control that works
+    ]
+
+
+def test_options_that_were_silently_accepted_are_refused(work):
+    os.mkfifo(work / "pipe")
+    for args, message in first_week_option_cases(work):
+        before = digest(work)
+        result = invoke(*args)
+        if message is None:
+            assert result.exit_code == 0, result.output
+            continue
+        assert_refused(result, message, work, before)
+
+
+def damaged(source: Path, folder: Path) -> dict:
+    """Copies of a score file, each damaged one way, with the words its one-line refusal must hold."""
+    def copy(name, change):
+        path = folder / f"{name}.h5"
+        shutil.copy(source, path)
+        with h5py.File(path, "r+") as h5:
+            change(h5)
+        return path
+
+    def nan(h5):
+        contrib = h5["contrib"][()]
+        contrib[1, 3, 0] = np.nan
+        h5["contrib"][...] = contrib
+
+    def cut(h5):
+        for key in h5:
+            h5[key].resize(h5[key].shape[0] - 1, axis=0)
+
+    def empty(h5):
+        for key in h5:
+            h5[key].resize(0, axis=0)
+        h5.attrs["n_sequences"] = 0
+
+    def reshaped(h5):
+        del h5["hypothetical"]
+        h5.create_dataset("hypothetical", data=np.zeros((3, 7, 4), np.float32))
+
+    with h5py.File(source) as h5:
+        n, length, regions = len(h5["names"]), h5["one_hot"].shape[1], "start" in h5
+    cases = {
+        copy("nonames", lambda h5: h5.__delitem__("names")): "damaged score file: no 'names' dataset",
+        copy("noonehot", lambda h5: h5.__delitem__("one_hot")): "damaged score file: no 'one_hot' dataset",
+        copy("nohyp", lambda h5: h5.__delitem__("hypothetical")): "damaged score file: no 'hypothetical' dataset",
+        copy("shape", reshaped): f"damaged score file: 'hypothetical' has shape (3, 7, 4), expected ({n}, {length}, 4)",
+        copy("cut", cut): f"it holds {n - 1} sequences but was written with {n} (rows were cut or added)",
+        copy("empty", empty): "the score file holds no sequences",
+        copy("nan", nan): "damaged score file: 'contrib' of sequence",
+        copy("partial", lambda h5: h5.attrs.__setitem__("resume_completed_sequences", 1)):
+            "is the in-progress file of a run that has not finished",
+    }
+    if regions:
+        cases[copy("nostart", lambda h5: h5.__delitem__("start"))] = "damaged score file: no 'start' dataset"
+    return cases
+
+
+def test_every_reader_refuses_a_damaged_score_file_in_one_line(work):
+    (work / "motifs_table.tsv").write_text("name\tmotif\tstart\tend\n")
+    cases = damaged(work / "scores.h5", work)
+    before = digest(work)
+    for path, message in cases.items():
+        for args in (["logo", path, "--out", work / "l.png"],
+                     ["bigwig", path, "--out", work / "t.bw", "--chrom-sizes", work / "sizes.txt"],
+                     ["motifs", path, "--out", work / "m"]):
+            if "'contrib' of sequence" in message and args[0] == "motifs":
+                continue  # motifs reads one_hot and hypothetical only: a NaN contribution is not its input
+            assert_refused(invoke(*args), message, work, before)
+
+
+def test_logo_refuses_motif_tables_it_cannot_read(work):
+    (work / "empty.tsv").write_text("")
+    (work / "binary.tsv").write_bytes(bytes(range(256)) * 4)
+    (work / "letters.tsv").write_text("name\tmotif\tstart\tend\ns0\tGATA\tten\t20\n")
+    (work / "backwards.tsv").write_text("name\tmotif\tstart\tend\ns0\tGATA\t20\t10\n")
+    before = digest(work)
+    for name, message in (("empty", "the motifs file is empty"), ("binary", "not a motifs table"),
+                          ("letters", "column 'start' must hold whole numbers"),
+                          ("backwards", "backwards.tsv: line 2: start must be >= 0 and below end")):
+        result = invoke("logo", work / "scores.h5", "--out", work / "l.png", "--motifs", work / f"{name}.tsv")
+        assert_refused(result, message, work, before)
+
+
+@pytest.fixture
+def shards(work):
+    paths = [work / f"part{k}.h5" for k in (1, 2)]
+    for k, shard in enumerate(paths, start=1):
+        result = invoke("score", work / "model.h5", work / "in.fa", "--out", shard, "--n-refs", 2, "--chunk-size", 5,
+                        "--shard", f"{k}/2", "--quiet")
+        assert result.exit_code == 0, result.output
+    plain = invoke("score", work / "model.h5", work / "in.fa", "--out", work / "plain.h5", "--n-refs", 2,
+                   "--chunk-size", 5, "--quiet")
+    assert plain.exit_code == 0, plain.output
+    return paths
+
+
+def test_merge_checks_each_shard_against_its_own_record(work, shards):
+    part1, part2 = shards
+    cases = damaged(part2, work)
+    before = digest(work)
+    for path, message in cases.items():
+        assert_refused(invoke("merge", work / "merged.h5", part1, path), message, work, before)
+
+
+def test_a_remerge_writes_its_summary_from_the_scores(work, shards):
+    """The merged TSV is computed from the merged scores: a shard's TSV missing (or stale) changes nothing."""
+    (work / "part2.tsv").unlink()
+    for _ in range(2):
+        result = invoke("merge", work / "merged.h5", *shards)
+        assert result.exit_code == 0, result.output
+        assert (work / "merged.tsv").read_text() == (work / "plain.tsv").read_text()
+
+
+def test_a_second_run_on_one_output_is_refused_naming_the_live_process(work, big_input):
+    out = work / "o.h5"
+    first = seqlift_process(["score", work / "model.h5", big_input, "--out", out, "--n-refs", 20, "--batch-size", 2],
+                            work)
+    deadline = time.time() + 120
+    while not (work / "o.h5.partial").exists() and time.time() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    second = invoke("score", work / "model.h5", big_input, "--out", out, "--n-refs", 20)
+    assert second.exit_code == 1
+    assert f"--out {out}: another seqlift run (process {first.pid}) is writing it" in second.stderr, second.stderr
+    assert "interrupted" not in second.stderr
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    with h5py.File(out) as h5:
+        assert len(h5["names"]) == 1350 and not [k for k in h5.attrs if k.startswith("resume_")]
+    assert not list(work.glob(".o.h5*")) and not list(work.glob("o.h5.partial"))
+
+
+def test_the_final_rename_moves_only_the_runs_own_file(tmp_path):
+    with pytest.raises(SeqliftError, match="was replaced by another process while this run wrote it"):
+        with Outputs() as outputs:
+            tmp = outputs.file(tmp_path / "o.tsv")
+            tmp.unlink()
+            tmp.write_text("another process's file")
+    assert not (tmp_path / "o.tsv").exists() and tmp.read_text() == "another process's file"  # neither ours nor gone
+    tmp.unlink()
+    with Outputs() as first:
+        first.file(tmp_path / "x.tsv")
+        with pytest.raises(SeqliftError, match=rf"another seqlift run \(process {os.getpid()}\) is writing it"):
+            Outputs().check_file(tmp_path / "x.tsv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.tsv"]  # no lock file left
+
+
+def test_bed12_is_centred_on_the_region_and_a_summit_must_be_inside_its_peak(work):
+    from seqlift import sequences
+
+    bed12 = "chr1\t100\t180\tgene\t0\t+\t100\t180\t0\t2\t10,10\t0,70\n"
+    (work / "genes.bed").write_text(bed12)
+    (regions,), _ = sequences.read_bed_windows(work / "genes.bed", {"chr1": 200}, 40)
+    assert (regions.start, regions.end) == (120, 160)  # the middle, not column 10 (blockCount 2) as a summit
+    (work / "peaks.narrowPeak").write_text("chr1\t100\t180\tp\t0\t.\t1\t1\t1\t95\n")
+    before = digest(work)
+    result = invoke("score", work / "model.h5", work / "peaks.narrowPeak", "--genome", work / "genome.fa")
+    assert_refused(result, "peaks.narrowPeak:1: the summit (column 10) must be -1 or an offset inside the 80 bp peak",
+                   work, before)
+
+
+@pytest.mark.parametrize("where", ["import", "call"])
+def test_a_model_file_that_calls_sys_exit_is_an_error(work, where):
+    body = {"import": "import sys\nsys.exit(0)\ndef make():\n    pass\n",
+            "call": "import sys\ndef make():\n    sys.exit(0)\n"}[where]
+    (work / "build.py").write_text(body)
+    before = digest(work)
+    result = invoke("score", f"{work / 'build.py'}:make", work / "in.fa", "--out", work / "b.h5")
+    assert_refused(result, "sys.exit(0)", work, before)
+
+
+def test_a_damaged_fasta_index_is_named_and_a_read_only_folder_leaves_no_temporaries(work, monkeypatch, tmp_path):
+    import tempfile
+
+    from seqlift import sequences
+
+    (work / "in.fa.fai").write_text("s0\t999\t4\t40\t41\nnonsense\n")
+    before = digest(work)
+    assert_refused(invoke("score", work / "model.h5", work / "in.fa", "--out", work / "x.h5"),
+                   "in.fa.fai: this FASTA index does not match", work, before)
+    assert (work / "in.fa.fai").read_text().endswith("nonsense\n")  # the user's file is left as it was
+    (work / "in.fa.fai").unlink()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sequences.os, "access", lambda path, mode: Path(path) != work)  # root may write anywhere
+    scratch = set(Path(tempfile.gettempdir()).glob("seqlift-fai-*"))
+    for _ in range(2):
+        assert sequences.count_fasta(work / "in.fa") == 9
+    assert set(Path(tempfile.gettempdir()).glob("seqlift-fai-*")) == scratch
+    assert not (work / "in.fa.fai").exists() and len(list((tmp_path / "cache").rglob("in.fa.fai"))) == 1
+
+
+def test_simulate_force_replaces_only_its_own_files(work):
+    sim = work / "simdir"
+    assert invoke("simulate", sim, "--n-seqs", 40, "--length", 80, "--quiet").exit_code == 0
+    assert invoke("simulate", sim, "--n-seqs", 40, "--length", 80, "--seed", 1, "--force", "--quiet").exit_code == 0
+    (sim / "labels.tsv").write_text("my own labels\n")
+    before = digest(work)
+    result = invoke("simulate", sim, "--n-seqs", 40, "--length", 80, "--force", "--quiet")
+    assert_refused(result, "labels.tsv exists and was not written by seqlift simulate", work, before)
+
+
+def test_benchmark_refuses_a_damaged_simulation_folder(work):
+    sim = work / "simdir"
+    assert invoke("simulate", sim, "--n-seqs", 40, "--length", 80, "--quiet").exit_code == 0
+    good = {name: (sim / name).read_bytes() for name in ("sequences.fa", "labels.tsv")}
+    cases = [
+        ("sequences.fa", good["sequences.fa"][: len(good["sequences.fa"]) // 2], "the folder is incomplete"),
+        ("sequences.fa", good["sequences.fa"][: len(good["sequences.fa"]) // 2 - 3] + b"\n",
+         "is damaged or truncated"),
+        ("labels.tsv", b"class\tsplit\n" + b"x\ttest\n", "not a seqlift simulate table (no column name"),
+        ("labels.tsv", b"", "not a seqlift simulate table (EmptyDataError)"),
+    ]
+    for name, content, message in cases:
+        (sim / name).write_bytes(content)
+        Path(f"{sim / name}.fai").unlink(missing_ok=True)
+        before = digest(work)
+        assert_refused(invoke("benchmark", sim, "--out", work / "b", "--model", work / "model.h5"), message, work,
+                       before)
+        (sim / name).write_bytes(good[name])
+        Path(f"{sim / name}.fai").unlink(missing_ok=True)
+    before = digest(work)
+    assert_refused(invoke("benchmark", sim, "--out", work / "b", "--model", work / "model.h5"),
+                   "the model takes 40 bp and has 2 output(s), but the simulation's sequences are 80 bp", work, before)
+
+
+def test_the_package_maps_only_cli_and_data_from_a_checkout():
+    script = ("import importlib, seqlift, seqlift.cli.main, seqlift.data\n"
+              "for name in ('seqlift.tests', 'seqlift.benchmarks', 'seqlift.docs'):\n"
+              "    try:\n        importlib.import_module(name)\n        print('imported', name)\n"
+              "    except ImportError:\n        pass\nprint('ok')\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, cwd="/")
+    assert proc.stdout.split() == ["ok"], proc.stdout + proc.stderr
+
+
+def test_the_simulation_modules_import_no_circle():
+    import ast
+
+    folder = REPO / "seqlift" / "simulation"
+    imports = {}
+    for path in folder.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found |= {node.module} if node.module else {a.name for a in node.names}
+        imports[path.stem] = found & {p.stem for p in folder.glob("*.py")}
+
+    def reaches(start, goal, seen=()):
+        return any(n == goal or (n not in seen and reaches(n, goal, (*seen, n))) for n in imports[start])
+
+    assert not [m for m in imports if m != "__init__" and reaches(m, m)], imports
+
+
+@pytest.mark.slow
+def test_simulate_train_quiet_prints_nothing_and_a_forced_rerun_replaces_its_own_files(work):
+    """No TensorFlow C++ log lines and no epoch lines with --quiet (a subprocess: they are written on fd 2)."""
+    for extra in ([], ["--force", "--seed", "1"]):
+        proc = seqlift_process(["simulate", work / "simq", "--train", "--n-seqs", 200, "--length", 150, "--quiet",
+                                *extra], work)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and out == "" and err == "", err
+    from seqlift.simulation import is_simulation_file
+
+    assert sorted(p.name for p in (work / "simq").iterdir() if is_simulation_file(p)) == sorted(
+        ["labels.tsv", "metrics.tsv", "model.h5", "motifs.tsv", "sequences.fa", "test.fa", "test_labels.tsv",
+         "test_motifs.tsv"])
