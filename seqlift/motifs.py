@@ -145,8 +145,9 @@ def match(patterns: list[Pattern], targets: dict) -> list[Pattern]:
     return patterns
 
 
-def write_outputs(patterns: list[Pattern], outdir: Path, placement, length: int, task, database):
-    """motifs.tsv, motifs.meme, CWM/PWM logos, seqlets.bed (``placement``: ``genome_placement``), report.html."""
+def write_outputs(patterns: list[Pattern], outdir: Path, names, placement, length: int, task, database):
+    """motifs.tsv, motifs.meme, CWM/PWM logos, seqlets.tsv, seqlets.bed (``placement``: ``genome_placement``),
+    report.html."""
     rows = []
     for p in patterns:
         m = p.matches + [("", float("nan"), float("nan"))] * (3 - len(p.matches))
@@ -158,6 +159,7 @@ def write_outputs(patterns: list[Pattern], outdir: Path, placement, length: int,
     table.to_csv(outdir / "motifs.tsv", sep="\t", index=False, float_format="%.3g")
     _meme(patterns, outdir / "motifs.meme")
     _logos(patterns, outdir)
+    _seqlet_table(patterns, outdir, names)
     _seqlet_bed(patterns, outdir, placement, length)
     _report(patterns, outdir, task, database)
     return table
@@ -213,6 +215,15 @@ def genome_placement(names, length: int, regions=None) -> list[tuple[str, int, s
                                "true coordinates")
         placement.append((chrom, start, "+"))
     return placement
+
+
+def _seqlet_table(patterns, outdir, names):
+    """seqlets.tsv: every seqlet of every pattern in its scored sequence's coordinates (0-based, end exclusive;
+    strand '-' where the pattern matches the reverse complement), for the viewer and for scripts."""
+    rows = [(p.name, example, str(names[example]), start, end, "-" if revcomp else "+")
+            for p in patterns for example, start, end, revcomp in p.seqlets]
+    pd.DataFrame(rows, columns=["pattern", "index", "name", "start", "end", "strand"]).to_csv(
+        outdir / "seqlets.tsv", sep="\t", index=False)
 
 
 def _seqlet_bed(patterns, outdir, placement, length: int):
@@ -300,5 +311,5 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
         patterns = to_patterns(pos, neg, offset)
         if targets is not None:
             match(patterns, targets)
-        table = write_outputs(patterns, tmp, placement, data["one_hot"].shape[1], data["task"], motif_db)
+        table = write_outputs(patterns, tmp, names, placement, data["one_hot"].shape[1], data["task"], motif_db)
     return table

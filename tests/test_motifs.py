@@ -113,7 +113,7 @@ def test_motifs_meme_records_each_patterns_seqlet_count(tmp_path):
                                    core=(0, len(gata))),
                 motifs_mod.Pattern("pos_pattern_1", "pos", tal, tal - 0.25, seqlets=[(0, 0, 8, True)] * 300,
                                    core=(0, len(tal)))]
-    motifs_mod.write_outputs(patterns, tmp_path, None, len(gata), 0, None)
+    motifs_mod.write_outputs(patterns, tmp_path, [f"s{i}" for i in range(7)], None, len(gata), 0, None)
     headers = [line for line in (tmp_path / "motifs.meme").read_text().splitlines() if line.startswith("letter-")]
     assert [h.split("nsites= ")[1].split()[0] for h in headers] == ["7", "300"]
     report = (tmp_path / "report.html").read_text()  # self-contained: the logos travel inside it
@@ -154,13 +154,13 @@ def test_motifs_meme_reads_back_and_each_call_writes_only_its_own_patterns(tmp_p
                                  core=(1, 9))
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
-        motifs_mod.write_outputs([pattern], tmp_path / folder, None, 8, 0, None)
+        motifs_mod.write_outputs([pattern], tmp_path / folder, ["s0"], None, 8, 0, None)
     text = (tmp_path / "b" / "motifs.meme").read_text()
     assert text.count("MOTIF ") == 1 and "nsites= 3" in text
     back = read_meme(str(tmp_path / "b" / "motifs.meme"))
     np.testing.assert_allclose(back["pos_pattern_0"], gata[1:9].T, atol=1e-6)
     (tmp_path / "none").mkdir()
-    motifs_mod.write_outputs([], tmp_path / "none", None, 8, 0, None)
+    motifs_mod.write_outputs([], tmp_path / "none", ["s0"], None, 8, 0, None)
     assert read_meme(str(tmp_path / "none" / "motifs.meme")) == {}
 
 
