@@ -462,6 +462,44 @@ def bigwig(scores, out, chrom_sizes, genome, task, hypothetical_max, force):
 
 
 @cli.command()
+@click.argument("scores", type=click.Path(dir_okay=False))
+@click.option("--motifs", "motifs_dir", type=click.Path(file_okay=False), default=None,
+              help="A seqlift motifs folder made from SCORES: its seqlets drawn on the logos, its CWMs in a panel.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (the default is reachable from this machine only).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port (0: a free one).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write one self-contained page (data inline, works offline) instead of serving.")
+@click.option("--top", type=click.IntRange(1, 100000), default=None,
+              help="With --out: the K sequences with the highest prediction (variants: largest |effect|).  [default: 500]")
+@click.option("--names", type=click.Path(dir_okay=False), default=None,
+              help="With --out: a file of names (one per line) to include instead of --top.")
+@user_errors
+def view(scores, motifs_dir, host, port, out, top, names):
+    """Browse SCORES (a score or variant file) in a web browser: a sortable table and each sequence's logo.
+
+    Serves until Ctrl-C on a local address with a random token in the URL; --out writes a page to send instead.
+    """
+    from seqlift import view as view_mod
+
+    if out is None:
+        for option, value in (("--top", top), ("--names", names)):
+            if value is not None:
+                raise click.UsageError(f"{option} applies to --out only (a server shows every row)")
+
+        def ready(url):
+            click.echo(f"seqlift view: serving {scores} at {url}  (Ctrl-C stops it)", err=True)
+
+        view_mod.serve(scores, motifs_dir, host=host, port=port, ready=ready)
+        click.echo("seqlift view: stopped", err=True)
+        return
+    if top is not None and names is not None:
+        raise click.UsageError("give --top or --names, not both")
+    path = view_mod.write_page(scores, out, motifs_dir, top=top or 500, names=names)
+    click.echo(f"wrote {path}", err=True)
+
+
+@cli.command()
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @user_errors

@@ -1,0 +1,147 @@
+"""The viewer's page and what it asks for, the same whether a server answers or the data is inline.
+
+``Viewer`` joins a file's ``Source`` with an optional ``seqlift motifs`` folder. ``page(config)`` returns the HTML
+with the script and style from ``static/`` inline: ``{"mode": "server", "token": ...}`` makes it ask the server,
+``{"mode": "file", "data": ...}`` carries the rows and records itself (``embedded``), so it works offline.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SeqliftError
+from .data import Source, read_seqlets
+
+# In every page, so that a rerun of `seqlift view --out` knows the file is its own.
+PAGE_MARK = "<!-- seqlift view -->"
+
+
+class Viewer:
+    def __init__(self, source: Source, motifs_dir=None):
+        self.source = source
+        self.motifs_dir = Path(motifs_dir) if motifs_dir else None
+        self._motifs = self._seqlets = None
+        if self.motifs_dir is not None:
+            try:
+                self._motifs, self._seqlets = read_seqlets(self.motifs_dir)
+                self._check_seqlets()
+            except BaseException:
+                source.close()
+                raise
+
+    def _check_seqlets(self):
+        """The motifs folder must come from this file: each seqlet's sequence index names the same sequence."""
+        seqlets, names = self._seqlets, self.source.names
+        bad = seqlets[(seqlets["index"] < 0) | (seqlets["index"] >= len(names))]
+        if len(bad) == 0:
+            mismatch = seqlets[[names[i] != n for i, n in zip(seqlets["index"], seqlets["name"])]]
+            bad = mismatch
+        if len(bad):
+            raise SeqliftError(f"--motifs {self.motifs_dir}: its seqlets name sequence '{bad['name'].iloc[0]}' at row "
+                               f"{bad['index'].iloc[0]}, which {self.source.path} does not hold there; give the folder "
+                               "seqlift motifs wrote for this file")
+
+    def close(self):
+        self.source.close()
+
+    # ------------------------------------------------------------------ answers
+    def task_index(self, task) -> int:
+        task = int(task)
+        if task not in self.source.tasks:
+            raise SeqliftError(f"task {task} is not in the file (tasks: {self.source.tasks})")
+        return self.source.tasks.index(task)
+
+    def meta(self) -> dict:
+        return {**self.source.meta(), "motifs": self._motifs is not None}
+
+    def record(self, i: int, task_index: int) -> dict:
+        record = self.source.record(i, task_index)
+        record["seqlets"] = self._seqlets_in(i)
+        return record
+
+    def _seqlets_in(self, i: int) -> list[dict]:
+        if self._seqlets is None:
+            return []
+        rows = self._seqlets[self._seqlets["index"] == i]
+        matches = dict(zip(self._motifs["pattern"], self._motifs["best_match"].fillna("")))
+        return [{"pattern": r.pattern, "start": int(r.start), "end": int(r.end), "strand": r.strand,
+                 "match": str(matches.get(r.pattern, ""))} for r in rows.itertuples()]
+
+    def motifs(self) -> list[dict]:
+        if self._motifs is None:
+            return []
+        out = []
+        for r in self._motifs.itertuples():
+            q = float(r.q_value) if np.isfinite(float(r.q_value)) else None
+            out.append({"pattern": r.pattern, "n_seqlets": int(r.n_seqlets), "consensus": r.consensus,
+                        "match": "" if not isinstance(r.best_match, str) else r.best_match, "q_value": q,
+                        "has_logo": self._cwm_path(r.pattern) is not None})
+        return out
+
+    def seqlets_of(self, pattern: str) -> list[dict]:
+        if self._seqlets is None:
+            return []
+        rows = self._seqlets[self._seqlets["pattern"] == pattern]
+        return [{"i": int(r.index), "name": r.name, "start": int(r.start), "end": int(r.end), "strand": r.strand}
+                for r in rows.itertuples()]
+
+    def _cwm_path(self, pattern: str) -> Path | None:
+        """The CWM logo of a pattern that motifs.tsv names (nothing else of the folder is ever served)."""
+        if self._motifs is None or pattern not in set(self._motifs["pattern"]):
+            return None
+        path = self.motifs_dir / f"{pattern}.cwm.png"
+        return path if path.is_file() else None
+
+    def motif_png(self, pattern: str) -> bytes | None:
+        path = self._cwm_path(pattern)
+        return path.read_bytes() if path is not None else None
+
+    # ------------------------------------------------------------------ a self-contained page
+    def choose(self, top: int, names: list[str] | None) -> np.ndarray:
+        """Rows for a self-contained page: those named (in the file's order), else the ``top`` by the first
+        task's prediction (effect for variants, by size)."""
+        source = self.source
+        if names is not None:
+            index = {name: i for i, name in enumerate(source.names)}
+            missing = [name for name in names if name not in index]
+            if missing:
+                raise SeqliftError(f"--names: '{missing[0]}' is not in {source.path}" +
+                                   (f" (nor {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            return np.array(sorted({index[name] for name in names}), dtype=np.int64)
+        key = "effect" if source.kind == "variants" else "prediction"
+        values = source.columns[key][:, 0]
+        values = np.abs(values) if key == "effect" else values
+        return np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")[:top]
+
+    def embedded(self, rows: np.ndarray) -> dict:
+        """Everything the page needs for ``rows``: the table of each task and each record of each task."""
+        tasks = range(len(self.source.tasks))
+        self.source.wait_totals()
+        return {"meta": {**self.meta(), "n": len(rows), "n_file": self.source.n, "totals_done": len(rows)},
+                "rows": [self.source.table(t, rows) for t in tasks],
+                "records": [{str(int(i)): self.record(int(i), t) for i in rows} for t in tasks],
+                "motifs": self.motifs(),
+                "seqlets": {m["pattern"]: [s for s in self.seqlets_of(m["pattern"]) if s["i"] in set(rows.tolist())]
+                            for m in self.motifs()},
+                "logos": {m["pattern"]: _data_url(self.motif_png(m["pattern"])) for m in self.motifs()
+                          if m["has_logo"]}}
+
+    def page(self, config: dict) -> str:
+        static = resources.files("seqlift.view") / "static"
+        html = (static / "viewer.html").read_text(encoding="utf-8")
+        script = (static / "viewer.js").read_text(encoding="utf-8")
+        style = (static / "viewer.css").read_text(encoding="utf-8")
+        # </script> inside JSON would end the script element: escape the slash
+        payload = json.dumps(config, allow_nan=False).replace("</", "<\\/")
+        return (html.replace("/*STYLE*/", style).replace("/*CONFIG*/", payload).replace("/*SCRIPT*/", script)
+                .replace("<!--MARK-->", PAGE_MARK))
+
+
+def _data_url(png: bytes | None) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png or b"").decode("ascii")
