@@ -2,9 +2,9 @@
 and identical values to a small run on some of the same windows.
 
 The synthetic score file has the layout ``seqlift score`` writes for BED input (``names``, ``chrom``,
-``start``, ``strand``, ``one_hot`` and ``contrib`` with the same chunking and gzip level) and the attributes
-``seqlift bigwig`` reads. It leaves out ``hypothetical`` and the per-sequence datasets, which ``bigwig``
-does not read (``--hypothetical-max`` would). Windows slide by ``--step`` over chromosomes of 50 Mbp, so
+``start``, ``strand``, ``one_hot``, ``contrib`` and ``hypothetical`` with the same chunking and gzip level, and the
+per-sequence ``prediction``, ``reference_prediction`` and ``delta``), which every reader checks before use
+(``hypothetical`` holds the contributions again: nothing here reads it for its values). Windows slide by ``--step`` over chromosomes of 50 Mbp, so
 with the default step every base is the mean of two windows and each chromosome is one unbroken chain
 of overlapping windows; a last small chromosome ``chrS`` holds 100 windows.
 
@@ -55,14 +55,16 @@ def write_score_file(path: Path, windows, rows, length: int):
     """``rows`` (indices into ``windows``) as a score file; each row's data is seeded by its index."""
     chunk = (64, length, 4)
     with h5py.File(path, "w") as h5:
-        h5.attrs.update(seqlift_version="benchmark", tasks=np.array([0]), method="deeplift")
         n = len(rows)
+        h5.attrs.update(seqlift_version="benchmark", tasks=np.array([0]), method="deeplift", n_sequences=n)
         for key in ("names", "chrom", "strand"):
             h5.create_dataset(key, (n,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1024,))
         h5.create_dataset("start", (n,), maxshape=(None,), dtype="int64", chunks=(1024,))
-        for key in ("one_hot", "contrib"):
+        for key in ("one_hot", "contrib", "hypothetical"):
             h5.create_dataset(key, (n, length, 4), maxshape=(None, length, 4), dtype="float32", chunks=chunk, compression="gzip",
                               compression_opts=1)
+        for key in ("prediction", "reference_prediction", "delta"):
+            h5.create_dataset(key, (n,), maxshape=(None,), dtype="float32", chunks=(1024,))
         for b in range(0, n, BLOCK):
             ids = rows[b:b + BLOCK]
             one_hot, contrib = synthetic_rows(ids, length)
@@ -74,6 +76,10 @@ def write_score_file(path: Path, windows, rows, length: int):
             h5["start"][b:b + len(ids)] = start
             h5["one_hot"][b:b + len(ids)] = one_hot
             h5["contrib"][b:b + len(ids)] = contrib
+            h5["hypothetical"][b:b + len(ids)] = contrib
+            h5["prediction"][b:b + len(ids)] = contrib.sum((1, 2))
+            h5["reference_prediction"][b:b + len(ids)] = 0
+            h5["delta"][b:b + len(ids)] = 0
 
 
 def synthetic_rows(ids, length: int):
