@@ -5,8 +5,10 @@ The file is the bigWig benchmark's synthetic score file (``benchmarks/bigwig.py`
 writes for BED input, 1,000 bp windows) with 100,000 sequences and no TSV summary beside it, so the server sums
 the total-contribution column itself, in the background. A ``seqlift view`` process is started; the clock runs
 from its start to (1) the first page of the table answered (``/api/rows``, sorted by prediction), (2) the first
-record (``/api/record``: what a logo is drawn from), and (3) the totals column complete. Peak memory is the
-server process's maximum resident set, read from /proc while it runs.
+record (``/api/record``: what a logo is drawn from), and (3) the totals column complete. Then, where Debian's
+chromium and playwright are installed, the page itself: from navigation to the first row's 1,000 × 4 letter glyphs
+drawn (the page selects the first row once the table shows). Peak memory is the server process's maximum resident
+set, read from /proc while it runs.
 
 Usage: python benchmarks/view.py [--n-windows 100000] [--folder DIR] [--json benchmarks/results/view_cpu.json]
 """
@@ -38,6 +40,31 @@ def peak_rss_mb(pid: int) -> float:
 def get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=600) as response:
         return json.loads(response.read())
+
+
+def browser(url: str) -> dict:
+    """Seconds from opening the page to its table, and to the first row's logo drawn, in headless chromium."""
+    import shutil
+
+    chromium = shutil.which("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {}
+    if chromium is None:
+        return {}
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = launched.new_page()
+        began = time.perf_counter()
+        page.goto(url)
+        page.wait_for_selector("#rows tbody tr")
+        table = time.perf_counter() - began
+        page.wait_for_function("document.body.dataset.ready === '1'")
+        logo = time.perf_counter() - began
+        glyphs = page.locator("path.glyph").count()
+        launched.close()
+    return {"browser_table_s": round(table, 2), "browser_first_logo_s": round(logo, 2), "browser_glyphs": glyphs}
 
 
 def main():
@@ -72,6 +99,7 @@ def main():
                 time.sleep(0.5)
             result["totals_complete_s"] = round(time.perf_counter() - began, 1)
             get(f"{base}/api/rows?{token}&task=0&sort=total&desc=1&offset=50000")
+            result.update(browser(url))
             result["server_peak_rss_MB"] = round(peak_rss_mb(server.pid), 1)
         finally:
             server.terminate()

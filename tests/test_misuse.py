@@ -92,16 +92,22 @@ def output_onto_input_cases(w):
     ]
 
 
-def test_no_output_overwrites_an_input_or_deletes_a_folder(work, monkeypatch, tmp_path_factory):
-    (work / "in.fa.png").write_bytes(b"not a motifs file")
-    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
-    for args, message in output_onto_input_cases(work):
+def run_cases(work, cases):
+    """Each ``(args, message)``: refused with ``message`` and nothing in ``work`` changed, or (None) a control
+    that must succeed."""
+    for args, message in cases:
         before = digest(work)
         result = invoke(*args)
         if message is None:
             assert result.exit_code == 0, result.output
             continue
         assert_refused(result, message, work, before)
+
+
+def test_no_output_overwrites_an_input_or_deletes_a_folder(work, monkeypatch, tmp_path_factory):
+    (work / "in.fa.png").write_bytes(b"not a motifs file")
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    run_cases(work, output_onto_input_cases(work))
 
 
 def test_a_users_file_at_any_destination_is_refused_and_seqlifts_own_is_replaced(work):
@@ -446,13 +452,7 @@ def first_week_option_cases(w):
 
 def test_options_that_were_silently_accepted_are_refused(work):
     os.mkfifo(work / "pipe")
-    for args, message in first_week_option_cases(work):
-        before = digest(work)
-        result = invoke(*args)
-        if message is None:
-            assert result.exit_code == 0, result.output
-            continue
-        assert_refused(result, message, work, before)
+    run_cases(work, first_week_option_cases(work))
 
 
 def damaged(source: Path, folder: Path) -> dict:
