@@ -245,6 +245,10 @@ def _parse_tasks(values, n_outputs):
 @click.option("--extra", multiple=True, metavar="NAME=FILE.npy",
               help="Values of another model input, held fixed: one row per sequence, or one for all "
                    "(repeatable).  [default: zeros]")
+@click.option("--extra-rc", multiple=True, metavar="NAME=reverse|swap|both|FILE.npy",
+              help="With --rc-average: how an --extra input goes with the reverse complement: positions reversed "
+                   "(strands kept, as a BPNet control track), strands swapped, both, or its values in FILE.npy "
+                   "(repeatable).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from OUT.partial, its last completed chunk (same settings only).")
 @click.option("--chunk-size", type=click.IntRange(1), default=None,
@@ -255,12 +259,15 @@ def _parse_tasks(values, n_outputs):
               help="Score on a Ray cluster (pip install 'seqlift[ray]'): start one here, join the running one, or this one.")
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="Ray workers, each holding the model once.  [default: one per GPU, else one]")
+@click.option("--force", is_flag=True,
+              help="Explain more than 64 tasks (--task all on a profile head is every position and strand: "
+                   "--target profile is usually what you want).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
           skip_invalid, weights, custom_objects, model_input, extra, resume, chunk_size, shard, ray_address, workers, quiet,
-          target_kind, rc_average):
+          target_kind, rc_average, force, extra_rc):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL.
 
     MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); or FILE.py:FUNCTION, a
@@ -275,9 +282,9 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
         normalize=not no_normalize, batch_size=batch_size, out=out, modisco=modisco_prefix,
         device=None if device == "auto" else device, delta_thresholds=(delta_warn,) if delta_warn is not None else None,
         output=model_output, logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
-        weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra,
+        weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra, extra_rc=extra_rc,
         resume=resume, chunk_size=chunk_size, shard=shard, ray=ray_address, workers=workers,
-        target=target_kind, rc_average=rc_average,
+        target=target_kind, rc_average=rc_average, force=force,
     )
     plan = pipeline.prepare(request, lambda n_outputs: _parse_tasks(tasks, n_outputs))
     progress = Progress(len(plan.rows), "scoring", quiet)

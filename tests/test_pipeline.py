@@ -302,3 +302,25 @@ def test_multi_output_model_needs_and_takes_output(files, tmp_path):
     assert good.exit_code == 0, good.output
     with h5py.File(tmp_path / "c.h5") as f:
         assert f.attrs["output"] == "counts" and f["contrib"].shape == (9, LENGTH, 4)
+
+
+def test_batch_size_auto_on_a_gpu_fits_the_devices_free_memory(files, monkeypatch):
+    """On a GPU the step's activations go to the device: auto fits them in its free memory, the references
+    in the host's; a given --batch-size past the device's memory is refused naming the GPU."""
+    from seqlift import backend
+    from seqlift.scoring import explainer_for_sequences
+
+    explainer = explainer_for_sequences(str(files / "model.h5"))
+    per_sequence = 20 * explainer.bytes_per_pair()
+    monkeypatch.setattr(backend, "gpu_available", lambda: True)
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 2**40)
+    monkeypatch.setattr(backend, "gpu_free_memory", lambda: 10 * per_sequence)
+    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == int(pipeline.MEMORY_FRACTION * 10)
+    monkeypatch.setattr(backend, "gpu_free_memory", lambda: 2**40)
+    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == 4096 // 20  # the GPU's default pairs
+    monkeypatch.setattr(backend, "gpu_free_memory", lambda: per_sequence // 2)
+    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == 1  # at least one sequence: never refused
+    with pytest.raises(SeqliftError, match="--batch-size 4 needs about .* GiB on the GPU but"):
+        pipeline.batch_size(explainer, 40, 20, 4, 10**6, 64)
+    monkeypatch.setattr(backend, "gpu_free_memory", lambda: None)  # a driver that cannot say: the default
+    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == 4096 // 20
