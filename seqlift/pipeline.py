@@ -12,7 +12,7 @@ import os
 import queue
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Callable
@@ -215,10 +215,11 @@ class Result:
 
 
 # ----------------------------------------------------------------------------- prepare
-def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]]) -> ScorePlan:
+def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], model=None) -> ScorePlan:
     """Check every option, output and input, and load the model, before any work starts.
 
     choose_tasks: ``n_outputs -> tasks`` (the CLI's ``--task``, checked against the model).
+    model: the ``keras.Model`` already loaded from ``request.model`` (``prepare_heads``), or None to load it.
     """
     method = get_method(request.method)
     check_options(request, method)
@@ -227,7 +228,10 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]]) -> 
     _check_outputs(request, outputs)
     if request.device == "gpu" and not backend.gpu_available():
         raise SeqliftError("--device gpu: the Keras backend sees no GPU")
-    explainer = explainer_for_sequences(**explainer_settings(request))
+    settings = explainer_settings(request)
+    if model is not None:
+        settings.update(model=model, weights=None)  # loaded once, with its weights, for every head
+    explainer = explainer_for_sequences(**settings)
     length = int(explainer.graph.input_shape[0])
     tasks = tuple(choose_tasks(explainer.n_outputs))
     _check_task_count(request, explainer, tasks)
@@ -244,6 +248,63 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]]) -> 
     rows = shard_rows(request.shard, source.n_sequences, chunk)
     return ScorePlan(request, method, explainer, source, references, tasks, rows, chunk, MappingProxyType(extra),
                      outputs, MappingProxyType(extra_rc), batch)
+
+
+def pair_heads(outputs, targets) -> list[tuple[str | None, str]]:
+    """``(output, target)`` pairs from repeated ``--output`` and ``--target`` options, paired in order. One
+    output or none takes every target given (one pair each); several outputs need one target each."""
+    outputs, targets = list(outputs) or [None], list(targets) or ["logit"]
+    if len(outputs) == 1:
+        return [(outputs[0], target) for target in targets]
+    if len(targets) != len(outputs):
+        raise SeqliftError(f"--output is given {len(outputs)} times and --target {len(targets)}: give one --target "
+                           "per --output, in the same order (e.g. --output profile --target profile --output counts "
+                           "--target sum)")
+    return list(zip(outputs, targets))
+
+
+def head_labels(heads) -> list[str]:
+    """What names each ``(output, target)`` pair's files: the output (``output{i}`` for an index), with the
+    target where the same output is explained twice."""
+    names = [f"output{o}" if str(o).isdigit() else str(o) for o, _ in heads]
+    labels = [f"{n}.{t}" if names.count(n) > 1 else n for n, (_, t) in zip(names, heads)]
+    for label in labels:
+        if not label or any(c in label for c in "/\\\0") or label.startswith("."):
+            raise SeqliftError(f"--output {label!r}: cannot name a file after it; give the output by index")
+    return labels
+
+
+def head_paths(out, heads) -> list[Path]:
+    """One score file per ``(output, target)`` of ``heads``: ``OUT.h5`` → ``OUT.LABEL.h5`` (``head_labels``)."""
+    out = Path(out)
+    stem = out.name[:-3] if out.name.endswith(".h5") else out.name
+    return [out.with_name(f"{stem}.{label}.h5") for label in head_labels(heads)]
+
+
+def prepare_heads(request: ScoreRequest, heads, choose_tasks: Callable[[str, int], list[int]]) -> list[ScorePlan]:
+    """Plans for several ``(output, target)`` pairs of one model in one run (``run_heads``): chrombpnet's profile
+    and counts, for instance. Each pair gets its own score file (``head_paths``) with its TSV and ``--modisco``
+    files (``PREFIX.OUTPUT``); the model is loaded once. choose_tasks: ``(target, n_outputs) -> tasks``."""
+    heads = [(str(o), str(t)) for o, t in heads]
+    if len(set(heads)) < len(heads):
+        raise SeqliftError("the same --output and --target pair is given twice")
+    for option, given in (("--resume", request.resume), ("--ray", request.ray), ("--logo", request.logo),
+                          ("--bigwig", request.bigwig)):
+        if given:
+            raise SeqliftError(f"{option} works with one --output/--target pair; score several heads without it "
+                               "(and run seqlift logo or bigwig on each head's file)")
+    paths, labels = head_paths(request.out, heads), head_labels(heads)
+    plans, model = [], None
+    for (output, target), path, label in zip(heads, paths, labels):
+        modisco = f"{request.modisco}.{label}" if request.modisco else None
+        plan = prepare(replace(request, output=output, target=target, out=path, modisco=modisco),
+                       lambda n, target=target: choose_tasks(target, n), model)
+        model = plan.explainer.model
+        plans.append(plan)
+    first = plans[0]
+    for plan in plans[1:]:  # one model, one input: the same chunks, rows and references
+        assert (plan.chunk, plan.rows, plan.source.length) == (first.chunk, first.rows, first.source.length)
+    return plans
 
 
 def check_options(request: ScoreRequest, method: Method):
@@ -430,6 +491,50 @@ def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None) -> Re
                   n_over=tracker.n_over)
 
 
+def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n: None) -> list[Result]:
+    """Score several heads of one model (``prepare_heads``) in one pass over the input: each chunk is read,
+    encoded and given its references once, then scored for every head and appended to that head's file.
+    A failure removes every head's files."""
+    first = plans[0]
+    trackers = [DeltaTracker(p.delta_thresholds, p.method.complete) for p in plans]
+    writers = []
+    with first.outputs:  # one owner for every head's files: they are all written, or none is
+        try:
+            for plan in plans:
+                attrs = {**attributes(plan), **shard_attributes(plan.request.shard, plan.rows, plan.source.n_sequences)}
+                writers.append(ScoreWriter(first.outputs, plan.request.out, plan.source.length, list(plan.tasks), attrs,
+                                           summary=plan.request.summary, modisco=plan.request.modisco,
+                                           n_expected=len(plan.rows), regions=plan.source.regions is not None,
+                                           resume=resume_keys(plan)))
+            start = first.rows.start
+            with Prefetch(_prepared(first, first.rows)) as prepared:
+                for names, one_hot, regions, refs in prepared:
+                    for plan, writer, tracker in zip(plans, writers, trackers):
+                        scores = _score_chunk(plan, names, one_hot, refs, start)
+                        check_finite(scores, names, plan.tasks)
+                        writer.append(names, one_hot, scores, regions)
+                        tracker.add(scores, names, plan.tasks)
+                    start += len(names)
+                    progress(len(names))
+            for writer in writers:
+                writer.close()
+        except BaseException:
+            for writer in writers:
+                writer.abort()
+            raise
+    return [Result(out=Path(p.request.out), summary=p.request.summary, n=w.n, worst=t.worst, n_over=t.n_over)
+            for p, w, t in zip(plans, writers, trackers)]
+
+
+def _score_chunk(plan: ScorePlan, names, one_hot, refs, start: int) -> Scores:
+    """One chunk's scores for ``plan``, whose first sequence is input row ``start``."""
+    request = plan.request
+    return score_one_hot(plan.explainer, one_hot, plan.tasks, plan.method, plan.references, start_index=start,
+                         names=names, batch_size=plan.batch_size, refs=refs, extra=_extra_chunk(plan, start, len(names)),
+                         target=request.target, rc_average=request.rc_average,
+                         extra_rc=_extra_chunk(plan, start, len(names), plan.extra_rc))
+
+
 def _prepared(plan: ScorePlan, rows: range, make_refs: bool = True):
     """Chunks with their references made: what the prefetch thread computes while the engine scores.
     ``rows``: the input rows to score (whole chunks); the others are read but not prepared."""
@@ -465,11 +570,7 @@ def _scored(plan: ScorePlan, rows: range):
             yield from ray_scored(worker_settings(plan), chunks, request.ray, request.workers)
             return
         for names, one_hot, regions, refs in prepared:
-            yield names, one_hot, regions, score_one_hot(
-                plan.explainer, one_hot, plan.tasks, plan.method, plan.references, start_index=start, names=names,
-                batch_size=plan.batch_size, refs=refs, extra=_extra_chunk(plan, start, len(names)),
-                target=request.target, rc_average=request.rc_average,
-                extra_rc=_extra_chunk(plan, start, len(names), plan.extra_rc))
+            yield names, one_hot, regions, _score_chunk(plan, names, one_hot, refs, start)
             start += len(names)
 
 

@@ -285,6 +285,22 @@ def target_cases(w, d):
          "--extra-rc control=" + str(d / "short.npy") + ": extra input 'control': shape (9, 30, 2)"),
         (["score", control, fa, "--extra", ctl, "--rc-average", "--extra-rc", f"nothing={d / 'ctl.npy'}"],
          "the model has no such input"),
+        # several heads in one run
+        (["score", heads, fa, "--output", "profile", "--output", "counts", "--target", "profile"],
+         "--output is given 2 times and --target 1: give one --target per --output"),
+        (["score", heads, fa, "--output", "profile", "--target", "sum", "--output", "profile", "--target", "sum"],
+         "the same --output and --target pair is given twice"),
+        (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
+          "--resume"], "--resume works with one --output/--target pair"),
+        (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
+          "--logo", w / "l.png"], "--logo works with one --output/--target pair"),
+        (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
+          "--task", "3"], "--task applies to --target logit; every --target given explains a whole output"),
+        (["score", heads, fa, "--output", "profile", "--target", "logit", "--output", "counts", "--target", "sum",
+          "--task", "all"], "--task: 80 tasks"),
+        (["score", heads, fa, "--output", "a/b", "--target", "sum", "--output", "counts", "--target", "sum"],
+         "--output 'a/b': cannot name a file after it"),
+        (["score", heads, fa, "--output", "nope", "--target", "sum", "--output", "counts", "--target", "sum"], "nope"),
     ]
 
 
@@ -348,6 +364,33 @@ def test_batch_size_auto_fits_what_is_free_and_a_given_one_that_does_not_fit_is_
     assert result.exit_code == 0, result.output
     monkeypatch.setattr(pipeline, "available_memory", lambda: 2**40)
     assert pipeline.prepare(request, lambda n: [0]).batch_size == 9  # the default (256 pairs), cut to the input
+
+
+def test_export_in_chrombpnets_layout_and_its_misuse(work, write_scores):
+    contrib = np.random.default_rng(0).normal(size=(3, 2, 30, 4)).astype(np.float32)
+    two = write_scores(work / "two.h5", ["a", "b", "c"], contrib, tasks=(0, 1))
+    result = invoke("export", two, "--out", work / "c.h5", "--task", 1)
+    assert result.exit_code == 0, result.output
+    with h5py.File(two) as f, h5py.File(work / "c.h5") as c:
+        assert sorted(c) == ["names", "projected_shap", "raw", "shap"] and c.attrs["task"] == 1
+        for group, key in (("raw", "one_hot"), ("shap", "hypothetical"), ("projected_shap", "contrib")):
+            values = f[key][()] if key == "one_hot" else f[key][:, 1]  # (N, L, 4), task 1 of tasks (0, 1)
+            np.testing.assert_array_equal(c[group]["seq"][()], values.transpose(0, 2, 1))
+        assert list(c["names"].asstr()[()]) == ["a", "b", "c"]
+    scores = work / "scores.h5"
+    assert invoke("export", scores, "--out", work / "c.h5").exit_code == 0  # its own file is replaced
+    (work / "mine.h5").write_text("my own file")
+    cases = [
+        (["export", scores, "--out", scores], "is one of this run's inputs"),
+        (["export", scores, "--out", work / "mine.h5"], "exists and was not written by seqlift"),
+        (["export", scores, "--out", work / "c2.h5", "--task", 5], "task 5 is not in the file (tasks: [0])"),
+        (["export", work / "in.fa", "--out", work / "c2.h5"], "not an HDF5 score file"),
+        (["export", work / "nothing.h5", "--out", work / "c2.h5"], "score file not found"),
+        (["export", scores, "--out", work / "missing" / "c.h5"], "does not exist; create it first"),
+    ]
+    for args, message in cases:
+        before = digest(work)
+        assert_refused(invoke(*args), message, work, before)
 
 
 def test_a_read_only_folder_is_one_line(work, monkeypatch):
@@ -543,11 +586,11 @@ from seqlift.cli.main import cli
 w = sys.argv[1]
 for args in (["--version"], ["score", "--help"], ["logo", w + "/scores.h5", "--out", w + "/l.png"],
              ["bigwig", w + "/scores.h5", "--out", w + "/t.bw", "--chrom-sizes", w + "/sizes.txt"],
-             ["motifs", w + "/scores.h5", "--out", w]):
+             ["motifs", w + "/scores.h5", "--out", w], ["export", w + "/scores.h5", "--out", w + "/c.h5"]):
     CliRunner().invoke(cli, args)
 print(sorted(m for m in ("keras", "tensorflow", "torch", "jax") if m in sys.modules))
 """
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run([sys.executable, "-c", script, str(work)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout + proc.stderr
-    assert (work / "l.png").exists() and (work / "t.bw").exists()
+    assert (work / "l.png").exists() and (work / "t.bw").exists() and (work / "c.h5").exists()
