@@ -435,7 +435,7 @@ def _read_extra(request: ScoreRequest, explainer: Explainer, n_sequences: int, o
 
 def _read_extra_rc(request: ScoreRequest, explainer: Explainer, n_sequences: int, extra: dict) -> dict:
     """``{input name: flip name or array}`` from ``--extra-rc NAME=reverse|swap|both|FILE.npy``, checked
-    (``scoring.flip_extra``) on one row of each input, before any work."""
+    (``scoring.flip_extra``) before any work."""
     flips, files = {}, []
     for item in request.extra_rc:
         name, _, flip = item.partition("=")
@@ -450,9 +450,8 @@ def _read_extra_rc(request: ScoreRequest, explainer: Explainer, n_sequences: int
         else:
             raise SeqliftError(f"--extra-rc {item}: '{flip}' is not reverse, swap, both or an existing .npy file")
     flips.update(_read_extra(request, explainer, n_sequences, "--extra-rc", files))
-    if request.rc_average:
-        first = {name: value[:1] for name, value in extra.items()}
-        flip_extra(explainer, first, {name: f if isinstance(f, str) else f[:1] for name, f in flips.items()}, 1)
+    if request.rc_average:  # checks every flip (views of the memory-mapped files: nothing is read)
+        flip_extra(explainer, extra, flips)
     return flips
 
 

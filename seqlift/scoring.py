@@ -143,8 +143,8 @@ EXTRA_FLIPS = {
 }
 
 
-def flip_extra(explainer: Explainer, extra: dict | None, extra_rc: dict | None, n: int) -> dict:
-    """The held-fixed inputs' values that go with the reverse complements of ``n`` sequences.
+def flip_extra(explainer: Explainer, extra: dict | None, extra_rc: dict | None) -> dict:
+    """The held-fixed inputs' values that go with the reverse complements of the sequences.
 
     extra: ``{input name: array}`` as ``Explainer.check_extra`` takes them; extra_rc: ``{input name: flip}``,
     a flip a name in ``EXTRA_FLIPS`` or the partner values themselves (an array of the same forms as
@@ -201,7 +201,7 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method=DEEPL
     ref = refs if refs is not None else (references or ReferenceSpec()).make(one_hot, start_index, names)
     if extra_rc and not rc_average:
         raise SeqliftError("--extra-rc (extra_rc) applies to --rc-average (rc_average) only")
-    reverse_extra = flip_extra(explainer, extra, extra_rc, len(one_hot)) if rc_average else None
+    reverse_extra = flip_extra(explainer, extra, extra_rc) if rc_average else None
     scores = _score_strand(explainer, one_hot, ref, explained, method, batch_size, extra)
     if not rc_average:
         return scores
