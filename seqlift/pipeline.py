@@ -288,8 +288,7 @@ def prepare_heads(request: ScoreRequest, heads, choose_tasks: Callable[[str, int
     heads = [(str(o), str(t)) for o, t in heads]
     if len(set(heads)) < len(heads):
         raise SeqliftError("the same --output and --target pair is given twice")
-    for option, given in (("--resume", request.resume), ("--ray", request.ray), ("--logo", request.logo),
-                          ("--bigwig", request.bigwig)):
+    for option, given in (("--ray", request.ray), ("--logo", request.logo), ("--bigwig", request.bigwig)):
         if given:
             raise SeqliftError(f"{option} works with one --output/--target pair; score several heads without it "
                                "(and run seqlift logo or bigwig on each head's file)")
@@ -493,7 +492,9 @@ def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None) -> Re
 def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n: None) -> list[Result]:
     """Score several heads of one model (``prepare_heads``) in one pass over the input: each chunk is read,
     encoded and given its references once, then scored for every head and appended to that head's file.
-    A failure removes every head's files."""
+    A failure removes every head's files, unless ``--resume``: then each head's ``OUT.partial`` is kept and the
+    next ``--resume`` continues from the chunk the heads have not all flushed (a head that had flushed it
+    skips it)."""
     first = plans[0]
     trackers = [DeltaTracker(p.delta_thresholds, p.method.complete) for p in plans]
     writers = []
@@ -504,11 +505,18 @@ def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n
                 writers.append(ScoreWriter(first.outputs, plan.request.out, plan.source.length, list(plan.tasks), attrs,
                                            summary=plan.request.summary, modisco=plan.request.modisco,
                                            n_expected=len(plan.rows), regions=plan.source.regions is not None,
-                                           resume=resume_keys(plan)))
-            start = first.rows.start
-            with Prefetch(_prepared(first, first.rows)) as prepared:
+                                           resume=resume_keys(plan), resuming=plan.request.resume))
+            for writer, tracker, plan in zip(writers, trackers, plans):
+                for names, _, scores in writer.completed():
+                    tracker.add(scores, names, plan.tasks)
+            done = min(writer.n for writer in writers)  # every head has these rows; some may have one chunk more
+            progress(done)
+            start = first.rows.start + done
+            with Prefetch(_prepared(first, range(start, first.rows.stop))) as prepared:
                 for names, one_hot, regions, refs in prepared:
                     for plan, writer, tracker in zip(plans, writers, trackers):
+                        if first.rows.start + writer.n >= start + len(names):
+                            continue  # flushed by this head before the interruption
                         scores = _score_chunk(plan, names, one_hot, refs, start)
                         check_finite(scores, names, plan.tasks)
                         writer.append(names, one_hot, scores, regions)

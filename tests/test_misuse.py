@@ -291,8 +291,6 @@ def target_cases(w, d):
         (["score", heads, fa, "--output", "profile", "--target", "sum", "--output", "profile", "--target", "sum"],
          "the same --output and --target pair is given twice"),
         (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
-          "--resume"], "--resume works with one --output/--target pair"),
-        (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
           "--logo", w / "l.png"], "--logo works with one --output/--target pair"),
         (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
           "--task", "3"], "--task applies to --target logit; every --target given explains a whole output"),
