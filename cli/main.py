@@ -303,15 +303,21 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
     if not quiet:
         click.echo(f"wrote {result.out} ({result.n} sequences, {len(plan.tasks)} task(s), "
                    f"{progress.rate:.1f} sequences/s) and {result.summary}", err=True)
-    if logo:
+    _draw(plan, result)
+
+
+def _draw(plan, result):
+    """--logo and --bigwig of a finished run, from its score file."""
+    request = plan.request
+    if request.logo:
         from seqlift import plots
 
-        plots.draw_logo_file(result.out, logo, task=plan.tasks[0], inputs=plan.input_paths())
-    if bigwig:
+        plots.draw_logo_file(result.out, request.logo, task=plan.tasks[0], inputs=plan.input_paths())
+    if request.bigwig:
         from seqlift import tracks
 
-        tracks.write_bigwig_file(result.out, bigwig, chrom_sizes=chrom_sizes, genome=genome, task=plan.tasks[0],
-                                 inputs=plan.input_paths())
+        tracks.write_bigwig_file(result.out, request.bigwig, chrom_sizes=request.chrom_sizes, genome=request.genome,
+                                 task=plan.tasks[0], inputs=plan.input_paths())
 
 
 def _score_heads(request, heads, tasks, quiet):
@@ -336,6 +342,8 @@ def _score_heads(request, heads, tasks, quiet):
         files = ", ".join(f"{r.out} ({p.request.output}, {p.request.target})" for p, r in zip(plans, results))
         click.echo(f"wrote {files} and their summaries ({results[0].n} sequences, {progress.rate:.1f} sequences/s)",
                    err=True)
+    for plan, result in zip(plans, results):
+        _draw(plan, result)
 
 
 @cli.command()

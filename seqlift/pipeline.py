@@ -264,9 +264,9 @@ def pair_heads(outputs, targets) -> list[tuple[str | None, str]]:
 
 
 def head_labels(heads) -> list[str]:
-    """What names each ``(output, target)`` pair's files: the output (``output{i}`` for an index), with the
-    target where the same output is explained twice."""
-    names = [f"output{o}" if str(o).isdigit() else str(o) for o, _ in heads]
+    """What names each ``(output, target)`` pair's files: the output (``output{i}`` for an index, ``output`` for
+    a model's only one), with the target where the same output is explained twice."""
+    names = ["output" if o is None else f"output{o}" if str(o).isdigit() else str(o) for o, _ in heads]
     labels = [f"{n}.{t}" if names.count(n) > 1 else n for n, (_, t) in zip(names, heads)]
     for label in labels:
         if not label or any(c in label for c in "/\\\0") or label.startswith("."):
@@ -283,20 +283,23 @@ def head_paths(out, heads) -> list[Path]:
 
 def prepare_heads(request: ScoreRequest, heads, choose_tasks: Callable[[str, int], list[int]]) -> list[ScorePlan]:
     """Plans for several ``(output, target)`` pairs of one model in one run (``run_heads``): chrombpnet's profile
-    and counts, for instance. Each pair gets its own score file (``head_paths``) with its TSV and ``--modisco``
-    files (``PREFIX.OUTPUT``); the model is loaded once. choose_tasks: ``(target, n_outputs) -> tasks``."""
-    heads = [(str(o), str(t)) for o, t in heads]
+    and counts, for instance. Each pair gets its own score file (``head_paths``) with its TSV, ``--modisco``
+    files (``PREFIX.LABEL``), ``--logo`` and ``--bigwig`` (``NAME.LABEL.png``); the model is loaded once.
+    choose_tasks: ``(target, n_outputs) -> tasks``."""
+    heads = [(None if o is None else str(o), str(t)) for o, t in heads]
     if len(set(heads)) < len(heads):
         raise SeqliftError("the same --output and --target pair is given twice")
-    for option, given in (("--ray", request.ray), ("--logo", request.logo), ("--bigwig", request.bigwig)):
-        if given:
-            raise SeqliftError(f"{option} works with one --output/--target pair; score several heads without it "
-                               "(and run seqlift logo or bigwig on each head's file)")
+    if request.ray:
+        raise SeqliftError("--ray works with one --output/--target pair; score several heads without it")
     paths, labels = head_paths(request.out, heads), head_labels(heads)
     plans, model = [], None
     for (output, target), path, label in zip(heads, paths, labels):
-        modisco = f"{request.modisco}.{label}" if request.modisco else None
-        plan = prepare(replace(request, output=output, target=target, out=path, modisco=modisco),
+        per_head = {"modisco": f"{request.modisco}.{label}" if request.modisco else None}
+        for option in ("logo", "bigwig"):  # x.png -> x.LABEL.png
+            given = getattr(request, option)
+            per_head[option] = str(Path(given).with_name(f"{Path(given).stem}.{label}{Path(given).suffix}")) \
+                if given else None
+        plan = prepare(replace(request, output=output, target=target, out=path, **per_head),
                        lambda n, target=target: choose_tasks(target, n), model)
         model = plan.explainer.model
         plans.append(plan)

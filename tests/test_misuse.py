@@ -291,7 +291,9 @@ def target_cases(w, d):
         (["score", heads, fa, "--output", "profile", "--target", "sum", "--output", "profile", "--target", "sum"],
          "the same --output and --target pair is given twice"),
         (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
-          "--logo", w / "l.png"], "--logo works with one --output/--target pair"),
+          "--ray", "local"], "--ray works with one --output/--target pair"),
+        (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
+          "--logo", w / "in.png"], "--logo " + str(w / "in.profile.png") + ": exists and was not written"),
         (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
           "--task", "3"], "--task applies to --target logit; every --target given explains a whole output"),
         (["score", heads, fa, "--output", "profile", "--target", "logit", "--output", "counts", "--target", "sum",
@@ -303,6 +305,7 @@ def target_cases(w, d):
 
 
 def test_a_target_that_cannot_mean_anything_is_refused_naming_the_one_that_fits(work, heads):
+    (work / "in.profile.png").write_text("my own picture")  # where the profile head's --logo would go
     for args, message in target_cases(work, heads):
         before = digest(work)
         assert_refused(invoke(*args, "--out", work / "t.h5"), message, work, before)

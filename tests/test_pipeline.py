@@ -344,8 +344,9 @@ def test_several_heads_in_one_run_write_what_one_run_per_head_writes(files, tmp_
     model = _two_heads(tmp_path / "heads.keras")
     common = ["score", model, files / "in.fa", "--n-refs", 3, "--seed", 5, "--quiet"]
     both = run(common + ["--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
-                         "--out", tmp_path / "both.h5", "--modisco", tmp_path / "m"])
+                         "--out", tmp_path / "both.h5", "--modisco", tmp_path / "m", "--logo", tmp_path / "l.png"])
     assert both.exit_code == 0, both.output
+    assert (tmp_path / "l.profile.png").stat().st_size > 0 and (tmp_path / "l.counts.png").stat().st_size > 0
     for head, target in (("profile", "profile"), ("counts", "sum")):
         alone = run(common + ["--output", head, "--target", target, "--out", tmp_path / f"{head}.h5"])
         assert alone.exit_code == 0, alone.output
