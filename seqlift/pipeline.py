@@ -215,11 +215,12 @@ class Result:
 
 
 # ----------------------------------------------------------------------------- prepare
-def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], model=None) -> ScorePlan:
+def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], model=None, several=False) -> ScorePlan:
     """Check every option, output and input, and load the model, before any work starts.
 
     choose_tasks: ``n_outputs -> tasks`` (the CLI's ``--task``, checked against the model).
     model: the ``keras.Model`` already loaded from ``request.model`` (``prepare_heads``), or None to load it.
+    several: one of several heads (``prepare_heads`` checks that --force applies to one of them).
     """
     method = get_method(request.method)
     check_options(request, method)
@@ -234,7 +235,7 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], mod
     explainer = explainer_for_sequences(**settings)
     length = int(explainer.graph.input_shape[0])
     tasks = tuple(choose_tasks(explainer.n_outputs))
-    _check_task_count(request, explainer, tasks)
+    _check_task_count(request, explainer, tasks, several)
     _check_outputs(request, outputs, tasks)
     explained_targets(explainer, tasks, request.target, request.rc_average)  # targets that cannot mean anything
     source = SequenceSource.open(request.input, length, request.genome, request.skip_invalid)
@@ -300,9 +301,11 @@ def prepare_heads(request: ScoreRequest, heads, choose_tasks: Callable[[str, int
             per_head[option] = str(Path(given).with_name(f"{Path(given).stem}.{label}{Path(given).suffix}")) \
                 if given else None
         plan = prepare(replace(request, output=output, target=target, out=path, **per_head),
-                       lambda n, target=target: choose_tasks(target, n), model)
+                       lambda n, target=target: choose_tasks(target, n), model, several=True)
         model = plan.explainer.model
         plans.append(plan)
+    if request.force and all(len(plan.tasks) <= MAX_TASKS for plan in plans):
+        raise SeqliftError(f"--force applies to more than {MAX_TASKS} tasks only; no head explains that many")
     first = plans[0]
     for plan in plans[1:]:  # one model, one input: the same chunks, rows and references
         assert (plan.chunk, plan.rows, plan.source.length) == (first.chunk, first.rows, first.source.length)
@@ -327,9 +330,9 @@ def check_options(request: ScoreRequest, method: Method):
         raise SeqliftError(f"--logo {request.logo}: must end in {', '.join(LOGO_FORMATS)}")
 
 
-def _check_task_count(request: ScoreRequest, explainer: Explainer, tasks):
+def _check_task_count(request: ScoreRequest, explainer: Explainer, tasks, several=False):
     """More than ``MAX_TASKS`` tasks (``--task all`` on a profile head: every position and strand) needs --force."""
-    if request.force and len(tasks) <= MAX_TASKS:
+    if request.force and len(tasks) <= MAX_TASKS and not several:
         raise SeqliftError(f"--force applies to more than {MAX_TASKS} tasks only; this run explains {len(tasks)}")
     if len(tasks) <= MAX_TASKS or request.force:
         return

@@ -298,6 +298,8 @@ def target_cases(w, d):
           "--task", "3"], "--task applies to --target logit; every --target given explains a whole output"),
         (["score", heads, fa, "--output", "profile", "--target", "logit", "--output", "counts", "--target", "sum",
           "--task", "all"], "--task: 80 tasks"),
+        (["score", heads, fa, "--output", "profile", "--target", "logit", "--output", "counts", "--target", "sum",
+          "--force"], "--force applies to more than 64 tasks only; no head explains that many"),
         (["score", heads, fa, "--output", "a/b", "--target", "sum", "--output", "counts", "--target", "sum"],
          "--output 'a/b': cannot name a file after it"),
         (["score", heads, fa, "--output", "nope", "--target", "sum", "--output", "counts", "--target", "sum"], "nope"),
