@@ -54,8 +54,13 @@ def _interrupted():
     outputs = sys.modules.get("seqlift.outputs")  # not imported yet when stopped while Keras loads
     kept = outputs.remove_all_temporaries() if outputs is not None else []
     signum = _STOPPED_BY["signal"]
-    said = (f"{kept[0]} was kept: run the same command with --resume to continue, or remove it to start again"
-            if kept else "no output was written")
+    if len(kept) == 1:
+        said = f"{kept[0]} was kept: run the same command with --resume to continue, or remove it to start again"
+    elif kept:  # one in-progress file per head (several --output/--target pairs)
+        said = (f"{', '.join(map(str, kept))} were kept: run the same command with --resume to continue, or remove "
+                "them to start again")
+    else:
+        said = "no output was written"
     click.echo(f"seqlift: interrupted ({signal.Signals(signum).name}); {said}", err=True)
     sys.exit(128 + signum)
 
@@ -199,11 +204,12 @@ def _parse_tasks(values, n_outputs):
 @click.argument("input", type=click.Path(dir_okay=False))
 @click.option("--genome", type=click.Path(dir_okay=False), help="Genome FASTA (indexed or indexable) for BED input.")
 @click.option("--task", "tasks", multiple=True, help="Output index to explain, repeatable, or 'all'.  [default: 0]")
-@click.option("--output", "model_output", default=None,
-              help="For a model with several outputs (e.g. profile and counts heads): its name or index.")
-@click.option("--target", "target_kind", type=click.Choice(["logit", "sum", "profile"]), default="logit",
-              show_default=True, help="What is explained: each --task's logit, the sum of the output (a counts head), "
-              "or a profile head's softmax-weighted mean-centred logits (BPNet/chrombpnet).")
+@click.option("--output", "model_output", multiple=True,
+              help="For a model with several outputs (e.g. profile and counts heads): its name or index. Repeat "
+                   "with one --target each to score several heads in one run, one file each (OUT.OUTPUT.h5).")
+@click.option("--target", "target_kind", type=click.Choice(["logit", "sum", "profile"]), multiple=True,
+              help="What is explained: each --task's logit, the sum of the output (a counts head), "
+              "or a profile head's softmax-weighted mean-centred logits (BPNet/chrombpnet).  [default: logit]")
 @click.option("--rc-average", is_flag=True,
               help="Also score each reverse complement and average both strands' scores (on the forward strand).")
 @click.option("--method", type=click.Choice(list(METHODS)), default=DEEPLIFT.name, show_default=True,
@@ -248,6 +254,10 @@ def _parse_tasks(values, n_outputs):
 @click.option("--extra", multiple=True, metavar="NAME=FILE.npy",
               help="Values of another model input, held fixed: one row per sequence, or one for all "
                    "(repeatable).  [default: zeros]")
+@click.option("--extra-rc", multiple=True, metavar="NAME=reverse|swap|both|FILE.npy",
+              help="With --rc-average: how an --extra input goes with the reverse complement: positions reversed "
+                   "(strands kept, as a BPNet control track), strands swapped, both, or its values in FILE.npy "
+                   "(repeatable).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from OUT.partial, its last completed chunk (same settings only).")
 @click.option("--chunk-size", type=click.IntRange(1), default=None,
@@ -258,12 +268,15 @@ def _parse_tasks(values, n_outputs):
               help="Score on a Ray cluster (pip install 'seqlift[ray]'): start one here, join the running one, or this one.")
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="Ray workers, each holding the model once.  [default: one per GPU, else one]")
+@click.option("--force", is_flag=True,
+              help="Explain more than 64 tasks (--task all on a profile head is every position and strand: "
+                   "--target profile is usually what you want).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
           skip_invalid, weights, custom_objects, model_input, extra, resume, chunk_size, shard, ray_address, workers, quiet,
-          target_kind, rc_average):
+          target_kind, rc_average, force, extra_rc):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL.
 
     MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); or FILE.py:FUNCTION, a
@@ -272,16 +285,20 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
     from seqlift import pipeline
 
     out = out if out is not None else f"{input}.seqlift.h5"
+    heads = pipeline.pair_heads(model_output, target_kind)
     request = pipeline.ScoreRequest(
         model=model, input=input, genome=genome, method=method, rule=rule,
         reference=reference, n_refs=n_refs, refs_per_input=refs_per_input, seed=seed, background=background,
         normalize=not no_normalize, batch_size=batch_size, out=out, modisco=modisco_prefix,
         device=None if device == "auto" else device, delta_thresholds=(delta_warn,) if delta_warn is not None else None,
-        output=model_output, logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
-        weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra,
+        output=heads[0][0], logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
+        weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra, extra_rc=extra_rc,
         resume=resume, chunk_size=chunk_size, shard=shard, ray=ray_address, workers=workers,
-        target=target_kind, rc_average=rc_average,
+        target=heads[0][1], rc_average=rc_average, force=force,
     )
+    if len(heads) > 1:
+        _score_heads(request, heads, tasks, quiet)
+        return
     plan = pipeline.prepare(request, lambda n_outputs: _parse_tasks(tasks, n_outputs))
     progress = Progress(len(plan.rows), "scoring", quiet)
     try:
@@ -294,15 +311,47 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
     if not quiet:
         click.echo(f"wrote {result.out} ({result.n} sequences, {len(plan.tasks)} task(s), "
                    f"{progress.rate:.1f} sequences/s) and {result.summary}", err=True)
-    if logo:
+    _draw(plan, result)
+
+
+def _draw(plan, result):
+    """--logo and --bigwig of a finished run, from its score file."""
+    request = plan.request
+    if request.logo:
         from seqlift import plots
 
-        plots.draw_logo_file(result.out, logo, task=plan.tasks[0], inputs=plan.input_paths())
-    if bigwig:
+        plots.draw_logo_file(result.out, request.logo, task=plan.tasks[0], inputs=plan.input_paths())
+    if request.bigwig:
         from seqlift import tracks
 
-        tracks.write_bigwig_file(result.out, bigwig, chrom_sizes=chrom_sizes, genome=genome, task=plan.tasks[0],
-                                 inputs=plan.input_paths())
+        tracks.write_bigwig_file(result.out, request.bigwig, chrom_sizes=request.chrom_sizes, genome=request.genome,
+                                 task=plan.tasks[0], inputs=plan.input_paths())
+
+
+def _score_heads(request, heads, tasks, quiet):
+    """`seqlift score` with several --output/--target pairs: one pass over the input, one file per pair."""
+    from seqlift import pipeline
+    from seqlift.errors import SeqliftError
+
+    if tasks and all(target != "logit" for _, target in heads):
+        raise SeqliftError("--task applies to --target logit; every --target given explains a whole output")
+    plans = pipeline.prepare_heads(request, heads,
+                                   lambda target, n: _parse_tasks(tasks if target == "logit" else (), n))
+    progress = Progress(len(plans[0].rows), "scoring", quiet)
+    try:
+        results = pipeline.run_heads(plans, progress.update)
+    finally:
+        progress.close()
+    for plan, result in zip(plans, results):
+        worst = result.worst_delta(plan.delta_thresholds[0])
+        if worst:
+            click.echo(f"seqlift: warning: {result.out}: {worst}", err=True)
+    if not quiet:
+        files = ", ".join(f"{r.out} ({p.request.output}, {p.request.target})" for p, r in zip(plans, results))
+        click.echo(f"wrote {files} and their summaries ({results[0].n} sequences, {progress.rate:.1f} sequences/s)",
+                   err=True)
+    for plan, result in zip(plans, results):
+        _draw(plan, result)
 
 
 @cli.command()
@@ -387,12 +436,18 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
 @click.option("--max-seqlets", type=click.IntRange(1), default=2000, show_default=True, help="Seqlets per metacluster.")
 @click.option("--window", type=click.IntRange(1), default=None, help="Central window searched for seqlets (bp).  [default: the whole sequence]")
 @click.option("--n-leiden", type=click.IntRange(1), default=2, show_default=True, help="Leiden clusterings with different seeds.")
+@click.option("--seqlet-window", type=click.IntRange(1), default=21, show_default=True,
+              help="Seqlet core (bp): TF-MoDISco-lite's library default, which seqlift's benchmark used; "
+                   "`modisco motifs` defaults to 20 (-z).")
+@click.option("--seqlet-flank", type=click.IntRange(0), default=10, show_default=True,
+              help="Flank added to each seqlet (bp): the library's default; `modisco motifs` defaults to 5 (-f).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True,
               help="Write into an existing non-empty folder: only the files seqlift writes are replaced.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @user_errors
-def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, force, quiet):
+def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, force, quiet, seqlet_window,
+           seqlet_flank):
     """Discover motifs in a score file with TF-MoDISco-lite and name them with TOMTOM."""
     from seqlift import motifs as motifs_mod
     from seqlift import simulation
@@ -407,7 +462,8 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
         table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
                                            window=window, n_leiden=n_leiden, seed=seed,
                                            verbose=not quiet and sys.stderr.isatty(), force=force, started=started,
-                                           default_db=simulation.database_for)
+                                           default_db=simulation.database_for, seqlet_window=seqlet_window,
+                                           seqlet_flank=seqlet_flank)
     if quiet:
         return
     columns = ["pattern", "n_seqlets", "consensus", "best_match", "q_value"]
@@ -497,6 +553,23 @@ def view(scores, motifs_dir, host, port, out, top, names):
         raise click.UsageError("give --top or --names, not both")
     path = view_mod.write_page(scores, out, motifs_dir, top=top or 500, names=names)
     click.echo(f"wrote {path}", err=True)
+
+
+@cli.command()
+@click.argument("scores", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="HDF5 file in chrombpnet's contribution layout: raw/seq, shap/seq, projected_shap/seq, each "
+                   "(N, 4, L), for `modisco motifs -i OUT` and scripts written for chrombpnet.")
+@click.option("--task", type=int, default=None, help="Task to export.  [default: the file's first task]")
+@user_errors
+def export(scores, out, task):
+    """Write a score file's contributions in chrombpnet's layout (one task)."""
+    from seqlift.outputs import Outputs
+    from seqlift.scorefile import export_chrombpnet
+
+    with Outputs([scores]) as outputs:
+        n = export_chrombpnet(outputs, scores, out, task)
+    click.echo(f"wrote {out} ({n} sequences; modisco motifs -i {out} -n 2000 -w L reads it)", err=True)
 
 
 @cli.command()

@@ -262,6 +262,39 @@ def gpu_available() -> bool:
     return False
 
 
+def gpu_free_memory() -> int | None:
+    """Bytes free on the first GPU the backend uses, or None where it cannot say (or there is no GPU).
+
+    JAX and TensorFlow take most of the device when they start, so what their allocator holds unused
+    counts as free: JAX's ``bytes_limit`` less what is in use; TensorFlow reports no total, so the driver
+    is asked (``nvidia-smi``) for the first visible device's, less what TensorFlow's tensors use.
+    """
+    if not gpu_available():
+        return None
+    try:
+        if NAME == "torch":
+            import torch
+
+            cached = torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
+            return int(torch.cuda.mem_get_info()[0] + cached)
+        if NAME == "jax":
+            import jax
+
+            stats = next(d for d in jax.devices() if d.platform == "gpu").memory_stats() or {}
+            if "bytes_limit" in stats:
+                return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+            return None
+        import subprocess
+
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or "0"
+        answer = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits",
+                                 f"--id={visible}"], capture_output=True, text=True, timeout=20, check=True)
+        in_use = _tf().config.experimental.get_memory_info("GPU:0")["current"]
+        return int(answer.stdout.split()[0]) * 2**20 - int(in_use)
+    except Exception:  # noqa: BLE001 - a driver or backend that cannot say: the caller falls back
+        return None
+
+
 def tensor_device(tensor) -> str:
     """Where a tensor lives, as the backend names it (for checks and the score file)."""
     if NAME == "tensorflow":

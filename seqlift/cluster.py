@@ -21,14 +21,14 @@ class ChunkScorer:
         self.settings = settings
         self.explainer = explainer_for_sequences(**settings["explainer"])
 
-    def score(self, one_hot, start: int, names, extra):
+    def score(self, one_hot, start: int, names, extra, extra_rc=None):
         """Scores of one chunk ``(n, L, 4)`` whose first sequence is input row ``start``."""
         from .scoring import score_one_hot
 
         s = self.settings
         return score_one_hot(self.explainer, one_hot, s["tasks"], s["method"], s["spec"], start_index=start,
                              names=names, batch_size=s["batch_size"], extra=extra,
-                             target=s["target"], rc_average=s["rc_average"])
+                             target=s["target"], rc_average=s["rc_average"], extra_rc=extra_rc)
 
 
 # Seconds to wait for a Ray head at HOST:PORT to answer before giving up (ray.init itself retries for minutes).
@@ -66,7 +66,7 @@ def connect(address: str):
 
 
 def ray_scored(settings: dict, chunks, address: str, workers: int | None):
-    """``(names, one_hot, regions, Scores)`` for each ``(names, one_hot, regions, start, extra)`` of
+    """``(names, one_hot, regions, Scores)`` for each ``(names, one_hot, regions, start, extra, extra_rc)`` of
     ``chunks``, in order, scored by ``workers`` Ray workers (default: one per GPU, else one)."""
     ray = connect(address)
     from ray.util import ActorPool
@@ -77,8 +77,8 @@ def ray_scored(settings: dict, chunks, address: str, workers: int | None):
     pool = ActorPool([remote.remote(settings) for _ in range(workers)])
     pending = []
     try:
-        for names, one_hot, regions, start, extra in chunks:
-            pool.submit(lambda actor, v: actor.score.remote(*v), (one_hot, start, names, extra))
+        for names, one_hot, regions, start, extra, extra_rc in chunks:
+            pool.submit(lambda actor, v: actor.score.remote(*v), (one_hot, start, names, extra, extra_rc))
             pending.append((names, one_hot, regions))
             if len(pending) > 2 * workers:  # a bounded number in flight keeps the driver's memory flat
                 yield *pending.pop(0), pool.get_next()

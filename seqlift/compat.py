@@ -27,6 +27,9 @@ import numpy as np
 from .errors import SeqliftError
 
 _TRAINING_ONLY = ("_initializer", "_regularizer", "_constraint")
+# Keras 2 writes the shape a layer was built for into its config (every layer of a tf-keras 2.x Sequential,
+# ``input_shape`` on layers given one); Keras 3 takes shapes from InputLayers only and refuses these keys.
+_SHAPE_KEYS = ("batch_input_shape", "input_shape", "input_dim", "batch_size")
 _RENAMED = {"LeakyReLU": {"alpha": "negative_slope"}}
 # Keras 1 spellings: their configs and weight layouts differ; we ask for a Keras 2 re-save instead.
 _KERAS1_ARGUMENTS = ("output_dim", "nb_filter", "filter_length", "border_mode", "subsample_length", "init")
@@ -51,18 +54,52 @@ def _translate_layer(layer: dict, source: str) -> dict:
     if kind == "Sequential":
         layers = config if isinstance(config, list) else config.get("layers", [])
         name = "sequential" if isinstance(config, list) else config.get("name", "sequential")
+        shape = _batch_shape(layers[0]["config"]) if layers and layers[0]["class_name"] != "InputLayer" else None
         layers = [_translate_layer(sub, source) for sub in layers]
-        layer["config"] = {"name": name, "layers": _with_input_layer(layers)}
+        layer["config"] = {"name": name, "layers": _with_input_layer(layers, shape)}
     elif kind in ("Model", "Functional"):
         config["layers"] = [_translate_layer(sub, source) for sub in config["layers"]]
-    else:
+        _renumber_nested_nodes(config)
+    elif kind != "InputLayer":
         _check_keras2(layer, source)
-        for key in [k for k in config if k.endswith(_TRAINING_ONLY)]:
+        for key in [k for k in config if k.endswith(_TRAINING_ONLY) or k in _SHAPE_KEYS]:
             del config[key]
         for old, new in _RENAMED.get(kind, {}).items():
             if old in config:
                 config[new] = config.pop(old)
+        if kind == "BatchNormalization" and isinstance(config.get("axis"), list) and len(config["axis"]) == 1:
+            config["axis"] = config["axis"][0]  # tf-keras 2.x writes [2]; Keras 3 takes one axis as an int
     return layer
+
+
+def _renumber_nested_nodes(config: dict):
+    """Keras 2 numbers a nested model's calls from 1: its node 0 joined its own inputs when it was built
+    (tf-keras ``_should_skip_first_node``). Keras 3 numbers them from 0, so each reference to such a
+    model in ``inbound_nodes``, ``input_layers`` and ``output_layers`` moves down by one."""
+    nested = {sub["config"].get("name") for sub in config["layers"] if _skips_first_node(sub)}
+    if not nested:
+        return
+
+    def renumber(ref):
+        if isinstance(ref, list) and len(ref) >= 3 and ref[0] in nested and isinstance(ref[1], int) and ref[1] > 0:
+            ref[1] -= 1
+
+    for sub in config["layers"]:
+        for node in sub.get("inbound_nodes") or []:
+            for ref in node if isinstance(node, list) else []:
+                renumber(ref)
+    for key in ("input_layers", "output_layers"):
+        refs = config.get(key) or []
+        for ref in refs if refs and isinstance(refs[0], list) else [refs]:
+            renumber(ref)
+
+
+def _skips_first_node(layer: dict) -> bool:
+    """A nested functional model, or a nested Sequential that starts with an InputLayer (tf-keras's rule)."""
+    if layer.get("class_name") in ("Model", "Functional"):
+        return True
+    layers = layer["config"].get("layers") if layer.get("class_name") == "Sequential" else None
+    return bool(layers) and layers[0].get("class_name") == "InputLayer"
 
 
 def _check_keras2(layer: dict, source: str):
@@ -79,14 +116,25 @@ def _check_keras2(layer: dict, source: str):
                            f"arguments ({', '.join(old)}); load it in Keras 2 and save it again")
 
 
-def _with_input_layer(layers: list) -> list:
-    """Keras 2.0–2.2 keep a Sequential's input shape on its first layer; Keras 3 needs an InputLayer."""
-    if not layers or layers[0]["class_name"] == "InputLayer":
+def _batch_shape(config) -> list | None:
+    """The batch input shape Keras 2 wrote on a layer (``batch_input_shape``, or ``input_shape`` without the batch)."""
+    if not isinstance(config, dict):
+        return None
+    if config.get("batch_input_shape") is not None:
+        return list(config["batch_input_shape"])
+    if config.get("input_shape") is not None:
+        return [None] + list(config["input_shape"])
+    return None
+
+
+def _with_input_layer(layers: list, shape) -> list:
+    """Keras 2.0–2.2 keep a Sequential's input shape on its first layer; Keras 3 needs an InputLayer.
+
+    layers: translated already (their shape keys removed); shape: the first one's ``_batch_shape``.
+    """
+    if not layers or layers[0]["class_name"] == "InputLayer" or shape is None:
         return layers
     first = layers[0]["config"]
-    shape = first.pop("batch_input_shape", None)
-    if shape is None:
-        return layers
     input_config = {"batch_shape": shape, "dtype": first.get("dtype", "float32"),
                     "name": f"{first.get('name', 'layer')}_input"}
     return [{"class_name": "InputLayer", "config": input_config}] + layers

@@ -89,11 +89,8 @@ class Explainer:
     def target(self, target) -> targets_mod.Target:
         """``target`` (an output index, 'logit', 'sum', 'profile' or a ``Target``) checked against the model."""
         resolved = targets_mod.resolve(target, self.n_outputs)
-        if resolved.kind == "profile" and self.graph.final_activation:
-            raise SeqliftError(f"target 'profile' needs a profile head's logits, but this output ends in a "
-                               f"{self.graph.final_activation} (classes or independent tasks); explain a task's "
-                               "logit instead, or choose the profile head with output= (--output)")
-        return resolved
+        return targets_mod.check_fits(resolved, self.graph.output_shape or (self.n_outputs,),
+                                      self.graph.final_activation)
 
     def target_value(self, out, target: targets_mod.Target):
         """The explained scalar per sample ``(B,)`` from the output's activations ``(B, ...)``."""

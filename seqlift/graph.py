@@ -56,6 +56,7 @@ class Graph:
     final_activation: str | None = None  # 'sigmoid' or 'softmax' removed from the end
     input_shape: tuple = ()
     output_size: int = 0
+    output_shape: tuple = ()  # the explained output's shape without the batch axis, e.g. (L, 2) for a profile head
     normalized: list[str] = field(default_factory=list)
     input_name: str = ""  # the model input node 0 stands for: the one-hot sequence
     fixed_inputs: list[tuple[str, tuple]] = field(default_factory=list)  # every other input: (name, shape)
@@ -297,6 +298,7 @@ def build_graph(model: keras.Model, output=None, input=None) -> Graph:
     for s in out_tensor.shape[1:]:
         size *= s
     graph.output_size = size
+    graph.output_shape = tuple(out_tensor.shape[1:])
     return graph
 
 

@@ -77,7 +77,7 @@ def load_model(model, weights=None, custom_objects=None) -> keras.Model:
         config = _check_model_file(path, objects)
         if path.suffix == ".json":
             return _from_json(path, config, weights, objects)
-        loaded = _keras_load(path, objects)
+        loaded = _keras_load(path, objects, config)
     if weights is not None:
         _load_weights(loaded, Path(weights))
     return loaded
@@ -101,17 +101,33 @@ def _check_model_file(path: Path, objects: dict) -> dict | None:
     return config
 
 
-def _keras_load(path: Path, objects: dict) -> keras.Model:
+def _keras_load(path: Path, objects: dict, config=None) -> keras.Model:
     try:
         from .backend import quiet_native_stderr
 
         with quiet_native_stderr():  # loading can import TensorFlow, whose C++ logs at import
             loaded = keras.models.load_model(path, compile=False, custom_objects=objects)
     except Exception as exc:  # noqa: BLE001 - any loader failure means the file is not a usable model
-        raise SeqliftError(f"{path}: cannot be read as a Keras model ({_first_line(exc)})") from None
+        if config is None or not _written_by_keras2(path):
+            raise SeqliftError(f"{path}: cannot be read as a Keras model ({_first_line(exc)})") from None
+        # Keras 3 cannot read every tf.keras 2.x file (a nested model's node numbering): translate it as its JSON
+        try:
+            return _from_json(path, compat.translate_config(config, str(path)), path, objects)
+        except SeqliftError:
+            raise SeqliftError(f"{path}: cannot be read as a Keras model ({_first_line(exc)})") from None
     if not isinstance(loaded, keras.Model):
         raise SeqliftError(f"{path}: holds no Keras model")
     return loaded
+
+
+def _written_by_keras2(path: Path) -> bool:
+    """Whether an HDF5 model file says Keras (or tf.keras) 2.x wrote it."""
+    try:
+        with h5py.File(path, "r") as f:
+            version = f.attrs.get("keras_version", b"")
+    except OSError:
+        return False
+    return (version.decode() if isinstance(version, bytes) else str(version)).startswith("2.")
 
 
 def _first_line(exc: BaseException) -> str:

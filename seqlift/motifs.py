@@ -68,8 +68,17 @@ def trim_core(cwm: np.ndarray, fraction=TRIM_FRACTION) -> tuple[int, int]:
     return (int(keep[0]), int(keep[-1]) + 1) if keep.size else (0, len(cwm))
 
 
-def run_modisco(one_hot, hypothetical, max_seqlets=2000, window=None, n_leiden=2, seed=0, verbose=False):
-    """TF-MoDISco-lite on ``(N, L, 4)`` arrays; returns (positive patterns, negative patterns, window)."""
+# Seqlet core and flank (bp): TF-MoDISco-lite's library defaults (``modiscolite.tfmodisco.TFMoDISco``), which
+# seqlift's committed benchmark used; its ``modisco motifs`` command defaults to 20 and 5 (-z, -f).
+SEQLET_WINDOW, SEQLET_FLANK = 21, 10
+
+
+def run_modisco(one_hot, hypothetical, max_seqlets=2000, window=None, n_leiden=2, seed=0, verbose=False,
+                seqlet_window=SEQLET_WINDOW, seqlet_flank=SEQLET_FLANK):
+    """TF-MoDISco-lite on ``(N, L, 4)`` arrays; returns (positive patterns, negative patterns, window).
+
+    seqlet_window, seqlet_flank: its ``sliding_window_size`` and ``flank_size`` (bp; capped for short windows).
+    """
     import modiscolite
 
     length = one_hot.shape[1]
@@ -86,8 +95,8 @@ def run_modisco(one_hot, hypothetical, max_seqlets=2000, window=None, n_leiden=2
         pos, neg = modiscolite.tfmodisco.TFMoDISco(
             one_hot=np.ascontiguousarray(one_hot[:, start:start + window], np.float32),
             hypothetical_contribs=np.ascontiguousarray(hypothetical[:, start:start + window], np.float32),
-            max_seqlets_per_metacluster=max_seqlets, sliding_window_size=min(21, window),
-            flank_size=min(10, window // 4), target_seqlet_fdr=0.05, n_leiden_runs=n_leiden, verbose=verbose)
+            max_seqlets_per_metacluster=max_seqlets, sliding_window_size=min(seqlet_window, window),
+            flank_size=min(seqlet_flank, window // 4), target_seqlet_fdr=0.05, n_leiden_runs=n_leiden, verbose=verbose)
     except ValueError as exc:  # its seqlet thresholds cannot be fitted when the scores carry too little signal
         raise SeqliftError(f"TF-MoDISco-lite could not separate seqlets from the background in these scores "
                            f"({str(exc)[:100]}); score more sequences or check the model") from None
@@ -276,7 +285,8 @@ core; PWM: information content of the seqlets' bases.</p>
 
 
 def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2000, window=None, n_leiden=2, seed=0,
-                    verbose=False, force=False, started=lambda: None, default_db=None):
+                    verbose=False, force=False, started=lambda: None, default_db=None, seqlet_window=SEQLET_WINDOW,
+                    seqlet_flank=SEQLET_FLANK):
     """``seqlift motifs``: TF-MoDISco-lite + TOMTOM on a score file; writes everything into ``outdir``.
 
     The folder is built under a temporary name and its files moved into ``outdir`` at the end. An
@@ -284,7 +294,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
     here are replaced. ``started()`` is called once every input has been checked, before the long part.
     default_db: ``default_db(names) -> path or None`` chooses the database from the file's sequence names
     when ``motif_db`` is None (the CLI passes the simulation's, its two motifs for ``seqlift simulate`` data).
-    Returns the motif table.
+    seqlet_window, seqlet_flank: ``run_modisco``'s. Returns the motif table.
     """
     from .references import check_seed
 
@@ -304,7 +314,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
         tmp = outputs.folder(outdir, force)
         started()
         pos, neg, window, offset = run_modisco(data["one_hot"], data["hypothetical"], max_seqlets, window, n_leiden, seed,
-                                               verbose)
+                                               verbose, seqlet_window, seqlet_flank)
         import modiscolite
 
         modiscolite.io.save_hdf5(str(tmp / "modisco_results.h5"), pos, neg, window)

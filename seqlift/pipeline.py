@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Callable
@@ -24,6 +24,7 @@ from . import __version__, backend
 from . import models
 from . import references as refs_mod
 from . import sequences as seqs
+from . import targets as targets_mod
 from .engine import Explainer
 from .errors import SeqliftError
 from .methods import DEEPLIFT, METHODS, RESCALE, Method, get_method
@@ -31,7 +32,8 @@ from .outputs import Outputs
 from .plots import LOGO_FORMATS, is_logo
 from .scorefile import (ScoreWriter, is_modisco_input, is_score_file, is_summary, modisco_paths, sha256,
                         summary_path)
-from .scoring import ReferenceSpec, Scores, explained_targets, explainer_for_sequences, score_one_hot
+from .scoring import (EXTRA_FLIPS, ReferenceSpec, Scores, explained_targets, explainer_for_sequences, flip_extra,
+                      score_one_hot)
 
 # Positions (sequence × reference × bp) per chunk: ~4M keeps a chunk's references near 64 MB.
 POSITIONS_PER_CHUNK = 1 << 22
@@ -39,6 +41,10 @@ POSITIONS_PER_CHUNK = 1 << 22
 PREFETCH_DEPTH = 2
 # Relative convergence delta above which a run warns (--delta-warn).
 DELTA_WARN = 1e-3
+# Share of the free memory --batch-size auto fills: the estimate is an upper bound, the rest is headroom.
+MEMORY_FRACTION = 0.8
+# Tasks one run explains without --force: each is a full pass and a full (N, L, 4) slice of the score file.
+MAX_TASKS = 64
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class ScoreRequest:
     custom_objects: str | None = None  # Python file of custom layer classes
     model_input: str | None = None  # the one-hot input of a multi-input model (name or index)
     extra: tuple = ()  # "NAME=FILE.npy" values for the other inputs, held fixed
+    extra_rc: tuple = ()  # "NAME=reverse|swap|both|FILE.npy": how an --extra input flips under --rc-average
     target: str = "logit"
     rc_average: bool = False
     resume: bool = False  # continue OUT.partial, an interrupted run's in-progress file
@@ -78,6 +85,7 @@ class ScoreRequest:
     shard: str | None = None  # "K/N": score only the K-th of N contiguous parts of the input (1-based)
     ray: str | None = None  # score on a Ray cluster: "local", "auto" or an address
     workers: int | None = None  # Ray workers  [default: one per GPU, else one]
+    force: bool = False  # explain more than MAX_TASKS tasks
 
     @property
     def summary(self) -> Path:
@@ -92,6 +100,7 @@ class ScoreRequest:
 def input_paths(request: ScoreRequest, references: ReferenceSpec) -> list[str]:
     """Every file a run reads (``references``: ``request.references()``): no output may be one of them."""
     extra = [item.partition("=")[2] for item in request.extra]
+    extra += [p for p in (item.partition("=")[2] for item in request.extra_rc) if p not in EXTRA_FLIPS]
     return [p for p in (*models.model_files(request.model, request.weights, request.custom_objects), request.input,
                         request.genome, references.path, request.chrom_sizes, *extra) if p]
 
@@ -169,6 +178,8 @@ class ScorePlan:
     chunk: int
     extra: MappingProxyType
     outputs: Outputs
+    extra_rc: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # --extra-rc flips
+    batch_size: int | None = None  # sequences per compiled step: --batch-size, or what auto chose (batch_size)
 
     @property
     def rule(self) -> str:
@@ -205,10 +216,12 @@ class Result:
 
 
 # ----------------------------------------------------------------------------- prepare
-def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]]) -> ScorePlan:
+def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], model=None, several=False) -> ScorePlan:
     """Check every option, output and input, and load the model, before any work starts.
 
     choose_tasks: ``n_outputs -> tasks`` (the CLI's ``--task``, checked against the model).
+    model: the ``keras.Model`` already loaded from ``request.model`` (``prepare_heads``), or None to load it.
+    several: one of several heads (``prepare_heads`` checks that --force applies to one of them).
     """
     method = get_method(request.method)
     check_options(request, method)
@@ -221,21 +234,87 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]]) -> 
         check_address(request.ray)
     if request.device == "gpu" and not backend.gpu_available():
         raise SeqliftError("--device gpu: the Keras backend sees no GPU")
-    explainer = explainer_for_sequences(**explainer_settings(request))
+    settings = explainer_settings(request)
+    if model is not None:
+        settings.update(model=model, weights=None)  # loaded once, with its weights, for every head
+    explainer = explainer_for_sequences(**settings)
     length = int(explainer.graph.input_shape[0])
     tasks = tuple(choose_tasks(explainer.n_outputs))
+    _check_task_count(request, explainer, tasks, several)
     _check_outputs(request, outputs, tasks)
-    explained_targets(explainer, tasks, request.target)  # --task with --target sum/profile is an error
+    explained_targets(explainer, tasks, request.target, request.rc_average)  # targets that cannot mean anything
     source = SequenceSource.open(request.input, length, request.genome, request.skip_invalid)
     extra = _read_extra(request, explainer, source.n_sequences)
+    extra_rc = _read_extra_rc(request, explainer, source.n_sequences, extra)
     if request.bigwig:
         _check_track_coordinates(request, source)
     references = references.for_input(length, source.n_sequences, source.composition)
     chunk = chunk_size(request.chunk_size, length, references.per_input)
-    _check_memory(explainer, length, references.per_input, request.batch_size, source.n_sequences, chunk)
+    batch = batch_size(explainer, length, references.per_input, request.batch_size, source.n_sequences, chunk)
     rows = shard_rows(request.shard, source.n_sequences, chunk)
     return ScorePlan(request, method, explainer, source, references, tasks, rows, chunk, MappingProxyType(extra),
-                     outputs)
+                     outputs, MappingProxyType(extra_rc), batch)
+
+
+def pair_heads(outputs, targets) -> list[tuple[str | None, str]]:
+    """``(output, target)`` pairs from repeated ``--output`` and ``--target`` options, paired in order. One
+    output or none takes every target given (one pair each); several outputs need one target each."""
+    outputs, targets = list(outputs) or [None], list(targets) or ["logit"]
+    if len(outputs) == 1:
+        return [(outputs[0], target) for target in targets]
+    if len(targets) != len(outputs):
+        raise SeqliftError(f"--output is given {len(outputs)} times and --target {len(targets)}: give one --target "
+                           "per --output, in the same order (e.g. --output profile --target profile --output counts "
+                           "--target sum)")
+    return list(zip(outputs, targets))
+
+
+def head_labels(heads) -> list[str]:
+    """What names each ``(output, target)`` pair's files: the output (``output{i}`` for an index, ``output`` for
+    a model's only one), with the target where the same output is explained twice."""
+    names = ["output" if o is None else f"output{o}" if str(o).isdigit() else str(o) for o, _ in heads]
+    labels = [f"{n}.{t}" if names.count(n) > 1 else n for n, (_, t) in zip(names, heads)]
+    for label in labels:
+        if not label or any(c in label for c in "/\\\0") or label.startswith("."):
+            raise SeqliftError(f"--output {label!r}: cannot name a file after it; give the output by index")
+    return labels
+
+
+def head_paths(out, heads) -> list[Path]:
+    """One score file per ``(output, target)`` of ``heads``: ``OUT.h5`` → ``OUT.LABEL.h5`` (``head_labels``)."""
+    out = Path(out)
+    stem = out.name[:-3] if out.name.endswith(".h5") else out.name
+    return [out.with_name(f"{stem}.{label}.h5") for label in head_labels(heads)]
+
+
+def prepare_heads(request: ScoreRequest, heads, choose_tasks: Callable[[str, int], list[int]]) -> list[ScorePlan]:
+    """Plans for several ``(output, target)`` pairs of one model in one run (``run_heads``): chrombpnet's profile
+    and counts, for instance. Each pair gets its own score file (``head_paths``) with its TSV, ``--modisco``
+    files (``PREFIX.LABEL``), ``--logo`` and ``--bigwig`` (``NAME.LABEL.png``); the model is loaded once.
+    choose_tasks: ``(target, n_outputs) -> tasks``."""
+    heads = [(None if o is None else str(o), str(t)) for o, t in heads]
+    if len(set(heads)) < len(heads):
+        raise SeqliftError("the same --output and --target pair is given twice")
+    if request.ray:
+        raise SeqliftError("--ray works with one --output/--target pair; score several heads without it")
+    paths, labels = head_paths(request.out, heads), head_labels(heads)
+    plans, model = [], None
+    for (output, target), path, label in zip(heads, paths, labels):
+        per_head = {"modisco": f"{request.modisco}.{label}" if request.modisco else None}
+        for option in ("logo", "bigwig"):  # x.png -> x.LABEL.png
+            given = getattr(request, option)
+            per_head[option] = str(Path(given).with_name(f"{Path(given).stem}.{label}{Path(given).suffix}")) \
+                if given else None
+        plan = prepare(replace(request, output=output, target=target, out=path, **per_head),
+                       lambda n, target=target: choose_tasks(target, n), model, several=True)
+        model = plan.explainer.model
+        plans.append(plan)
+    if request.force and all(len(plan.tasks) <= MAX_TASKS for plan in plans):
+        raise SeqliftError(f"--force applies to more than {MAX_TASKS} tasks only; no head explains that many")
+    first = plans[0]
+    for plan in plans[1:]:  # one model, one input: the same chunks, rows and references
+        assert (plan.chunk, plan.rows, plan.source.length) == (first.chunk, first.rows, first.source.length)
+    return plans
 
 
 def check_options(request: ScoreRequest, method: Method):
@@ -248,9 +327,8 @@ def check_options(request: ScoreRequest, method: Method):
         raise SeqliftError(f"--delta-warn applies to {' and '.join(complete)} only, not {method.name}")
     if request.bigwig and not (request.chrom_sizes or request.genome):
         raise SeqliftError("--bigwig needs chromosome sizes: give --chrom-sizes FILE or --genome GENOME.fa")
-    if request.rc_average and request.extra:
-        raise SeqliftError("--rc-average cannot reverse-complement the inputs held fixed (--extra); "
-                           "score without one of them")
+    if request.extra_rc and not request.rc_average:
+        raise SeqliftError("--extra-rc applies to --rc-average only")
     if request.chrom_sizes and not request.bigwig:
         raise SeqliftError("--chrom-sizes applies to --bigwig only")
     if request.workers is not None and not request.ray:
@@ -260,6 +338,22 @@ def check_options(request: ScoreRequest, method: Method):
             raise SeqliftError(f"--delta-warn {threshold}: must be a positive number (relative delta, e.g. 1e-3)")
     if request.logo and Path(request.logo).suffix.lower() not in LOGO_FORMATS:
         raise SeqliftError(f"--logo {request.logo}: must end in {', '.join(LOGO_FORMATS)}")
+
+
+def _check_task_count(request: ScoreRequest, explainer: Explainer, tasks, several=False):
+    """More than ``MAX_TASKS`` tasks (``--task all`` on a profile head: every position and strand) needs --force."""
+    if request.force and len(tasks) <= MAX_TASKS and not several:
+        raise SeqliftError(f"--force applies to more than {MAX_TASKS} tasks only; this run explains {len(tasks)}")
+    if len(tasks) <= MAX_TASKS or request.force:
+        return
+    shape = explainer.graph.output_shape
+    if targets_mod.is_positional(shape):
+        hint = ("for a profile head, --target profile explains the whole profile in one pass (chrombpnet, "
+                "bpnet-lite), and --target sum its total")
+    else:
+        hint = "list the tasks you want (--task 0,3,7)"
+    raise SeqliftError(f"--task: {len(tasks)} tasks (an output of shape {shape}) would each take a full pass and "
+                       f"write {len(tasks)} score arrays per sequence; {hint}; or give --force to explain all of them")
 
 
 def explainer_settings(request: ScoreRequest) -> dict:
@@ -298,38 +392,82 @@ def _check_track_coordinates(request: ScoreRequest, source: SequenceSource):
         genome_windows(seqs.fasta_names(source.path), sizes)
 
 
-def _check_memory(explainer: Explainer, length: int, n_refs: int, batch_size, n_sequences: int, chunk: int):
-    """Refuse, with the estimate, a run whose references and steps would not fit in memory."""
-    batch = min(batch_size, n_sequences) if batch_size else None  # a step never exceeds the input
-    needed = estimate_memory(explainer, length, n_refs, batch, chunk)
-    available = available_memory()
-    if available is not None and needed > available:
-        raise SeqliftError(f"--n-refs {n_refs} with --batch-size {batch_size or 'auto'} needs about "
-                           f"{needed / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is available; "
-                           "lower --n-refs or --batch-size")
+def batch_size(explainer: Explainer, length: int, n_refs: int, given: int | None, n_sequences: int,
+               chunk: int) -> int:
+    """Sequences per compiled step. ``given`` (--batch-size) is checked against the memory estimate and
+    refused, with it, when it would not fit; auto (None) takes the default pairs per step
+    (``Explainer.default_pairs``) or, where they would not fit, as many whole sequences as fit in
+    ``MEMORY_FRACTION`` of the free memory (a GPU's for the step, the host's for the references), and
+    at least one: it is refused only when one sequence's references would not fit (``--n-refs``)."""
+    on_gpu = explainer.device != "cpu" and backend.gpu_available()
+    host = available_memory()
+    device = backend.gpu_free_memory() if on_gpu else None
+    references = references_memory(length, n_refs, min(chunk, n_sequences))  # a chunk never exceeds the input
+    per_sequence = n_refs * explainer.bytes_per_pair()
+    if host is not None and references + (0 if on_gpu else per_sequence) > host:
+        raise SeqliftError(f"--n-refs {n_refs} needs about {(references + per_sequence) / 2**30:.1f} GiB even at one "
+                           f"sequence per step, but {host / 2**30:.1f} GiB is available; lower --n-refs"
+                           + (" or --chunk-size" if chunk > 1 else ""))
+    if given:
+        batch = min(given, n_sequences)  # a step never exceeds the input
+        for where, free, needed in (("", host, references + (0 if on_gpu else batch * per_sequence)),
+                                    (" on the GPU", device, batch * per_sequence if on_gpu else 0)):
+            if free is not None and needed > free:
+                raise SeqliftError(f"--n-refs {n_refs} with --batch-size {given} needs about {needed / 2**30:.1f} "
+                                   f"GiB{where} but {free / 2**30:.1f} GiB is available; lower --batch-size, or "
+                                   "leave it out to choose what fits")
+        return batch
+    batch = max(1, explainer.default_pairs() // n_refs)
+    free = device if on_gpu else (None if host is None else host - references)
+    if free is not None:
+        batch = min(batch, max(1, int(MEMORY_FRACTION * free) // per_sequence))
+    return min(batch, n_sequences)
 
 
-def _read_extra(request: ScoreRequest, explainer: Explainer, n_sequences: int) -> dict:
+def _read_extra(request: ScoreRequest, explainer: Explainer, n_sequences: int, option="--extra",
+                items=None) -> dict:
     """``{input name: array}`` from ``--extra NAME=FILE.npy``, checked against the model's inputs."""
     values = {}
-    for item in request.extra:
+    for item in request.extra if items is None else items:
         name, _, path = item.partition("=")
         if not name or not path:
-            raise SeqliftError(f"--extra {item}: expected NAME=FILE.npy")
+            raise SeqliftError(f"{option} {item}: expected NAME=FILE.npy")
         if name in values:
-            raise SeqliftError(f"--extra {item}: input '{name}' is given twice")
+            raise SeqliftError(f"{option} {item}: input '{name}' is given twice")
         if not Path(path).is_file():
-            raise SeqliftError(f"--extra {item}: {path}: file not found")
+            raise SeqliftError(f"{option} {item}: {path}: file not found")
         try:
             value = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise SeqliftError(f"--extra {item}: {path}: not a NumPy .npy array ({str(exc)[:120]})") from None
+            raise SeqliftError(f"{option} {item}: {path}: not a NumPy .npy array ({str(exc)[:120]})") from None
         try:
             explainer.check_extra({name: value}, n_sequences)
         except SeqliftError as exc:
-            raise SeqliftError(f"--extra {item}: {exc}") from None
+            raise SeqliftError(f"{option} {item}: {exc}") from None
         values[name] = value
     return values
+
+
+def _read_extra_rc(request: ScoreRequest, explainer: Explainer, n_sequences: int, extra: dict) -> dict:
+    """``{input name: flip name or array}`` from ``--extra-rc NAME=reverse|swap|both|FILE.npy``, checked
+    (``scoring.flip_extra``) before any work."""
+    flips, files = {}, []
+    for item in request.extra_rc:
+        name, _, flip = item.partition("=")
+        if not name or not flip:
+            raise SeqliftError(f"--extra-rc {item}: expected NAME=reverse, NAME=swap, NAME=both or NAME=FILE.npy")
+        if name in flips or name in [f.partition("=")[0] for f in files]:
+            raise SeqliftError(f"--extra-rc {item}: input '{name}' is given twice")
+        if flip in EXTRA_FLIPS:
+            flips[name] = flip
+        elif flip.endswith(".npy") or Path(flip).exists():
+            files.append(item)
+        else:
+            raise SeqliftError(f"--extra-rc {item}: '{flip}' is not reverse, swap, both or an existing .npy file")
+    flips.update(_read_extra(request, explainer, n_sequences, "--extra-rc", files))
+    if request.rc_average:  # checks every flip (views of the memory-mapped files: nothing is read)
+        flip_extra(explainer, extra, flips)
+    return flips
 
 
 def chunk_size(given: int | None, length: int, n_refs: int) -> int:
@@ -367,6 +505,59 @@ def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None) -> Re
                   n_over=tracker.n_over)
 
 
+def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n: None) -> list[Result]:
+    """Score several heads of one model (``prepare_heads``) in one pass over the input: each chunk is read,
+    encoded and given its references once, then scored for every head and appended to that head's file.
+    A failure removes every head's files, unless ``--resume``: then each head's ``OUT.partial`` is kept and the
+    next ``--resume`` continues from the chunk the heads have not all flushed (a head that had flushed it
+    skips it)."""
+    first = plans[0]
+    trackers = [DeltaTracker(p.delta_thresholds, p.method.complete) for p in plans]
+    writers = []
+    with first.outputs:  # one owner for every head's files: they are all written, or none is
+        try:
+            for plan in plans:
+                attrs = {**attributes(plan), **shard_attributes(plan.request.shard, plan.rows, plan.source.n_sequences)}
+                writers.append(ScoreWriter(first.outputs, plan.request.out, plan.source.length, list(plan.tasks), attrs,
+                                           summary=plan.request.summary, modisco=plan.request.modisco,
+                                           n_expected=len(plan.rows), regions=plan.source.regions is not None,
+                                           resume=resume_keys(plan), resuming=plan.request.resume))
+            for writer, tracker, plan in zip(writers, trackers, plans):
+                for names, _, scores in writer.completed():
+                    tracker.add(scores, names, plan.tasks)
+            done = min(writer.n for writer in writers)  # every head has these rows; some may have one chunk more
+            progress(done)
+            start = first.rows.start + done
+            with Prefetch(_prepared(first, range(start, first.rows.stop))) as prepared:
+                for names, one_hot, regions, refs in prepared:
+                    for plan, writer, tracker in zip(plans, writers, trackers):
+                        if first.rows.start + writer.n >= start + len(names):
+                            continue  # flushed by this head before the interruption
+                        scores = _score_chunk(plan, names, one_hot, refs, start)
+                        check_finite(scores, names, plan.tasks)
+                        writer.append(names, one_hot, scores, regions)
+                        tracker.add(scores, names, plan.tasks)
+                    start += len(names)
+                    progress(len(names))
+            for writer in writers:
+                writer.close()
+        except BaseException:
+            for writer in writers:
+                writer.abort()
+            raise
+    return [Result(out=Path(p.request.out), summary=p.request.summary, n=w.n, worst=t.worst, n_over=t.n_over)
+            for p, w, t in zip(plans, writers, trackers)]
+
+
+def _score_chunk(plan: ScorePlan, names, one_hot, refs, start: int) -> Scores:
+    """One chunk's scores for ``plan``, whose first sequence is input row ``start``."""
+    request = plan.request
+    return score_one_hot(plan.explainer, one_hot, plan.tasks, plan.method, plan.references, start_index=start,
+                         names=names, batch_size=plan.batch_size, refs=refs, extra=_extra_chunk(plan, start, len(names)),
+                         target=request.target, rc_average=request.rc_average,
+                         extra_rc=_extra_chunk(plan, start, len(names), plan.extra_rc))
+
+
 def _prepared(plan: ScorePlan, rows: range, make_refs: bool = True):
     """Chunks with their references made: what the prefetch thread computes while the engine scores.
     ``rows``: the input rows to score (whole chunks); the others are read but not prepared."""
@@ -380,11 +571,12 @@ def _prepared(plan: ScorePlan, rows: range, make_refs: bool = True):
         start += len(names)
 
 
-def _extra_chunk(plan: ScorePlan, start: int, n: int) -> dict:
-    """The held-fixed inputs' values for sequences ``start .. start + n``: per-sequence rows sliced."""
+def _extra_chunk(plan: ScorePlan, start: int, n: int, values=None) -> dict:
+    """The held-fixed inputs' values for sequences ``start .. start + n``: per-sequence rows sliced.
+    values: ``plan.extra`` (default) or ``plan.extra_rc``, whose flip names pass unchanged."""
     shapes = dict(plan.explainer.graph.fixed_inputs)
-    return {name: v if v.shape == shapes[name] or len(v) == 1 else v[start:start + n]
-            for name, v in plan.extra.items()}
+    return {name: v if isinstance(v, str) or v.shape == shapes[name] or len(v) == 1 else v[start:start + n]
+            for name, v in (plan.extra if values is None else values).items()}
 
 
 def _scored(plan: ScorePlan, rows: range):
@@ -395,15 +587,13 @@ def _scored(plan: ScorePlan, rows: range):
         if request.ray:
             from .cluster import ray_scored
 
-            chunks = ((names, one_hot, regions, first, _extra_chunk(plan, first, len(names)))
+            chunks = ((names, one_hot, regions, first, _extra_chunk(plan, first, len(names)),
+                       _extra_chunk(plan, first, len(names), plan.extra_rc))
                       for first, (names, one_hot, regions, _) in _starts(prepared, start))
             yield from ray_scored(worker_settings(plan), chunks, request.ray, request.workers)
             return
         for names, one_hot, regions, refs in prepared:
-            yield names, one_hot, regions, score_one_hot(
-                plan.explainer, one_hot, plan.tasks, plan.method, plan.references, start_index=start, names=names,
-                batch_size=request.batch_size, refs=refs, extra=_extra_chunk(plan, start, len(names)),
-                target=request.target, rc_average=request.rc_average)
+            yield names, one_hot, regions, _score_chunk(plan, names, one_hot, refs, start)
             start += len(names)
 
 
@@ -435,6 +625,7 @@ def attributes(plan: ScorePlan) -> dict:
         "custom_objects": str(Path(request.custom_objects).resolve()) if request.custom_objects else "",
         "model_input": explainer.graph.input_name,
         "extra_inputs": _describe_extra(request, explainer),
+        "extra_rc": _describe_extra_rc(request),
         "input": str(Path(request.input).resolve()),
         "input_sha256": sha256(request.input),
         "tasks": np.asarray(plan.tasks, dtype=np.int64),
@@ -457,6 +648,15 @@ def _describe_extra(request: ScoreRequest, explainer: Explainer) -> str:
     given = dict(item.partition("=")[::2] for item in request.extra)
     return "; ".join(f"{name}={Path(given[name]).resolve() if name in given else 'zeros'}"
                      for name, _ in explainer.graph.fixed_inputs)
+
+
+def _describe_extra_rc(request: ScoreRequest) -> str:
+    """``name=flip`` or ``name=FILE.npy`` (resolved) for each ``--extra-rc``, ``;``-separated."""
+    described = []
+    for item in request.extra_rc:
+        name, _, flip = item.partition("=")
+        described.append(f"{name}={flip if flip in EXTRA_FLIPS else Path(flip).resolve()}")
+    return "; ".join(described)
 
 
 def shard_rows(shard: str | None, n: int, chunk: int) -> range:
@@ -587,10 +787,14 @@ def available_memory() -> int | None:
         return None
 
 
+def references_memory(length: int, n_refs: int, chunk: int) -> int:
+    """Bytes for the chunks of references in flight: the one scored and those ``Prefetch`` holds ready.
+    chunk: sequences per chunk (``chunk_size``)."""
+    return (1 + PREFETCH_DEPTH) * chunk * n_refs * length * 4 * 4 * 2  # float32 one-hot and the shuffles' copy
+
+
 def estimate_memory(explainer, length: int, n_refs: int, batch_size: int | None, chunk: int) -> int:
-    """Bytes for the chunks of references in flight (the one scored and those ``Prefetch`` holds ready) plus one
-    compiled step's activations (an upper estimate). chunk: sequences per chunk (``chunk_size``)."""
-    in_flight = 1 + PREFETCH_DEPTH
-    references = in_flight * chunk * n_refs * length * 4 * 4 * 2  # float32 one-hot and the shuffles' copy
+    """Bytes for the references in flight (``references_memory``) plus one compiled step's activations
+    (``Explainer.bytes_per_pair``, an upper estimate: benchmarks/memory_estimate.py measures it)."""
     pairs = (batch_size or max(1, explainer.default_pairs() // n_refs)) * n_refs
-    return references + pairs * explainer.bytes_per_pair()
+    return references_memory(length, n_refs, chunk) + pairs * explainer.bytes_per_pair()

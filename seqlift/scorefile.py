@@ -506,3 +506,45 @@ def read_scores(path, task=None) -> dict:
         data = {key: f.rows(key, np.arange(f.n)) for key in ("one_hot", *_FIELDS)}
         data.update(names=f.names, attrs=f.attrs, task=f.task)
     return data
+
+
+# chrombpnet's contribution file (``interpret``): what ``modisco motifs -i`` and lab scripts read. Each group holds
+# one dataset ``seq`` of shape (N, 4, L): ``raw`` the one-hot sequence, ``shap`` the hypothetical contributions,
+# ``projected_shap`` those projected onto the observed base.
+CHROMBPNET_GROUPS = {"raw": "one_hot", "shap": "hypothetical", "projected_shap": "contrib"}
+EXPORT_LAYOUT = "seqlift_export_layout"
+
+
+def is_chrombpnet_export(path) -> bool:
+    """Whether ``path`` is a chrombpnet-layout file seqlift exported (a rerun may replace it)."""
+    try:
+        with h5py.File(path, "r") as handle:
+            return handle.attrs.get(EXPORT_LAYOUT) == "chrombpnet"
+    except OSError:
+        return False
+
+
+def export_chrombpnet(outputs: Outputs, scores_path, out, task=None, block: int = 4096) -> int:
+    """Write one task of a score file in chrombpnet's layout: ``raw/seq``, ``shap/seq``, ``projected_shap/seq``,
+    each ``(N, 4, L)`` (float32; chrombpnet stores the one-hot as int8 and scores as float16), with the score
+    file's attributes, the task and ``names``. Returns the sequences written."""
+    with ScoreFile(scores_path, task) as scores:
+        if scores.n == 0:
+            raise SeqliftError(f"{scores_path}: holds no sequences")
+        tmp = outputs.file(out, ours=is_chrombpnet_export)
+        outputs.ensure_room(tmp, scores.n * scores.length * 4 * 4 * 3)
+        with h5py.File(tmp, "w") as h5:
+            shape, rows = (scores.n, 4, scores.length), min(block, scores.n)
+            for group, key in CHROMBPNET_GROUPS.items():
+                dataset = h5.create_group(group).create_dataset("seq", shape, dtype="float32",
+                                                                chunks=(min(64, rows), 4, scores.length),
+                                                                compression="gzip", compression_opts=1)
+                for start, values in scores.chunks(key, block):
+                    dataset[start:start + len(values)] = np.asarray(values, np.float32).transpose(0, 2, 1)
+            h5.create_dataset("names", data=scores.names.astype(object), dtype=h5py.string_dtype())
+            for name, value in scores.attrs.items():
+                if not name.startswith("resume_"):
+                    h5.attrs[name] = value
+            h5.attrs["task"] = scores.task
+            h5.attrs[EXPORT_LAYOUT] = "chrombpnet"
+        return scores.n

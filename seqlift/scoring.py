@@ -15,6 +15,7 @@ import numpy as np
 
 from . import references as refs_mod
 from . import sequences as seqs
+from . import targets as targets_mod
 from .engine import Explainer, cached_explainer
 from .errors import SeqliftError
 from .methods import DEEPLIFT, RESCALE, attribute, get_method
@@ -133,10 +134,56 @@ class Scores:
     reference_prediction: np.ndarray
 
 
+# How a held-fixed input flips with the sequence (``--extra-rc NAME=FLIP``): axis 0 of an input's shape is
+# its positions, its last axis its strands or channels.
+EXTRA_FLIPS = {
+    "reverse": (0,),  # positions reversed, strands kept (the control track of a published BPNet)
+    "swap": (-1,),  # strands swapped, positions kept
+    "both": (0, -1),  # positions reversed and strands swapped (a stranded track's reverse complement)
+}
+
+
+def flip_extra(explainer: Explainer, extra: dict | None, extra_rc: dict | None) -> dict:
+    """The held-fixed inputs' values that go with the reverse complements of the sequences.
+
+    extra: ``{input name: array}`` as ``Explainer.check_extra`` takes them; extra_rc: ``{input name: flip}``,
+    a flip a name in ``EXTRA_FLIPS`` or the partner values themselves (an array of the same forms as
+    ``extra``). Every input given in ``extra`` needs its flip (inputs left at zeros stay zeros);
+    raises ``SeqliftError`` naming the input otherwise.
+    """
+    extra, extra_rc = dict(extra or {}), dict(extra_rc or {})
+    shapes = dict(explainer.graph.fixed_inputs)
+    for name in extra_rc:
+        if name not in extra:
+            raise SeqliftError(f"--extra-rc {name}: input '{name}' is not given with --extra, so it is zeros on both "
+                               "strands; give its values with --extra or drop its --extra-rc")
+    flipped = {}
+    for name, value in extra.items():
+        if name not in extra_rc:
+            raise SeqliftError(f"--rc-average with input '{name}' held fixed (--extra): say how it flips on the reverse "
+                               f"strand with --extra-rc {name}=reverse (positions reversed, strands kept), swap "
+                               f"(strands swapped), both, or FILE.npy (its values for the reverse complements)")
+        flip = extra_rc[name]
+        if not isinstance(flip, str):
+            flipped[name] = flip
+            continue
+        if flip not in EXTRA_FLIPS:
+            raise SeqliftError(f"--extra-rc {name}={flip}: choose reverse, swap, both or a .npy file")
+        shape = shapes.get(name, ())
+        axes = EXTRA_FLIPS[flip]
+        if len(shape) < (2 if -1 in axes else 1):
+            raise SeqliftError(f"--extra-rc {name}={flip}: input '{name}' has shape {shape}, with no "
+                               f"{'strand' if -1 in axes else 'position'} axis to flip")
+        value = np.asarray(value)
+        value = value[None] if value.shape == shape else value  # (1 or n, *S): axis 0 is the sequence
+        flipped[name] = np.flip(value, [a + 1 if a >= 0 else a for a in axes])
+    return flipped
+
+
 def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method=DEEPLIFT,
                   references: ReferenceSpec | None = None, start_index=0, names=None,
                   batch_size=None, refs: np.ndarray | None = None, extra=None, target="logit",
-                  rc_average=False) -> Scores:
+                  rc_average=False, extra_rc=None) -> Scores:
     """Score one-hot sequences ``(N, L, 4)`` for each task in ``tasks`` with ``method`` (a name or ``Method``).
 
     refs: this chunk's references when the caller made them already (``references.make``); a method
@@ -144,27 +191,37 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method=DEEPL
     fixed (``Explainer.check_extra``). target: 'logit' (each task's logit), 'sum' or 'profile' (the
     whole output; ``tasks`` must be ``[0]``). rc_average: also score each reverse complement against
     the reverse complements of its references, map its scores back onto the forward strand and
-    average the two strands.
+    average the two strands. extra_rc: with rc_average, how each input in ``extra`` flips with the
+    sequence (``flip_extra``).
     """
     method = get_method(method)
-    explained = explained_targets(explainer, tasks, target)
+    explained = explained_targets(explainer, tasks, target, rc_average)
     if not method.uses_references:
         references, refs = ReferenceSpec("zeros"), None  # gradients at the input alone: x − 0 = x
     ref = refs if refs is not None else (references or ReferenceSpec()).make(one_hot, start_index, names)
-    if rc_average and extra:
-        raise SeqliftError("--rc-average cannot reverse-complement the inputs held fixed (--extra): "
-                           "score without one of them")
+    if extra_rc and not rc_average:
+        raise SeqliftError("--extra-rc (extra_rc) applies to --rc-average (rc_average) only")
+    reverse_extra = flip_extra(explainer, extra, extra_rc) if rc_average else None
     scores = _score_strand(explainer, one_hot, ref, explained, method, batch_size, extra)
     if not rc_average:
         return scores
     reverse = _score_strand(explainer, reverse_complement(one_hot), reverse_complement(ref), explained, method,
-                            batch_size, extra)
+                            batch_size, reverse_extra)
     return average_strands(scores, reverse)
 
 
-def explained_targets(explainer: Explainer, tasks, target="logit") -> list:
-    """The ``Target`` explained for each task: its logit, or the one 'sum'/'profile' target (task 0)."""
+def explained_targets(explainer: Explainer, tasks, target="logit", rc_average=False) -> list:
+    """The ``Target`` explained for each task: its logit, or the one 'sum'/'profile' target (task 0).
+
+    rc_average: a logit of an output with positions (a profile head, ``(L, strands)``) is refused, since
+    the reverse complement's logit with the same index is another position's and strand's.
+    """
     if target == "logit":
+        if rc_average and targets_mod.is_positional(explainer.graph.output_shape):
+            raise SeqliftError(f"--rc-average with --target logit on an output of shape "
+                               f"{explainer.graph.output_shape} (positions and strands) would average each logit "
+                               "with another position's on the reverse strand; use --target profile or --target "
+                               "sum, or score without --rc-average")
         return [explainer.target(int(t)) for t in tasks]
     if list(tasks) != [0]:
         raise SeqliftError(f"--task applies to --target logit; --target {target} explains the whole output")
@@ -215,13 +272,14 @@ def explainer_for_sequences(model, rule=RESCALE, normalize=True, device=None, ou
 
 def score(model, one_hot, tasks=(0,), method=DEEPLIFT.name, rule=RESCALE, reference="shuffle", n_refs=20,
           seed=0, background=None, normalize=True, batch_size=None, output=None, input=None, extra=None,
-          weights=None, custom_objects=None, target="logit", rc_average=False) -> Scores:
+          weights=None, custom_objects=None, target="logit", rc_average=False, extra_rc=None) -> Scores:
     """Score one-hot DNA ``(N, L, 4)`` in one call (the library form of ``seqlift score``).
 
     reference: 'shuffle', 'frequency', 'zeros', or an array of references ``(R, L, 4)`` or
     ``(N, R, L, 4)``. Returns ``Scores`` with a task axis right after N. model, input, extra,
     weights, custom_objects: as for ``seqlift.deeplift``. target: 'logit', 'sum' or 'profile';
-    rc_average: average both strands (see ``score_one_hot``).
+    rc_average: average both strands, with extra_rc saying how each input in extra flips (see
+    ``score_one_hot``).
     """
     explainer = model if isinstance(model, Explainer) else explainer_for_sequences(
         model, rule, normalize, output=output, input=input, weights=weights, custom_objects=custom_objects)
@@ -231,4 +289,5 @@ def score(model, one_hot, tasks=(0,), method=DEEPLIFT.name, rule=RESCALE, refere
     else:
         spec = ReferenceSpec(kind="given", given=np.asarray(reference, np.float32))
     return score_one_hot(explainer, np.asarray(one_hot, np.float32), list(tasks), method, spec,
-                         batch_size=batch_size, extra=extra, target=target, rc_average=rc_average)
+                         batch_size=batch_size, extra=extra, target=target, rc_average=rc_average,
+                         extra_rc=extra_rc)

@@ -54,6 +54,32 @@ def resolve(target, n_outputs: int) -> Target:
     return target
 
 
+def check_fits(target: Target, output_shape: tuple, final_activation=None) -> Target:
+    """``target`` if it means something on an output of ``output_shape`` (no batch axis) ending in
+    ``final_activation``; else a ``SeqliftError`` saying which target fits. Each refused case would
+    otherwise give a constant target, so all-zero contributions."""
+    size = math.prod(output_shape)
+    if final_activation == "softmax" and output_shape[-1:] == (1,):
+        raise SeqliftError("this output is a softmax over one value, which is always 1: there is nothing to "
+                           "explain; choose another output (--output) or a model without that softmax")
+    if target.kind == "profile" and final_activation:
+        raise SeqliftError(f"target 'profile' needs a profile head's logits, but this output ends in a "
+                           f"{final_activation} (classes or independent tasks); explain a task's "
+                           "logit instead, or choose the profile head with output= (--output)")
+    if target.kind == "profile" and size == 1:
+        raise SeqliftError("target 'profile' on an output of one value (a counts head) is always 0 (its softmax "
+                           "weight is 1); explain a counts head with --target sum")
+    if target.kind == "sum" and final_activation == "softmax":
+        raise SeqliftError("target 'sum' of a softmax output's logits means nothing (a softmax ignores a shift of "
+                           "all its logits); explain each class's logit with --target logit --task N")
+    return target
+
+
+def is_positional(output_shape: tuple) -> bool:
+    """Whether an output has a position axis (``(L, strands)``, a profile head) rather than one value per task."""
+    return len(output_shape) >= 2 and math.prod(output_shape[:-1]) > 1
+
+
 def _flat(out):
     """``(B, ...)`` → ``(B, n)``: positions and strands flattened together."""
     return ops.reshape(out, (-1, math.prod(out.shape[1:])))

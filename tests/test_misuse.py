@@ -180,7 +180,7 @@ def bad_option_cases(w):
     return [
         (["score", m, fa, "--seed", "-1"], "seed -1 is out of range"),
         (["score", m, fa, "--seed", "99999999999999999999999"], "out of range: give an integer from 0 to 4294967295"),
-        (["score", m, fa, "--n-refs", "10000000"], "GiB is available; lower --n-refs or --batch-size"),
+        (["score", m, fa, "--n-refs", "10000000"], "even at one sequence per step, but"),
         (["score", m, fa, "--reference", "frequency", "--background", "nan,0.25,0.25,0.25"], "not a finite number"),
         (["score", m, fa, "--reference", "frequency", "--background", "inf,0,0,0"], "not a finite number"),
         (["score", m, fa, "--reference", "frequency", "--background", "-0.5,0.5,0.5,0.5"], "negative"),
@@ -226,6 +226,178 @@ def test_every_option_is_checked_before_any_work(work):
     (work / "sizes.h5").write_text("not an HDF5 score file")
     (work / "mine_ohe.npz").write_bytes(b"PK not mine")
     for args, message in bad_option_cases(work):
+        before = digest(work)
+        assert_refused(invoke(*args), message, work, before)
+
+
+# ---------------------------------------------------------------------------------------------- targets that mean nothing
+@pytest.fixture(scope="module")
+def heads(tmp_path_factory):
+    """A BPNet-like model (profile head (40, 2), counts head (1,)), softmax models of 1 and 3 classes, and a
+    model with a stranded control track (40, 2) and a per-position scalar track (40,) besides the sequence."""
+    import keras
+    from keras import layers
+
+    d = tmp_path_factory.mktemp("heads")
+    inp = keras.Input((40, 4))
+    h = layers.Conv1D(6, 5, padding="same", activation="relu")(inp)
+    keras.Model(inp, [layers.Conv1D(2, 5, padding="same", name="profile")(h),
+                      layers.Dense(1, name="counts")(layers.GlobalAveragePooling1D()(h))]).save(d / "heads.keras")
+    for n in (1, 3):
+        keras.Model(inp, layers.Dense(n, activation="softmax")(layers.GlobalMaxPooling1D()(h))).save(d / f"softmax{n}.keras")
+    seq, control, track = keras.Input((40, 4), name="seq"), keras.Input((40, 2), name="control"), keras.Input((40,), name="track")
+    both = layers.Concatenate()([seq, control, layers.Reshape((40, 1))(track)])
+    keras.Model([seq, control, track], layers.Dense(1)(layers.GlobalAveragePooling1D()(
+        layers.Conv1D(4, 3, activation="relu")(both)))).save(d / "control.keras")
+    np.save(d / "ctl.npy", np.ones((9, 40, 2), np.float32))
+    np.save(d / "track.npy", np.ones((40,), np.float32))
+    np.save(d / "short.npy", np.ones((9, 30, 2), np.float32))
+    return d
+
+
+def target_cases(w, d):
+    fa, heads, control = w / "in.fa", d / "heads.keras", d / "control.keras"
+    ctl, track = f"control={d / 'ctl.npy'}", f"track={d / 'track.npy'}"
+    return [
+        (["score", heads, fa, "--output", "counts", "--target", "profile"],
+         "target 'profile' on an output of one value (a counts head) is always 0 (its softmax weight is 1); "
+         "explain a counts head with --target sum"),
+        (["score", heads, fa, "--output", "profile", "--task", "all"],
+         "--task: 80 tasks (an output of shape (40, 2)) would each take a full pass"),
+        (["score", heads, fa, "--output", "profile", "--task", "all"], "--target profile explains the whole profile"),
+        (["score", heads, fa, "--output", "profile", "--task", "3", "--force"], "--force applies to more than 64 tasks"),
+        (["score", heads, fa, "--output", "profile", "--task", "3", "--rc-average"],
+         "--rc-average with --target logit on an output of shape (40, 2)"),
+        (["score", d / "softmax1.keras", fa], "softmax over one value, which is always 1"),
+        (["score", d / "softmax1.keras", fa, "--target", "sum"], "softmax over one value, which is always 1"),
+        (["score", d / "softmax3.keras", fa, "--target", "sum"], "target 'sum' of a softmax output's logits means nothing"),
+        (["score", d / "softmax3.keras", fa, "--target", "profile", "--method", "ism"],
+         "target 'profile' needs a profile head's logits"),
+        (["score", control, fa, "--extra", ctl, "--rc-average"],
+         "--rc-average with input 'control' held fixed (--extra): say how it flips"),
+        (["score", control, fa, "--extra", ctl, "--extra-rc", "control=reverse"], "--extra-rc applies to --rc-average only"),
+        (["score", control, fa, "--extra", ctl, "--rc-average", "--extra-rc", "control=sideways"],
+         "'sideways' is not reverse, swap, both or an existing .npy file"),
+        (["score", control, fa, "--extra", ctl, "--rc-average", "--extra-rc", "control"], "expected NAME=reverse"),
+        (["score", control, fa, "--extra", ctl, "--rc-average", "--extra-rc", "control=reverse", "--extra-rc",
+          "control=swap"], "input 'control' is given twice"),
+        (["score", control, fa, "--rc-average", "--extra-rc", "control=reverse"],
+         "--extra-rc control: input 'control' is not given with --extra"),
+        (["score", control, fa, "--extra", ctl, "--extra", track, "--rc-average", "--extra-rc", "control=reverse",
+          "--extra-rc", "track=swap"], "input 'track' has shape (40,), with no strand axis to flip"),
+        (["score", control, fa, "--extra", ctl, "--rc-average", "--extra-rc", f"control={d / 'missing.npy'}"],
+         "missing.npy: file not found"),
+        (["score", control, fa, "--extra", ctl, "--rc-average", "--extra-rc", f"control={d / 'short.npy'}"],
+         "--extra-rc control=" + str(d / "short.npy") + ": extra input 'control': shape (9, 30, 2)"),
+        (["score", control, fa, "--extra", ctl, "--rc-average", "--extra-rc", f"nothing={d / 'ctl.npy'}"],
+         "the model has no such input"),
+        # several heads in one run
+        (["score", heads, fa, "--output", "profile", "--output", "counts", "--target", "profile"],
+         "--output is given 2 times and --target 1: give one --target per --output"),
+        (["score", heads, fa, "--output", "profile", "--target", "sum", "--output", "profile", "--target", "sum"],
+         "the same --output and --target pair is given twice"),
+        (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
+          "--ray", "local"], "--ray works with one --output/--target pair"),
+        (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
+          "--logo", w / "in.png"], "--logo " + str(w / "in.profile.png") + ": exists and was not written"),
+        (["score", heads, fa, "--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
+          "--task", "3"], "--task applies to --target logit; every --target given explains a whole output"),
+        (["score", heads, fa, "--output", "profile", "--target", "logit", "--output", "counts", "--target", "sum",
+          "--task", "all"], "--task: 80 tasks"),
+        (["score", heads, fa, "--output", "profile", "--target", "logit", "--output", "counts", "--target", "sum",
+          "--force"], "--force applies to more than 64 tasks only; no head explains that many"),
+        (["score", heads, fa, "--output", "a/b", "--target", "sum", "--output", "counts", "--target", "sum"],
+         "--output 'a/b': cannot name a file after it"),
+        (["score", heads, fa, "--output", "nope", "--target", "sum", "--output", "counts", "--target", "sum"], "nope"),
+    ]
+
+
+def test_a_target_that_cannot_mean_anything_is_refused_naming_the_one_that_fits(work, heads):
+    (work / "in.profile.png").write_text("my own picture")  # where the profile head's --logo would go
+    for args, message in target_cases(work, heads):
+        before = digest(work)
+        assert_refused(invoke(*args, "--out", work / "t.h5"), message, work, before)
+
+
+@pytest.mark.slow
+def test_every_target_output_method_combination_gives_scores_or_one_error(heads):
+    """Each method × target × output × strands either scores (finite, not all zero, predictions that vary)
+    or is a SeqliftError before any work: never a file of zeros."""
+    import keras
+
+    import seqlift
+    from seqlift.methods import METHODS
+
+    x = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (3, 40))]
+    models = [(heads / "heads.keras", "profile"), (heads / "heads.keras", "counts"), (heads / "softmax1.keras", None),
+              (heads / "softmax3.keras", None), (REPO / "data" / "simulations" / "model.h5", None)]
+    refused = 0
+    for path, output in models:
+        model = keras.models.load_model(path, compile=False)
+        if model.input_shape[1] != 40:
+            x = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (3, model.input_shape[1]))]
+        for method in METHODS:
+            refs = dict(n_refs=2) if METHODS[method].uses_references else dict(reference="zeros")
+            for target in ("logit", "sum", "profile"):
+                for rc in (False, True):
+                    try:
+                        s = seqlift.score(model, x, method=method, target=target, rc_average=rc, output=output, **refs)
+                    except SeqliftError:
+                        refused += 1
+                        continue
+                    case = (path.name, output, method, target, rc)
+                    assert np.isfinite(s.contributions).all() and np.abs(s.contributions).max() > 0, case
+                    assert np.ptp(s.prediction) > 0, case
+    # per method: rc-averaged logits of the profile (1), profile on counts (2), all of softmax1 (6), sum and
+    # profile on softmax3 (4), profile on the simulation's sigmoid tasks (2); both strands where counted twice
+    assert refused == 6 * (1 + 2 + 6 + 4 + 2)
+
+
+def test_batch_size_auto_fits_what_is_free_and_a_given_one_that_does_not_fit_is_refused(work, monkeypatch):
+    from seqlift import pipeline
+
+    # 16 references of the 40 bp model need ~0.2 MB a sequence (bytes_per_pair); say 1 MB is free
+    monkeypatch.setattr(pipeline, "available_memory", lambda: pipeline.references_memory(40, 16, 9) + 2**20)
+    args = [work / "model.h5", work / "in.fa", "--n-refs", 16, "--quiet"]
+    before = digest(work)
+    assert_refused(invoke("score", *args, "--batch-size", 9, "--out", work / "b.h5"),
+                   "--n-refs 16 with --batch-size 9 needs about", work, before)
+    assert "lower --batch-size, or leave it out to choose what fits" in invoke(
+        "score", *args, "--batch-size", 9, "--out", work / "b.h5").stderr
+    request = pipeline.ScoreRequest(model=str(work / "model.h5"), input=str(work / "in.fa"), out=work / "a.h5",
+                                    n_refs=16)
+    plan = pipeline.prepare(request, lambda n: [0])
+    per_sequence = 16 * plan.explainer.bytes_per_pair()
+    assert plan.batch_size == int(pipeline.MEMORY_FRACTION * 2**20) // per_sequence < 9
+    result = invoke("score", *args, "--out", work / "a.h5")
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 2**40)
+    assert pipeline.prepare(request, lambda n: [0]).batch_size == 9  # the default (256 pairs), cut to the input
+
+
+def test_export_in_chrombpnets_layout_and_its_misuse(work, write_scores):
+    contrib = np.random.default_rng(0).normal(size=(3, 2, 30, 4)).astype(np.float32)
+    two = write_scores(work / "two.h5", ["a", "b", "c"], contrib, tasks=(0, 1))
+    result = invoke("export", two, "--out", work / "c.h5", "--task", 1)
+    assert result.exit_code == 0, result.output
+    with h5py.File(two) as f, h5py.File(work / "c.h5") as c:
+        assert sorted(c) == ["names", "projected_shap", "raw", "shap"] and c.attrs["task"] == 1
+        for group, key in (("raw", "one_hot"), ("shap", "hypothetical"), ("projected_shap", "contrib")):
+            values = f[key][()] if key == "one_hot" else f[key][:, 1]  # (N, L, 4), task 1 of tasks (0, 1)
+            np.testing.assert_array_equal(c[group]["seq"][()], values.transpose(0, 2, 1))
+        assert list(c["names"].asstr()[()]) == ["a", "b", "c"]
+    scores = work / "scores.h5"
+    assert invoke("export", scores, "--out", work / "c.h5").exit_code == 0  # its own file is replaced
+    (work / "mine.h5").write_text("my own file")
+    cases = [
+        (["export", scores, "--out", scores], "is one of this run's inputs"),
+        (["export", scores, "--out", work / "mine.h5"], "exists and was not written by seqlift"),
+        (["export", scores, "--out", work / "c2.h5", "--task", 5], "task 5 is not in the file (tasks: [0])"),
+        (["export", work / "in.fa", "--out", work / "c2.h5"], "not an HDF5 score file"),
+        (["export", work / "nothing.h5", "--out", work / "c2.h5"], "score file not found"),
+        (["export", scores, "--out", work / "missing" / "c.h5"], "does not exist; create it first"),
+    ]
+    for args, message in cases:
         before = digest(work)
         assert_refused(invoke(*args), message, work, before)
 
@@ -423,7 +595,7 @@ from seqlift.cli.main import cli
 w = sys.argv[1]
 for args in (["--version"], ["score", "--help"], ["logo", w + "/scores.h5", "--out", w + "/l.png"],
              ["bigwig", w + "/scores.h5", "--out", w + "/t.bw", "--chrom-sizes", w + "/sizes.txt"],
-             ["motifs", w + "/scores.h5", "--out", w]):
+             ["motifs", w + "/scores.h5", "--out", w], ["export", w + "/scores.h5", "--out", w + "/c.h5"]):
     CliRunner().invoke(cli, args)
 print(sorted(m for m in ("keras", "tensorflow", "torch", "jax") if m in sys.modules))
 """
@@ -708,3 +880,6 @@ def test_simulate_train_quiet_prints_nothing_and_a_forced_rerun_replaces_its_own
     assert sorted(p.name for p in (work / "simq").iterdir() if is_simulation_file(p)) == sorted(
         ["labels.tsv", "metrics.tsv", "model.h5", "motifs.tsv", "sequences.fa", "test.fa", "test_labels.tsv",
          "test_motifs.tsv"])
+
+
+    assert (work / "l.png").exists() and (work / "t.bw").exists() and (work / "c.h5").exists()

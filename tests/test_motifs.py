@@ -55,6 +55,25 @@ def test_modisco_recovers_both_embedded_motifs(shipped_scores, tmp_path):
 
 
 @pytest.mark.slow
+def test_modisco_lites_own_command_reads_the_chrombpnet_export(shipped_scores, tmp_path):
+    """`modisco motifs -i` (modisco-lite's CLI, as chrombpnet users run it) on `seqlift export`'s file."""
+    import shutil
+    import subprocess
+
+    import h5py
+
+    modisco = shutil.which("modisco")
+    assert modisco, "modisco-lite's command is not on PATH (pip install modisco-lite)"
+    result = CliRunner().invoke(cli, ["export", str(shipped_scores), "--out", str(tmp_path / "c.h5")])
+    assert result.exit_code == 0, result.output
+    done = subprocess.run([modisco, "motifs", "-i", str(tmp_path / "c.h5"), "-n", "2000", "-w", "200",
+                           "-o", str(tmp_path / "modisco.h5")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with h5py.File(tmp_path / "modisco.h5") as f:
+        assert len(f["pos_patterns"]) >= 2  # GATA1 and TAL1 at least
+
+
+@pytest.mark.slow
 def test_a_model_that_learned_no_motif_recovers_none(tmp_path):
     import keras
 
@@ -184,3 +203,22 @@ def test_quiet_silences_tomtoms_small_database_warning_and_only_then(tmp_path, m
     assert loud.exit_code == 0 and quiet.exit_code == 0, loud.output + quiet.output
     assert "seqlift: warning: tomtom was given 2 target motifs" in loud.stderr and "GATA1_disc1" in loud.stderr
     assert quiet.stderr == ""
+
+
+def test_seqlet_window_and_flank_reach_modisco_lite(monkeypatch, tmp_path, write_scores):
+    """Defaults 21/10 (modisco-lite's library); --seqlet-window 20 --seqlet-flank 5 are its command's -z/-f."""
+    import modiscolite
+
+    seen = []
+
+    def fake(**kwargs):
+        seen.append((kwargs["sliding_window_size"], kwargs["flank_size"]))
+        return [], []
+
+    monkeypatch.setattr(modiscolite.tfmodisco, "TFMoDISco", fake)
+    contrib = np.random.default_rng(0).normal(size=(4, 60, 4)).astype(np.float32)
+    scores = write_scores(tmp_path / "s.h5", ["a", "b", "c", "d"], contrib)
+    for extra, out in (([], "m1"), (["--seqlet-window", "20", "--seqlet-flank", "5"], "m2")):
+        result = CliRunner().invoke(cli, ["motifs", str(scores), "--out", str(tmp_path / out), "--quiet", *extra])
+        assert result.exit_code == 0, result.output
+    assert seen == [(21, 10), (20, 5)]

@@ -303,3 +303,62 @@ def test_multi_output_model_needs_and_takes_output(files, tmp_path):
     assert good.exit_code == 0, good.output
     with h5py.File(tmp_path / "c.h5") as f:
         assert f.attrs["output"] == "counts" and f["contrib"].shape == (9, LENGTH, 4)
+
+
+def test_batch_size_auto_on_a_gpu_fits_the_devices_free_memory(files, monkeypatch):
+    """On a GPU the step's activations go to the device: auto fits them in its free memory, the references
+    in the host's; a given --batch-size past the device's memory is refused naming the GPU."""
+    from seqlift import backend
+    from seqlift.scoring import explainer_for_sequences
+
+    explainer = explainer_for_sequences(str(files / "model.h5"))
+    per_sequence = 20 * explainer.bytes_per_pair()
+    monkeypatch.setattr(backend, "gpu_available", lambda: True)
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 2**40)
+    monkeypatch.setattr(backend, "gpu_free_memory", lambda: 10 * per_sequence)
+    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == int(pipeline.MEMORY_FRACTION * 10)
+    monkeypatch.setattr(backend, "gpu_free_memory", lambda: 2**40)
+    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == 4096 // 20  # the GPU's default pairs
+    monkeypatch.setattr(backend, "gpu_free_memory", lambda: per_sequence // 2)
+    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == 1  # at least one sequence: never refused
+    with pytest.raises(SeqliftError, match="--batch-size 4 needs about .* GiB on the GPU but"):
+        pipeline.batch_size(explainer, 40, 20, 4, 10**6, 64)
+    monkeypatch.setattr(backend, "gpu_free_memory", lambda: None)  # a driver that cannot say: the default
+    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == 4096 // 20
+
+
+def _two_heads(path):
+    inp = keras.Input((LENGTH, 4))
+    h = layers.Conv1D(6, 5, padding="same", activation="relu")(inp)
+    model = keras.Model(inp, [layers.Conv1D(2, 5, padding="same", name="profile")(h),
+                              layers.Dense(1, name="counts")(layers.GlobalAveragePooling1D()(h))])
+    rng = np.random.default_rng(3)
+    for w in model.weights:
+        w.assign(rng.normal(size=w.shape).astype("float32") * 0.4)
+    model.save(path)
+    return path
+
+
+def test_several_heads_in_one_run_write_what_one_run_per_head_writes(files, tmp_path):
+    """--output profile --target profile --output counts --target sum: one pass, one file per head, each
+    identical (every dataset, every attribute) to the file a run for that head alone writes."""
+    model = _two_heads(tmp_path / "heads.keras")
+    common = ["score", model, files / "in.fa", "--n-refs", 3, "--seed", 5, "--quiet"]
+    both = run(common + ["--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
+                         "--out", tmp_path / "both.h5", "--modisco", tmp_path / "m", "--logo", tmp_path / "l.png"])
+    assert both.exit_code == 0, both.output
+    assert (tmp_path / "l.profile.png").stat().st_size > 0 and (tmp_path / "l.counts.png").stat().st_size > 0
+    for head, target in (("profile", "profile"), ("counts", "sum")):
+        alone = run(common + ["--output", head, "--target", target, "--out", tmp_path / f"{head}.h5"])
+        assert alone.exit_code == 0, alone.output
+        with h5py.File(tmp_path / f"both.{head}.h5") as f, h5py.File(tmp_path / f"{head}.h5") as g:
+            assert sorted(f) == sorted(g) and f.attrs["output"] == head and f.attrs["target"] == target
+            for key in g:
+                np.testing.assert_array_equal(f[key][()], g[key][()], err_msg=key)
+            assert {k: str(v) for k, v in f.attrs.items()} == {k: str(v) for k, v in g.attrs.items()}
+        assert (tmp_path / f"both.{head}.tsv").read_text() == (tmp_path / f"{head}.tsv").read_text()
+        assert (tmp_path / f"m.{head}_hyp.npz").exists() and (tmp_path / f"m.{head}_ohe.npz").exists()
+    # one output explained twice: the target names the files too
+    twice = run(common + ["--output", "profile", "--target", "profile", "--target", "sum", "--out", tmp_path / "t.h5"])
+    assert twice.exit_code == 0, twice.output
+    assert (tmp_path / "t.profile.profile.h5").exists() and (tmp_path / "t.profile.sum.h5").exists()

@@ -302,3 +302,46 @@ def test_ray_missing_is_one_line(files, many, tmp_path, monkeypatch):
                     "--ray", "local")
     assert result.exit_code == 1 and "pip install 'seqlift[ray]'" in result.stderr, result.output
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_several_heads_resume_where_each_head_stopped(tmp_path, monkeypatch):
+    """Stopped after the profile head flushed chunk 2 but before the counts head did: --resume continues
+    each head from its own last chunk, and the files equal an uninterrupted run's. Without --resume a
+    failure leaves nothing of either head."""
+    import keras
+    from keras import layers
+
+    from seqlift import pipeline
+
+    inp = keras.Input((40, 4))
+    h = layers.Conv1D(6, 5, padding="same", activation="relu")(inp)
+    keras.Model(inp, [layers.Conv1D(2, 5, padding="same", name="profile")(h),
+                      layers.Dense(1, name="counts")(layers.GlobalAveragePooling1D()(h))]).save(tmp_path / "h.keras")
+    rng = np.random.default_rng(2)
+    (tmp_path / "in.fa").write_text("".join(f">w{i}\n{''.join(rng.choice(list('ACGT'), 40))}\n" for i in range(30)))
+    args = ["score", tmp_path / "h.keras", tmp_path / "in.fa", "--output", "profile", "--target", "profile", "--output",
+            "counts", "--target", "sum", *SETTINGS]
+    real, calls = pipeline.score_one_hot, []
+
+    def stopped(*a, **kw):
+        calls.append(1)
+        if len(calls) == 4:  # chunk 2 of the counts head
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "score_one_hot", stopped)
+        assert invoke(*args, "--out", tmp_path / "plain.h5").exit_code != 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["h.keras", "in.fa", "in.fa.fai"]  # nothing of either head
+        calls.clear()
+        assert invoke(*args, "--out", tmp_path / "r.h5", "--resume").exit_code != 0
+    for head, completed in (("profile", 14), ("counts", 7)):
+        with h5py.File(tmp_path / f"r.{head}.h5.partial", "r") as h5:
+            assert h5.attrs["resume_completed_sequences"] == completed
+    resumed = invoke(*args, "--out", tmp_path / "r.h5", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert invoke(*args, "--out", tmp_path / "u.h5").exit_code == 0
+    for head in ("profile", "counts"):
+        assert_same_contents(tmp_path / f"r.{head}.h5", tmp_path / f"u.{head}.h5")
+        assert (tmp_path / f"r.{head}.tsv").read_text() == (tmp_path / f"u.{head}.tsv").read_text()

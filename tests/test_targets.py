@@ -196,11 +196,68 @@ def test_score_records_the_target_and_rc_average(tmp_path):
     assert not (tmp_path / "b.h5").exists()
 
 
-def test_rc_average_refuses_inputs_held_fixed():
+def _rc_symmetric_model_with_control():
+    """f(x, c) = f(rc(x), c reversed along positions, strands kept), as the published BPNet's control track
+    flips: filter pairs (K, rc K) on the sequence and (Kc, Kc reversed) on the control, added before the ReLU,
+    tied after pooling."""
     seq, control = keras.Input((30, 4), name="sequence"), keras.Input((30, 2), name="control")
-    h = layers.Conv1D(4, 5, activation="relu")(layers.Concatenate()([seq, control]))
-    model = randomize(keras.Model([seq, control], layers.Dense(1)(layers.Flatten()(h))), seed=13)
-    x = one_hot(np.random.default_rng(13), (2, 30))
-    with pytest.raises(SeqliftError, match="--rc-average cannot reverse-complement the inputs held fixed"):
-        seqlift.score(model, x, reference="zeros", input="sequence", extra={"control": np.ones((30, 2), "float32")},
-                      rc_average=True)
+    conv, conv_c, dense = layers.Conv1D(8, 5), layers.Conv1D(8, 5, use_bias=False), layers.Dense(1)
+    h = layers.Activation("relu")(layers.Add()([conv(seq), conv_c(control)]))
+    model = keras.Model([seq, control], dense(layers.GlobalAveragePooling1D()(h)))
+    rng = np.random.default_rng(13)
+    kernel, kernel_c, bias = rng.normal(size=(5, 4, 4)), rng.normal(size=(5, 2, 4)), rng.normal(size=4) * 0.1
+    weight = rng.normal(size=(4, 1))
+    conv.set_weights([np.concatenate([kernel, kernel[::-1, ::-1]], axis=2).astype("float32"),
+                      np.concatenate([bias, bias]).astype("float32")])
+    conv_c.set_weights([np.concatenate([kernel_c, kernel_c[::-1]], axis=2).astype("float32")])
+    dense.set_weights([np.concatenate([weight, weight]).astype("float32"), np.zeros(1, "float32")])
+    return model
+
+
+def test_rc_average_with_a_stranded_control_track_gives_rc_equivariant_scores():
+    rng = np.random.default_rng(14)
+    model = _rc_symmetric_model_with_control()
+    x = one_hot(rng, (4, 30))
+    c = rng.random((4, 30, 2)).astype("float32") * 2
+    flipped = c[:, ::-1]  # positions reversed, strands kept
+    np.testing.assert_allclose(model.predict([x, c], verbose=0), model.predict([reverse_complement(x), flipped],
+                                                                                 verbose=0), atol=1e-5)
+    explainer = explainer_for_sequences(model, input="sequence")
+    options = dict(n_refs=3, seed=0, rc_average=True)
+    both = seqlift.score(explainer, x, extra={"control": c}, extra_rc={"control": "reverse"}, **options)
+    refs = references.shuffled_references(x, 3, 0, 0)
+    forward = seqlift.score(explainer, x, reference=refs, extra={"control": c})
+    # The model is RC-equivariant, so both strands agree and their average is either strand's scores ...
+    np.testing.assert_allclose(both.contributions, forward.contributions, atol=1e-5)
+    np.testing.assert_allclose(both.prediction, forward.prediction, atol=1e-5)
+    # ... and the scores of the reverse complement (with its flipped track) are the scores flipped.
+    reverse = seqlift.score(explainer, reverse_complement(x), reference=reverse_complement(refs),
+                            extra={"control": flipped}, extra_rc={"control": "reverse"}, rc_average=True)
+    np.testing.assert_allclose(reverse_complement(reverse.hypothetical), forward.hypothetical, atol=1e-5)
+    # The partner values given as an array are the named flip.
+    given = seqlift.score(explainer, x, extra={"control": c}, extra_rc={"control": flipped}, **options)
+    np.testing.assert_array_equal(given.hypothetical, both.hypothetical)
+    # A flip that is not the model's (strands swapped too) mixes strands that disagree.
+    wrong = seqlift.score(explainer, x, extra={"control": c}, extra_rc={"control": "both"}, **options)
+    assert np.abs(wrong.contributions - forward.contributions).max() > 1e-3
+    with pytest.raises(SeqliftError, match="say how it flips on the reverse strand with --extra-rc control=reverse"):
+        seqlift.score(explainer, x, extra={"control": c}, **options)
+    with pytest.raises(SeqliftError, match="applies to --rc-average"):
+        seqlift.score(explainer, x, extra={"control": c}, extra_rc={"control": "reverse"}, n_refs=3)
+
+
+def test_extra_rc_through_the_cli(tmp_path):
+    rng = np.random.default_rng(15)
+    _rc_symmetric_model_with_control().save(tmp_path / "m.keras")
+    seqs = ["".join(rng.choice(list("ACGT"), 30)) for _ in range(3)]
+    (tmp_path / "in.fa").write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs)))
+    np.save(tmp_path / "ctl.npy", rng.random((3, 30, 2)).astype("float32"))
+    args = ["score", tmp_path / "m.keras", tmp_path / "in.fa", "--extra", f"control={tmp_path / 'ctl.npy'}",
+            "--n-refs", 2, "--quiet"]
+    run = CliRunner().invoke(cli, [str(a) for a in args + ["--out", tmp_path / "one.h5"]])
+    both = CliRunner().invoke(cli, [str(a) for a in args + ["--rc-average", "--extra-rc", "control=reverse",
+                                                            "--out", tmp_path / "both.h5"]])
+    assert run.exit_code == 0 and both.exit_code == 0, run.output + both.output
+    with h5py.File(tmp_path / "one.h5") as one, h5py.File(tmp_path / "both.h5") as f:
+        assert f.attrs["extra_rc"] == "control=reverse" and bool(f.attrs["rc_average"])
+        np.testing.assert_allclose(f["contrib"][()], one["contrib"][()], atol=1e-5)
