@@ -15,7 +15,7 @@ import seqlift
 from seqlift import SeqliftError, pipeline
 from seqlift.cli.main import cli
 from seqlift.engine import Explainer
-from seqlift.models import import_file
+from seqlift.frontends import import_file
 
 from helpers import assert_summation, head, one_hot, randomize, trunk
 
@@ -478,7 +478,7 @@ def _bad_models(files, tmp):
         (["score", f"{cu}:two_dna", fa], "has 2 inputs (a (24, 4), b (24, 4)) and 2 of them with 4 channels"),
         (["score", f"{cu}:two_dna", fa, "--input", "c"], "has no input 'c' (inputs: a, b)"),
         (["score", f"{build}:nothing", fa], "has no function 'nothing' (functions: make_model, not_a_model, broken)"),
-        (["score", f"{build}:not_a_model", fa], "returned int, not a keras.Model"),
+        (["score", f"{build}:not_a_model", fa], "returned int, not a model (a keras.Model or torch.nn.Module)"),
         (["score", f"{build}:broken", fa], "calling it failed (RuntimeError: no GPU here)"),
         (["score", f"{tmp / 'syntax.py'}:f", fa], "importing it failed (SyntaxError"),
         (["score", f"{tmp / 'gone.py'}:f", fa], "gone.py: file not found"),

@@ -24,7 +24,7 @@ import h5py
 import keras
 import numpy as np
 
-from .errors import SeqliftError
+from ...errors import SeqliftError
 
 _TRAINING_ONLY = ("_initializer", "_regularizer", "_constraint")
 _RENAMED = {"LeakyReLU": {"alpha": "negative_slope"}}
