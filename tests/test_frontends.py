@@ -56,11 +56,18 @@ def _attributes(source: str) -> set[str]:
     return names
 
 
-def test_core_modules_load_no_torch_and_no_front_end():
-    code = ("import sys; import seqlift.engine, seqlift.graph, seqlift.rules, seqlift.scoring, seqlift.pipeline; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or 'frontends.' in m))")
+def test_the_keras_path_never_imports_torch():
+    code = ("import sys, numpy as np, seqlift.engine, seqlift.graph, seqlift.rules, seqlift.scoring, seqlift.pipeline\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or 'frontends.' in m))\n"
+            "import keras, seqlift\n"
+            "inp = keras.Input((12, 4))\n"
+            "m = keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(keras.layers.Conv1D(3, 3)(inp))))\n"
+            "seqlift.deeplift(m, np.zeros((1, 12, 4), 'float32'), np.zeros((1, 12, 4), 'float32'))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or 'frontends.torch' in m))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]"
+    before, after = out.strip().splitlines()[-2:]
+    assert before == "[]"  # below the front ends nothing loads one
+    assert after == "[]"  # a Keras model is lowered without torch
 
 
 def test_registry_names_one_row_per_framework_and_matches_files():
