@@ -293,14 +293,22 @@ class Conv1D(Weighted):
         return ops.ones_like(x[:, :1]) if self.channels_first else ops.ones_like(x[..., :1])
 
     def apply(self, x, kernel):
-        if self.channels_first:
-            x = ops.transpose(x, (0, 2, 1))
         padding = self.padding
         if not isinstance(padding, str):
-            x = ops.pad(x, [(0, 0), tuple(padding), (0, 0)])
-            padding = "valid"
-        y = ops.conv(x, kernel, strides=self.strides, padding=padding, dilation_rate=self.dilation)
-        return ops.transpose(y, (0, 2, 1)) if self.channels_first else y
+            left, right = padding
+            reach = int(_first(self.dilation)) * (int(kernel.shape[0]) - 1)
+            if left == right == reach // 2 and reach % 2 == 0 and self.strides == [1]:
+                padding = "same"  # the backend pads inside the convolution: no padded copy
+            else:
+                widths = [(0, 0), (0, 0), (left, right)] if self.channels_first else [(0, 0), (left, right), (0, 0)]
+                x = ops.pad(x, widths)
+                padding = "valid"
+        if self.channels_first:  # channels-last convolutions run on every backend and device (TF's CPU kernels
+            # have no NCW); XLA folds the transposes into the convolution
+            y = ops.conv(ops.transpose(x, (0, 2, 1)), kernel, strides=self.strides, padding=padding,
+                         dilation_rate=self.dilation)
+            return ops.transpose(y, (0, 2, 1))
+        return ops.conv(x, kernel, strides=self.strides, padding=padding, dilation_rate=self.dilation)
 
 
 def _first(value):

@@ -76,7 +76,8 @@ def lower(model, output=None, input=None, layout=None, input_length=None, input_
         input_length = input_shape[1] if (layout or "NCL") == "NCL" else input_shape[0]
     if input_length is None:
         raise SeqliftError(f"{type(model).__name__}: a torch model does not declare its input length; give "
-                           "input_length= (seqlift score takes it from the sequences)")
+                           "input_length= (seqlift score takes it from the first record of FASTA input; BED input "
+                           "with a torch model is not supported)")
     if layout is not None and layout not in LAYOUTS:
         raise SeqliftError(f"layout '{layout}': choose {' or '.join(LAYOUTS)}")
     params = _forward_parameters(model)
@@ -180,10 +181,10 @@ class _Lowering:
         g.add(rules.Input("input", "input"), [])
         self.varies[0] = True
         first = 0
+        self.channels_last = set()  # graph nodes holding a (B, C, L) torch tensor as (B, L, C)
+        self.materialized = {}
         if self.layout == "NCL":
-            transpose = rules.Structural("input", "transpose (N, L, 4) to (N, 4, L)", lambda xs: ops.transpose(xs[0], (0, 2, 1)))
-            first = g.add(transpose, [0])
-            self.varies[first] = True
+            self.channels_last.add(0)  # node 0 is (B, L, 4): the module's (B, 4, L) transposed
         g.input_name = self.explained
         signature = self.program.graph_signature
         constants = {**signature.inputs_to_parameters, **signature.inputs_to_buffers,
@@ -222,6 +223,8 @@ class _Lowering:
         names = self._output_names(len(outs))
         chosen = _choose_output(self.model, names, output)
         value = self.values[outs[chosen]]
+        if _is_node(value):
+            value = self.materialize(value)
         if value[0] != "node" or not self.varies[value[1]]:
             raise SeqliftError(f"output {names[chosen]} of {type(self.model).__name__} does not depend on its input "
                                f"'{self.explained}'")
@@ -261,6 +264,10 @@ class _Lowering:
             raise SeqliftError(f"{self._where(fx)}: operation {fx.target} has no DeepLIFT rule in seqlift (the "
                                f"{len(ATEN)} ATen operators it lowers are listed in the README)")
         try:
+            kept = _channels_last_lowering(self, fx, args, kwargs)
+            if kept is not None:
+                return kept
+            args, kwargs = self.materialize(args), self.materialize(kwargs)
             return lowering(self, fx, *args, **kwargs)
         except SeqliftError:
             raise
@@ -271,6 +278,43 @@ class _Lowering:
     def _value(self, fx):
         value = self.values[fx]
         return value
+
+    # ------------------------------------------------------------------ channels last
+    # XLA's CPU convolutions read channels last; transposing around each of them doubled the cost of a
+    # BPNet. So a (B, C, L) activation is kept as (B, L, C) through the operations that do not care
+    # (convolutions, elementwise functions, batch norm, slices, sums, concatenation) and transposed back
+    # (``materialize``) only where an operation needs the module's own layout.
+    def is_channels_last(self, value) -> bool:
+        return _is_node(value) and value[1] in self.channels_last
+
+    def mark(self, value, channels_last=True):
+        if channels_last and _is_node(value):
+            self.channels_last.add(value[1])
+        return value
+
+    def materialize(self, value):
+        """``value`` with every channels-last node replaced by the module's layout (one transpose each)."""
+        if self.is_channels_last(value):
+            i = value[1]
+            if i not in self.materialized:
+                op = rules.Structural(self.graph.nodes[i].op.name + "/ncl", "permute",
+                                      lambda xs: ops.transpose(xs[0], (0, 2, 1)))
+                self.materialized[i] = self.node(op, [i])
+            return self.materialized[i]
+        if isinstance(value, tuple) and value and value[0] in ("node", "const", "multi"):
+            return value
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.materialize(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self.materialize(v) for k, v in value.items()}
+        return value
+
+    def to_channels_last(self, value):
+        if self.is_channels_last(value):
+            return value
+        op = rules.Structural(self.graph.nodes[value[1]].op.name + "/nlc", "permute",
+                              lambda xs: ops.transpose(xs[0], (0, 2, 1)))
+        return self.mark(self.node(op, [value[1]]))
 
     def _fold(self, fx, args, kwargs):
         """A node of constants only: computed now by torch."""
@@ -663,7 +707,8 @@ def _pow(exponent):
     return lambda v: ops.power(v, exponent)
 
 
-def _convolution(lw, fx, x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+def _convolution(lw, fx, x, weight, bias, stride, padding, dilation, transposed, output_padding, groups,
+                 channels_last=False):
     if transposed:
         raise ValueError("transposed convolution")
     if not _is_const(weight):
@@ -676,7 +721,7 @@ def _convolution(lw, fx, x, weight, bias, stride, padding, dilation, transposed,
             raise ValueError(f"groups={groups}; seqlift lowers convolutions with groups=1")
         kernel = ops.convert_to_tensor(np.ascontiguousarray(w.transpose(2, 1, 0)))  # (K, C_in, C_out)
         op = rules.Conv1D(name, "convolution", kernel, b, strides=int(stride[0]), dilation=int(dilation[0]),
-                          padding=(int(padding[0]), int(padding[0])), channels_first=True)
+                          padding=(int(padding[0]), int(padding[0])), channels_first=not channels_last)
         return lw.add(fx, op, [x])
     if all(s == 1 for s in w.shape[2:]) and all(s == 1 for s in stride) and not any(padding) and groups == 1:
         # a pointwise convolution of any rank (Enformer's attention pooling logits): a dense map over channels
@@ -800,6 +845,80 @@ def _full_like(lw, fx, x, value, **kwargs):
 
 def _zeros_like(lw, fx, x, **kwargs):
     return _full_like(lw, fx, x, 0.0)
+
+
+_UNARY = {"relu", "gelu", "sigmoid", "tanh", "softplus", "elu", "silu", "leaky_relu", "hardtanh", "exp", "log",
+          "log1p", "sqrt", "rsqrt", "pow", "neg", "clone", "alias", "_to_copy", "dropout"}
+_BINARY = {"add", "sub", "mul", "div"}
+_SWAP = {1: 2, 2: 1}  # a (B, C, L) axis -> the same axis of (B, L, C)
+
+
+def _channels_last_lowering(lw, fx, args, kwargs):
+    """The lowering of ``fx`` keeping channels last, or None where the module's layout is needed."""
+    name = str(fx.target).removeprefix("aten.").split(".")[0]
+    lowering = ATEN[fx.target]
+    if name == "convolution":
+        x, weight = args[0], args[1]
+        if not (_is_const(weight) and weight[1].dim() == 3) or lw.rank(fx.args[0]) != 3:
+            return None
+        return lw.mark(_convolution(lw, fx, lw.to_channels_last(x), *args[1:], channels_last=True, **kwargs))
+    if not lw.is_channels_last(args[0] if args else None) and not (
+            name == "cat" and any(lw.is_channels_last(t) for t in args[0])) and not (
+            name in _BINARY and len(args) > 1 and lw.is_channels_last(args[1])):
+        return None
+    if name in _UNARY:
+        return lw.mark(lowering(lw, fx, *args, **kwargs))
+    if name in _BINARY:
+        a, b = args[0], args[1]
+        if _is_node(a) and _is_node(b):
+            if not (lw.is_channels_last(a) and lw.is_channels_last(b)):
+                return None
+        elif not _scalar(b if _is_node(a) else a):
+            return None
+        return lw.mark(lowering(lw, fx, *args, **kwargs))
+    if name == "_native_batch_norm_legit_no_training":
+        x, weight, bias, mean, var, momentum, eps = args
+        op = rules.BatchNorm(lw.name_of(fx), "batch_norm", 3, 2, _array(mean), _array(var),
+                             None if weight is None else _array(weight), None if bias is None else _array(bias), eps)
+        return ("multi", [lw.mark(lw.add(fx, op, [x])), None, None])
+    if name == "slice":
+        x, dim = args[0], (args[1] if len(args) > 1 else 0) % 3
+        if dim == 0:
+            return None
+        start, end = (list(args[2:4]) + [None, None])[:2]
+        step = args[4] if len(args) > 4 else 1
+        n = (None,) + lw.shape(fx.args[0])
+        n = n[dim]
+        start = 0 if start is None else (start + n if start < 0 else min(start, n))
+        end = n if end is None or end >= _BIG else (end + n if end < 0 else min(end, n))
+        index = tuple([slice(None)] * _SWAP[dim] + [slice(start, end, step)])
+        op = rules.Structural(lw.name_of(fx), "slice", lambda xs: xs[0][index])
+        return lw.mark(lw.add(fx, op, [x]))
+    if name in ("mean", "sum") and len(args) > 1:
+        x, dims = args[0], args[1]
+        keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
+        dims = [d % 3 for d in (dims if isinstance(dims, (list, tuple)) else [dims])]
+        if 0 in dims:
+            return None
+        axes = tuple(_SWAP[d] for d in dims)
+        reduce = ops.mean if name == "mean" else ops.sum
+        op = rules.Structural(lw.name_of(fx), name, lambda xs: reduce(xs[0], axis=axes, keepdims=keepdim))
+        # dropping one of the two swapped axes leaves the other where the module has it
+        return lw.mark(lw.add(fx, op, [x]), channels_last=keepdim)
+    if name == "cat":
+        tensors, dim = args[0], (args[1] if len(args) > 1 else 0)
+        if not all(lw.is_channels_last(t) for t in tensors) or lw.rank(fx) != 3 or dim % 3 == 0:
+            return None
+        axis = _SWAP[dim % 3]
+        op = rules.Structural(lw.name_of(fx), "cat", lambda xs: ops.concatenate(list(xs), axis=axis))
+        return lw.mark(lw.add(fx, op, tensors))
+    return None
+
+
+def _scalar(value) -> bool:
+    if isinstance(value, (int, float)):
+        return True
+    return _is_const(value) and value[1].numel() == 1
 
 
 ATEN = {
