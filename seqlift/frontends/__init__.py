@@ -8,9 +8,9 @@ row here and its module, which defines
   ``weights`` loaded into it) from an object of its framework or one of its files;
 - ``lower(model, output, input, layout) -> Graph``: the model as a ``seqlift.graph.Graph``.
 
-Nothing here imports a framework: an object is matched to its front end by the packages its class
-comes from (a class of a package that is not imported cannot be that package's), a file by its
-suffix, so the Keras path never imports torch and the torch path never imports Keras's layers.
+Nothing here imports a framework: an object is matched to its front end only when its framework is
+already imported (a class of a package that is not imported cannot be that package's), a file by its
+suffix, so the Keras path never imports torch.
 
 A model is given as an object, a file, or ``FILE.py:FUNCTION``: a Python function, called without
 arguments, that returns a model object of any front end.

@@ -12,8 +12,9 @@ elementwise functions are kept whole, each has its own rule) and walked once:
   arrays; an operator with no row is an error naming it and the module path it came from
   (``rconvs.3``), before any work.
 
-Activations keep the module's own layout (``(N, C, L)``); the engine's input is ``(N, L, 4)`` and a
-first node transposes it when the module reads channels first (``layout='NCL'``).
+The engine's input is ``(N, L, 4)``. A module reading ``(N, 4, L)`` (``layout='NCL'``) has its
+``(N, C, L)`` activations kept channels last as long as the operations allow (``_channels_last_lowering``):
+XLA's convolutions read channels last, and a transpose around each would double the cost.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def _choose_input(model, params: dict, input) -> str:
 
 
 def _example(shape, batch=2):
-    """A one-hot-like example input: every position one base, cycling A, C, G, T (``shape`` per sample)."""
+    """An example input to capture the module with (``shape`` per sample; only shapes and dtypes matter)."""
     return torch.rand((batch,) + tuple(shape), generator=torch.Generator().manual_seed(0))
 
 
