@@ -242,7 +242,7 @@ def _parse_tasks(values, n_outputs):
               help="Python file whose Keras layer classes MODEL uses (it may call seqlift.register_layer).")
 @click.option("--layout", type=click.Choice(["NCL", "NLC"]), default=None,
               help="A torch model's layout of its one-hot input: (N, 4, L) or (N, L, 4).  "
-                   "[default: the axis of size 4 that its first operation reads]")
+                   "[default: (N, 4, L) if the model captures with it, else (N, L, 4)]")
 @click.option("--allow-pickle", is_flag=True,
               help="Read MODEL.pt holding a whole pickled torch model; unpickling runs code from the file.")
 @click.option("--input", "model_input", default=None,
