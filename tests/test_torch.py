@@ -353,3 +353,29 @@ def test_channels_last_module_is_found_and_layout_overrides():
     attribution = explainer.deeplift(x, np.zeros((1, 30, 4), "float32"))
     assert attribution.contributions.shape == (2, 30, 4)
     assert_summation(attribution)
+
+
+class LogSpace(torch.nn.Module):
+    """logsumexp over channels and a log_softmax over positions: the two log-space rules."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(4, 3, 5, padding=2)
+
+    def forward(self, x):
+        h = self.conv(x)
+        return torch.logsumexp(h, dim=1).sum(-1, keepdim=True) + torch.log_softmax(h, dim=-1)[:, 0, :3]
+
+
+def test_logsumexp_and_log_softmax_sum_to_delta_and_match_the_module():
+    rng = np.random.default_rng(12)
+    torch.manual_seed(12)
+    model = LogSpace().eval()
+    x, refs = one_hot_ncl(rng, 3, 30), one_hot_ncl(rng, 3, 30, refs=4)
+    explainer = seqlift.Explainer(model)
+    attribution = explainer.deeplift(x, refs, target="sum")
+    assert_summation(attribution)
+    expected = model(torch.tensor(x)).detach().numpy().sum(-1)
+    np.testing.assert_allclose(attribution.prediction, expected, rtol=1e-5, atol=1e-6)
+    kinds = {type(node.op).__name__ for node in explainer.graph.nodes}
+    assert "LogSumExp" in kinds
