@@ -245,9 +245,15 @@ def _parse_tasks(values, n_outputs):
 @click.option("--skip-invalid", is_flag=True,
               help="BED input: skip regions whose window falls off their chromosome (counted on stderr).")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Weights for a MODEL.json architecture: Keras 2 save_weights HDF5, or Keras 3 .weights.h5.")
+              help="Weights: for MODEL.json, Keras 2 save_weights HDF5 or Keras 3 .weights.h5; for a torch "
+                   "module, a state dict (.pt read with weights_only=True, or .safetensors).")
 @click.option("--custom-objects", type=click.Path(dir_okay=False), default=None,
               help="Python file whose Keras layer classes MODEL uses (it may call seqlift.register_layer).")
+@click.option("--layout", type=click.Choice(["NCL", "NLC"]), default=None,
+              help="A torch model's layout of its one-hot input: (N, 4, L) or (N, L, 4).  "
+                   "[default: (N, 4, L) if the model captures with it, else (N, L, 4)]")
+@click.option("--allow-pickle", is_flag=True,
+              help="Read MODEL.pt holding a whole pickled torch model; unpickling runs code from the file.")
 @click.option("--input", "model_input", default=None,
               help="For a model with several inputs: the one-hot sequence input, by name or index.  "
                    "[default: the only input with 4 channels]")
@@ -276,11 +282,12 @@ def _parse_tasks(values, n_outputs):
 def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
           no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
           skip_invalid, weights, custom_objects, model_input, extra, resume, chunk_size, shard, ray_address, workers, quiet,
-          target_kind, rc_average, force, extra_rc):
+          target_kind, rc_average, force, extra_rc, layout, allow_pickle):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL.
 
-    MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); or FILE.py:FUNCTION, a
-    function returning a keras.Model.
+    MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); FILE.py:FUNCTION, a
+    function returning a keras.Model or a torch.nn.Module (its weights: --weights STATE.pt); or a
+    whole pickled torch model MODEL.pt with --allow-pickle.
     """
     from seqlift import pipeline
 
@@ -294,7 +301,7 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
         output=heads[0][0], logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
         weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra, extra_rc=extra_rc,
         resume=resume, chunk_size=chunk_size, shard=shard, ray=ray_address, workers=workers,
-        target=heads[0][1], rc_average=rc_average, force=force,
+        target=heads[0][1], rc_average=rc_average, force=force, layout=layout, allow_pickle=allow_pickle,
     )
     if len(heads) > 1:
         _score_heads(request, heads, tasks, quiet)

@@ -1,4 +1,4 @@
-"""seqlift: DeepLIFT contribution scores for Keras DNA sequence models, and what comes after them.
+"""seqlift: DeepLIFT contribution scores for Keras and PyTorch DNA sequence models, and what comes after them.
 
 Keras (and TensorFlow) load only when something that runs a model is first used, so reading score
 files, drawing logos, writing bigWigs and finding motifs start fast.
@@ -49,7 +49,7 @@ _LAZY = {
     "count_dinucleotide_shuffles": "references", "dinucleotide_shuffle": "references",
     "Scores": "scoring", "score": "scoring",
     "one_hot_encode": "sequences",
-    "register_layer": "custom_layers",
+    "register_layer": "frontends.keras.custom_layers",
 }
 
 

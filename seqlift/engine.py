@@ -12,6 +12,7 @@ from are public here: ``Explainer.forward``, ``target``, ``target_on``, ``compil
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import os
 import warnings
@@ -25,9 +26,9 @@ from keras import ops  # noqa: E402
 from . import rules  # noqa: E402
 from . import targets as targets_mod  # noqa: E402
 from .errors import SeqliftError  # noqa: E402
-from .graph import Graph, assign_rules, build_graph, normalize_first_convolution  # noqa: E402
+from . import frontends  # noqa: E402
+from .graph import Graph, assign_rules, normalize_first_convolution  # noqa: E402
 from .methods import DEEPLIFT, METHODS, RESCALE, REVEAL_CANCEL, Method  # noqa: E402
-from .models import load_model  # noqa: E402
 
 # Pairs (input × reference) per compiled step when the caller gives no batch size. Eager PyTorch
 # keeps every intermediate of the step alive until the backward pass (~35 GB at 1024 pairs of the
@@ -55,31 +56,66 @@ class Attribution:
 
 
 class Explainer:
-    """A Keras model lowered for DeepLIFT, with compiled steps cached per target and batch shape.
+    """A model lowered for DeepLIFT, with compiled steps cached per target and batch shape.
 
-    model: ``keras.Model``, path to ``.h5``/``.keras``, ``ARCH.json`` with ``weights``, or
-    ``FILE.py:FUNCTION`` (see ``seqlift.models``). rule: 'rescale', 'reveal-cancel', 'genomics' or a
-    dict from Keras layer class to rule (``graph.assign_rules``). normalize: mean-normalize the
+    model: a ``keras.Model`` or a ``torch.nn.Module``; a path to ``.h5``/``.keras``, ``ARCH.json``
+    with ``weights``, or ``FILE.py:FUNCTION`` returning either (see ``seqlift.frontends``).
+    rule: 'rescale', 'reveal-cancel', 'genomics' or a dict from layer class to rule
+    (``graph.assign_rules``). normalize: mean-normalize the
     convolution reading the one-hot input (Shrikumar et al. 2016, §2.6). device: 'cpu', 'gpu' or
     None (the backend's default: the GPU when one is visible). output: which output of a
     multi-output model to explain (index or name). input: which input of a multi-input model is
     explained (index or name; default: the only one with 4 channels); the others are held fixed at
-    the values given as ``extra`` to each call (zeros by default). weights: a weights file.
-    custom_objects: a Python file of custom layer classes (or a dict name → class).
+    the values given as ``extra`` to each call (zeros by default). weights: a weights file (a Keras
+    weights file, or a torch state dict ``.pt``/``.safetensors``). custom_objects: a Python file of
+    custom Keras layer classes (or a dict name → class). layout: the model's own layout of its
+    one-hot input, 'NCL' or 'NLC' (default: found from the model; Keras models are NLC).
+    allow_pickle: read a whole pickled torch model (``torch.save(model)``: unpickling runs its code).
+    channels_last: callers give inputs ``(N, L, 4)`` whatever the model's layout (``seqlift score``);
+    by default inputs, references and scores are in the model's own layout (``(N, 4, L)`` for a
+    torch model reading NCL). input_length, input_shape, extra_shapes: what capturing a torch model
+    needs (Keras models declare their shapes): the sequences' length, or the inputs' per-sample
+    shape in the model's layout (which also gives the layout), and ``{name: per-sample shape}`` of
+    the inputs held fixed.
     """
 
     def __init__(self, model, rule=RESCALE, normalize=False, device=None, output=None, input=None, weights=None,
-                 custom_objects=None):
+                 custom_objects=None, layout=None, allow_pickle=False, channels_last=False, input_length=None,
+                 input_shape=None, extra_shapes=None):
         if device == "cpu" and backend.NAME == "torch" and backend.gpu_available():
             raise SeqliftError("device='cpu' with the torch backend needs the GPU hidden before Keras is imported "
                                "(CUDA_VISIBLE_DEVICES=''); `seqlift score --device cpu` does this")
-        self.model = load_model(model, weights, custom_objects)
-        self.graph: Graph = build_graph(self.model, output, input)
-        self.normalized = normalize_first_convolution(self.graph) if normalize else []
-        assign_rules(self.graph, rule)
-        self.rule = rule
-        self.device = device
+        self.frontend, self.model = frontends.load(model, weights, custom_objects, allow_pickle)
+        self.rule, self.device, self.normalize, self.channels_last = rule, device, normalize, channels_last
+        self._lowering = dict(output=output, input=input, layout=layout)
+        self._graph = None
         self._steps = {}
+        if self.frontend.name == "keras" or input_length is not None or input_shape is not None:
+            self.lower(input_length=input_length, input_shape=input_shape, extra_shapes=extra_shapes)
+
+    def lower(self, **shapes):
+        """Lower the model (``shapes``: what capturing a torch model needs, see the class docstring).
+
+        A torch model given without them is lowered on the first call, from the shapes of its arrays.
+        """
+        graph = self.frontend.implementation().lower(self.model, **self._lowering, **shapes)
+        # Scores are computed on (N, L, 4); a model reading (N, 4, L) gets and returns its own layout.
+        self.transposed = graph.input_layout == "channels_first" and not self.channels_last
+        self.normalized = normalize_first_convolution(graph) if self.normalize else []
+        assign_rules(graph, self.rule)
+        self._graph = graph
+
+    @property
+    def graph(self) -> Graph:
+        if self._graph is None:
+            raise SeqliftError(f"the {self.frontend.kind} {type(self.model).__name__} is captured for a length of "
+                               "sequence: give Explainer(..., input_length=L), or call attribute/deeplift/predict first")
+        return self._graph
+
+    def _lower_for(self, inputs, extra):
+        """Lower a model that waited for the shapes of its first call's arrays."""
+        if self._graph is None:
+            self.lower(**capture_shapes(self.model, inputs, extra))
 
     # ------------------------------------------------------------------ graph walk
     @property
@@ -142,9 +178,10 @@ class Explainer:
 
     def predict(self, x: np.ndarray, batch_size: int = 256, extra=None) -> np.ndarray:
         """The engine's forward pass, ``(N, n_outputs)`` logits (before the final sigmoid/softmax)."""
+        self._lower_for(x, extra)
         step = self.cached_step(("predict",), lambda: self.compile(
             lambda v: ops.reshape(self.forward(v)[self.graph.output], (-1, self.n_outputs))))
-        return self.apply(step, x, batch_size, self.fixed_rows(extra, len(x)))
+        return self.apply(step, self.to_engine(x), batch_size, self.fixed_rows(extra, len(x)))
 
     def apply(self, step, x: np.ndarray, batch_size: int, fixed=None) -> np.ndarray:
         """A compiled one-input ``step`` over ``x`` in padded batches, on this explainer's device.
@@ -245,8 +282,10 @@ class Explainer:
         if unknown:
             raise SeqliftError(f"no method takes the option {', '.join(unknown)} (options: {', '.join(sorted(known))})")
         options = {name: value for name, value in options.items() if name in method.options}
+        self._lower_for(inputs, extra)
         several = isinstance(target, (list, tuple))
         explained = tuple(self.target(t) for t in (target if several else [target]))
+        inputs, references = self.to_engine(inputs), self.to_engine(references)
         check_shapes(self.graph.input_shape, inputs)
         fixed = self.fixed_rows(extra, len(inputs))
         results = []
@@ -254,7 +293,21 @@ class Explainer:
             step = self.cached_step((method.name, group, tuple(sorted(options.items()))),
                                     lambda: method.build_step(self, group, **options))
             results += method.run(self, step, inputs, references, batch_size, fixed, **options)
+        results = [self.from_engine(r) for r in results]
         return results if several else results[0]
+
+    def to_engine(self, array):
+        """Inputs or references in the caller's layout as the engine's ``(..., L, 4)``."""
+        if not self.transposed or array is None:
+            return array
+        return np.swapaxes(np.asarray(array), -1, -2)
+
+    def from_engine(self, attribution: Attribution) -> Attribution:
+        """An ``Attribution`` back in the caller's layout."""
+        if not self.transposed:
+            return attribution
+        return dataclasses.replace(attribution, contributions=np.swapaxes(attribution.contributions, -1, -2),
+                                   hypothetical=np.swapaxes(attribution.hypothetical, -1, -2))
 
     def deeplift(self, inputs, references, target=0, batch_size=None, extra=None) -> Attribution:
         """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``:
@@ -322,7 +375,7 @@ _BY_PATH_SIZE = 4
 def cached_explainer(model, **settings) -> Explainer:
     """An ``Explainer`` for ``model`` and ``settings``, reused across one-call API calls.
 
-    A ``keras.Model`` keeps its explainers on itself (a reference cycle the garbage collector frees
+    A model object keeps its explainers on itself (a reference cycle the garbage collector frees
     with the model, so the cache never keeps a model alive); a path keeps the last few explainers,
     keyed by the file's path, size and modification time (a rewritten file is loaded again).
     """
@@ -339,6 +392,8 @@ def cached_explainer(model, **settings) -> Explainer:
                 _BY_PATH.popitem(last=False)
         _BY_PATH.move_to_end(key)
         return _BY_PATH[key]
+    if frontends.for_object(model) is None:
+        return Explainer(model, **settings)  # which says what is wrong with it
     cache = getattr(model, "_seqlift_explainers", None)
     if cache is None:
         cache = {}
@@ -363,17 +418,19 @@ def _fingerprint(value):
 
 
 def deeplift(model, inputs, references, target=0, rule=RESCALE, batch_size=None, normalize=False, output=None,
-             input=None, extra=None, weights=None, custom_objects=None):
+             input=None, extra=None, weights=None, custom_objects=None, layout=None, allow_pickle=False):
     """DeepLIFT contributions of ``inputs`` to one model output.
 
-    model: a ``keras.Model``, a path (``.h5`` from tf.keras 2.x or Keras 3, ``.keras``, or a Keras 2
-    ``ARCH.json`` with ``weights=WEIGHTS.h5``), or ``"FILE.py:FUNCTION"`` returning a ``keras.Model``.
+    model: a ``keras.Model`` or ``torch.nn.Module``, a path (``.h5`` from tf.keras 2.x or Keras 3, ``.keras``,
+    or a Keras 2 ``ARCH.json`` with ``weights=WEIGHTS.h5``), or ``"FILE.py:FUNCTION"`` returning either
+    (a torch module's weights: ``weights=STATE.pt`` or ``.safetensors``). inputs and references are in the
+    model's own layout: ``(N, 4, L)`` for a torch model whose first layer reads channels first.
     custom_objects: a Python file (or dict) of the custom layer classes the model file uses.
     inputs: ``(N, *S)``; references: ``(R, *S)`` shared by every input or ``(N, R, *S)`` per input.
     target: index into the model's flattened output, before a final sigmoid or softmax (that logit);
     or 'sum' (the whole output) or 'profile' (its softmax-weighted mean-centred logits, see ``seqlift.targets``).
     rule: 'rescale', 'reveal-cancel', 'genomics' (RevealCancel on dense layers, Rescale on
-    convolutions), or a dict from Keras layer class to rule (``graph.assign_rules``).
+    convolutions), or a dict from layer class to rule (``graph.assign_rules``).
     normalize: mean-normalize the first convolution per column (for one-hot inputs).
     output: for a model with several outputs, which one (index or name) ``target`` indexes into.
     input: for a model with several inputs, the one explained (index or name; default: the only one
@@ -382,8 +439,21 @@ def deeplift(model, inputs, references, target=0, rule=RESCALE, batch_size=None,
     Returns ``(N, *S)`` raw contributions ``m ⊙ (x − ref)`` averaged over references.
     """
     explainer = cached_explainer(model, rule=rule, normalize=normalize, output=output, input=input, weights=weights,
-                                 custom_objects=custom_objects)
+                                 custom_objects=custom_objects, layout=layout, allow_pickle=allow_pickle,
+                                 **capture_shapes(model, inputs, extra))
     return explainer.deeplift(inputs, references, target=target, batch_size=batch_size, extra=extra).contributions
+
+
+def capture_shapes(model, inputs, extra=None) -> dict:
+    """What capturing a model that does not declare its input shapes needs (a torch module, or a
+    ``FILE.py:FUNCTION`` that may return one), from the arrays of a call: ``input_shape`` per sample, in
+    the model's layout, and ``extra_shapes`` (each extra array is ``(1, *S)`` or ``(N, *S)``)."""
+    front_end = frontends.for_object(model) if not isinstance(model, (str, os.PathLike)) else (
+        None if frontends.split_function(model) else frontends.for_file(model))
+    if front_end is not None and front_end.name == "keras":
+        return {}
+    return {"input_shape": tuple(np.shape(inputs)[1:]),
+            "extra_shapes": {name: tuple(np.shape(v)[1:]) for name, v in (extra or {}).items()}}
 
 
 def pair_differences(x, ref):

@@ -98,10 +98,10 @@ def attribute(explainer, method, inputs, references, target=0, batch_size=None, 
     extra: values of the model's other inputs, held fixed (``Explainer.check_extra``).
     options: the method's own (``ig_steps`` for integrated gradients, default 32).
     """
-    from .engine import Explainer, cached_explainer
+    from .engine import Explainer, cached_explainer, capture_shapes
 
     if not isinstance(explainer, Explainer):
-        explainer = cached_explainer(explainer)
+        explainer = cached_explainer(explainer, **capture_shapes(explainer, inputs, extra))
     return explainer.attribute(get_method(method), inputs, references, target, batch_size, extra, **options)
 
 

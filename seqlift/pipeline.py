@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from . import __version__, backend
-from . import models
+from . import frontends
 from . import references as refs_mod
 from . import sequences as seqs
 from . import targets as targets_mod
@@ -75,6 +75,8 @@ class ScoreRequest:
     skip_invalid: bool = False
     weights: str | None = None  # for an ARCH.json model
     custom_objects: str | None = None  # Python file of custom layer classes
+    layout: str | None = None  # the model's layout of its one-hot input, 'NCL' or 'NLC'  [default: found]
+    allow_pickle: bool = False  # read a whole pickled torch model (runs code from the file)
     model_input: str | None = None  # the one-hot input of a multi-input model (name or index)
     extra: tuple = ()  # "NAME=FILE.npy" values for the other inputs, held fixed
     extra_rc: tuple = ()  # "NAME=reverse|swap|both|FILE.npy": how an --extra input flips under --rc-average
@@ -101,7 +103,7 @@ def input_paths(request: ScoreRequest, references: ReferenceSpec) -> list[str]:
     """Every file a run reads (``references``: ``request.references()``): no output may be one of them."""
     extra = [item.partition("=")[2] for item in request.extra]
     extra += [p for p in (item.partition("=")[2] for item in request.extra_rc) if p not in EXTRA_FLIPS]
-    return [p for p in (*models.model_files(request.model, request.weights, request.custom_objects), request.input,
+    return [p for p in (*frontends.model_files(request.model, request.weights, request.custom_objects), request.input,
                         request.genome, references.path, request.chrom_sizes, *extra) if p]
 
 
@@ -358,9 +360,34 @@ def _check_task_count(request: ScoreRequest, explainer: Explainer, tasks, severa
 
 def explainer_settings(request: ScoreRequest) -> dict:
     """What builds the run's explainer (``scoring.explainer_for_sequences``), here and on a Ray worker."""
-    return dict(model=request.model, rule=request.rule or RESCALE, normalize=request.normalize,
-                device=request.device, output=request.output, input=request.model_input, weights=request.weights,
-                custom_objects=request.custom_objects)
+    settings = dict(model=request.model, rule=request.rule or RESCALE, normalize=request.normalize,
+                    device=request.device, output=request.output, input=request.model_input, weights=request.weights,
+                    custom_objects=request.custom_objects, layout=request.layout, allow_pickle=request.allow_pickle)
+    front_end = frontends.for_file(request.model) if not frontends.split_function(request.model) else None
+    if front_end is None or front_end.name != "keras":
+        settings.update(_capture_shapes(request))
+    return settings
+
+
+def _capture_shapes(request: ScoreRequest) -> dict:
+    """What capturing a torch model needs to know that its files do not say: the sequences' length (the
+    first FASTA record's) and the per-sample shapes of the ``--extra`` arrays (``(N, *S)`` or ``(1, *S)``)."""
+    shapes = {}
+    for item in request.extra:
+        name, _, path = item.partition("=")
+        try:
+            value = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            continue  # _read_extra says what is wrong with it
+        shapes[name] = tuple(value.shape[1:])
+    length = None
+    is_bed = Path(request.input).name.lower().removesuffix(".gz").endswith((".bed", ".narrowpeak"))
+    if not is_bed and Path(request.input).is_file():
+        try:
+            length = len(next(iter(seqs.read_fasta(request.input))).sequence)
+        except (SeqliftError, StopIteration):
+            pass  # SequenceSource.open says what is wrong with it
+    return {"input_length": length, "extra_shapes": shapes}
 
 
 def _check_outputs(request: ScoreRequest, outputs: Outputs, tasks=(0,)):
@@ -618,8 +645,8 @@ def attributes(plan: ScorePlan) -> dict:
     return {
         "seqlift_version": __version__,
         "backend": backend.NAME,
-        "model": models.describe(request.model),
-        "model_sha256": sha256(models.model_files(request.model)[0]),
+        "model": frontends.describe(request.model),
+        "model_sha256": sha256(frontends.model_files(request.model)[0]),
         "weights": str(Path(request.weights).resolve()) if request.weights else "",
         "weights_sha256": sha256(request.weights) if request.weights else "",
         "custom_objects": str(Path(request.custom_objects).resolve()) if request.custom_objects else "",

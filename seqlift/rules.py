@@ -1,4 +1,4 @@
-"""DeepLIFT rules for the primitive operations a Keras model is lowered to.
+"""DeepLIFT rules for the primitive operations a model is lowered to (by a front end, ``seqlift.frontends``).
 
 Each primitive has three passes, all written with ``keras.ops``:
 
@@ -123,18 +123,21 @@ def softmax_difference(x, d_in, axis=-1):
 
 
 class Op:
-    """A primitive operation of the lowered graph."""
+    """A primitive operation of the lowered graph.
+
+    name: where it came from in the model (a Keras layer's name, a torch module path); kind: what
+    the front end called it (a Keras layer class, an ATen operator). Weights are plain arrays.
+    """
 
     #: 'linear' ops have m = their Jacobian; the engine may ask them for a RevealCancel split.
     linear = True
 
-    def __init__(self, layer, name: str | None = None):
-        self.layer = layer
-        self.name = name or layer.name
-        self.layer_class = type(layer).__name__
+    def __init__(self, name: str, kind: str = ""):
+        self.name = name
+        self.kind = kind
 
     def describe(self) -> str:
-        return f"layer '{self.name}' ({self.layer_class})"
+        return f"layer '{self.name}' ({self.kind})"
 
     def forward(self, xs):
         raise NotImplementedError
@@ -152,15 +155,20 @@ class Op:
         return sign_split(self.delta(xs, ds, ctx))
 
 
-class Structural(Op):
-    """A weight-free linear map with non-negative coefficients (Flatten, Add, pooling, ...).
+class Input(Op):
+    """Node 0: the explained input."""
 
-    ``fn`` is applied to activations, to differences, and to each sign part unchanged: a sum of
-    positive terms stays positive (Shrikumar et al. 2017, §3.5.1).
+
+class Structural(Op):
+    """A weight-free linear map with non-negative coefficients (reshape, add, concatenate, average pooling, ...).
+
+    ``fn`` (a function of the list of input tensors, written with ``keras.ops``) is applied to
+    activations, to differences, and to each sign part unchanged: a sum of positive terms stays
+    positive (Shrikumar et al. 2017, §3.5.1).
     """
 
-    def __init__(self, layer, fn, name=None):
-        super().__init__(layer, name)
+    def __init__(self, name, kind, fn):
+        super().__init__(name, kind)
         self.fn = fn
 
     def forward(self, xs):
@@ -175,27 +183,50 @@ class Structural(Op):
 
 
 class Subtract(Structural):
-    def __init__(self, layer):
-        super().__init__(layer, lambda v: v[0] - v[1])
+    def __init__(self, name, kind="Subtract"):
+        super().__init__(name, kind, lambda v: v[0] - v[1])
 
     def split(self, xs, ds, parts, ctx):
         (ap, an), (bp, bn) = parts()
         return ap - bn, an - bp
 
 
+class Affine(Op):
+    """``y = f(xs) + c`` with ``f`` linear, of either sign (scaling by a constant, a mean over a
+    constant mask, ...): Δy = f(Δx), split by sign (Linear rule, §3.5.1). ``offset``: ``c`` or None."""
+
+    def __init__(self, name, kind, fn, offset=None):
+        super().__init__(name, kind)
+        self.fn, self.offset = fn, offset
+
+    def forward(self, xs):
+        y = self.fn(xs)
+        return y if self.offset is None else y + self.offset
+
+    def delta(self, xs, ds, ctx):
+        return self.fn(ds)
+
+
 class Weighted(Op):
-    """Dense or Conv1D without its activation: ``y = W x + b``; Δy = W Δx (Linear rule, §3.5.1)."""
+    """Dense or convolution without its activation: ``y = W x + b``; Δy = W Δx (Linear rule, §3.5.1).
+
+    kernel, bias: arrays (``ops.convert_to_tensor`` of the model's weights, or None for no bias).
+    """
 
     normalizable = True  # its kernel's second-to-last axis is the input channel (see normalize())
 
-    def __init__(self, layer, kernel, bias):
-        super().__init__(layer)
+    def __init__(self, name, kind, kernel, bias):
+        super().__init__(name, kind)
         self.kernel = kernel
         self.bias = bias
         self.offset_kernel = None  # set by normalize(): the per-column means moved into the bias
 
     def apply(self, x, kernel):
         raise NotImplementedError
+
+    def ones_column(self, x):
+        """A mask of ones with one input channel, the shape of ``x`` otherwise (see ``normalize``)."""
+        return ops.ones_like(x[..., :1])
 
     def normalize(self):
         """Mean-normalize the kernel across input channels (Shrikumar et al. 2016, §2.6; 2017, app. K).
@@ -204,7 +235,7 @@ class Weighted(Op):
         the output on one-hot input is unchanged for every padding mode (at the edges of a 'same'
         or 'causal' convolution only the positions inside the sequence contribute to the bias).
         """
-        kernel = ops.convert_to_numpy(self.kernel)  # a constant from now on, not the layer's variable
+        kernel = ops.convert_to_numpy(self.kernel)  # a constant from now on
         means = kernel.mean(axis=-2, keepdims=True)
         self.kernel = ops.convert_to_tensor(kernel - means)
         self.offset_kernel = ops.convert_to_tensor(means)
@@ -215,7 +246,7 @@ class Weighted(Op):
         if self.bias is not None:
             y = y + self.bias
         if self.offset_kernel is not None:
-            y = y + self.apply(ops.ones_like(x[..., :1]), self.offset_kernel)
+            y = y + self.apply(self.ones_column(x), self.offset_kernel)
         return y
 
     def delta(self, xs, ds, ctx):
@@ -232,46 +263,82 @@ class Weighted(Op):
 
 
 class Dense(Weighted):
-    def __init__(self, layer):
-        super().__init__(layer, layer.kernel, layer.bias if layer.use_bias else None)
+    """``y = x W + b`` over the last axis; kernel ``(C_in, C_out)``."""
 
     def apply(self, x, kernel):
         return ops.matmul(x, kernel)
 
 
 class Conv1D(Weighted):
-    def __init__(self, layer):
-        super().__init__(layer, layer.kernel, layer.bias if layer.use_bias else None)
-        self.strides = list(layer.strides)
-        self.dilation = layer.dilation_rate
-        self.padding = layer.padding
-        self.causal_pad = (layer.dilation_rate[0] * (layer.kernel_size[0] - 1), 0)
+    """A 1-D convolution; kernel ``(K, C_in / groups, C_out)``, activations ``(B, L, C)``, or ``(B, C, L)``
+    when ``channels_first`` (a torch model's own layout: transposed around the convolution).
+
+    padding: 'valid', 'same', 'causal', or ``(left, right)`` zeros added to the length axis.
+    """
+
+    def __init__(self, name, kind, kernel, bias, strides=1, dilation=1, padding="valid", groups=1,
+                 channels_first=False):
+        if channels_first and bias is not None:
+            bias = ops.reshape(bias, (-1, 1))  # added along the channel axis of (B, C, L)
+        super().__init__(name, kind, kernel, bias)
+        self.strides = [strides] if isinstance(strides, int) else list(strides)
+        self.dilation = dilation
+        self.groups = groups
+        self.channels_first = channels_first
+        if padding == "causal":
+            padding = (int(_first(dilation)) * (int(kernel.shape[0]) - 1), 0)
+        self.padding = padding
+
+    def ones_column(self, x):
+        return ops.ones_like(x[:, :1]) if self.channels_first else ops.ones_like(x[..., :1])
 
     def apply(self, x, kernel):
         padding = self.padding
-        if padding == "causal":
-            x = ops.pad(x, [(0, 0), self.causal_pad, (0, 0)])
-            padding = "valid"
+        if not isinstance(padding, str):
+            left, right = padding
+            reach = int(_first(self.dilation)) * (int(kernel.shape[0]) - 1)
+            if left == right == reach // 2 and reach % 2 == 0 and self.strides == [1]:
+                padding = "same"  # the backend pads inside the convolution: no padded copy
+            else:
+                widths = [(0, 0), (0, 0), (left, right)] if self.channels_first else [(0, 0), (left, right), (0, 0)]
+                x = ops.pad(x, widths)
+                padding = "valid"
+        if self.channels_first:  # channels-last convolutions run on every backend and device (TF's CPU kernels
+            # have no NCW); XLA folds the transposes into the convolution
+            y = ops.conv(ops.transpose(x, (0, 2, 1)), kernel, strides=self.strides, padding=padding,
+                         dilation_rate=self.dilation)
+            return ops.transpose(y, (0, 2, 1))
         return ops.conv(x, kernel, strides=self.strides, padding=padding, dilation_rate=self.dilation)
 
 
-class BatchNorm(Op):
-    """Inference-mode batch normalization, ``y = s·x + c`` per channel (Linear rule)."""
+def _first(value):
+    return value[0] if isinstance(value, (list, tuple)) else value
 
-    def __init__(self, layer, ndim):
-        super().__init__(layer)
-        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+
+class BatchNorm(Op):
+    """Inference-mode batch normalization, ``y = s·x + c`` per channel (Linear rule).
+
+    ``forward`` computes what the framework computes (``ops.batch_normalization`` with the stored
+    statistics); ``shape``: where the channel axis is, broadcast against the activations.
+    """
+
+    def __init__(self, name, kind, ndim, axes, mean, variance, gamma, beta, epsilon):
+        super().__init__(name, kind)
+        axes = list(axes) if isinstance(axes, (list, tuple)) else [axes]
         shape = [1] * ndim
         for a in axes:
             shape[a] = -1
         self.shape = shape
-        scale = ops.rsqrt(ops.convert_to_tensor(layer.moving_variance) + layer.epsilon)
-        if layer.scale:
-            scale = scale * layer.gamma
+        self.axis = axes[0] if len(axes) == 1 else axes
+        self.mean, self.variance, self.gamma, self.beta, self.epsilon = mean, variance, gamma, beta, epsilon
+        scale = ops.rsqrt(ops.convert_to_tensor(variance) + epsilon)
+        if gamma is not None:
+            scale = scale * gamma
         self.scale = scale
 
     def forward(self, xs):
-        return self.layer(xs[0], training=False)
+        return ops.batch_normalization(xs[0], mean=self.mean, variance=self.variance, axis=self.axis,
+                                       offset=self.beta, scale=self.gamma, epsilon=self.epsilon)
 
     def delta(self, xs, ds, ctx):
         return ds[0] * ops.reshape(self.scale, self.shape)
@@ -287,9 +354,9 @@ class EinsumDense(Weighted):
 
     normalizable = False  # its kernel's input axis is not always second to last
 
-    def __init__(self, layer):
-        super().__init__(layer, layer.kernel, layer.bias)
-        self.equation = layer.equation
+    def __init__(self, name, kind, kernel, bias, equation):
+        super().__init__(name, kind, kernel, bias)
+        self.equation = equation
 
     def apply(self, x, kernel):
         return ops.einsum(self.equation, x, kernel)
@@ -305,8 +372,8 @@ class LayerNorm(Op):
 
     linear = False
 
-    def __init__(self, layer, ndim, axes, epsilon, gamma, beta, center=True):
-        super().__init__(layer)
+    def __init__(self, name, kind, ndim, axes, epsilon, gamma, beta, center=True):
+        super().__init__(name, kind)
         self.axes = tuple(sorted(a % ndim for a in axes))
         shape = [1] * ndim
         for a in self.axes:
@@ -344,13 +411,13 @@ class Elementwise(Op):
 
     linear = False
 
-    def __init__(self, layer, fn, fn_name: str):
-        super().__init__(layer)
+    def __init__(self, name, kind, fn, fn_name: str):
+        super().__init__(name, kind)
         self.fn = fn
         self.fn_name = fn_name
 
     def describe(self) -> str:
-        return f"activation '{self.fn_name}' of layer '{self.name}' ({self.layer_class})"
+        return f"activation '{self.fn_name}' of layer '{self.name}' ({self.kind})"
 
     def forward(self, xs):
         return self.fn(xs[0])
@@ -404,8 +471,8 @@ class Softmax(Op):
 
     linear = False
 
-    def __init__(self, layer, axis=-1, name=None):
-        super().__init__(layer, name)
+    def __init__(self, name, kind, axis=-1):
+        super().__init__(name, kind)
         self.axis = axis
 
     def forward(self, xs):
@@ -430,8 +497,8 @@ class MaxPool(Op):
 
     linear = False
 
-    def __init__(self, layer, pool: int | None, stride: int | None, padding: str, keepdims=False):
-        super().__init__(layer)
+    def __init__(self, name, kind, pool: int | None, stride: int | None, padding: str, keepdims=False):
+        super().__init__(name, kind)
         self.pool, self.stride, self.padding, self.keepdims = pool, stride, padding, keepdims
 
     def _windows(self, v, fill):
@@ -487,8 +554,8 @@ class Bilinear(Op):
 
     linear = False
 
-    def __init__(self, layer, fn, name=None):
-        super().__init__(layer, name)
+    def __init__(self, name, kind, fn):
+        super().__init__(name, kind)
         self.fn = fn
 
     def forward(self, xs):
@@ -531,9 +598,8 @@ class FixedInput(Op):
     interpolation steps); None means zeros. This input is columns ``offset:offset + size``, shape S.
     """
 
-    def __init__(self, model, name, shape, offset, values):
-        super().__init__(model, name)
-        self.layer_class = "FixedInput"
+    def __init__(self, name, shape, offset, values):
+        super().__init__(name, "FixedInput")
         self.shape, self.offset, self.values = tuple(shape), offset, values
         self.size = 1
         for s in self.shape:
@@ -549,6 +615,52 @@ class FixedInput(Op):
 
     def delta(self, xs, ds, ctx):
         return ops.zeros((ds[0].shape[0],) + self.shape)
+
+    def split(self, xs, ds, parts, ctx):
+        zero = self.delta(xs, ds, ctx)
+        return zero, zero
+
+
+class LogSumExp(Op):
+    """``y = log Σ exp(x)`` over ``axis``: Rescale of each exponential, then of the log of their sum
+    (the inner part of ``softmax_difference``), so ``Σ m·Δx = Δy`` exactly."""
+
+    linear = False
+
+    def __init__(self, name, kind, axis, keepdims=False):
+        super().__init__(name, kind)
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, xs):
+        return ops.logsumexp(xs[0], axis=self.axis, keepdims=self.keepdims)
+
+    def delta(self, xs, ds, ctx):
+        x, d_in = per_pair(xs[0], ctx.n_refs), ds[0]
+        x0 = x - ops.stop_gradient(d_in)
+        shift = ops.stop_gradient(ops.max(ops.maximum(x, x0), axis=self.axis, keepdims=True))
+        x, x0 = x - shift, x0 - shift
+        a, a0 = ops.exp(x), ops.exp(x0)
+        s, s0 = ops.sum(a, axis=self.axis, keepdims=True), ops.sum(a0, axis=self.axis, keepdims=True)
+        m_exp = ops.stop_gradient(_secant(ops.exp, x0, x, a))
+        m_log = ops.stop_gradient(_secant(ops.log, s0, s, 1.0 / s))
+        d_lse = m_log * ops.sum(m_exp * d_in, axis=self.axis, keepdims=True)
+        return d_lse if self.keepdims else ops.squeeze(d_lse, axis=self.axis)
+
+
+class Fixed(Op):
+    """An operation whose inputs are all held fixed (a function of a control track, ``log(X_ctl + 1)``):
+    its value shifts activations and its difference is 0, so it needs no rule, only ``op.forward``."""
+
+    def __init__(self, op):
+        super().__init__(op.name, op.kind)
+        self.op = op
+
+    def forward(self, xs):
+        return self.op.forward(xs)
+
+    def delta(self, xs, ds, ctx):
+        y = self.op.forward(xs)
+        return ops.zeros((ds[0].shape[0],) + tuple(y.shape[1:]), dtype=y.dtype)
 
     def split(self, xs, ds, parts, ctx):
         zero = self.delta(xs, ds, ctx)

@@ -16,7 +16,7 @@ import numpy as np
 from . import references as refs_mod
 from . import sequences as seqs
 from . import targets as targets_mod
-from .engine import Explainer, cached_explainer
+from .engine import Explainer, cached_explainer, capture_shapes
 from .errors import SeqliftError
 from .methods import DEEPLIFT, RESCALE, attribute, get_method
 from .sequences import reverse_complement
@@ -257,11 +257,13 @@ def average_strands(forward: Scores, reverse: Scores) -> Scores:
 
 def explainer_for_sequences(model, rule=RESCALE, normalize=True, device=None, output=None,
                             **model_options) -> Explainer:
-    """An ``Explainer`` for a one-hot ``(L, 4)`` sequence model, normalized by default.
+    """An ``Explainer`` for a one-hot sequence model, normalized by default, that takes ``(N, L, 4)``
+    whatever the model's own layout.
 
-    model_options: ``input``, ``weights``, ``custom_objects`` (see ``Explainer``).
+    model_options: ``input``, ``weights``, ``custom_objects``, ``layout``, ``allow_pickle`` (see ``Explainer``).
     """
-    explainer = cached_explainer(model, rule=rule, normalize=normalize, device=device, output=output, **model_options)
+    explainer = cached_explainer(model, rule=rule, normalize=normalize, device=device, output=output,
+                                 channels_last=True, **model_options)
     shape = explainer.graph.input_shape
     if len(shape) != 2 or shape[1] != 4:
         raise SeqliftError(f"model input shape {shape} is not (length, 4): seqlift score needs a one-hot DNA model")
@@ -272,22 +274,35 @@ def explainer_for_sequences(model, rule=RESCALE, normalize=True, device=None, ou
 
 def score(model, one_hot, tasks=(0,), method=DEEPLIFT.name, rule=RESCALE, reference="shuffle", n_refs=20,
           seed=0, background=None, normalize=True, batch_size=None, output=None, input=None, extra=None,
-          weights=None, custom_objects=None, target="logit", rc_average=False, extra_rc=None) -> Scores:
-    """Score one-hot DNA ``(N, L, 4)`` in one call (the library form of ``seqlift score``).
+          weights=None, custom_objects=None, target="logit", rc_average=False, extra_rc=None, layout=None,
+          allow_pickle=False) -> Scores:
+    """Score one-hot DNA in one call (the library form of ``seqlift score``).
 
-    reference: 'shuffle', 'frequency', 'zeros', or an array of references ``(R, L, 4)`` or
-    ``(N, R, L, 4)``. Returns ``Scores`` with a task axis right after N. model, input, extra,
-    weights, custom_objects: as for ``seqlift.deeplift``. target: 'logit', 'sum' or 'profile';
+    one_hot: ``(N, L, 4)``, or the model's own layout (``(N, 4, L)`` for a torch model reading
+    channels first); scores come back in the same layout, with a task axis right after N.
+    reference: 'shuffle', 'frequency', 'zeros', or an array of references ``(R, *S)`` or
+    ``(N, R, *S)`` in that layout. model, input, extra, weights, custom_objects, layout,
+    allow_pickle: as for ``seqlift.deeplift`` and ``Explainer``. target: 'logit', 'sum' or 'profile';
     rc_average: average both strands, with extra_rc saying how each input in extra flips (see
     ``score_one_hot``).
     """
-    explainer = model if isinstance(model, Explainer) else explainer_for_sequences(
-        model, rule, normalize, output=output, input=input, weights=weights, custom_objects=custom_objects)
+    if isinstance(model, Explainer):
+        if model.transposed:
+            raise SeqliftError("score(): give the model itself, or an Explainer built with channels_last=True "
+                               "(this one takes the model's (N, 4, L) layout)")
+        explainer = model
+    else:
+        explainer = explainer_for_sequences(model, rule, normalize, output=output, input=input, weights=weights,
+                                            custom_objects=custom_objects, layout=layout, allow_pickle=allow_pickle,
+                                            **capture_shapes(model, one_hot, extra))
+    # seqlift scores (N, L, 4); a model reading (N, 4, L) is given and gets back its own layout
+    flip = (lambda v: np.swapaxes(v, -1, -2)) if explainer.graph.input_layout == "channels_first" else (lambda v: v)
     if isinstance(reference, str):
         bg = refs_mod.parse_background(background) if background is not None else None
         spec = ReferenceSpec(kind=reference, n_refs=n_refs, seed=seed, background=bg)
     else:
-        spec = ReferenceSpec(kind="given", given=np.asarray(reference, np.float32))
-    return score_one_hot(explainer, np.asarray(one_hot, np.float32), list(tasks), method, spec,
-                         batch_size=batch_size, extra=extra, target=target, rc_average=rc_average,
-                         extra_rc=extra_rc)
+        spec = ReferenceSpec(kind="given", given=flip(np.asarray(reference, np.float32)))
+    scores = score_one_hot(explainer, flip(np.asarray(one_hot, np.float32)), list(tasks), method, spec,
+                           batch_size=batch_size, extra=extra, target=target, rc_average=rc_average,
+                           extra_rc=extra_rc)
+    return replace(scores, contributions=flip(scores.contributions), hypothetical=flip(scores.hypothetical))

@@ -64,7 +64,7 @@ def test_rule_table_is_keyed_by_layer_class_and_matches_subclasses():
     assert rules_of({layers.Conv1D: rc}) == [("Conv1D", rc), ("Activation", rs), ("Dense", rs)]
     assert rules_of({_ScaledDense: rc, "*": rc}) == [("Conv1D", rc), ("Activation", rc), ("Dense", rc)]
     assert rules_of({_ScaledDense: rc}) == [("Conv1D", rs), ("Activation", rc), ("Dense", rs)]
-    with pytest.raises(SeqliftError, match="rule table key 'Dense': give a Keras layer class"):
+    with pytest.raises(SeqliftError, match="rule table key 'Dense': give a layer class"):
         Explainer(model, rule={"Dense": rc})
     with pytest.raises(SeqliftError, match="unknown rule 'reveal_cancel'; choose rescale, reveal-cancel, genomics"):
         Explainer(model, rule="reveal_cancel")

@@ -15,7 +15,7 @@ import seqlift
 from seqlift import SeqliftError, pipeline
 from seqlift.cli.main import cli
 from seqlift.engine import Explainer
-from seqlift.models import import_file
+from seqlift.frontends import import_file
 
 from helpers import assert_summation, head, one_hot, randomize, trunk
 
@@ -478,7 +478,7 @@ def _bad_models(files, tmp):
         (["score", f"{cu}:two_dna", fa], "has 2 inputs (a (24, 4), b (24, 4)) and 2 of them with 4 channels"),
         (["score", f"{cu}:two_dna", fa, "--input", "c"], "has no input 'c' (inputs: a, b)"),
         (["score", f"{build}:nothing", fa], "has no function 'nothing' (functions: make_model, not_a_model, broken)"),
-        (["score", f"{build}:not_a_model", fa], "returned int, not a keras.Model"),
+        (["score", f"{build}:not_a_model", fa], "returned int, not a model (a keras.Model or torch.nn.Module)"),
         (["score", f"{build}:broken", fa], "calling it failed (RuntimeError: no GPU here)"),
         (["score", f"{tmp / 'syntax.py'}:f", fa], "importing it failed (SyntaxError"),
         (["score", f"{tmp / 'gone.py'}:f", fa], "gone.py: file not found"),
@@ -619,7 +619,7 @@ DEFAULT_TIER = {("json", "sequential_input_shape"), ("json", "functional"), ("js
 @pytest.mark.parametrize("form,name", [pytest.param(*case, marks=() if case in DEFAULT_TIER else pytest.mark.slow)
                                        for case in TF_KERAS_CASES])
 def test_models_saved_by_real_tf_keras_load_and_predict_as_tf_keras_did(tf_keras_files, name, form):
-    from seqlift.models import load_model
+    from seqlift.frontends.keras.models import load_model
 
     d = tf_keras_files
     model = (load_model(d / f"{name}.json", weights=d / f"{name}_weights.h5") if form == "json"

@@ -16,10 +16,8 @@ safe mode refuses to run code stored in a file.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
-import sys
 import zipfile
 from pathlib import Path
 
@@ -27,38 +25,13 @@ import h5py
 import keras
 
 from . import compat
-from .errors import SeqliftError
+from ...errors import SeqliftError
+from .. import first_line as _first_line
+from .. import from_function, import_file, split_function
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".json")
 _CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")  # their computation is code stored in the file
 _CONTAINERS = ("Functional", "Sequential", "Model")
-
-
-def split_function(model) -> tuple[Path, str] | None:
-    """``(file, function)`` for a ``FILE.py:FUNCTION`` model, else None."""
-    text = str(model)
-    path, sep, function = text.rpartition(":")
-    if sep and path.endswith(".py") and function.isidentifier():
-        return Path(path), function
-    return None
-
-
-def model_files(model, weights=None, custom_objects=None) -> list[str]:
-    """Every file reading this model touches: the model (or its ``.py``), weights, custom objects."""
-    if isinstance(model, keras.Model):
-        files = []
-    else:
-        function = split_function(model)
-        files = [str(function[0]) if function else str(model)]
-    return files + [str(p) for p in (weights, custom_objects) if p]
-
-
-def describe(model) -> str:
-    """The model as recorded in a score file: its resolved path, with ``:FUNCTION`` for a function."""
-    function = split_function(model)
-    if function:
-        return f"{function[0].resolve()}:{function[1]}"
-    return str(Path(model).resolve())
 
 
 def load_model(model, weights=None, custom_objects=None) -> keras.Model:
@@ -71,7 +44,7 @@ def load_model(model, weights=None, custom_objects=None) -> keras.Model:
     if isinstance(model, keras.Model):
         loaded = model
     elif split_function(model):
-        loaded = _from_function(*split_function(model))
+        loaded = _check_model(from_function(*split_function(model)), split_function(model))
     else:
         path = Path(model)
         config = _check_model_file(path, objects)
@@ -103,7 +76,7 @@ def _check_model_file(path: Path, objects: dict) -> dict | None:
 
 def _keras_load(path: Path, objects: dict, config=None) -> keras.Model:
     try:
-        from .backend import quiet_native_stderr
+        from ...backend import quiet_native_stderr
 
         with quiet_native_stderr():  # loading can import TensorFlow, whose C++ logs at import
             loaded = keras.models.load_model(path, compile=False, custom_objects=objects)
@@ -128,11 +101,6 @@ def _written_by_keras2(path: Path) -> bool:
     except OSError:
         return False
     return (version.decode() if isinstance(version, bytes) else str(version)).startswith("2.")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 def stored_config(path: Path) -> dict | None:
@@ -183,7 +151,7 @@ def _from_json(path: Path, config: dict, weights, objects: dict) -> keras.Model:
     if weights is None:
         raise SeqliftError(f"{path}: a JSON architecture holds no weights; give them with --weights WEIGHTS.h5")
     try:
-        from .backend import quiet_native_stderr
+        from ...backend import quiet_native_stderr
 
         with quiet_native_stderr():
             model = compat.model_from_config(config, custom_objects=objects)
@@ -205,32 +173,6 @@ def _load_weights(model: keras.Model, path: Path) -> None:
     compat.load_weights_h5(model, path)
 
 
-def import_file(path, option: str):
-    """Import a Python file as a module; errors name ``option`` and the file."""
-    path = Path(path)
-    if not path.exists():
-        raise SeqliftError(f"{option} {path}: file not found")
-    if path.suffix != ".py":
-        raise SeqliftError(f"{option} {path}: not a Python file (.py)")
-    name = f"seqlift_user_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    sys.path.insert(0, str(path.resolve().parent))  # so that it can import the files beside it
-    try:
-        spec.loader.exec_module(module)
-    except SystemExit as exc:  # sys.exit() in a script meant to be run: never seqlift's exit status
-        del sys.modules[name]
-        raise SeqliftError(f"{option} {path}: importing it called sys.exit({exc.code!r}); guard the script's "
-                           "top-level code with if __name__ == '__main__':") from None
-    except Exception as exc:  # noqa: BLE001 - the user's code failed: say where and why, in one line
-        del sys.modules[name]
-        raise SeqliftError(f"{option} {path}: importing it failed ({type(exc).__name__}: {_first_line(exc)})") from None
-    finally:
-        sys.path.remove(str(path.resolve().parent))
-    return module
-
-
 def read_custom_objects(custom_objects) -> dict:
     """``{class name: class}`` for the Keras layer classes defined in a Python file (or a dict as given)."""
     if custom_objects is None or isinstance(custom_objects, dict):
@@ -243,20 +185,7 @@ def read_custom_objects(custom_objects) -> dict:
     return found
 
 
-def _from_function(path: Path, function: str) -> keras.Model:
-    module = import_file(path, "model")
-    build = getattr(module, function, None)
-    if not callable(build):
-        names = [n for n, v in vars(module).items() if inspect.isfunction(v) and v.__module__ == module.__name__]
-        raise SeqliftError(f"{path}:{function}: {path} has no function '{function}' (functions: "
-                           f"{', '.join(names) or 'none'})")
-    try:
-        model = build()
-    except SystemExit as exc:
-        raise SeqliftError(f"{path}:{function}: calling it called sys.exit({exc.code!r}); it must return the "
-                           "model") from None
-    except Exception as exc:  # noqa: BLE001
-        raise SeqliftError(f"{path}:{function}: calling it failed ({type(exc).__name__}: {_first_line(exc)})") from None
+def _check_model(model, function) -> keras.Model:
     if not isinstance(model, keras.Model):
-        raise SeqliftError(f"{path}:{function}: returned {type(model).__name__}, not a keras.Model")
+        raise SeqliftError(f"{function[0]}:{function[1]}: returned {type(model).__name__}, not a keras.Model")
     return model

@@ -24,7 +24,7 @@ import h5py
 import keras
 import numpy as np
 
-from .errors import SeqliftError
+from ...errors import SeqliftError
 
 _TRAINING_ONLY = ("_initializer", "_regularizer", "_constraint")
 # Keras 2 writes the shape a layer was built for into its config (every layer of a tf-keras 2.x Sequential,

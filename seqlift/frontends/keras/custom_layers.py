@@ -1,7 +1,7 @@
 """Custom Keras layers: ``register_layer`` teaches seqlift to lower one to its primitive operations.
 
 seqlift explains a model by lowering each layer to primitive operations whose DeepLIFT rules it
-knows (``graph.CONVERTERS``). A custom layer is lowered by a converter that builds it out of
+knows (``lowering.CONVERTERS``). A custom layer is lowered by a converter that builds it out of
 standard layers (Conv1D, Dense, activations, pooling, merges, ...), each of which keeps its rule.
 See the README for a worked example (a reverse-complement-equivariant convolution).
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from . import graph as graph_mod
-from .errors import SeqliftError
+from . import lowering as graph_mod
+from ...errors import SeqliftError
 
 
 class Lowering:
