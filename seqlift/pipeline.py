@@ -216,18 +216,25 @@ class Result:
 
 
 # ----------------------------------------------------------------------------- prepare
-def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], model=None, several=False) -> ScorePlan:
+def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], model=None, several=False,
+            open_source: Callable = SequenceSource.open, check_outputs: Callable | None = None) -> ScorePlan:
     """Check every option, output and input, and load the model, before any work starts.
 
     choose_tasks: ``n_outputs -> tasks`` (the CLI's ``--task``, checked against the model).
     model: the ``keras.Model`` already loaded from ``request.model`` (``prepare_heads``), or None to load it.
     several: one of several heads (``prepare_heads`` checks that --force applies to one of them).
+    open_source: ``(input, length, genome, skip_invalid) -> source`` of the rows to score: FASTA or BED
+    (``SequenceSource.open``), or variants (``variants.VariantSource.open``).
+    check_outputs: ``(request, outputs, tasks)`` checking the destinations (default: score's files); a
+    request whose ``out`` is None writes nothing (the Python API) and checks none.
     """
     method = get_method(request.method)
     check_options(request, method)
     references = request.references()
     outputs = Outputs(input_paths(request, references))
-    _check_outputs(request, outputs)
+    check_outputs = check_outputs or _check_outputs
+    if request.out is not None:
+        check_outputs(request, outputs)
     if request.ray:
         from .cluster import check_address
 
@@ -241,9 +248,10 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], mod
     length = int(explainer.graph.input_shape[0])
     tasks = tuple(choose_tasks(explainer.n_outputs))
     _check_task_count(request, explainer, tasks, several)
-    _check_outputs(request, outputs, tasks)
+    if request.out is not None:
+        check_outputs(request, outputs, tasks)
     explained_targets(explainer, tasks, request.target, request.rc_average)  # targets that cannot mean anything
-    source = SequenceSource.open(request.input, length, request.genome, request.skip_invalid)
+    source = open_source(request.input, length, request.genome, request.skip_invalid)
     extra = _read_extra(request, explainer, source.n_sequences)
     extra_rc = _read_extra_rc(request, explainer, source.n_sequences, extra)
     if request.bigwig:
