@@ -577,11 +577,21 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
 @click.option("--motifs", "motifs_path", type=click.Path(dir_okay=False), default=None,
               help="Shade motifs from a TSV with name, motif, start, end columns (`seqlift simulate` writes "
                    "motifs.tsv and test_motifs.tsv; the shipped example's is data/simulations/test_motifs.tsv).")
+@click.option("--variant", default=None,
+              help="A variant file (seqlift variants): draw this variant (ID or chrom:pos:ref:alt), ref above alt.")
 @user_errors
-def logo(scores, out, task, name, top, hypothetical, start, end, around_max, full, motifs_path):
-    """Draw contribution logos from a seqlift score file."""
+def logo(scores, out, task, name, top, hypothetical, start, end, around_max, full, motifs_path, variant):
+    """Draw contribution logos from a seqlift score file (or one variant of a variant file: --variant)."""
     from seqlift import plots, simulation
 
+    if variant is not None:
+        given = [o for o, v in (("--name", name), ("--top", top), ("--around-max", around_max), ("--full", full),
+                                ("--motifs", motifs_path)) if v]
+        if given:
+            raise click.UsageError(f"{given[0]} does not apply with --variant")
+        path = plots.draw_variant_logo(scores, out, variant, task=task, hypothetical=hypothetical, start=start, end=end)
+        click.echo(f"wrote {path}", err=True)
+        return
     path = plots.draw_logo_file(scores, out, task=task, name=name, top=top, hypothetical=hypothetical, start=start,
                                 end=end, around_max=around_max, motifs_path=motifs_path, full=full,
                                 colours=simulation.MOTIF_COLOURS)
@@ -668,13 +678,28 @@ def export(scores, out, task):
 @click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @user_errors
 def merge(out, shards):
-    """Join the score files of seqlift score --shard K/N (all N, any order) into OUT, in input order."""
+    """Join the score files of seqlift score --shard K/N (or variant files of seqlift variants --shard K/N; all N,
+    any order) into OUT, in input order."""
     from seqlift.outputs import Outputs
     from seqlift.scorefile import merge_shards
 
+    variants = _is_variant_file(shards[0])
+    if variants:
+        from seqlift.effects import merge_variant_shards as merge_shards  # noqa: F811
     with Outputs(shards) as outputs:
         n = merge_shards(outputs, out, list(shards))
-    click.echo(f"wrote {out} ({n} sequences from {len(shards)} shards)", err=True)
+    click.echo(f"wrote {out} ({n} {'variants' if variants else 'sequences'} from {len(shards)} shards)", err=True)
+
+
+def _is_variant_file(path) -> bool:
+    """Whether ``path`` is an HDF5 variant file (seqlift variants), read without loading Keras."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            return "ref_contrib" in handle
+    except OSError:
+        return False
 
 
 def main():
