@@ -92,6 +92,7 @@ def _read_vcf(path: Path) -> tuple[list[Variant], int]:
     import pysam
 
     variants, skipped = [], 0
+    verbosity = pysam.set_verbosity(0)  # htslib's own stderr lines (no index, parse errors): ours say it in one line
     try:
         with pysam.VariantFile(str(path)) as vcf:
             for number, record in enumerate(vcf, start=1):
@@ -100,7 +101,10 @@ def _read_vcf(path: Path) -> tuple[list[Variant], int]:
                 variants += found
                 skipped += n
     except (ValueError, OSError) as exc:
-        raise SeqliftError(f"{path}: malformed VCF ({str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__})") from None
+        message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise SeqliftError(f"{path}: malformed VCF ({message})") from None
+    finally:
+        pysam.set_verbosity(verbosity)
     return variants, skipped
 
 
@@ -186,7 +190,8 @@ def variant_windows(genome, variant: Variant, length: int, sizes: dict[str, int]
     if start < 0 or stop > size:
         raise InvalidVariant(f"{variant.where}: its {length} bp windows {variant.chrom}:{max(start, 0)}-{stop} "
                              f"fall off {variant.chrom} (length {size})")
-    return place_alleles(str(genome[variant.chrom][start:stop]), variant, length)
+    span = str(genome[variant.chrom][start:stop])
+    return span[:length], place_alleles(span, variant, length)[1]  # the ref window is the genome's, case kept
 
 
 @dataclass(frozen=True)
