@@ -145,11 +145,12 @@ def read_variants(path) -> list[Variant]:
     if not path.is_file():
         raise SeqliftError(f"{path}: variant file not found")
     variants, skipped = _read_vcf(path) if _is_vcf(path) else _read_tsv(path)
+    if not variants:
+        raise SeqliftError(f"{path}: no variants with sequence alleles"
+                           + (f" ({skipped} symbolic or missing ALT allele(s) skipped)" if skipped else ""))
     if skipped:
         warnings.warn(f"{path}: skipped {skipped} symbolic or missing ALT allele(s) (<DEL>, *, breakends)",
                       stacklevel=2)
-    if not variants:
-        raise SeqliftError(f"{path}: no variants with sequence alleles")
     return variants
 
 
@@ -224,11 +225,11 @@ class VariantSource:
                 skipped += 1
                 continue
             kept.append(variant)
+        if not kept:
+            raise SeqliftError(f"{path}: no variant left to score: all {skipped} were skipped (--skip-invalid)")
         if skipped:
             warnings.warn(f"{path}: skipped {skipped} variant(s) whose REF does not match the genome or whose "
                           "windows fall off their chromosome (--skip-invalid)", stacklevel=2)
-        if not kept:
-            raise SeqliftError(f"{path}: no variant left to score ({skipped} skipped)")
         return cls(str(path), length, str(genome), tuple(kept), skipped)
 
     @property
