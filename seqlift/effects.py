@@ -32,7 +32,7 @@ from . import sequences as seqs
 from . import targets as targets_mod
 from .errors import SeqliftError
 from .outputs import Outputs
-from .scorefile import is_summary, sha256
+from .scorefile import COMPLETED, is_summary, sha256
 from .scoring import Scores, explained_targets
 from .variants import VariantSource, null_windows
 
@@ -103,9 +103,6 @@ def prepare_variants(request: pipeline.ScoreRequest, choose_tasks: Callable[[int
                           ("--chrom-sizes", request.chrom_sizes)):
         if value:
             raise SeqliftError(f"{option} applies to seqlift score; draw a variant with seqlift logo OUT.h5 --variant ID")
-    if request.resume:
-        raise SeqliftError("--resume is not available for seqlift variants yet; rerun without it (or split the "
-                           "variants with --shard K/N and join the files with seqlift merge)")
     if request.ray:
         raise SeqliftError("--ray is not available for seqlift variants yet; split the variants with --shard K/N "
                            "across machines and join the files with seqlift merge")
@@ -250,41 +247,89 @@ def q_values(p_values: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- write
 class VariantWriter:
     """Append scored chunks to a variant file and write its TSV at the end, in temporaries claimed from ``outputs``
-    (renamed when its block ends). attrs: the file's attributes; null: shuffled controls per variant (0: none)."""
+    (renamed when its block ends). attrs: the file's attributes; null: shuffled controls per variant (0: none).
+
+    resume: settings that must match for a later ``--resume`` (``pipeline.resume_keys``): when given, the file is
+    the stable in-progress ``OUT.partial``, every appended chunk is flushed and counted, and ``resuming`` continues
+    an existing one (its completed rows are kept: ``n``), as ``scorefile.ScoreWriter`` does for score files.
+    """
 
     def __init__(self, outputs: Outputs, out, summary, length: int, tasks, attrs: dict, null: int = 0,
-                 profile: bool = False):
-        self.length, self.tasks, self.null = length, list(tasks), null
+                 profile: bool = False, resume: dict | None = None, resuming: bool = False, chunk: int = 64):
+        self.length, self.tasks, self.null, self.profile = length, list(tasks), null, profile
         self.task_axis = len(self.tasks) > 1
         self.n = 0
         self._outputs = outputs
         self._summary = summary
-        self._path = outputs.file(out, ours=is_variant_file)
-        self._h5 = h5py.File(self._path, "w")
+        self._resume = resume
+        self._rows = max(d for d in range(1, 65) if chunk % d == 0)  # HDF5 chunks never straddle two of ours
+        if resume is None:
+            self._path = outputs.file(out, ours=is_variant_file)
+            self._h5 = self._create(self._path, attrs)
+            return
+        self._path, existed = outputs.partial(out, resuming, ours=is_variant_file)
+        self._h5 = self._reopen(attrs, resume) if existed else None
+        if self._h5 is None:  # set up beside it, so OUT.partial only ever exists complete on disk
+            with outputs.replacing(self._path) as setup:
+                self._h5 = self._create(setup, attrs)
+                for key, value in resume.items():
+                    self._h5.attrs[f"resume_{key}"] = value
+                self._h5.attrs[COMPLETED] = 0
+                self._h5.flush()
+
+    def _create(self, path: Path, attrs: dict) -> h5py.File:
+        h5 = h5py.File(path, "w")
+        length, rows = self.length, self._rows
         per_base = ((len(self.tasks),) if self.task_axis else ()) + (length, 4)
         per_variant = (len(self.tasks),) if self.task_axis else ()
-        rows = 64
         for key in ("ids", "chrom", "ref", "alt"):
-            self._h5.create_dataset(key, (0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1024,))
-        self._h5.create_dataset("pos", (0,), maxshape=(None,), dtype="int64", chunks=(1024,))
+            h5.create_dataset(key, (0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1024,))
+        h5.create_dataset("pos", (0,), maxshape=(None,), dtype="int64", chunks=(1024,))
         for key in ("ref_one_hot", "alt_one_hot"):
-            self._h5.create_dataset(key, (0, length, 4), maxshape=(None, length, 4), dtype="float32",
-                                    chunks=(rows, length, 4), compression="gzip", compression_opts=1)
+            h5.create_dataset(key, (0, length, 4), maxshape=(None, length, 4), dtype="float32",
+                              chunks=(rows, length, 4), compression="gzip", compression_opts=1)
         for key in ("ref_contrib", "alt_contrib", "ref_hypothetical", "alt_hypothetical"):
-            self._h5.create_dataset(key, (0,) + per_base, maxshape=(None,) + per_base, dtype="float32",
-                                    chunks=(rows,) + per_base, compression="gzip", compression_opts=1)
-        small = ["ref_prediction", "alt_prediction", "delta", *_PER_VARIANT] + (["p_value"] if null else [])
+            h5.create_dataset(key, (0,) + per_base, maxshape=(None,) + per_base, dtype="float32",
+                              chunks=(rows,) + per_base, compression="gzip", compression_opts=1)
+        small = ["ref_prediction", "alt_prediction", "delta", *_PER_VARIANT] + (["p_value"] if self.null else [])
         for key in small:
-            self._h5.create_dataset(key, (0,) + per_variant, maxshape=(None,) + per_variant,
-                                    dtype="float64" if key == "p_value" else "float32", chunks=(1024,) + per_variant)
-        if null:
-            shape = (null,) + per_variant
-            self._h5.create_dataset("null_effects", (0,) + shape, maxshape=(None,) + shape, dtype="float32",
-                                    chunks=(64,) + shape)
-        if profile:
-            self._h5.create_dataset("js_distance", (0,), maxshape=(None,), dtype="float32", chunks=(1024,))
+            h5.create_dataset(key, (0,) + per_variant, maxshape=(None,) + per_variant,
+                              dtype="float64" if key == "p_value" else "float32", chunks=(1024,) + per_variant)
+        if self.null:
+            shape = (self.null,) + per_variant
+            h5.create_dataset("null_effects", (0,) + shape, maxshape=(None,) + shape, dtype="float32",
+                              chunks=(rows,) + shape)
+        if self.profile:
+            h5.create_dataset("js_distance", (0,), maxshape=(None,), dtype="float32", chunks=(1024,))
         for key, value in attrs.items():
-            self._h5.attrs[key] = value
+            h5.attrs[key] = value
+        return h5
+
+    def _reopen(self, attrs: dict, resume: dict) -> h5py.File:
+        """The interrupted run's ``OUT.partial``, its completed rows copied into a fresh file (a kill mid-write can
+        leave HDF5's string heap unfit for writing, never the flushed rows); other settings are refused."""
+        path = self._path
+        try:
+            old = h5py.File(path, "r")
+        except OSError:
+            raise SeqliftError(f"{path}: the interrupted run's file is damaged; remove it to start again") from None
+        with self._outputs.replacing(path) as setup, old:
+            expected = {**attrs, **{f"resume_{k}": v for k, v in resume.items()}}
+            differ = [key for key, value in expected.items()
+                      if key not in old.attrs or not np.array_equal(np.asarray(old.attrs[key]), np.asarray(value))]
+            if differ:
+                shown = ", ".join(f"{k.removeprefix('resume_')} (was {old.attrs.get(k, 'unset')!s:.60}, "
+                                  f"now {expected[k]!s:.60})" for k in differ)
+                raise SeqliftError(f"--resume: {path} was started with different settings, model or input: "
+                                   f"{shown}; remove it to start again")
+            self.n = int(old.attrs[COMPLETED])
+            h5 = self._create(setup, dict(old.attrs))
+            for key in old:
+                h5[key].resize(self.n, axis=0)
+                for start in range(0, self.n, 4096):
+                    h5[key][start:start + 4096] = old[key][start:min(start + 4096, self.n)]
+            h5.flush()
+        return h5
 
     def append(self, chunk: VariantChunk):
         values = chunk_values(chunk, self.length // 2)
@@ -311,6 +356,10 @@ class VariantWriter:
             dataset.resize(stop, axis=0)
             dataset[start:stop] = value
         self.n = stop
+        if self._resume is not None:  # the chunk is on disk before it counts as completed
+            self._h5.attrs[COMPLETED] = stop
+            self._h5.flush()
+            self._outputs.keep_if_interrupted(self._path)  # completed work: Ctrl-C keeps it for --resume
 
     def close(self):
         """Add q-values (over every variant), write the TSV, close the file."""
@@ -323,6 +372,8 @@ class VariantWriter:
             q = q_values(p if self.task_axis else p[:, None])
             h5.create_dataset("q_value", data=q if self.task_axis else q[:, 0])
         h5.attrs["n_sequences"] = self.n
+        for key in [k for k in h5.attrs if k == COMPLETED or k.startswith("resume_")]:
+            del h5.attrs[key]
         if self._summary is not None:
             table = variant_table({key: h5[key][()] for key in h5 if key not in _PER_BASE}, self.tasks, self.task_axis)
             table.to_csv(self._outputs.file(self._summary, ours=is_summary), sep="\t", index=False,
@@ -398,9 +449,11 @@ def run_variants(vplan: VariantPlan, progress: Callable[[int], None] = lambda n:
     with plan.outputs:
         writer = VariantWriter(plan.outputs, request.out, request.summary, plan.source.length, plan.tasks,
                                variant_attributes(vplan), vplan.null,
-                               profile=targets_mod.is_positional(plan.explainer.graph.output_shape))
+                               profile=targets_mod.is_positional(plan.explainer.graph.output_shape),
+                               resume=pipeline.resume_keys(plan), resuming=request.resume, chunk=plan.chunk)
         try:
-            for chunk in variant_results(vplan):
+            progress(writer.n)  # rows an interrupted run completed (--resume)
+            for chunk in variant_results(vplan, range(plan.rows.start + writer.n, plan.rows.stop)):
                 writer.append(chunk)
                 names = [v.id for v in chunk.variants]
                 tracker.add(chunk.ref, [f"{n} (ref)" for n in names], plan.tasks)
@@ -426,7 +479,7 @@ def merge_variant_shards(outputs: Outputs, out, shards, block: int = 4096) -> in
         attrs = {k: v for k, v in first.attrs.items() if k not in SHARD_ATTRS}
         tasks = [int(t) for t in np.atleast_1d(attrs["tasks"])]
         writer = VariantWriter(outputs, out, summary_path(out), first.h5["ref_one_hot"].shape[1], tasks, attrs,
-                               int(attrs.get("null", 0)), profile="js_distance" in first.h5)
+                               int(attrs.get("null", 0)), profile="js_distance" in first.h5, chunk=block)
         try:
             for i in order:
                 h5 = files[i].h5

@@ -888,6 +888,7 @@ def test_simulate_train_quiet_prints_nothing_and_a_forced_rerun_replaces_its_own
 # ---------------------------------------------------------------------------------------------- seqlift variants
 def test_variants_misuse(work):
     """seqlift variants: every bad variant, option and destination is one line naming it; nothing is written."""
+    (work / "v.h5.partial").write_bytes(b"")  # an interrupted run's: refused without --resume, kept
     m, genome = work / "model.h5", work / "genome.fa"
     chr1 = "".join(line.strip() for line in genome.read_text().split(">chr2")[0].splitlines()[1:])
     ref = chr1[99]
@@ -912,17 +913,19 @@ def test_variants_misuse(work):
         (["variants", m, work / "good.tsv", "--genome", genome, "--out", work / "user.h5"],
          "exists and was not written by seqlift"),
         (["variants", m, work / "good.tsv", "--genome", genome, "--out", work / "good.tsv"], "is one of this run's inputs"),
-        (["variants", m, work / "good.tsv", "--genome", genome, *out, "--resume"], "--resume is not available for"),
         (["variants", m, work / "good.tsv", "--genome", genome, *out, "--ray", "local"], "--ray is not available for"),
+        (["variants", m, work / "good.tsv", "--genome", genome, *out], "an interrupted run's"),
         (["variants", m, work / "good.tsv", "--genome", genome, *out, "--method", "saliency", "--n-refs", "3"],
          "--n-refs does nothing with --method saliency"),
         (["variants", m, work / "good.tsv", "--genome", genome, *out, "--output", "a", "--target", "logit",
           "--output", "b", "--target", "sum"], "one --output/--target pair per run"),
         (["variants", m, work / "good.tsv", *out], "Missing option '--genome'"),
         (["logo", work / "scores.h5", "--variant", "ok", "--out", work / "l.png"], "not a variant file"),
-        (["variants", m, work / "mismatch.tsv", "--genome", genome, *out, "--skip-invalid", "--n-refs", 2], None),
+        (["variants", m, work / "mismatch.tsv", "--genome", genome, "--out", work / "x.h5", "--skip-invalid",
+          "--n-refs", 2], None),
     ]
     run_cases(work, cases)
+    (work / "v.h5.partial").unlink()
     result = invoke("variants", m, work / "mismatch.tsv", "--genome", genome, "--out", work / "w.h5", "--skip-invalid",
                     "--n-refs", 2, "--quiet")
     assert "skipped 1 variant(s) whose REF does not match the genome" in result.stderr

@@ -261,3 +261,36 @@ def test_python_api(scored):
         assert np.array_equal(arrays["alt_contrib"][:, 0], h5["alt_contrib"][()])
         assert np.array_equal(arrays["q_value"][:, 0], h5["q_value"][()])
     assert list(table["name"]) == [i.decode() for i in h5py.File(out)["ids"][()]]
+
+
+def test_resume_continues_an_interrupted_run(scored, tmp_path):
+    """A run stopped after its first chunk keeps OUT.h5.partial; --resume finishes it into the whole run's file."""
+    from seqlift import effects, pipeline
+
+    _, out, vcf, fa, _ = scored
+    request = pipeline.ScoreRequest(model=str(MODEL), input=str(vcf), out=tmp_path / "r.h5", genome=str(fa), n_refs=4,
+                                    chunk_size=4)
+    calls = []
+
+    def stop_after_first_chunk(n):
+        calls.append(n)
+        if len(calls) == 2:  # progress(0) for the completed rows, then the first chunk
+            raise KeyboardInterrupt  # Ctrl-C after the first chunk is on disk
+
+    plan = effects.prepare_variants(request, lambda n: [1], null=8)
+    with pytest.raises(KeyboardInterrupt):
+        effects.run_variants(plan, stop_after_first_chunk)
+    partial = tmp_path / "r.h5.partial"
+    assert partial.exists() and not (tmp_path / "r.h5").exists()
+    with h5py.File(partial) as h5:
+        assert h5.attrs["resume_completed_sequences"] == 4
+    done = []
+    plan = effects.prepare_variants(pipeline.ScoreRequest(**{**request.__dict__, "resume": True}), lambda n: [1], null=8)
+    effects.run_variants(plan, done.append)
+    assert done[0] == 4 and sum(done) == 13 and not partial.exists()
+    with h5py.File(out) as whole, h5py.File(tmp_path / "r.h5") as resumed:
+        assert sorted(whole) == sorted(resumed)
+        for key in whole:
+            assert np.array_equal(whole[key][()], resumed[key][()]), key
+        assert "resume_completed_sequences" not in resumed.attrs
+    assert (tmp_path / "r.tsv").read_text() == out.with_suffix(".tsv").read_text()
