@@ -294,3 +294,46 @@ def test_resume_continues_an_interrupted_run(scored, tmp_path):
             assert np.array_equal(whole[key][()], resumed[key][()]), key
         assert "resume_completed_sequences" not in resumed.attrs
     assert (tmp_path / "r.tsv").read_text() == out.with_suffix(".tsv").read_text()
+
+
+def test_profile_head_js_distance_and_sum_target(files, tmp_path):
+    """A profile head (--target profile): the TSV's Jensen-Shannon distance is the one between the softmax of the
+    model's own ref and alt profile logits; the counts head's --target sum predictions are the model's sums."""
+    import keras
+    import pandas as pd
+    from keras import layers
+    from scipy.spatial.distance import jensenshannon
+    from scipy.special import softmax
+
+    length = 40
+    inp = keras.Input((length, 4))
+    h = layers.Conv1D(6, 5, padding="same", activation="relu")(inp)
+    model = keras.Model(inp, [layers.Conv1D(2, 5, padding="same", name="profile")(h),
+                              layers.Dense(1, name="counts")(layers.GlobalAveragePooling1D()(h))])
+    rng = np.random.default_rng(3)
+    for w in model.weights:
+        w.assign(rng.normal(size=w.shape).astype("float32") * 0.4)
+    model.save(tmp_path / "two.keras")
+    genome = files / "genome.fa"
+    chr1 = "".join(genome.read_text().split(">chr2")[0].splitlines()[1:])
+    (tmp_path / "v.tsv").write_text(f"chr1\t60\t{chr1[59]}\t{'GATC'['ACGT'.index(chr1[59])]}\tsnv\n"
+                                    f"chr1\t100\t{chr1[99:102]}\t{chr1[99]}\tdel\n")
+    for head, target in (("profile", "profile"), ("counts", "sum")):
+        out = tmp_path / f"{head}.h5"
+        result = CliRunner().invoke(cli, ["variants", str(tmp_path / "two.keras"), str(tmp_path / "v.tsv"), "--genome",
+                                          str(genome), "--output", head, "--target", target, "--n-refs", "3",
+                                          "--out", str(out), "--quiet"])
+        assert result.exit_code == 0, result.output
+        table = pd.read_csv(out.with_suffix(".tsv"), sep="\t")
+        with h5py.File(out) as h5:
+            ref, alt = h5["ref_one_hot"][()], h5["alt_one_hot"][()]
+        on_ref, on_alt = model.predict(ref, verbose=0), model.predict(alt, verbose=0)  # [profile, counts] each
+        if head == "profile":
+            p = softmax(on_ref[0].reshape(2, -1).astype(np.float64), axis=1)
+            q = softmax(on_alt[0].reshape(2, -1).astype(np.float64), axis=1)
+            assert np.allclose(table["js_distance"], jensenshannon(p, q, base=2, axis=1), atol=1e-5)
+            assert ((table["js_distance"] > 0) & (table["js_distance"] <= 1)).all()
+        else:
+            assert "js_distance" not in table
+            assert np.allclose(table["ref_prediction"], on_ref[1][:, 0], atol=1e-4)
+            assert np.allclose(table["alt_prediction"], on_alt[1][:, 0], atol=1e-4)
