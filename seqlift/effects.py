@@ -19,6 +19,7 @@ The variant file (``seqlift view`` reads it; datasets N first, a task axis only 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -510,7 +511,7 @@ class _ShardFile:
 def variant_effects(model, variants, genome, tasks=(0,), **options) -> tuple[pd.DataFrame, dict]:
     """Every variant's effect and both alleles' contribution scores, as ``seqlift variants`` computes them.
 
-    model: a model file (as ``seqlift score`` takes it); variants: a VCF (plain or bgzip) or TSV
+    model: a model file (as ``seqlift score`` takes it) or a loaded ``keras.Model``; variants: a VCF (plain or bgzip) or TSV
     ``chrom pos ref alt [id]``; genome: its FASTA. tasks: output indices. options: ``seqlift score``'s options as
     ``ScoreRequest`` fields (``method``, ``rule``, ``reference``, ``n_refs``, ``seed``, ``target``, ``output``,
     ``rc_average``, ``batch_size``, ``skip_invalid``, ...) and ``null`` (shuffled controls per variant).
@@ -518,7 +519,8 @@ def variant_effects(model, variants, genome, tasks=(0,), **options) -> tuple[pd.
     names, each with a task axis: ``ref_contrib`` ``(N, T, L, 4)``, ``ref_prediction`` ``(N, T)``, ...
     """
     null = int(options.pop("null", 0) or 0)
-    request = pipeline.ScoreRequest(model=str(model), input=str(variants), out=None, genome=str(genome), **options)
+    model = str(model) if isinstance(model, (str, os.PathLike)) else model  # a path, or a loaded keras.Model
+    request = pipeline.ScoreRequest(model=model, input=str(variants), out=None, genome=str(genome), **options)
     tasks = list(tasks)
     vplan = prepare_variants(request, lambda n: _checked_tasks(tasks, n), null)
     parts: dict[str, list] = {}

@@ -261,6 +261,11 @@ def test_python_api(scored):
         assert np.array_equal(arrays["alt_contrib"][:, 0], h5["alt_contrib"][()])
         assert np.array_equal(arrays["q_value"][:, 0], h5["q_value"][()])
     assert list(table["name"]) == [i.decode() for i in h5py.File(out)["ids"][()]]
+    import keras
+
+    loaded = keras.models.load_model(MODEL, compile=False)  # a notebook's model object gives the same
+    again, arrays_again = seqlift.variant_effects(loaded, vcf, fa, tasks=[1], n_refs=4, null=8, chunk_size=4)
+    assert np.array_equal(arrays_again["ref_contrib"], arrays["ref_contrib"]) and again.equals(table)
 
 
 def test_resume_continues_an_interrupted_run(scored, tmp_path):
