@@ -258,7 +258,8 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], mod
         _check_track_coordinates(request, source)
     references = references.for_input(length, source.n_sequences, source.composition)
     chunk = chunk_size(request.chunk_size, length, references.per_input)
-    batch = batch_size(explainer, length, references.per_input, request.batch_size, source.n_sequences, chunk)
+    batch = batch_size(explainer, length, references.per_input, request.batch_size, source.n_sequences, chunk,
+                       getattr(source, "windows_per_row", 1))
     rows = shard_rows(request.shard, source.n_sequences, chunk)
     return ScorePlan(request, method, explainer, source, references, tasks, rows, chunk, MappingProxyType(extra),
                      outputs, MappingProxyType(extra_rc), batch)
@@ -401,7 +402,7 @@ def _check_track_coordinates(request: ScoreRequest, source: SequenceSource):
 
 
 def batch_size(explainer: Explainer, length: int, n_refs: int, given: int | None, n_sequences: int,
-               chunk: int) -> int:
+               chunk: int, windows: int = 1) -> int:
     """Sequences per compiled step. ``given`` (--batch-size) is checked against the memory estimate and
     refused, with it, when it would not fit; auto (None) takes the default pairs per step
     (``Explainer.default_pairs``) or, where they would not fit, as many whole sequences as fit in
@@ -410,7 +411,8 @@ def batch_size(explainer: Explainer, length: int, n_refs: int, given: int | None
     on_gpu = explainer.device != "cpu" and backend.gpu_available()
     host = available_memory()
     device = backend.gpu_free_memory() if on_gpu else None
-    references = references_memory(length, n_refs, min(chunk, n_sequences))  # a chunk never exceeds the input
+    # a chunk never exceeds the input; ``windows``: sequences scored per input row (a variant's ref and alt: 2)
+    references = windows * references_memory(length, n_refs, min(chunk, n_sequences))
     per_sequence = n_refs * explainer.bytes_per_pair()
     if host is not None and references + (0 if on_gpu else per_sequence) > host:
         raise SeqliftError(f"--n-refs {n_refs} needs about {(references + per_sequence) / 2**30:.1f} GiB even at one "
