@@ -342,3 +342,33 @@ def test_profile_head_js_distance_and_sum_target(files, tmp_path):
             assert "js_distance" not in table
             assert np.allclose(table["ref_prediction"], on_ref[1][:, 0], atol=1e-4)
             assert np.allclose(table["alt_prediction"], on_alt[1][:, 0], atol=1e-4)
+
+
+def test_several_tasks_have_a_task_axis(scored, tmp_path):
+    """--task 1,2: per-base scores (N, 2, L, 4), predictions (N, 2), two TSV lines per variant; task 1's values are
+    the one-task run's; the viewer and logo --variant read the file."""
+    import pandas as pd
+
+    from seqlift.view.data import open_source
+
+    _, out, vcf, fa, _ = scored
+    both = tmp_path / "both.h5"
+    result = CliRunner().invoke(cli, ["variants", str(MODEL), str(vcf), "--genome", str(fa), "--out", str(both),
+                                      "--task", "1,2", "--n-refs", "4", "--null", "8", "--quiet", "--chunk-size", "4"])
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as one, h5py.File(both) as two:
+        n = len(one["ids"])
+        assert two["alt_contrib"].shape == (n, 2, L, 4) and two["q_value"].shape == (n, 2)
+        assert two["null_effects"].shape == (n, 8, 2)
+        assert np.allclose(two["alt_contrib"][:, 0], one["alt_contrib"][()], atol=1e-5)
+        assert np.allclose(two["delta"][:, 0], one["delta"][()], atol=1e-5)
+    table = pd.read_csv(both.with_suffix(".tsv"), sep="\t")
+    assert len(table) == 2 * n and list(table["task"][:2]) == [1, 2]
+    source = open_source(both)
+    try:
+        assert source.tasks == [1, 2] and source.record(0, 1)["alt_allele"]
+    finally:
+        source.close()
+    result = CliRunner().invoke(cli, ["logo", str(both), "--variant", "core505", "--task", "2", "--out",
+                                      str(tmp_path / "t2.png")])
+    assert result.exit_code == 0, result.output
