@@ -199,90 +199,142 @@ def _parse_tasks(values, n_outputs):
     return tasks
 
 
+def _options(*decorators):
+    """One decorator applying click ``decorators`` in the order listed (the order --help shows them)."""
+
+    def apply(fn):
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+
+    return apply
+
+
+# Option specs shared by every command that runs a model (score, variants): one definition each, grouped by the
+# concept that owns them; ``_request_fields`` turns the parsed values into ``ScoreRequest`` fields.
+MODEL_OPTIONS = _options(
+    click.option("--task", "tasks", multiple=True, help="Output index to explain, repeatable, or 'all'.  [default: 0]"),
+    click.option("--output", "model_output", multiple=True,
+                 help="For a model with several outputs (e.g. profile and counts heads): its name or index. Repeat "
+                      "with one --target each to score several heads in one run, one file each (OUT.OUTPUT.h5)."),
+    click.option("--target", "target_kind", type=click.Choice(["logit", "sum", "profile"]), multiple=True,
+                 help="What is explained: each --task's logit, the sum of the output (a counts head), "
+                 "or a profile head's softmax-weighted mean-centred logits (BPNet/chrombpnet).  [default: logit]"),
+    click.option("--rc-average", is_flag=True,
+                 help="Also score each reverse complement and average both strands' scores (on the forward strand)."),
+)
+METHOD_OPTIONS = _options(
+    click.option("--method", type=click.Choice(list(METHODS)), default=DEEPLIFT.name, show_default=True,
+                 help="; ".join(f"{m.name}: {m.description}" for m in METHODS.values()) + "."),
+    click.option("--rule", type=click.Choice(RULES), default=None,
+                 help=f"DeepLIFT rule; genomics = RevealCancel on dense layers, Rescale on convolutions.  "
+                      f"[default: {RULES[0]}]"),
+)
+REFERENCE_OPTIONS = _options(
+    click.option("--reference", default=None,
+                 help="shuffle | frequency | zeros | PATH.fa of reference sequences "
+                      f"({', '.join(m.name for m in METHODS.values() if m.uses_references)}).  [default: shuffle]"),
+    click.option("--n-refs", type=click.IntRange(1), default=None,
+                 help="Dinucleotide shuffles per sequence (--reference shuffle).  [default: 20]"),
+    click.option("--refs-per-input", type=click.IntRange(1), default=None,
+                 help="With --reference PATH.fa: R consecutive records per input, in input order."),
+    click.option("--seed", type=int, default=None, help="Seed of the shuffles, 0 to 2^32-1.  [default: 0]"),
+    click.option("--background", default=None,
+                 help="A,C,G,T frequencies for --reference frequency.  [default: composition of the input]"),
+    click.option("--no-normalize", is_flag=True, help="Do not mean-normalize the first convolution per column."),
+)
+SCALE_OPTIONS = _options(
+    click.option("--batch-size", type=click.IntRange(1), default=None,
+                 help="Sequences per compiled step.  [default: ~256 sequence-reference pairs on CPU, ~4096 on GPU]"),
+)
+CHECK_OPTIONS = _options(
+    click.option("--delta-warn", type=float, default=None,
+                 help="Warn when a convergence delta exceeds this, relative to max(1, |t(x)|, |t(ref)|).  "
+                      "[default: 1e-3]"),
+    click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True),
+    click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
+                 help="Keras backend.  [default: Keras's configured backend]"),
+)
+MODEL_FILE_OPTIONS = _options(
+    click.option("--weights", type=click.Path(dir_okay=False), default=None,
+                 help="Weights: for MODEL.json, Keras 2 save_weights HDF5 or Keras 3 .weights.h5; for a torch "
+                      "module, a state dict (.pt read with weights_only=True, or .safetensors)."),
+    click.option("--custom-objects", type=click.Path(dir_okay=False), default=None,
+                 help="Python file whose Keras layer classes MODEL uses (it may call seqlift.register_layer)."),
+    click.option("--layout", type=click.Choice(["NCL", "NLC"]), default=None,
+                 help="A torch model's layout of its one-hot input: (N, 4, L) or (N, L, 4).  "
+                      "[default: (N, 4, L) if the model captures with it, else (N, L, 4)]"),
+    click.option("--allow-pickle", is_flag=True,
+                 help="Read MODEL.pt holding a whole pickled torch model; unpickling runs code from the file."),
+    click.option("--input", "model_input", default=None,
+                 help="For a model with several inputs: the one-hot sequence input, by name or index.  "
+                      "[default: the only input with 4 channels]"),
+    click.option("--extra", multiple=True, metavar="NAME=FILE.npy",
+                 help="Values of another model input, held fixed: one row per sequence, or one for all "
+                      "(repeatable).  [default: zeros]"),
+    click.option("--extra-rc", multiple=True, metavar="NAME=reverse|swap|both|FILE.npy",
+                 help="With --rc-average: how an --extra input goes with the reverse complement: positions reversed "
+                      "(strands kept, as a BPNet control track), strands swapped, both, or its values in FILE.npy "
+                      "(repeatable)."),
+)
+RUN_OPTIONS = _options(
+    click.option("--resume", is_flag=True,
+                 help="Continue an interrupted run from OUT.partial, its last completed chunk (same settings only)."),
+    click.option("--chunk-size", type=click.IntRange(1), default=None,
+                 help="Sequences per chunk, the unit of resume.  [default: about 4M positions (bp x references)]"),
+    click.option("--shard", default=None, metavar="K/N",
+                 help="Score only the K-th of N contiguous parts of the input (whole chunks); join with seqlift merge."),
+    click.option("--ray", "ray_address", default=None, metavar="local|auto|ADDRESS",
+                 help="Score on a Ray cluster (pip install 'seqlift[ray]'): start one here, join the running one, or "
+                      "this one."),
+    click.option("--workers", type=click.IntRange(1), default=None,
+                 help="Ray workers, each holding the model once.  [default: one per GPU, else one]"),
+    click.option("--force", is_flag=True,
+                 help="Explain more than 64 tasks (--task all on a profile head is every position and strand: "
+                      "--target profile is usually what you want)."),
+    click.option("--quiet", is_flag=True, help="No progress bar."),
+)
+
+
+def _request_fields(options: dict) -> dict:
+    """``ScoreRequest`` fields from the shared options' values (MODEL_OPTIONS ... RUN_OPTIONS)."""
+    delta_warn = options["delta_warn"]
+    return dict(
+        method=options["method"], rule=options["rule"], reference=options["reference"], n_refs=options["n_refs"],
+        refs_per_input=options["refs_per_input"], seed=options["seed"], background=options["background"],
+        normalize=not options["no_normalize"], batch_size=options["batch_size"],
+        device=None if options["device"] == "auto" else options["device"],
+        delta_thresholds=(delta_warn,) if delta_warn is not None else None, weights=options["weights"],
+        custom_objects=options["custom_objects"], model_input=options["model_input"], extra=options["extra"],
+        extra_rc=options["extra_rc"], resume=options["resume"], chunk_size=options["chunk_size"],
+        shard=options["shard"], ray=options["ray_address"], workers=options["workers"],
+        rc_average=options["rc_average"], force=options["force"], layout=options["layout"],
+        allow_pickle=options["allow_pickle"])
+
+
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("input", type=click.Path(dir_okay=False))
 @click.option("--genome", type=click.Path(dir_okay=False), help="Genome FASTA (indexed or indexable) for BED input.")
-@click.option("--task", "tasks", multiple=True, help="Output index to explain, repeatable, or 'all'.  [default: 0]")
-@click.option("--output", "model_output", multiple=True,
-              help="For a model with several outputs (e.g. profile and counts heads): its name or index. Repeat "
-                   "with one --target each to score several heads in one run, one file each (OUT.OUTPUT.h5).")
-@click.option("--target", "target_kind", type=click.Choice(["logit", "sum", "profile"]), multiple=True,
-              help="What is explained: each --task's logit, the sum of the output (a counts head), "
-              "or a profile head's softmax-weighted mean-centred logits (BPNet/chrombpnet).  [default: logit]")
-@click.option("--rc-average", is_flag=True,
-              help="Also score each reverse complement and average both strands' scores (on the forward strand).")
-@click.option("--method", type=click.Choice(list(METHODS)), default=DEEPLIFT.name, show_default=True,
-              help="; ".join(f"{m.name}: {m.description}" for m in METHODS.values()) + ".")
-@click.option("--rule", type=click.Choice(RULES), default=None,
-              help=f"DeepLIFT rule; genomics = RevealCancel on dense layers, Rescale on convolutions.  "
-                   f"[default: {RULES[0]}]")
-@click.option("--reference", default=None,
-              help="shuffle | frequency | zeros | PATH.fa of reference sequences "
-                   f"({', '.join(m.name for m in METHODS.values() if m.uses_references)}).  [default: shuffle]")
-@click.option("--n-refs", type=click.IntRange(1), default=None,
-              help="Dinucleotide shuffles per sequence (--reference shuffle).  [default: 20]")
-@click.option("--refs-per-input", type=click.IntRange(1), default=None,
-              help="With --reference PATH.fa: R consecutive records per input, in input order.")
-@click.option("--seed", type=int, default=None, help="Seed of the shuffles, 0 to 2^32-1.  [default: 0]")
-@click.option("--background", default=None,
-              help="A,C,G,T frequencies for --reference frequency.  [default: composition of the input]")
-@click.option("--no-normalize", is_flag=True, help="Do not mean-normalize the first convolution per column.")
-@click.option("--batch-size", type=click.IntRange(1), default=None,
-              help="Sequences per compiled step.  [default: ~256 sequence-reference pairs on CPU, ~4096 on GPU]")
+@MODEL_OPTIONS
+@METHOD_OPTIONS
+@REFERENCE_OPTIONS
+@SCALE_OPTIONS
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Score file (HDF5).  [default: INPUT.seqlift.h5]")
 @click.option("--modisco", "modisco_prefix", default=None,
               help="Also write PREFIX_ohe.npz and PREFIX_hyp.npz for `modisco motifs -s ... -a ...`.")
-@click.option("--delta-warn", type=float, default=None,
-              help="Warn when a convergence delta exceeds this, relative to max(1, |t(x)|, |t(ref)|).  [default: 1e-3]")
-@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True)
-@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
-              help="Keras backend.  [default: Keras's configured backend]")
+@CHECK_OPTIONS
 @click.option("--logo", type=click.Path(dir_okay=False), default=None, help="Also draw a logo of the top sequence (PNG/SVG/PDF).")
 @click.option("--bigwig", type=click.Path(dir_okay=False), default=None, help="Also write a bigWig track (needs chrom:start-end names).")
 @click.option("--chrom-sizes", type=click.Path(dir_okay=False), default=None, help="Chromosome sizes for --bigwig.")
 @click.option("--skip-invalid", is_flag=True,
               help="BED input: skip regions whose window falls off their chromosome (counted on stderr).")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Weights: for MODEL.json, Keras 2 save_weights HDF5 or Keras 3 .weights.h5; for a torch "
-                   "module, a state dict (.pt read with weights_only=True, or .safetensors).")
-@click.option("--custom-objects", type=click.Path(dir_okay=False), default=None,
-              help="Python file whose Keras layer classes MODEL uses (it may call seqlift.register_layer).")
-@click.option("--layout", type=click.Choice(["NCL", "NLC"]), default=None,
-              help="A torch model's layout of its one-hot input: (N, 4, L) or (N, L, 4).  "
-                   "[default: (N, 4, L) if the model captures with it, else (N, L, 4)]")
-@click.option("--allow-pickle", is_flag=True,
-              help="Read MODEL.pt holding a whole pickled torch model; unpickling runs code from the file.")
-@click.option("--input", "model_input", default=None,
-              help="For a model with several inputs: the one-hot sequence input, by name or index.  "
-                   "[default: the only input with 4 channels]")
-@click.option("--extra", multiple=True, metavar="NAME=FILE.npy",
-              help="Values of another model input, held fixed: one row per sequence, or one for all "
-                   "(repeatable).  [default: zeros]")
-@click.option("--extra-rc", multiple=True, metavar="NAME=reverse|swap|both|FILE.npy",
-              help="With --rc-average: how an --extra input goes with the reverse complement: positions reversed "
-                   "(strands kept, as a BPNet control track), strands swapped, both, or its values in FILE.npy "
-                   "(repeatable).")
-@click.option("--resume", is_flag=True,
-              help="Continue an interrupted run from OUT.partial, its last completed chunk (same settings only).")
-@click.option("--chunk-size", type=click.IntRange(1), default=None,
-              help="Sequences per chunk, the unit of resume.  [default: about 4M positions (bp x references)]")
-@click.option("--shard", default=None, metavar="K/N",
-              help="Score only the K-th of N contiguous parts of the input (whole chunks); join with seqlift merge.")
-@click.option("--ray", "ray_address", default=None, metavar="local|auto|ADDRESS",
-              help="Score on a Ray cluster (pip install 'seqlift[ray]'): start one here, join the running one, or this one.")
-@click.option("--workers", type=click.IntRange(1), default=None,
-              help="Ray workers, each holding the model once.  [default: one per GPU, else one]")
-@click.option("--force", is_flag=True,
-              help="Explain more than 64 tasks (--task all on a profile head is every position and strand: "
-                   "--target profile is usually what you want).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@MODEL_FILE_OPTIONS
+@RUN_OPTIONS
 @user_errors
-def score(model, input, genome, tasks, model_output, method, rule, reference, n_refs, refs_per_input, seed, background,
-          no_normalize, batch_size, out, modisco_prefix, delta_warn, device, backend, logo, bigwig, chrom_sizes,
-          skip_invalid, weights, custom_objects, model_input, extra, resume, chunk_size, shard, ray_address, workers, quiet,
-          target_kind, rc_average, force, extra_rc, layout, allow_pickle):
+def score(model, input, genome, tasks, model_output, target_kind, out, modisco_prefix, logo, bigwig, chrom_sizes,
+          skip_invalid, quiet, **options):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL.
 
     MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); FILE.py:FUNCTION, a
@@ -294,15 +346,9 @@ def score(model, input, genome, tasks, model_output, method, rule, reference, n_
     out = out if out is not None else f"{input}.seqlift.h5"
     heads = pipeline.pair_heads(model_output, target_kind)
     request = pipeline.ScoreRequest(
-        model=model, input=input, genome=genome, method=method, rule=rule,
-        reference=reference, n_refs=n_refs, refs_per_input=refs_per_input, seed=seed, background=background,
-        normalize=not no_normalize, batch_size=batch_size, out=out, modisco=modisco_prefix,
-        device=None if device == "auto" else device, delta_thresholds=(delta_warn,) if delta_warn is not None else None,
-        output=heads[0][0], logo=logo, bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid,
-        weights=weights, custom_objects=custom_objects, model_input=model_input, extra=extra, extra_rc=extra_rc,
-        resume=resume, chunk_size=chunk_size, shard=shard, ray=ray_address, workers=workers,
-        target=heads[0][1], rc_average=rc_average, force=force, layout=layout, allow_pickle=allow_pickle,
-    )
+        model=model, input=input, genome=genome, out=out, modisco=modisco_prefix, output=heads[0][0], logo=logo,
+        bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid, target=heads[0][1],
+        **_request_fields(options))
     if len(heads) > 1:
         _score_heads(request, heads, tasks, quiet)
         return
@@ -359,6 +405,52 @@ def _score_heads(request, heads, tasks, quiet):
                    err=True)
     for plan, result in zip(plans, results):
         _draw(plan, result)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("variants", type=click.Path(dir_okay=False))
+@click.option("--genome", required=True, type=click.Path(dir_okay=False),
+              help="Genome FASTA the variants are on (indexed or indexable; REF is checked against it).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Variant file (HDF5, read by seqlift view and seqlift logo --variant); OUT.tsv beside it.")
+@click.option("--null", type=click.IntRange(0), default=0, show_default=True,
+              help="Also score K dinucleotide shuffles of each variant's window with the alleles in place: an "
+                   "empirical p-value of |effect| and Benjamini-Hochberg q-values.")
+@click.option("--skip-invalid", is_flag=True,
+              help="Skip variants whose REF does not match the genome, on unknown chromosomes, or whose windows "
+                   "fall off their chromosome (counted on stderr).")
+@MODEL_OPTIONS
+@METHOD_OPTIONS
+@REFERENCE_OPTIONS
+@SCALE_OPTIONS
+@CHECK_OPTIONS
+@MODEL_FILE_OPTIONS
+@RUN_OPTIONS
+@user_errors
+def variants(model, variants, genome, out, null, skip_invalid, tasks, model_output, target_kind, quiet, **options):
+    """Score each variant of VARIANTS (VCF, plain or bgzip, or TSV chrom pos ref alt [id]) with MODEL: both
+    alleles' windows, their contributions and predictions, and the effect alt - ref."""
+    from seqlift import effects, pipeline
+    from seqlift.errors import SeqliftError
+
+    heads = pipeline.pair_heads(model_output, target_kind)
+    if len(heads) > 1:
+        raise SeqliftError("seqlift variants explains one --output/--target pair per run; run it once per head")
+    request = pipeline.ScoreRequest(model=model, input=variants, out=out, genome=genome, output=heads[0][0],
+                                    target=heads[0][1], skip_invalid=skip_invalid, **_request_fields(options))
+    plan = effects.prepare_variants(request, lambda n_outputs: _parse_tasks(tasks, n_outputs), null)
+    progress = Progress(len(plan.plan.rows), "scoring variants", quiet)
+    try:
+        result = effects.run_variants(plan, progress.update)
+    finally:
+        progress.close()
+    worst = result.worst_delta(plan.plan.delta_thresholds[0])
+    if worst:
+        click.echo(f"seqlift: warning: {worst}", err=True)
+    if not quiet:
+        click.echo(f"wrote {result.out} ({result.n} variants, {len(plan.plan.tasks)} task(s), "
+                   f"{progress.rate:.1f} variants/s) and {result.summary}", err=True)
 
 
 @cli.command()
@@ -493,11 +585,21 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
 @click.option("--motifs", "motifs_path", type=click.Path(dir_okay=False), default=None,
               help="Shade motifs from a TSV with name, motif, start, end columns (`seqlift simulate` writes "
                    "motifs.tsv and test_motifs.tsv; the shipped example's is data/simulations/test_motifs.tsv).")
+@click.option("--variant", default=None,
+              help="A variant file (seqlift variants): draw this variant (ID or chrom:pos:ref:alt), ref above alt.")
 @user_errors
-def logo(scores, out, task, name, top, hypothetical, start, end, around_max, full, motifs_path):
-    """Draw contribution logos from a seqlift score file."""
+def logo(scores, out, task, name, top, hypothetical, start, end, around_max, full, motifs_path, variant):
+    """Draw contribution logos from a seqlift score file (or one variant of a variant file: --variant)."""
     from seqlift import plots, simulation
 
+    if variant is not None:
+        given = [o for o, v in (("--name", name), ("--top", top), ("--around-max", around_max), ("--full", full),
+                                ("--motifs", motifs_path)) if v]
+        if given:
+            raise click.UsageError(f"{given[0]} does not apply with --variant")
+        path = plots.draw_variant_logo(scores, out, variant, task=task, hypothetical=hypothetical, start=start, end=end)
+        click.echo(f"wrote {path}", err=True)
+        return
     path = plots.draw_logo_file(scores, out, task=task, name=name, top=top, hypothetical=hypothetical, start=start,
                                 end=end, around_max=around_max, motifs_path=motifs_path, full=full,
                                 colours=simulation.MOTIF_COLOURS)
@@ -584,13 +686,28 @@ def export(scores, out, task):
 @click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @user_errors
 def merge(out, shards):
-    """Join the score files of seqlift score --shard K/N (all N, any order) into OUT, in input order."""
+    """Join the score files of seqlift score --shard K/N (or variant files of seqlift variants --shard K/N; all N,
+    any order) into OUT, in input order."""
     from seqlift.outputs import Outputs
     from seqlift.scorefile import merge_shards
 
+    variants = _is_variant_file(shards[0])
+    if variants:
+        from seqlift.effects import merge_variant_shards as merge_shards  # noqa: F811
     with Outputs(shards) as outputs:
         n = merge_shards(outputs, out, list(shards))
-    click.echo(f"wrote {out} ({n} sequences from {len(shards)} shards)", err=True)
+    click.echo(f"wrote {out} ({n} {'variants' if variants else 'sequences'} from {len(shards)} shards)", err=True)
+
+
+def _is_variant_file(path) -> bool:
+    """Whether ``path`` is an HDF5 variant file (seqlift variants), read without loading Keras."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            return "ref_contrib" in handle
+    except OSError:
+        return False
 
 
 def main():

@@ -48,6 +48,7 @@ _LAZY = {
     "in_silico_mutagenesis": "methods",
     "count_dinucleotide_shuffles": "references", "dinucleotide_shuffle": "references",
     "Scores": "scoring", "score": "scoring",
+    "variant_effects": "effects",
     "one_hot_encode": "sequences",
     "register_layer": "frontends.keras.custom_layers",
 }

@@ -218,18 +218,25 @@ class Result:
 
 
 # ----------------------------------------------------------------------------- prepare
-def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], model=None, several=False) -> ScorePlan:
+def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], model=None, several=False,
+            open_source: Callable = SequenceSource.open, check_outputs: Callable | None = None) -> ScorePlan:
     """Check every option, output and input, and load the model, before any work starts.
 
     choose_tasks: ``n_outputs -> tasks`` (the CLI's ``--task``, checked against the model).
     model: the ``keras.Model`` already loaded from ``request.model`` (``prepare_heads``), or None to load it.
     several: one of several heads (``prepare_heads`` checks that --force applies to one of them).
+    open_source: ``(input, length, genome, skip_invalid) -> source`` of the rows to score: FASTA or BED
+    (``SequenceSource.open``), or variants (``variants.VariantSource.open``).
+    check_outputs: ``(request, outputs, tasks)`` checking the destinations (default: score's files); a
+    request whose ``out`` is None writes nothing (the Python API) and checks none.
     """
     method = get_method(request.method)
     check_options(request, method)
     references = request.references()
     outputs = Outputs(input_paths(request, references))
-    _check_outputs(request, outputs)
+    check_outputs = check_outputs or _check_outputs
+    if request.out is not None:
+        check_outputs(request, outputs)
     if request.ray:
         from .cluster import check_address
 
@@ -243,16 +250,18 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], mod
     length = int(explainer.graph.input_shape[0])
     tasks = tuple(choose_tasks(explainer.n_outputs))
     _check_task_count(request, explainer, tasks, several)
-    _check_outputs(request, outputs, tasks)
+    if request.out is not None:
+        check_outputs(request, outputs, tasks)
     explained_targets(explainer, tasks, request.target, request.rc_average)  # targets that cannot mean anything
-    source = SequenceSource.open(request.input, length, request.genome, request.skip_invalid)
+    source = open_source(request.input, length, request.genome, request.skip_invalid)
     extra = _read_extra(request, explainer, source.n_sequences)
     extra_rc = _read_extra_rc(request, explainer, source.n_sequences, extra)
     if request.bigwig:
         _check_track_coordinates(request, source)
     references = references.for_input(length, source.n_sequences, source.composition)
     chunk = chunk_size(request.chunk_size, length, references.per_input)
-    batch = batch_size(explainer, length, references.per_input, request.batch_size, source.n_sequences, chunk)
+    batch = batch_size(explainer, length, references.per_input, request.batch_size, source.n_sequences, chunk,
+                       getattr(source, "windows_per_row", 1))
     rows = shard_rows(request.shard, source.n_sequences, chunk)
     return ScorePlan(request, method, explainer, source, references, tasks, rows, chunk, MappingProxyType(extra),
                      outputs, MappingProxyType(extra_rc), batch)
@@ -420,7 +429,7 @@ def _check_track_coordinates(request: ScoreRequest, source: SequenceSource):
 
 
 def batch_size(explainer: Explainer, length: int, n_refs: int, given: int | None, n_sequences: int,
-               chunk: int) -> int:
+               chunk: int, windows: int = 1) -> int:
     """Sequences per compiled step. ``given`` (--batch-size) is checked against the memory estimate and
     refused, with it, when it would not fit; auto (None) takes the default pairs per step
     (``Explainer.default_pairs``) or, where they would not fit, as many whole sequences as fit in
@@ -429,7 +438,8 @@ def batch_size(explainer: Explainer, length: int, n_refs: int, given: int | None
     on_gpu = explainer.device != "cpu" and backend.gpu_available()
     host = available_memory()
     device = backend.gpu_free_memory() if on_gpu else None
-    references = references_memory(length, n_refs, min(chunk, n_sequences))  # a chunk never exceeds the input
+    # a chunk never exceeds the input; ``windows``: sequences scored per input row (a variant's ref and alt: 2)
+    references = windows * references_memory(length, n_refs, min(chunk, n_sequences))
     per_sequence = n_refs * explainer.bytes_per_pair()
     if host is not None and references + (0 if on_gpu else per_sequence) > host:
         raise SeqliftError(f"--n-refs {n_refs} needs about {(references + per_sequence) / 2**30:.1f} GiB even at one "

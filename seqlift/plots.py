@@ -207,3 +207,80 @@ def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetica
                 "contrib": scores.rows("contrib", chosen), "hypothetical": scores.rows("hypothetical", chosen)}
     return draw_logos(data, list(range(len(chosen))), out, hypothetical, start, end, around_max, motifs,
                       inputs=inputs, full=full, colours=colours)
+
+
+def draw_variant_logo(variants_path, out, variant: str, task=None, hypothetical=False, start=None, end=None,
+                      width_per_bp=0.18, dpi=150):
+    """``seqlift logo VARIANTS.h5 --variant ID``: the ref window's logo above the alt window's, on one y scale,
+    the variant's bases shaded. variant: an ID, or ``chrom:pos:ref:alt`` (which tells apart the ALTs of a
+    multi-allelic record that share an ID). The window drawn: ``start``..``end``, default 25 bp either side of the
+    variant's first base (at ``L // 2``)."""
+    import h5py
+    import logomaker
+    from matplotlib.figure import Figure
+
+    out = Path(out)
+    if out.suffix.lower() not in LOGO_FORMATS:
+        raise SeqliftError(f"{out}: logo output must end in .png, .svg or .pdf")
+    Outputs([variants_path]).check_file(out, ours=is_logo)
+    try:
+        h5 = h5py.File(variants_path, "r")
+    except OSError:
+        raise SeqliftError(f"{variants_path}: not an HDF5 variant file") from None
+    with h5:
+        if "ref_contrib" not in h5:
+            raise SeqliftError(f"{variants_path}: not a variant file (seqlift variants writes them); --variant "
+                               "applies to variant files only")
+        text = lambda key: [v.decode() if isinstance(v, bytes) else str(v) for v in h5[key][()]]  # noqa: E731
+        ids, chrom, pos, ref, alt = text("ids"), text("chrom"), h5["pos"][()], text("ref"), text("alt")
+        full = [f"{c}:{p}:{r}:{a}" for c, p, r, a in zip(chrom, pos, ref, alt)]
+        hits = [i for i, name in enumerate(ids) if name == variant] or [i for i, name in enumerate(full) if name == variant]
+        if not hits:
+            raise SeqliftError(f"--variant {variant}: no such variant in {variants_path} (give its ID or chrom:pos:ref:alt)")
+        if len(hits) > 1:
+            raise SeqliftError(f"--variant {variant}: {len(hits)} variants have this ID; give one as chrom:pos:ref:alt "
+                               f"({', '.join(full[i] for i in hits[:3])})")
+        i = hits[0]
+        tasks = [int(t) for t in np.atleast_1d(h5.attrs.get("tasks", [0]))]
+        task = tasks[0] if task is None else task
+        if task not in tasks:
+            raise SeqliftError(f"--task {task}: {variants_path} holds task(s) {', '.join(map(str, tasks))}")
+        key = "hypothetical" if hypothetical else "contrib"
+        rows = {side: h5[f"{side}_{key}"][i] for side in ("ref", "alt")}
+        if len(tasks) > 1:
+            rows = {side: value[tasks.index(task)] for side, value in rows.items()}
+        predictions = {side: np.atleast_1d(h5[f"{side}_prediction"][i])[tasks.index(task) if len(tasks) > 1 else 0]
+                       for side in ("ref", "alt")}
+        attrs = dict(h5.attrs)
+    length = rows["ref"].shape[0]
+    centre = length // 2
+    s = max(0, centre - 25) if start is None else start
+    e = min(length, centre + 26) if end is None else min(end, length)
+    if e <= s:
+        raise SeqliftError(f"--start {s} and --end {e}: end must be greater than start (window of {length} bp)")
+    values = np.concatenate([rows["ref"][s:e], rows["alt"][s:e]])
+    low, high = min(0.0, float(np.minimum(values, 0).sum(-1).min())), max(0.0, float(np.maximum(values, 0).sum(-1).max()))
+    pad = 0.05 * (high - low or 1.0)
+    fig = Figure(figsize=(max(6.0, (e - s) * width_per_bp), 4.4))
+    axes = fig.subplots(2, 1, squeeze=False)[:, 0]
+    genome_start = int(pos[i]) - 1 - centre  # 0-based genome coordinate of window index 0
+    for ax, side, allele in zip(axes, ("ref", "alt"), (ref[i], alt[i])):
+        frame = pd.DataFrame(rows[side][s:e], columns=list(ALPHABET), index=np.arange(s, e) + genome_start)
+        logomaker.Logo(frame, ax=ax, color_scheme="classic", flip_below=False)
+        ax.axhline(0, color="black", linewidth=0.5)
+        ax.axvspan(genome_start + centre - 0.5, genome_start + centre + len(allele) - 0.5, color="gold", alpha=0.3,
+                   linewidth=0)
+        ax.set_ylim(low - pad, high + pad)
+        ax.set_ylabel(f"{side} {key}", fontsize=8)
+        ax.set_title(f"{ids[i]} {chrom[i]}:{pos[i]} {side.upper()} {allele} · task {task} "
+                     f"({attrs.get('target', 'logit')}) prediction {predictions[side]:.3g}", fontsize=9)
+        for spine in ("top", "right"):
+            ax.spines[spine].set_visible(False)
+    axes[1].set_xlabel(f"{chrom[i]} (genome coordinates of the ref window; alt bases after an indel are shifted)",
+                       fontsize=8)
+    fig.tight_layout()
+    kind = out.suffix.lower()[1:]
+    with Outputs([variants_path]) as outputs:
+        fig.savefig(outputs.file(out, ours=is_logo), dpi=dpi, format=kind,
+                    metadata={"Software" if kind == "png" else "Creator": LOGO_MARK})
+    return out

@@ -129,6 +129,11 @@ def _open_fasta(path):
         raise SeqliftError(f"{path}: malformed FASTA ({message[:200]})") from None
 
 
+def open_genome(path):
+    """An indexed genome FASTA (pyfaidx, indexed on first use): ``genome[chrom][start:end]`` is a string."""
+    return _open_fasta(path)
+
+
 def _indexes_in_scratch(path: Path) -> bool:
     """Whether ``path`` indexes cleanly into a scratch folder (removed again): tells a bad index from bad FASTA."""
     with tempfile.TemporaryDirectory(prefix="seqlift-fai-") as scratch:

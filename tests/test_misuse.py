@@ -883,3 +883,51 @@ def test_simulate_train_quiet_prints_nothing_and_a_forced_rerun_replaces_its_own
 
 
     assert (work / "l.png").exists() and (work / "t.bw").exists() and (work / "c.h5").exists()
+
+
+# ---------------------------------------------------------------------------------------------- seqlift variants
+def test_variants_misuse(work):
+    """seqlift variants: every bad variant, option and destination is one line naming it; nothing is written."""
+    (work / "v.h5.partial").write_bytes(b"")  # an interrupted run's: refused without --resume, kept
+    m, genome = work / "model.h5", work / "genome.fa"
+    chr1 = "".join(line.strip() for line in genome.read_text().split(">chr2")[0].splitlines()[1:])
+    ref = chr1[99]
+    wrong = "A" if ref != "A" else "C"
+    (work / "good.tsv").write_text(f"chr1\t100\t{ref}\tG\tok\n")
+    (work / "mismatch.tsv").write_text(f"chr1\t100\t{ref}\tG\tok\nchr1\t120\t{'A' if chr1[119] != 'A' else 'C'}\tG\trs7\n")
+    (work / "unknown.tsv").write_text("chrZ\t100\tA\tG\n")
+    (work / "edge.tsv").write_text(f"chr1\t5\t{chr1[4]}\tG\tnear_start\n")
+    (work / "symbolic.tsv").write_text("chr1\t100\tA\t<DEL>\n")
+    (work / "bad.tsv").write_text("chr1\tten\tA\tG\n")
+    (work / "user.h5").write_bytes(b"a user's file")
+    out = ("--out", work / "v.h5")
+    cases = [
+        (["variants", m, work / "mismatch.tsv", "--genome", genome, *out],
+         f"variant rs7 (chr1:120): REF {'A' if chr1[119] != 'A' else 'C'} does not match the genome's"),
+        (["variants", m, work / "unknown.tsv", "--genome", genome, *out],
+         "variant chrZ:100:A:G (chrZ:100): chromosome 'chrZ' is not in the genome"),
+        (["variants", m, work / "edge.tsv", "--genome", genome, *out], "variant near_start (chr1:5): its 40 bp windows"),
+        (["variants", m, work / "symbolic.tsv", "--genome", genome, *out], "no variants with sequence alleles"),
+        (["variants", m, work / "bad.tsv", "--genome", genome, *out], "bad.tsv:1: pos 'ten' is not a 1-based position"),
+        (["variants", m, work / "nothere.vcf", "--genome", genome, *out], "variant file not found"),
+        (["variants", m, work / "good.tsv", "--genome", genome, "--out", work / "user.h5"],
+         "exists and was not written by seqlift"),
+        (["variants", m, work / "good.tsv", "--genome", genome, "--out", work / "good.tsv"], "is one of this run's inputs"),
+        (["variants", m, work / "good.tsv", "--genome", genome, *out, "--ray", "local"], "--ray is not available for"),
+        (["variants", m, work / "good.tsv", "--genome", genome, *out], "an interrupted run's"),
+        (["variants", m, work / "good.tsv", "--genome", genome, *out, "--method", "saliency", "--n-refs", "3"],
+         "--n-refs does nothing with --method saliency"),
+        (["variants", m, work / "good.tsv", "--genome", genome, *out, "--output", "a", "--target", "logit",
+          "--output", "b", "--target", "sum"], "one --output/--target pair per run"),
+        (["variants", m, work / "good.tsv", *out], "Missing option '--genome'"),
+        (["logo", work / "scores.h5", "--variant", "ok", "--out", work / "l.png"], "not a variant file"),
+        (["variants", m, work / "mismatch.tsv", "--genome", genome, "--out", work / "x.h5", "--skip-invalid",
+          "--n-refs", 2], None),
+    ]
+    run_cases(work, cases)
+    (work / "v.h5.partial").unlink()
+    result = invoke("variants", m, work / "mismatch.tsv", "--genome", genome, "--out", work / "w.h5", "--skip-invalid",
+                    "--n-refs", 2, "--quiet")
+    assert "skipped 1 variant(s) whose REF does not match the genome" in result.stderr
+    with h5py.File(work / "w.h5") as h5:
+        assert [i.decode() for i in h5["ids"][()]] == ["ok"]
