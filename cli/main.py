@@ -264,6 +264,9 @@ MODEL_FILE_OPTIONS = _options(
     click.option("--layout", type=click.Choice(["NCL", "NLC"]), default=None,
                  help="A torch model's layout of its one-hot input: (N, 4, L) or (N, L, 4).  "
                       "[default: (N, 4, L) if the model captures with it, else (N, L, 4)]"),
+    click.option("--length", type=click.IntRange(1), default=None,
+                 help="Window length (bp) for a torch model, whose module does not fix it (BED, VCF input).  "
+                      "[default: the first FASTA record's]"),
     click.option("--allow-pickle", is_flag=True,
                  help="Read MODEL.pt holding a whole pickled torch model; unpickling runs code from the file."),
     click.option("--input", "model_input", default=None,
@@ -309,7 +312,7 @@ def _request_fields(options: dict) -> dict:
         extra_rc=options["extra_rc"], resume=options["resume"], chunk_size=options["chunk_size"],
         shard=options["shard"], ray=options["ray_address"], workers=options["workers"],
         rc_average=options["rc_average"], force=options["force"], layout=options["layout"],
-        allow_pickle=options["allow_pickle"])
+        allow_pickle=options["allow_pickle"], length=options["length"])
 
 
 @cli.command()

@@ -109,7 +109,8 @@ class Explainer:
     def graph(self) -> Graph:
         if self._graph is None:
             raise SeqliftError(f"the {self.frontend.kind} {type(self.model).__name__} is captured for a length of "
-                               "sequence: give Explainer(..., input_length=L), or call attribute/deeplift/predict first")
+                               "sequence, which the module does not fix: give --length L on the command line (BED and "
+                               "variant input), or Explainer(..., input_length=L), or call attribute/deeplift first")
         return self._graph
 
     def _lower_for(self, inputs, extra):

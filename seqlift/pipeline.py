@@ -76,6 +76,7 @@ class ScoreRequest:
     weights: str | None = None  # for an ARCH.json model
     custom_objects: str | None = None  # Python file of custom layer classes
     layout: str | None = None  # the model's layout of its one-hot input, 'NCL' or 'NLC'  [default: found]
+    length: int | None = None  # the window length for a torch model  [default: the first FASTA record's]
     allow_pickle: bool = False  # read a whole pickled torch model (runs code from the file)
     model_input: str | None = None  # the one-hot input of a multi-input model (name or index)
     extra: tuple = ()  # "NAME=FILE.npy" values for the other inputs, held fixed
@@ -248,6 +249,9 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], mod
         settings.update(model=model, weights=None)  # loaded once, with its weights, for every head
     explainer = explainer_for_sequences(**settings)
     length = int(explainer.graph.input_shape[0])
+    if request.length is not None and request.length != length:
+        raise SeqliftError(f"--length {request.length}: the model takes {length} bp; leave --length out (it is for "
+                           "torch models, whose length the module does not fix)")
     tasks = tuple(choose_tasks(explainer.n_outputs))
     _check_task_count(request, explainer, tasks, several)
     if request.out is not None:
@@ -379,8 +383,8 @@ def explainer_settings(request: ScoreRequest) -> dict:
 
 
 def _capture_shapes(request: ScoreRequest) -> dict:
-    """What capturing a torch model needs to know that its files do not say: the sequences' length (the
-    first FASTA record's) and the per-sample shapes of the ``--extra`` arrays (``(N, *S)`` or ``(1, *S)``)."""
+    """What capturing a torch model needs to know that its files do not say: the sequences' length (``--length``,
+    else the first FASTA record's) and the per-sample shapes of the ``--extra`` arrays (``(N, *S)`` or ``(1, *S)``)."""
     shapes = {}
     for item in request.extra:
         name, _, path = item.partition("=")
@@ -389,9 +393,9 @@ def _capture_shapes(request: ScoreRequest) -> dict:
         except (OSError, ValueError):
             continue  # _read_extra says what is wrong with it
         shapes[name] = tuple(value.shape[1:])
-    length = None
+    length = request.length
     is_bed = Path(request.input).name.lower().removesuffix(".gz").endswith((".bed", ".narrowpeak"))
-    if not is_bed and Path(request.input).is_file():
+    if length is None and not is_bed and Path(request.input).is_file():
         try:
             length = len(next(iter(seqs.read_fasta(request.input))).sequence)
         except (SeqliftError, StopIteration):

@@ -379,3 +379,56 @@ def test_logsumexp_and_log_softmax_sum_to_delta_and_match_the_module():
     np.testing.assert_allclose(attribution.prediction, expected, rtol=1e-5, atol=1e-6)
     kinds = {type(node.op).__name__ for node in explainer.graph.nodes}
     assert "LogSumExp" in kinds
+
+
+SMALL = """
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(4, 6, 5, padding=2)
+        self.linear = torch.nn.Linear(6, 1)
+
+    def forward(self, x):
+        return self.linear(torch.relu(self.conv(x)).mean(-1))
+
+
+def make():
+    torch.manual_seed(0)
+    return Net()
+"""
+
+
+def test_a_torch_model_scores_bed_and_variant_windows_with_length(tmp_path):
+    """A module that fixes no length takes --length L for BED and variant windows, scored as FASTA of them is."""
+    from click.testing import CliRunner
+
+    from seqlift.scorefile import read_scores
+
+    rng = np.random.default_rng(9)
+    genome = "".join(rng.choice(list("ACGT"), 400))
+    (tmp_path / "genome.fa").write_text(f">chr1\n{genome}\n")
+    (tmp_path / "build.py").write_text(SMALL)
+    (tmp_path / "peaks.bed").write_text("chr1\t100\t160\n")
+    (tmp_path / "window.fa").write_text(f">chr1:90-170\n{genome[90:170]}\n")
+    (tmp_path / "snv.tsv").write_text(f"chr1\t201\t{genome[200]}\t{'A' if genome[200] != 'A' else 'C'}\n")
+    model, runner = f"{tmp_path / 'build.py'}:make", CliRunner()
+    common = ["--n-refs", "2", "--quiet"]
+    missing = runner.invoke(cli, ["score", model, str(tmp_path / "peaks.bed"), "--genome", str(tmp_path / "genome.fa"),
+                                  "--out", str(tmp_path / "b.h5"), *common])
+    assert missing.exit_code == 1 and "--length L" in missing.output
+    for args in (["score", model, str(tmp_path / "peaks.bed"), "--genome", str(tmp_path / "genome.fa"), "--length", "80",
+                  "--out", str(tmp_path / "b.h5")],
+                 ["score", model, str(tmp_path / "window.fa"), "--out", str(tmp_path / "w.h5")],
+                 ["variants", model, str(tmp_path / "snv.tsv"), "--genome", str(tmp_path / "genome.fa"), "--length",
+                  "80", "--out", str(tmp_path / "v.h5")]):
+        result = runner.invoke(cli, args + common)
+        assert result.exit_code == 0, result.output
+    bed, fasta = read_scores(tmp_path / "b.h5"), read_scores(tmp_path / "w.h5")
+    np.testing.assert_array_equal(bed["contrib"], fasta["contrib"])
+    import h5py
+
+    with h5py.File(tmp_path / "v.h5") as h5:
+        assert h5["ref_one_hot"].shape == (1, 80, 4) and np.isfinite(h5["ref_contrib"][()]).all()

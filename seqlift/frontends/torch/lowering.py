@@ -77,8 +77,8 @@ def lower(model, output=None, input=None, layout=None, input_length=None, input_
         input_length = input_shape[1] if (layout or "NCL") == "NCL" else input_shape[0]
     if input_length is None:
         raise SeqliftError(f"{type(model).__name__}: a torch model does not declare its input length; give "
-                           "input_length= (seqlift score takes it from the first record of FASTA input; BED input "
-                           "with a torch model is not supported)")
+                           "input_length= (seqlift score and variants: --length L, or for FASTA input the first "
+                           "record's length)")
     if layout is not None and layout not in LAYOUTS:
         raise SeqliftError(f"layout '{layout}': choose {' or '.join(LAYOUTS)}")
     params = _forward_parameters(model)
