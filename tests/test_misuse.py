@@ -479,7 +479,8 @@ def big_input(work):
     return work / "big.fa"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+@pytest.mark.parametrize("signum", [pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+                                    pytest.param(signal.SIGHUP, marks=pytest.mark.slow), signal.SIGINT])
 def test_a_signal_removes_temporaries_and_exits_128_plus_signal(work, big_input, signum):
     before = digest(work)
     proc = seqlift_process(["score", work / "model.h5", big_input, "--out", work / "sig.h5", "--n-refs", 50,
@@ -521,7 +522,7 @@ def test_a_keras_backend_that_is_not_installed_is_one_line(work):
     assert not list(work.glob("*b.h5*")) and not list(work.glob(".b.*"))
 
 
-@pytest.mark.parametrize("command", ["score", "simulate", "bigwig"])
+@pytest.mark.parametrize("command", [pytest.param("score", marks=pytest.mark.slow), "simulate", "bigwig"])
 def test_a_file_size_limit_is_one_line(work, big_input, command):
     args = {"score": ["score", work / "model.h5", big_input, "--out", work / "f.h5", "--n-refs", 2],
             "simulate": ["simulate", work / "sim", "--n-seqs", 20000],
@@ -728,6 +729,7 @@ def test_a_remerge_writes_its_summary_from_the_scores(work, shards):
         assert (work / "merged.tsv").read_text() == (work / "plain.tsv").read_text()
 
 
+@pytest.mark.slow  # the lock itself is tested in-process in the default tier (test_the_final_rename_...)
 def test_a_second_run_on_one_output_is_refused_naming_the_live_process(work, big_input):
     out = work / "o.h5"
     first = seqlift_process(["score", work / "model.h5", big_input, "--out", out, "--n-refs", 20, "--batch-size", 2],
