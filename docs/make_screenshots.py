@@ -2,9 +2,8 @@
 
 1. ``seqlift score`` on the shipped 800 test sequences and ``seqlift motifs`` on the scores: the score view and the
    motif view.
-2. A variant file for the variant view: every test sequence with a GATA1 instance across its middle base gets that
-   base changed to the one the GATA1 matrix likes least; both windows are scored with ``seqlift.score`` (the same
-   model, references and settings) and written in the layout ``seqlift.view.data.VARIANT_DATASETS`` names.
+2. ``seqlift variants`` for the variant view: every test sequence with a GATA1 instance across its middle base gets
+   an SNV there to the base the GATA1 matrix likes least (the test sequences serve as the genome).
 
 Needs Debian's chromium and playwright. Usage: python docs/make_screenshots.py [--folder DIR]
 """
@@ -18,7 +17,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 
@@ -30,41 +28,28 @@ def seqlift(*args):
     subprocess.run([sys.executable, "-m", "seqlift.cli.main", *map(str, args)], check=True)
 
 
-def variant_file(path: Path):
-    import seqlift
-    from seqlift.sequences import one_hot_encode, read_fasta
+def variant_file(folder: Path) -> Path:
+    """``seqlift variants`` on SNVs that break GATA1 sites: the shipped test sequences serve as the genome (each
+    record a 200 bp chromosome, so a variant at position 101 has its record as its window)."""
+    from seqlift.sequences import read_fasta
     from seqlift.simulation import load_motif
 
     records = {r.name: r.sequence for r in read_fasta(DATA / "test.fa")}
     motifs = pd.read_csv(DATA / "test_motifs.tsv", sep="\t")
-    length = len(next(iter(records.values())))
-    middle = length // 2
+    middle = len(next(iter(records.values()))) // 2
     hits = motifs[(motifs.motif == "GATA1") & (motifs.start <= middle) & (motifs.end > middle)]
     pwm = load_motif("GATA1")
-    rows = []
+    lines = []
     for hit in hits.itertuples():
-        sequence = records[hit.name]
-        worst = "ACGT"[int(np.argmin(pwm[middle - hit.start]))]
-        if worst == sequence[middle]:
-            continue
-        rows.append((hit.name, sequence, sequence[:middle] + worst + sequence[middle + 1:], sequence[middle], worst))
-    ref = np.stack([one_hot_encode(r[1]) for r in rows])
-    alt = np.stack([one_hot_encode(r[2]) for r in rows])
-    scored = {side: seqlift.score(str(DATA / "model.h5"), x, tasks=[0, 1, 2], n_refs=20)
-              for side, x in (("ref", ref), ("alt", alt))}
-    with h5py.File(path, "w") as h5:
-        text = h5py.string_dtype()
-        h5["ids"] = np.array([f"{r[0]}:{middle + 1}:{r[3]}:{r[4]}" for r in rows], dtype=object).astype(text)
-        h5["chrom"] = np.array([r[0] for r in rows], dtype=object).astype(text)
-        h5["pos"] = np.full(len(rows), middle + 1)
-        h5["ref"] = np.array([r[3] for r in rows], dtype=object).astype(text)
-        h5["alt"] = np.array([r[4] for r in rows], dtype=object).astype(text)
-        for side, x in (("ref", ref), ("alt", alt)):
-            h5[f"{side}_one_hot"] = x
-            h5[f"{side}_contrib"] = scored[side].contributions
-            h5[f"{side}_hypothetical"] = scored[side].hypothetical
-            h5[f"{side}_prediction"] = scored[side].prediction
-        h5.attrs.update(tasks=np.array([0, 1, 2]), method="deeplift", rule="rescale", target="logit")
+        ref = records[hit.name][middle]
+        worst = "ACGT"[int(np.argmin(pwm[middle - hit.start]))]  # the base the GATA1 matrix likes least there
+        if worst != ref:
+            lines.append(f"{hit.name}\t{middle + 1}\t{ref}\t{worst}\n")
+    (folder / "snvs.tsv").write_text("".join(lines))
+    (folder / "genome.fa").write_bytes((DATA / "test.fa").read_bytes())
+    seqlift("variants", DATA / "model.h5", folder / "snvs.tsv", "--genome", folder / "genome.fa", "--task", "all",
+            "--out", folder / "variants.h5", "--quiet")
+    return folder / "variants.h5"
 
 
 def shoot(url: str, out: Path, actions=lambda page: None):
@@ -91,7 +76,7 @@ def main():
         tmp = Path(tmp)
         seqlift("score", DATA / "model.h5", DATA / "test.fa", "--task", "all", "--out", tmp / "example.h5", "--quiet")
         seqlift("motifs", tmp / "example.h5", "--out", tmp / "motifs", "--quiet")
-        variant_file(tmp / "variants.h5")
+        variants = variant_file(tmp)
 
         def zoom_on_seqlet(page):
             page.click(".motif")
@@ -107,7 +92,7 @@ def main():
 
         for scores, motifs, name, actions in ((tmp / "example.h5", tmp / "motifs", "view_scores.png", lambda p: None),
                                               (tmp / "example.h5", tmp / "motifs", "view_motifs.png", zoom_on_seqlet),
-                                              (tmp / "variants.h5", None, "view_variants.png", zoom_on_variant)):
+                                              (variants, None, "view_variants.png", zoom_on_variant)):
             found, stop = {}, threading.Event()
             thread = threading.Thread(target=serve, args=(scores, motifs),
                                       kwargs={"ready": lambda url: found.setdefault("url", url), "stop": stop})
