@@ -603,7 +603,7 @@ print(sorted(m for m in ("keras", "tensorflow", "torch", "jax") if m in sys.modu
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run([sys.executable, "-c", script, str(work)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout + proc.stderr
-    assert (work / "l.png").exists() and (work / "t.bw").exists()
+    assert (work / "l.png").exists() and (work / "t.bw").exists() and (work / "c.h5").exists()
 
 
 # ---------------------------------------------------------------------------------------------- a lab's first week (issue 18)
@@ -882,9 +882,6 @@ def test_simulate_train_quiet_prints_nothing_and_a_forced_rerun_replaces_its_own
     assert sorted(p.name for p in (work / "simq").iterdir() if is_simulation_file(p)) == sorted(
         ["labels.tsv", "metrics.tsv", "model.h5", "motifs.tsv", "sequences.fa", "test.fa", "test_labels.tsv",
          "test_motifs.tsv"])
-
-
-    assert (work / "l.png").exists() and (work / "t.bw").exists() and (work / "c.h5").exists()
 
 
 # ---------------------------------------------------------------------------------------------- seqlift variants

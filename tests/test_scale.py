@@ -307,8 +307,8 @@ def test_ray_missing_is_one_line(files, many, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_several_heads_resume_where_each_head_stopped(tmp_path, monkeypatch):
     """Stopped after the profile head flushed chunk 2 but before the counts head did: --resume continues
-    each head from its own last chunk, and the files equal an uninterrupted run's. Without --resume a
-    failure leaves nothing of either head."""
+    each head from its own last chunk, and the files equal an uninterrupted run's. Without --resume, Ctrl-C keeps
+    both heads' completed chunks too (and says so, naming both)."""
     import keras
     from keras import layers
 
@@ -332,8 +332,10 @@ def test_several_heads_resume_where_each_head_stopped(tmp_path, monkeypatch):
 
     with monkeypatch.context() as patch:
         patch.setattr(pipeline, "score_one_hot", stopped)
-        assert invoke(*args, "--out", tmp_path / "plain.h5").exit_code != 0
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["h.keras", "in.fa", "in.fa.fai"]  # nothing of either head
+        plain = invoke(*args, "--out", tmp_path / "plain.h5")
+        assert plain.exit_code == 130 and "plain.counts.h5.partial, " in plain.stderr and "were kept" in plain.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["h.keras", "in.fa", "in.fa.fai", "plain.counts.h5.partial",
+                                                              "plain.profile.h5.partial"]
         calls.clear()
         assert invoke(*args, "--out", tmp_path / "r.h5", "--resume").exit_code != 0
     for head, completed in (("profile", 14), ("counts", 7)):
