@@ -33,7 +33,7 @@ from . import sequences as seqs
 from . import targets as targets_mod
 from .errors import SeqliftError
 from .outputs import Outputs
-from .scorefile import COMPLETED, is_summary, sha256
+from .scorefile import COMPLETED, is_summary, reopen_in_progress, sha256
 from .scoring import Scores, explained_targets
 from .variants import VariantSource, null_windows
 
@@ -307,29 +307,9 @@ class VariantWriter:
         return h5
 
     def _reopen(self, attrs: dict, resume: dict) -> h5py.File:
-        """The interrupted run's ``OUT.partial``, its completed rows copied into a fresh file (a kill mid-write can
-        leave HDF5's string heap unfit for writing, never the flushed rows); other settings are refused."""
-        path = self._path
-        try:
-            old = h5py.File(path, "r")
-        except OSError:
-            raise SeqliftError(f"{path}: the interrupted run's file is damaged; remove it to start again") from None
-        with self._outputs.replacing(path) as setup, old:
-            expected = {**attrs, **{f"resume_{k}": v for k, v in resume.items()}}
-            differ = [key for key, value in expected.items()
-                      if key not in old.attrs or not np.array_equal(np.asarray(old.attrs[key]), np.asarray(value))]
-            if differ:
-                shown = ", ".join(f"{k.removeprefix('resume_')} (was {old.attrs.get(k, 'unset')!s:.60}, "
-                                  f"now {expected[k]!s:.60})" for k in differ)
-                raise SeqliftError(f"--resume: {path} was started with different settings, model or input: "
-                                   f"{shown}; remove it to start again")
-            self.n = int(old.attrs[COMPLETED])
-            h5 = self._create(setup, dict(old.attrs))
-            for key in old:
-                h5[key].resize(self.n, axis=0)
-                for start in range(0, self.n, 4096):
-                    h5[key][start:start + 4096] = old[key][start:min(start + 4096, self.n)]
-            h5.flush()
+        """The interrupted run's ``OUT.partial``, cut back to its last completed chunk (``reopen_in_progress``)."""
+        h5, self.n = reopen_in_progress(self._outputs, self._path, attrs, resume,
+                                        lambda setup, old_attrs, old: self._create(setup, old_attrs))
         return h5
 
     def append(self, chunk: VariantChunk):

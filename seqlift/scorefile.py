@@ -80,6 +80,34 @@ def modisco_paths(prefix, tasks) -> list[Path]:
     return [Path(f"{prefix}_ohe.npz"), Path(f"{prefix}_hyp.npz")]
 
 
+def reopen_in_progress(outputs: Outputs, path: Path, attrs: dict, resume: dict, create) -> tuple[h5py.File, int]:
+    """An interrupted run's in-progress file (``OUT.partial``) and its count of completed rows: those rows are copied
+    into a fresh file made by ``create(path, attrs, old_file)`` (a kill mid-write can leave HDF5's string heap
+    unusable for writing, never the flushed rows), which replaces it. A file started with other settings, model or
+    input (``attrs`` and ``resume_*``) is refused, naming what differs."""
+    try:
+        old = h5py.File(path, "r")
+    except OSError:
+        raise SeqliftError(f"{path}: the interrupted run's file is damaged; remove it to start again") from None
+    with outputs.replacing(path) as setup, old:
+        expected = {**attrs, **{f"resume_{k}": v for k, v in resume.items()}}
+        differ = [key for key, value in expected.items()
+                  if key not in old.attrs or not np.array_equal(np.asarray(old.attrs[key]), np.asarray(value))]
+        if differ:
+            shown = ", ".join(f"{k.removeprefix('resume_')} (was {old.attrs.get(k, 'unset')!s:.60}, "
+                              f"now {expected[k]!s:.60})" for k in differ)
+            raise SeqliftError(f"--resume: {path} was started with different settings, model or input: "
+                               f"{shown}; remove it to start again")
+        n = int(old.attrs[COMPLETED])
+        h5 = create(setup, dict(old.attrs), old)
+        for key in old:
+            h5[key].resize(n, axis=0)
+            for start in range(0, n, 4096):
+                h5[key][start:start + 4096] = old[key][start:min(start + 4096, n)]
+        h5.flush()
+    return h5, n
+
+
 class ScoreWriter:
     """Append chunks of scores into temporaries claimed from ``outputs`` (renamed when its block ends).
 
@@ -149,29 +177,9 @@ class ScoreWriter:
         return h5
 
     def _reopen(self, path: Path, attrs: dict, resume: dict) -> h5py.File | None:
-        """An interrupted run's in-progress file, cut back to its last completed chunk: its completed rows
-        are copied into a fresh file (a kill mid-write can leave HDF5's string heap unusable for writing,
-        never the flushed rows). Different settings, model or input are refused, naming what differs."""
-        try:
-            old = h5py.File(path, "r")
-        except OSError:
-            raise SeqliftError(f"{path}: the interrupted run's file is damaged; remove it to start again") from None
-        with self._outputs.replacing(path) as setup, old:
-            expected = {**attrs, **{f"resume_{k}": v for k, v in resume.items()}}
-            differ = [key for key, value in expected.items()
-                      if key not in old.attrs or not np.array_equal(np.asarray(old.attrs[key]), np.asarray(value))]
-            if differ:
-                shown = ", ".join(f"{k.removeprefix('resume_')} (was {old.attrs.get(k, 'unset')!s:.60}, "
-                                  f"now {expected[k]!s:.60})" for k in differ)
-                raise SeqliftError(f"--resume: {path} was started with different settings, model or input: "
-                                   f"{shown}; remove it to start again")
-            self.n = int(old.attrs[COMPLETED])
-            h5 = self._create(setup, dict(old.attrs), "chrom" in old)
-            for key in old:
-                h5[key].resize(self.n, axis=0)
-                for start in range(0, self.n, 4096):
-                    h5[key][start:start + 4096] = old[key][start:min(start + 4096, self.n)]
-            h5.flush()
+        """An interrupted run's in-progress file, cut back to its last completed chunk (``reopen_in_progress``)."""
+        h5, self.n = reopen_in_progress(self._outputs, path, attrs, resume,
+                                        lambda setup, old_attrs, old: self._create(setup, old_attrs, "chrom" in old))
         return h5
 
     def completed(self, block: int = 4096):
