@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -31,16 +33,10 @@ import seqlift
 from seqlift import backend
 from seqlift.references import shuffled_references
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_speed import timed  # noqa: E402  (one timer for every benchmark)
+
 N_REFS = 20
-
-
-def timed(fn, repeats=1):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def bpnet():
