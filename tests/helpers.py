@@ -52,3 +52,16 @@ def transformer_block(seed):
     h = layers.LayerNormalization()(layers.Add()([h, feed_forward]))
     h = layers.GlobalAveragePooling1D()(h) if rng.random() < 0.5 else layers.Flatten()(h)
     return keras.Model(inp, layers.Dense(2, activation=str(rng.choice(["sigmoid", "softmax", "linear"])))(h))
+
+
+def profile_and_counts(path, length=40, seed=3):
+    """A BPNet-shaped model saved at ``path``: a profile head ``(L, 2)`` and a counts head ``(1,)`` on one trunk."""
+    inp = keras.Input((length, 4))
+    h = layers.Conv1D(6, 5, padding="same", activation="relu")(inp)
+    model = keras.Model(inp, [layers.Conv1D(2, 5, padding="same", name="profile")(h),
+                              layers.Dense(1, name="counts")(layers.GlobalAveragePooling1D()(h))])
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        w.assign(rng.normal(size=w.shape).astype("float32") * 0.4)
+    model.save(path)
+    return path

@@ -16,6 +16,8 @@ from seqlift.cli.main import cli
 from seqlift.methods import DEEPLIFT, METHODS, RULES
 from seqlift.scoring import ReferenceSpec
 
+from helpers import profile_and_counts
+
 LENGTH = 40
 
 
@@ -327,22 +329,10 @@ def test_batch_size_auto_on_a_gpu_fits_the_devices_free_memory(files, monkeypatc
     assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == 4096 // 20
 
 
-def _two_heads(path):
-    inp = keras.Input((LENGTH, 4))
-    h = layers.Conv1D(6, 5, padding="same", activation="relu")(inp)
-    model = keras.Model(inp, [layers.Conv1D(2, 5, padding="same", name="profile")(h),
-                              layers.Dense(1, name="counts")(layers.GlobalAveragePooling1D()(h))])
-    rng = np.random.default_rng(3)
-    for w in model.weights:
-        w.assign(rng.normal(size=w.shape).astype("float32") * 0.4)
-    model.save(path)
-    return path
-
-
 def test_several_heads_in_one_run_write_what_one_run_per_head_writes(files, tmp_path):
     """--output profile --target profile --output counts --target sum: one pass, one file per head, each
     identical (every dataset, every attribute) to the file a run for that head alone writes."""
-    model = _two_heads(tmp_path / "heads.keras")
+    model = profile_and_counts(tmp_path / "heads.keras", LENGTH)
     common = ["score", model, files / "in.fa", "--n-refs", 3, "--seed", 5, "--quiet"]
     both = run(common + ["--output", "profile", "--target", "profile", "--output", "counts", "--target", "sum",
                          "--out", tmp_path / "both.h5", "--modisco", tmp_path / "m", "--logo", tmp_path / "l.png"])

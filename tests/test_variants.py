@@ -17,6 +17,8 @@ from seqlift import sequences as seqs
 from seqlift.cli.main import cli
 from seqlift.variants import Variant, VariantSource, null_windows, read_variants, variant_windows
 
+from helpers import profile_and_counts
+
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "data" / "simulations" / "model.h5"
 L = 200
@@ -306,19 +308,10 @@ def test_profile_head_js_distance_and_sum_target(files, tmp_path):
     model's own ref and alt profile logits; the counts head's --target sum predictions are the model's sums."""
     import keras
     import pandas as pd
-    from keras import layers
     from scipy.spatial.distance import jensenshannon
     from scipy.special import softmax
 
-    length = 40
-    inp = keras.Input((length, 4))
-    h = layers.Conv1D(6, 5, padding="same", activation="relu")(inp)
-    model = keras.Model(inp, [layers.Conv1D(2, 5, padding="same", name="profile")(h),
-                              layers.Dense(1, name="counts")(layers.GlobalAveragePooling1D()(h))])
-    rng = np.random.default_rng(3)
-    for w in model.weights:
-        w.assign(rng.normal(size=w.shape).astype("float32") * 0.4)
-    model.save(tmp_path / "two.keras")
+    model = keras.models.load_model(profile_and_counts(tmp_path / "two.keras", 40), compile=False)
     genome = files / "genome.fa"
     chr1 = "".join(genome.read_text().split(">chr2")[0].splitlines()[1:])
     (tmp_path / "v.tsv").write_text(f"chr1\t60\t{chr1[59]}\t{'GATC'['ACGT'.index(chr1[59])]}\tsnv\n"
