@@ -49,7 +49,7 @@ class InTurn:
 
 
 def score_job(model_path, fasta, out):
-    plan = pipeline.prepare(pipeline.ScoreRequest(model=str(model_path), input=str(fasta), out=out, normalize=False),
+    plan = pipeline.prepare(pipeline.build_request(str(model_path), str(fasta), out=out, normalize=False),
                             lambda n: [0])
     start = time.perf_counter()
     pipeline.run(plan)

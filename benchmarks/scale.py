@@ -61,8 +61,8 @@ def ray_seconds(folder: Path, n_seqs: int, workers: int) -> float:
     fasta = folder / "in.fa"
     if not fasta.exists():
         fasta.write_text("".join(f">s{i}\n{''.join(rng.choice(list('ACGT'), 1000))}\n" for i in range(n_seqs)))
-    request = pipeline.ScoreRequest(model=str(folder / "model.h5"), input=str(fasta), out=folder / f"ray{workers}.h5",
-                                    n_refs=10, chunk_size=25, ray="local", workers=workers)
+    request = pipeline.build_request(str(folder / "model.h5"), str(fasta), out=folder / f"ray{workers}.h5", n_refs=10,
+                                     chunk_size=25, ray="local", workers=workers)
     began = time.perf_counter()
     pipeline.run(pipeline.prepare(request, lambda n: [0]))
     return time.perf_counter() - began

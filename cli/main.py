@@ -210,52 +210,16 @@ def _options(*decorators):
     return apply
 
 
-# Option specs shared by every command that runs a model (score, variants): one definition each, grouped by the
-# concept that owns them; ``_request_fields`` turns the parsed values into ``ScoreRequest`` fields.
-MODEL_OPTIONS = _options(
-    click.option("--task", "tasks", multiple=True, help="Output index to explain, repeatable, or 'all'.  [default: 0]"),
+# Options shared by every command that runs a model (score, variants), one group per spec of the request: each
+# option's parameter is the keyword its spec's ``parse`` takes, so ``pipeline.build_request`` hands it on by name.
+# --output and --target pair into heads (``pipeline.pair_heads``) and --task is read once the model is loaded.
+MODEL_OPTIONS = _options(  # frontends.spec.ModelSpec
     click.option("--output", "model_output", multiple=True,
                  help="For a model with several outputs (e.g. profile and counts heads): its name or index. Repeat "
                       "with one --target each to score several heads in one run, one file each (OUT.OUTPUT.h5)."),
-    click.option("--target", "target_kind", type=click.Choice(["logit", "sum", "profile"]), multiple=True,
-                 help="What is explained: each --task's logit, the sum of the output (a counts head), "
-                 "or a profile head's softmax-weighted mean-centred logits (BPNet/chrombpnet).  [default: logit]"),
-    click.option("--rc-average", is_flag=True,
-                 help="Also score each reverse complement and average both strands' scores (on the forward strand)."),
-)
-METHOD_OPTIONS = _options(
-    click.option("--method", type=click.Choice(list(METHODS)), default=DEEPLIFT.name, show_default=True,
-                 help="; ".join(f"{m.name}: {m.description}" for m in METHODS.values()) + "."),
-    click.option("--rule", type=click.Choice(RULES), default=None,
-                 help=f"DeepLIFT rule; genomics = RevealCancel on dense layers, Rescale on convolutions.  "
-                      f"[default: {RULES[0]}]"),
-)
-REFERENCE_OPTIONS = _options(
-    click.option("--reference", default=None,
-                 help="shuffle | frequency | zeros | PATH.fa of reference sequences "
-                      f"({', '.join(m.name for m in METHODS.values() if m.uses_references)}).  [default: shuffle]"),
-    click.option("--n-refs", type=click.IntRange(1), default=None,
-                 help="Dinucleotide shuffles per sequence (--reference shuffle).  [default: 20]"),
-    click.option("--refs-per-input", type=click.IntRange(1), default=None,
-                 help="With --reference PATH.fa: R consecutive records per input, in input order."),
-    click.option("--seed", type=int, default=None, help="Seed of the shuffles, 0 to 2^32-1.  [default: 0]"),
-    click.option("--background", default=None,
-                 help="A,C,G,T frequencies for --reference frequency.  [default: composition of the input]"),
-    click.option("--no-normalize", is_flag=True, help="Do not mean-normalize the first convolution per column."),
-)
-SCALE_OPTIONS = _options(
-    click.option("--batch-size", type=click.IntRange(1), default=None,
-                 help="Sequences per compiled step.  [default: ~256 sequence-reference pairs on CPU, ~4096 on GPU]"),
-)
-CHECK_OPTIONS = _options(
-    click.option("--delta-warn", type=float, default=None,
-                 help="Warn when a convergence delta exceeds this, relative to max(1, |t(x)|, |t(ref)|).  "
-                      "[default: 1e-3]"),
-    click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True),
-    click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
-                 help="Keras backend.  [default: Keras's configured backend]"),
-)
-MODEL_FILE_OPTIONS = _options(
+    click.option("--input", "model_input", default=None,
+                 help="For a model with several inputs: the one-hot sequence input, by name or index.  "
+                      "[default: the only input with 4 channels]"),
     click.option("--weights", type=click.Path(dir_okay=False), default=None,
                  help="Weights: for MODEL.json, Keras 2 save_weights HDF5 or Keras 3 .weights.h5; for a torch "
                       "module, a state dict (.pt read with weights_only=True, or .safetensors)."),
@@ -269,9 +233,6 @@ MODEL_FILE_OPTIONS = _options(
                       "[default: the first FASTA record's]"),
     click.option("--allow-pickle", is_flag=True,
                  help="Read MODEL.pt holding a whole pickled torch model; unpickling runs code from the file."),
-    click.option("--input", "model_input", default=None,
-                 help="For a model with several inputs: the one-hot sequence input, by name or index.  "
-                      "[default: the only input with 4 channels]"),
     click.option("--extra", multiple=True, metavar="NAME=FILE.npy",
                  help="Values of another model input, held fixed: one row per sequence, or one for all "
                       "(repeatable).  [default: zeros]"),
@@ -279,65 +240,84 @@ MODEL_FILE_OPTIONS = _options(
                  help="With --rc-average: how an --extra input goes with the reverse complement: positions reversed "
                       "(strands kept, as a BPNet control track), strands swapped, both, or its values in FILE.npy "
                       "(repeatable)."),
+    click.option("--no-normalize", "normalize", is_flag=True, flag_value=False, default=True,
+                 help="Do not mean-normalize the first convolution per column."),
 )
-RUN_OPTIONS = _options(
-    click.option("--resume", is_flag=True,
-                 help="Continue an interrupted run from OUT.partial, its last completed chunk (same settings only)."),
+METHOD_OPTIONS = _options(  # methods.MethodSpec
+    click.option("--task", "tasks", multiple=True, help="Output index to explain, repeatable, or 'all'.  [default: 0]"),
+    click.option("--target", "target_kind", type=click.Choice(["logit", "sum", "profile"]), multiple=True,
+                 help="What is explained: each --task's logit, the sum of the output (a counts head), "
+                 "or a profile head's softmax-weighted mean-centred logits (BPNet/chrombpnet).  [default: logit]"),
+    click.option("--method", type=click.Choice(list(METHODS)), default=DEEPLIFT.name, show_default=True,
+                 help="; ".join(f"{m.name}: {m.description}" for m in METHODS.values()) + "."),
+    click.option("--rule", type=click.Choice(RULES), default=None,
+                 help=f"DeepLIFT rule; genomics = RevealCancel on dense layers, Rescale on convolutions.  "
+                      f"[default: {RULES[0]}]"),
+    click.option("--rc-average", is_flag=True,
+                 help="Also score each reverse complement and average both strands' scores (on the forward strand)."),
+    click.option("--delta-warn", type=float, default=None,
+                 help="Warn when a convergence delta exceeds this, relative to max(1, |t(x)|, |t(ref)|).  "
+                      "[default: 1e-3]"),
+    click.option("--force", is_flag=True,
+                 help="Explain more than 64 tasks (--task all on a profile head is every position and strand: "
+                      "--target profile is usually what you want)."),
+)
+REFERENCE_OPTIONS = _options(  # references.ReferenceSpec
+    click.option("--reference", default=None,
+                 help="shuffle | frequency | zeros | PATH.fa of reference sequences "
+                      f"({', '.join(m.name for m in METHODS.values() if m.uses_references)}).  [default: shuffle]"),
+    click.option("--n-refs", type=click.IntRange(1), default=None,
+                 help="Dinucleotide shuffles per sequence (--reference shuffle).  [default: 20]"),
+    click.option("--refs-per-input", type=click.IntRange(1), default=None,
+                 help="With --reference PATH.fa: R consecutive records per input, in input order."),
+    click.option("--seed", type=int, default=None, help="Seed of the shuffles, 0 to 2^32-1.  [default: 0]"),
+    click.option("--background", default=None,
+                 help="A,C,G,T frequencies for --reference frequency.  [default: composition of the input]"),
+)
+SCALE_OPTIONS = _options(  # scale.ScaleSpec
+    click.option("--batch-size", type=click.IntRange(1), default=None,
+                 help="Sequences per compiled step.  [default: ~256 sequence-reference pairs on CPU, ~4096 on GPU, "
+                      "fewer where memory is short]"),
     click.option("--chunk-size", type=click.IntRange(1), default=None,
                  help="Sequences per chunk, the unit of resume.  [default: about 4M positions (bp x references)]"),
     click.option("--shard", default=None, metavar="K/N",
                  help="Score only the K-th of N contiguous parts of the input (whole chunks); join with seqlift merge."),
-    click.option("--ray", "ray_address", default=None, metavar="local|auto|ADDRESS",
+    click.option("--resume", is_flag=True,
+                 help="Continue an interrupted run from OUT.partial, its last completed chunk (same settings only)."),
+    click.option("--ray", default=None, metavar="local|auto|ADDRESS",
                  help="Score on a Ray cluster (pip install 'seqlift[ray]'): start one here, join the running one, or "
                       "this one."),
     click.option("--workers", type=click.IntRange(1), default=None,
                  help="Ray workers, each holding the model once.  [default: one per GPU, else one]"),
-    click.option("--force", is_flag=True,
-                 help="Explain more than 64 tasks (--task all on a profile head is every position and strand: "
-                      "--target profile is usually what you want)."),
+    click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True),
+)
+RUN_OPTIONS = _options(  # this process: read by the CLI, not by the library
+    click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
+                 help="Keras backend.  [default: Keras's configured backend]"),
     click.option("--quiet", is_flag=True, help="No progress bar."),
 )
-
-
-def _request_fields(options: dict) -> dict:
-    """``ScoreRequest`` fields from the shared options' values (MODEL_OPTIONS ... RUN_OPTIONS)."""
-    delta_warn = options["delta_warn"]
-    return dict(
-        method=options["method"], rule=options["rule"], reference=options["reference"], n_refs=options["n_refs"],
-        refs_per_input=options["refs_per_input"], seed=options["seed"], background=options["background"],
-        normalize=not options["no_normalize"], batch_size=options["batch_size"],
-        device=None if options["device"] == "auto" else options["device"],
-        delta_thresholds=(delta_warn,) if delta_warn is not None else None, weights=options["weights"],
-        custom_objects=options["custom_objects"], model_input=options["model_input"], extra=options["extra"],
-        extra_rc=options["extra_rc"], resume=options["resume"], chunk_size=options["chunk_size"],
-        shard=options["shard"], ray=options["ray_address"], workers=options["workers"],
-        rc_average=options["rc_average"], force=options["force"], layout=options["layout"],
-        allow_pickle=options["allow_pickle"], length=options["length"])
 
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("input", type=click.Path(dir_okay=False))
 @click.option("--genome", type=click.Path(dir_okay=False), help="Genome FASTA (indexed or indexable) for BED input.")
+@click.option("--skip-invalid", is_flag=True,
+              help="BED input: skip regions whose window falls off their chromosome (counted on stderr).")
 @MODEL_OPTIONS
 @METHOD_OPTIONS
 @REFERENCE_OPTIONS
-@SCALE_OPTIONS
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Score file (HDF5).  [default: INPUT.seqlift.h5]")
-@click.option("--modisco", "modisco_prefix", default=None,
+@click.option("--modisco", default=None,
               help="Also write PREFIX_ohe.npz and PREFIX_hyp.npz for `modisco motifs -s ... -a ...`.")
-@CHECK_OPTIONS
 @click.option("--logo", type=click.Path(dir_okay=False), default=None, help="Also draw a logo of the top sequence (PNG/SVG/PDF).")
 @click.option("--bigwig", type=click.Path(dir_okay=False), default=None, help="Also write a bigWig track (needs chrom:start-end names).")
 @click.option("--chrom-sizes", type=click.Path(dir_okay=False), default=None, help="Chromosome sizes for --bigwig.")
-@click.option("--skip-invalid", is_flag=True,
-              help="BED input: skip regions whose window falls off their chromosome (counted on stderr).")
-@MODEL_FILE_OPTIONS
+@SCALE_OPTIONS
 @RUN_OPTIONS
 @user_errors
-def score(model, input, genome, tasks, model_output, target_kind, out, modisco_prefix, logo, bigwig, chrom_sizes,
-          skip_invalid, quiet, **options):
+def score(model, input, genome, skip_invalid, tasks, model_output, target_kind, out, backend, quiet, **options):
     """Score the sequences of INPUT (FASTA, or BED with --genome) with MODEL.
 
     MODEL: .h5 or .keras; ARCH.json with --weights (Keras 2.0 and later); FILE.py:FUNCTION, a
@@ -346,12 +326,10 @@ def score(model, input, genome, tasks, model_output, target_kind, out, modisco_p
     """
     from seqlift import pipeline
 
-    out = out if out is not None else f"{input}.seqlift.h5"
     heads = pipeline.pair_heads(model_output, target_kind)
-    request = pipeline.ScoreRequest(
-        model=model, input=input, genome=genome, out=out, modisco=modisco_prefix, output=heads[0][0], logo=logo,
-        bigwig=bigwig, chrom_sizes=chrom_sizes, skip_invalid=skip_invalid, target=heads[0][1],
-        **_request_fields(options))
+    request = pipeline.build_request(model, input, genome=genome, skip_invalid=skip_invalid,
+                                     out=out if out is not None else f"{input}.seqlift.h5", output=heads[0][0],
+                                     target=heads[0][1], **options)
     if len(heads) > 1:
         _score_heads(request, heads, tasks, quiet)
         return
@@ -372,16 +350,16 @@ def score(model, input, genome, tasks, model_output, target_kind, out, modisco_p
 
 def _draw(plan, result):
     """--logo and --bigwig of a finished run, from its score file."""
-    request = plan.request
-    if request.logo:
+    outputs = plan.request.outputs
+    if outputs.logo:
         from seqlift import plots
 
-        plots.draw_logo_file(result.out, request.logo, task=plan.tasks[0], inputs=plan.input_paths())
-    if request.bigwig:
+        plots.draw_logo_file(result.out, outputs.logo, task=plan.tasks[0], inputs=plan.input_paths())
+    if outputs.bigwig:
         from seqlift import tracks
 
-        tracks.write_bigwig_file(result.out, request.bigwig, chrom_sizes=request.chrom_sizes, genome=request.genome,
-                                 task=plan.tasks[0], inputs=plan.input_paths())
+        tracks.write_bigwig_file(result.out, outputs.bigwig, chrom_sizes=outputs.chrom_sizes,
+                                 genome=plan.request.genome, task=plan.tasks[0], inputs=plan.input_paths())
 
 
 def _score_heads(request, heads, tasks, quiet):
@@ -403,7 +381,8 @@ def _score_heads(request, heads, tasks, quiet):
         if worst:
             click.echo(f"seqlift: warning: {result.out}: {worst}", err=True)
     if not quiet:
-        files = ", ".join(f"{r.out} ({p.request.output}, {p.request.target})" for p, r in zip(plans, results))
+        files = ", ".join(f"{r.out} ({p.request.model.output}, {p.request.method.target})"
+                          for p, r in zip(plans, results))
         click.echo(f"wrote {files} and their summaries ({results[0].n} sequences, {progress.rate:.1f} sequences/s)",
                    err=True)
     for plan, result in zip(plans, results):
@@ -427,11 +406,10 @@ def _score_heads(request, heads, tasks, quiet):
 @METHOD_OPTIONS
 @REFERENCE_OPTIONS
 @SCALE_OPTIONS
-@CHECK_OPTIONS
-@MODEL_FILE_OPTIONS
 @RUN_OPTIONS
 @user_errors
-def variants(model, variants, genome, out, null, skip_invalid, tasks, model_output, target_kind, quiet, **options):
+def variants(model, variants, genome, out, null, skip_invalid, tasks, model_output, target_kind, backend, quiet,
+             **options):
     """Score each variant of VARIANTS (VCF, plain or bgzip, or TSV chrom pos ref alt [id]) with MODEL: both
     alleles' windows, their contributions and predictions, and the effect alt - ref."""
     from seqlift import effects, pipeline
@@ -440,8 +418,9 @@ def variants(model, variants, genome, out, null, skip_invalid, tasks, model_outp
     heads = pipeline.pair_heads(model_output, target_kind)
     if len(heads) > 1:
         raise SeqliftError("seqlift variants explains one --output/--target pair per run; run it once per head")
-    request = pipeline.ScoreRequest(model=model, input=variants, out=out, genome=genome, output=heads[0][0],
-                                    target=heads[0][1], skip_invalid=skip_invalid, **_request_fields(options))
+    request = pipeline.build_request(model, variants, genome=genome, skip_invalid=skip_invalid,
+                                     outputs=effects.VariantOutputs, out=out, output=heads[0][0], target=heads[0][1],
+                                     **options)
     plan = effects.prepare_variants(request, lambda n_outputs: _parse_tasks(tasks, n_outputs), null)
     progress = Progress(len(plan.plan.rows), "scoring variants", quiet)
     try:

@@ -33,7 +33,8 @@ from . import sequences as seqs
 from . import targets as targets_mod
 from .errors import SeqliftError
 from .outputs import Outputs
-from .scorefile import COMPLETED, is_summary, reopen_in_progress, sha256
+from .scale import shard_attributes
+from .scorefile import COMPLETED, is_summary, reopen_in_progress, sha256, summary_path
 from .scoring import Scores, explained_targets
 from .variants import VariantSource, null_windows
 
@@ -88,31 +89,45 @@ class VariantChunk:
 
 
 # ----------------------------------------------------------------------------- prepare
-def _check_outputs(request: pipeline.ScoreRequest, outputs: Outputs, tasks=(0,)):
-    """OUT.h5 and OUT.tsv: replaced only when seqlift wrote them."""
-    out = outputs.check_file(request.out, "--out", is_variant_file)
-    summary = outputs.check_file(request.summary, "--out", is_summary)
-    if out.resolve() == summary.resolve():
-        raise SeqliftError(f"--out {out}: its summary would be the same file; give a name ending in .h5")
+@dataclass(frozen=True)
+class VariantOutputs:
+    """What ``seqlift variants`` writes: the variant file ``out`` and its TSV beside it (``OUT.tsv``)."""
+
+    out: Path
+
+    @classmethod
+    def parse(cls, out) -> VariantOutputs:
+        return cls(Path(out))
+
+    @property
+    def summary(self) -> Path:
+        return summary_path(self.out)
+
+    def inputs(self) -> list[str]:
+        return []
+
+    def check(self, outputs: Outputs, tasks=(0,)):
+        """OUT.h5 and OUT.tsv: replaced only when seqlift wrote them."""
+        outputs.check_file(self.out, "--out", is_variant_file)
+        outputs.check_file(self.summary, "--out", is_summary)
 
 
 def prepare_variants(request: pipeline.ScoreRequest, choose_tasks: Callable[[int], list[int]],
                      null: int = 0) -> VariantPlan:
     """Check every option, output, variant and the model before any work: ``pipeline.prepare`` with the variants
     (``request.input``, on ``request.genome``) as its source. null: shuffled controls per variant (--null K)."""
-    for option, value in (("--modisco", request.modisco), ("--logo", request.logo), ("--bigwig", request.bigwig),
-                          ("--chrom-sizes", request.chrom_sizes)):
-        if value:
-            raise SeqliftError(f"{option} applies to seqlift score; draw a variant with seqlift logo OUT.h5 --variant ID")
-    if request.ray:
+    if request.outputs is not None and not isinstance(request.outputs, VariantOutputs):
+        raise SeqliftError("seqlift variants writes a variant file: build the request with "
+                           "outputs=effects.VariantOutputs")
+    if request.scale.ray:
         raise SeqliftError("--ray is not available for seqlift variants yet; split the variants with --shard K/N "
                            "across machines and join the files with seqlift merge")
     if null < 0:
         raise SeqliftError(f"--null {null}: must be 0 or more shuffled controls per variant")
-    if null and request.extra:
+    if null and request.model.extra:
         raise SeqliftError("--null with --extra inputs is not available yet: the shuffled controls are scored with "
                            "the other inputs at zeros; leave out --null or --extra")
-    plan = pipeline.prepare(request, choose_tasks, open_source=VariantSource.open, check_outputs=_check_outputs)
+    plan = pipeline.prepare(request, choose_tasks, open_source=VariantSource.open)
     return VariantPlan(plan, null)
 
 
@@ -143,14 +158,14 @@ def target_predictions(plan: pipeline.ScorePlan, one_hot: np.ndarray) -> np.ndar
     """The explained targets' values on ``one_hot`` ``(n, L, 4)``, ``(n, T)``: the model's forward pass only
     (both strands averaged with --rc-average), as ``Scores.prediction`` holds them for scored windows."""
     explainer, request = plan.explainer, plan.request
-    explained = explained_targets(explainer, plan.tasks, request.target, request.rc_average)
+    explained = explained_targets(explainer, plan.tasks, request.method.target, request.method.rc_average)
     from keras import ops
 
     step = explainer.cached_step(("variant_targets", tuple(explained)), lambda: explainer.compile(
         lambda v: ops.stack([explainer.target_on(v, t) for t in explained], axis=1)))
     batch = explainer.default_pairs()
     values = explainer.apply(step, one_hot, batch)
-    if request.rc_average:
+    if request.method.rc_average:
         values = 0.5 * (values + explainer.apply(step, seqs.reverse_complement(one_hot), batch))
     return values
 
@@ -406,7 +421,7 @@ def variant_attributes(vplan: VariantPlan) -> dict:
     genome = plan.request.genome
     attrs.update(genome=str(Path(genome).resolve()), genome_sha256=sha256(genome), null=int(vplan.null),
                  variant_index=plan.source.length // 2, n_skipped=int(plan.source.n_skipped))
-    attrs.update(pipeline.shard_attributes(plan.request.shard, plan.rows, plan.source.n_sequences))
+    attrs.update(shard_attributes(plan.request.scale.shard, plan.rows, plan.source.n_sequences))
     return attrs
 
 
@@ -431,7 +446,7 @@ def run_variants(vplan: VariantPlan, progress: Callable[[int], None] = lambda n:
         writer = VariantWriter(plan.outputs, request.out, request.summary, plan.source.length, plan.tasks,
                                variant_attributes(vplan), vplan.null,
                                profile=targets_mod.is_positional(plan.explainer.graph.output_shape),
-                               resume=pipeline.resume_keys(plan), resuming=request.resume, chunk=plan.chunk)
+                               resume=pipeline.resume_keys(plan), resuming=request.scale.resume, chunk=plan.chunk)
         try:
             progress(writer.n)  # rows an interrupted run completed (--resume)
             for chunk in variant_results(vplan, range(plan.rows.start + writer.n, plan.rows.stop)):
@@ -451,7 +466,7 @@ def run_variants(vplan: VariantPlan, progress: Callable[[int], None] = lambda n:
 def merge_variant_shards(outputs: Outputs, out, shards, block: int = 4096) -> int:
     """Join the variant files of ``seqlift variants --shard K/N`` into ``out`` and its TSV, in input order, with
     q-values computed again over every variant (checks as ``scorefile.merge_shards``)."""
-    from .scorefile import SHARD_ATTRS, _check_shards, summary_path
+    from .scorefile import SHARD_ATTRS, _check_shards
 
     files = [_ShardFile(p) for p in shards]
     try:
@@ -492,15 +507,16 @@ def variant_effects(model, variants, genome, tasks=(0,), **options) -> tuple[pd.
     """Every variant's effect and both alleles' contribution scores, as ``seqlift variants`` computes them.
 
     model: a model file (as ``seqlift score`` takes it) or a loaded ``keras.Model``; variants: a VCF (plain or bgzip) or TSV
-    ``chrom pos ref alt [id]``; genome: its FASTA. tasks: output indices. options: ``seqlift score``'s options as
-    ``ScoreRequest`` fields (``method``, ``rule``, ``reference``, ``n_refs``, ``seed``, ``target``, ``output``,
-    ``rc_average``, ``batch_size``, ``skip_invalid``, ...) and ``null`` (shuffled controls per variant).
+    ``chrom pos ref alt [id]``; genome: its FASTA. tasks: output indices. options: ``seqlift variants``'s options
+    by the keywords ``pipeline.build_request`` hands to each spec (``method``, ``rule``, ``reference``, ``n_refs``,
+    ``seed``, ``target``, ``output``, ``rc_average``, ``batch_size``, ``skip_invalid``, ...) and ``null``
+    (shuffled controls per variant).
     Returns the table (one row per variant and task, as OUT.tsv) and the arrays by the variant file's dataset
     names, each with a task axis: ``ref_contrib`` ``(N, T, L, 4)``, ``ref_prediction`` ``(N, T)``, ...
     """
     null = int(options.pop("null", 0) or 0)
     model = str(model) if isinstance(model, (str, os.PathLike)) else model  # a path, or a loaded keras.Model
-    request = pipeline.ScoreRequest(model=model, input=str(variants), out=None, genome=str(genome), **options)
+    request = pipeline.build_request(model, str(variants), genome=str(genome), outputs=VariantOutputs, **options)
     tasks = list(tasks)
     vplan = prepare_variants(request, lambda n: _checked_tasks(tasks, n), null)
     parts: dict[str, list] = {}

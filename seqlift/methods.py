@@ -15,6 +15,7 @@ builders and runners are imported from their modules on first use.
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -115,3 +116,69 @@ def in_silico_mutagenesis(explainer, inputs, target=0, batch_size=None, extra=No
     target is then scored from one pass over the mutants, and a list of ``Attribution`` returned.
     """
     return attribute(explainer, ISM, inputs, None, target, batch_size, extra)
+
+
+# What is explained (``--target``): each task's logit, the sum of the output, or a profile head's profile.
+TARGETS = ("logit", "sum", "profile")
+# Relative convergence delta above which a run warns (--delta-warn).
+DELTA_WARN = 1e-3
+# Tasks one run explains without --force: each is a full pass and a full (N, L, 4) slice of the score file.
+MAX_TASKS = 64
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What a run explains and how: ``--method``, ``--rule`` (DeepLIFT's), ``--target``, ``--rc-average``,
+    ``--delta-warn`` (``delta_thresholds``: relative convergence deltas warned above) and ``--force`` (explain
+    more than ``MAX_TASKS`` tasks). The tasks themselves are chosen once the model's outputs are known."""
+
+    method: str = DEEPLIFT.name
+    rule: str | None = None
+    target: str = "logit"
+    rc_average: bool = False
+    delta_thresholds: tuple | None = None
+    force: bool = False
+
+    @classmethod
+    def parse(cls, method=DEEPLIFT.name, rule=None, target="logit", rc_average=False, delta_warn=None,
+              force=False) -> MethodSpec:
+        """The options as given (None: not given); an option that does nothing with the method is an error.
+        delta_warn: one threshold or several."""
+        chosen = get_method(method)
+        if rule is not None and rule not in RULES:
+            raise SeqliftError(f"--rule {rule}: choose one of {', '.join(RULES)}")
+        if rule is not None and chosen is not DEEPLIFT:
+            raise SeqliftError(f"--rule applies to --method {DEEPLIFT.name} only, not {chosen.name}")
+        if target not in TARGETS:
+            raise SeqliftError(f"--target {target}: choose one of {', '.join(TARGETS)}")
+        thresholds = None
+        if delta_warn is not None:
+            thresholds = tuple(delta_warn) if isinstance(delta_warn, (tuple, list)) else (delta_warn,)
+            if not chosen.complete:
+                complete = [m.name for m in METHODS.values() if m.complete]
+                raise SeqliftError(f"--delta-warn applies to {' and '.join(complete)} only, not {chosen.name}")
+            for threshold in thresholds:
+                if not (math.isfinite(threshold) and threshold > 0):
+                    raise SeqliftError(f"--delta-warn {threshold}: must be a positive number (relative delta, "
+                                       "e.g. 1e-3)")
+        return cls(chosen.name, rule, target, bool(rc_average), thresholds, bool(force))
+
+    @property
+    def chosen(self) -> Method:
+        """The registered ``Method``."""
+        return get_method(self.method)
+
+    @property
+    def rule_name(self) -> str:
+        """The DeepLIFT rule that applies (Rescale unless ``--rule`` says otherwise)."""
+        return self.rule or RESCALE
+
+    @property
+    def thresholds(self) -> tuple:
+        """The convergence-delta thresholds warned above (``--delta-warn``, else ``DELTA_WARN``)."""
+        return self.delta_thresholds or (DELTA_WARN,)
+
+    def attributes(self) -> dict:
+        """The score file's attributes for what was explained and how."""
+        return {"method": self.method, "rule": self.rule_name, "target": self.target,
+                "rc_average": bool(self.rc_average)}

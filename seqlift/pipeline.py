@@ -1,15 +1,18 @@
 """The ``seqlift score`` job as a library call: inputs → references → engine → score files, in chunks.
 
-``prepare(request, choose_tasks)`` checks every option, output and input and loads the model before
-any work, and returns a frozen ``ScorePlan``; ``run(plan)`` scores it. Memory is set by the chunk
-size, not by the number of sequences: records are read, encoded, scored and appended to the output
-chunk by chunk.
+A ``ScoreRequest`` is one spec per concept, each parsed and checked in its own module: the model
+(``frontends.spec.ModelSpec``), the method and target (``methods.MethodSpec``), the references
+(``references.ReferenceSpec``), the outputs (``destinations.ScoreOutputs``, or ``effects.VariantOutputs``) and
+the scale (``scale.ScaleSpec``); ``build_request`` makes one from the options by name, as the CLI and the Python
+API give them. ``prepare(request, choose_tasks)`` checks what the specs cannot check alone, every output and
+input, and loads the model before any work, and returns a frozen ``ScorePlan``; ``run(plan)`` scores it.
+Memory is set by the chunk size, not by the number of sequences: records are read, encoded, scored and
+appended to the output chunk by chunk.
 """
 
 from __future__ import annotations
 
-import math
-import os
+import inspect
 import queue
 import threading
 import warnings
@@ -21,91 +24,89 @@ from typing import Callable
 import numpy as np
 
 from . import __version__, backend
-from . import frontends
 from . import references as refs_mod
+from . import scale as scale_mod
 from . import sequences as seqs
 from . import targets as targets_mod
+from .destinations import ScoreOutputs
 from .engine import Explainer
 from .errors import SeqliftError
-from .methods import DEEPLIFT, METHODS, RESCALE, Method, get_method
+from .frontends.spec import ModelSpec
+from .methods import MAX_TASKS, Method, MethodSpec
 from .outputs import Outputs
-from .plots import LOGO_FORMATS, is_logo
-from .scorefile import (ScoreWriter, is_modisco_input, is_score_file, is_summary, modisco_paths, sha256,
-                        summary_path)
-from .scoring import (EXTRA_FLIPS, ReferenceSpec, Scores, explained_targets, explainer_for_sequences, flip_extra,
-                      score_one_hot)
-
-# Positions (sequence × reference × bp) per chunk: ~4M keeps a chunk's references near 64 MB.
-POSITIONS_PER_CHUNK = 1 << 22
-# Chunks the prefetch thread prepares ahead of the one being scored.
-PREFETCH_DEPTH = 2
-# Relative convergence delta above which a run warns (--delta-warn).
-DELTA_WARN = 1e-3
-# Share of the free memory --batch-size auto fills: the estimate is an upper bound, the rest is headroom.
-MEMORY_FRACTION = 0.8
-# Tasks one run explains without --force: each is a full pass and a full (N, L, 4) slice of the score file.
-MAX_TASKS = 64
+from .references import ReferenceSpec
+from .scale import PREFETCH_DEPTH, ScaleSpec
+from .scorefile import ScoreWriter, sha256
+from .scoring import Scores, explained_targets, explainer_for_sequences, score_one_hot
 
 
 @dataclass(frozen=True)
 class ScoreRequest:
-    """What ``seqlift score`` was asked: one field per option, None where it was not given (its default
-    applies). An option given that does nothing with the chosen method or reference is an error."""
+    """What a run was asked: the sequences (``input``: FASTA, or BED on ``genome``; ``skip_invalid``: BED
+    windows off their chromosome skipped) and one checked spec per concept. outputs: None writes nothing (the
+    Python API)."""
 
-    model: str
+    model: ModelSpec
     input: str
-    out: Path
+    outputs: ScoreOutputs | None = None
+    method: MethodSpec = MethodSpec()
+    references: ReferenceSpec = ReferenceSpec()
+    scale: ScaleSpec = ScaleSpec()
     genome: str | None = None
-    method: str = DEEPLIFT.name
-    rule: str | None = None  # default 'rescale'
-    reference: str | None = None  # 'shuffle' (default), 'frequency', 'zeros' or PATH.fa (ReferenceSpec.parse)
-    n_refs: int | None = None  # default 20
-    refs_per_input: int | None = None
-    seed: int | None = None  # default 0
-    background: str | None = None
-    normalize: bool = True
-    batch_size: int | None = None
-    modisco: str | None = None
-    device: str | None = None
-    delta_thresholds: tuple | None = None  # default (DELTA_WARN,)
-    output: str | None = None
-    logo: str | None = None
-    bigwig: str | None = None
-    chrom_sizes: str | None = None
     skip_invalid: bool = False
-    weights: str | None = None  # for an ARCH.json model
-    custom_objects: str | None = None  # Python file of custom layer classes
-    layout: str | None = None  # the model's layout of its one-hot input, 'NCL' or 'NLC'  [default: found]
-    length: int | None = None  # the window length for a torch model  [default: the first FASTA record's]
-    allow_pickle: bool = False  # read a whole pickled torch model (runs code from the file)
-    model_input: str | None = None  # the one-hot input of a multi-input model (name or index)
-    extra: tuple = ()  # "NAME=FILE.npy" values for the other inputs, held fixed
-    extra_rc: tuple = ()  # "NAME=reverse|swap|both|FILE.npy": how an --extra input flips under --rc-average
-    target: str = "logit"
-    rc_average: bool = False
-    resume: bool = False  # continue OUT.partial, an interrupted run's in-progress file
-    chunk_size: int | None = None  # sequences per chunk, the unit of resume  [default: ~4M positions]
-    shard: str | None = None  # "K/N": score only the K-th of N contiguous parts of the input (1-based)
-    ray: str | None = None  # score on a Ray cluster: "local", "auto" or an address
-    workers: int | None = None  # Ray workers  [default: one per GPU, else one]
-    force: bool = False  # explain more than MAX_TASKS tasks
 
     @property
-    def summary(self) -> Path:
-        return summary_path(self.out)
+    def out(self) -> Path | None:
+        return None if self.outputs is None else self.outputs.out
 
-    def references(self) -> ReferenceSpec:
-        """``--reference`` and its options, parsed and checked against the method (no file is read yet)."""
-        return ReferenceSpec.parse(self.reference, self.n_refs, self.seed, self.background, self.refs_per_input,
-                                   method=self.method)
+    @property
+    def summary(self) -> Path | None:
+        return None if self.outputs is None else self.outputs.summary
+
+    def input_paths(self) -> list[str]:
+        """Every file a run reads: no output may be one of them."""
+        outputs = self.outputs.inputs() if self.outputs is not None else []
+        return [p for p in (*self.model.files(), self.input, self.genome, self.references.path, *outputs) if p]
 
 
-def input_paths(request: ScoreRequest, references: ReferenceSpec) -> list[str]:
-    """Every file a run reads (``references``: ``request.references()``): no output may be one of them."""
-    extra = [item.partition("=")[2] for item in request.extra]
-    extra += [p for p in (item.partition("=")[2] for item in request.extra_rc) if p not in EXTRA_FLIPS]
-    return [p for p in (*frontends.model_files(request.model, request.weights, request.custom_objects), request.input,
-                        request.genome, references.path, request.chrom_sizes, *extra) if p]
+def build_request(model, input, genome=None, skip_invalid=False, outputs=ScoreOutputs, **options) -> ScoreRequest:
+    """A ``ScoreRequest`` from options by name, each handed to the spec whose ``parse`` takes it (a keyword of
+    ``ModelSpec.parse``, ``MethodSpec.parse``, ``ReferenceSpec.parse``, ``ScaleSpec.parse`` or ``outputs.parse``),
+    then checked together (``check_options``). outputs: the class of the run's outputs; without ``out`` the run
+    writes nothing (the Python API)."""
+    options = dict(options)
+
+    def take(parse, skip=()):
+        names = [name for name in inspect.signature(parse).parameters if name not in skip]
+        return {name: options.pop(name) for name in names if name in options}
+
+    model_spec = ModelSpec.parse(model, **take(ModelSpec.parse, ("model",)))
+    method = MethodSpec.parse(**take(MethodSpec.parse))
+    references = ReferenceSpec.parse(**take(ReferenceSpec.parse, ("method",)), method=method.method)
+    scale = ScaleSpec.parse(**take(ScaleSpec.parse))
+    destinations = take(outputs.parse)
+    if options:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(options))}")
+    if destinations.get("out") is None:
+        given = [name for name, value in destinations.items() if value]
+        if given:
+            raise SeqliftError(f"{given[0]} needs an output file (out)")
+        destination = None
+    else:
+        destination = outputs.parse(**destinations)
+    request = ScoreRequest(model_spec, str(input), destination, method, references, scale,
+                           None if genome is None else str(genome), bool(skip_invalid))
+    check_options(request)
+    return request
+
+
+def check_options(request: ScoreRequest):
+    """What no spec can check alone: options of one concept that need another's."""
+    bigwig = getattr(request.outputs, "bigwig", None)
+    if bigwig and not (request.outputs.chrom_sizes or request.genome):
+        raise SeqliftError("--bigwig needs chromosome sizes: give --chrom-sizes FILE or --genome GENOME.fa")
+    if request.model.extra_rc and not request.method.rc_average:
+        raise SeqliftError("--extra-rc applies to --rc-average only")
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class SequenceSource:
         path = Path(path)
         if not path.exists():
             raise SeqliftError(f"{path}: input file not found")
-        if not path.name.lower().removesuffix(".gz").endswith((".bed", ".narrowpeak")):
+        if not seqs.is_bed(path):
             if skip_invalid:
                 raise SeqliftError("--skip-invalid applies to BED input only")
             return cls(str(path), length, seqs.count_fasta(path))
@@ -186,14 +187,14 @@ class ScorePlan:
 
     @property
     def rule(self) -> str:
-        return self.request.rule or RESCALE
+        return self.request.method.rule_name
 
     @property
     def delta_thresholds(self) -> tuple:
-        return self.request.delta_thresholds or (DELTA_WARN,)
+        return self.request.method.thresholds
 
     def input_paths(self) -> list[str]:
-        return input_paths(self.request, self.references)
+        return self.request.input_paths()
 
 
 @dataclass(frozen=True)
@@ -218,57 +219,48 @@ class Result:
                 f"worst: '{name}' (task {task}), {rel:.3g}")
 
 
+
 # ----------------------------------------------------------------------------- prepare
 def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], model=None, several=False,
-            open_source: Callable = SequenceSource.open, check_outputs: Callable | None = None) -> ScorePlan:
+            open_source: Callable = SequenceSource.open) -> ScorePlan:
     """Check every option, output and input, and load the model, before any work starts.
 
     choose_tasks: ``n_outputs -> tasks`` (the CLI's ``--task``, checked against the model).
-    model: the ``keras.Model`` already loaded from ``request.model`` (``prepare_heads``), or None to load it.
+    model: the model object already loaded from ``request.model`` (``prepare_heads``), or None to load it.
     several: one of several heads (``prepare_heads`` checks that --force applies to one of them).
     open_source: ``(input, length, genome, skip_invalid) -> source`` of the rows to score: FASTA or BED
     (``SequenceSource.open``), or variants (``variants.VariantSource.open``).
-    check_outputs: ``(request, outputs, tasks)`` checking the destinations (default: score's files); a
-    request whose ``out`` is None writes nothing (the Python API) and checks none.
     """
-    method = get_method(request.method)
-    check_options(request, method)
-    references = request.references()
-    outputs = Outputs(input_paths(request, references))
-    check_outputs = check_outputs or _check_outputs
-    if request.out is not None:
-        check_outputs(request, outputs)
-    if request.ray:
-        from .cluster import check_address
-
-        check_address(request.ray)
-    if request.device == "gpu" and not backend.gpu_available():
-        raise SeqliftError("--device gpu: the Keras backend sees no GPU")
+    check_options(request)
+    method = request.method.chosen
+    outputs = Outputs(request.input_paths())
+    if request.outputs is not None:
+        request.outputs.check(outputs)
+    request.scale.check()
     settings = explainer_settings(request)
     if model is not None:
         settings.update(model=model, weights=None)  # loaded once, with its weights, for every head
     explainer = explainer_for_sequences(**settings)
     length = int(explainer.graph.input_shape[0])
-    if request.length is not None and request.length != length:
-        raise SeqliftError(f"--length {request.length}: the model takes {length} bp; leave --length out (it is for "
-                           "torch models, whose length the module does not fix)")
+    request.model.check_length(length)
     tasks = tuple(choose_tasks(explainer.n_outputs))
-    _check_task_count(request, explainer, tasks, several)
-    if request.out is not None:
-        check_outputs(request, outputs, tasks)
-    explained_targets(explainer, tasks, request.target, request.rc_average)  # targets that cannot mean anything
+    _check_task_count(request.method, explainer, tasks, several)
+    if request.outputs is not None:
+        request.outputs.check(outputs, tasks)
+    explained_targets(explainer, tasks, request.method.target, request.method.rc_average)  # targets that mean nothing
     source = open_source(request.input, length, request.genome, request.skip_invalid)
-    extra = _read_extra(request, explainer, source.n_sequences)
-    extra_rc = _read_extra_rc(request, explainer, source.n_sequences, extra)
-    if request.bigwig:
+    extra = request.model.read_extra(explainer, source.n_sequences)
+    extra_rc = request.model.read_extra_rc(explainer, source.n_sequences, extra, request.method.rc_average)
+    if getattr(request.outputs, "bigwig", None):
         _check_track_coordinates(request, source)
-    references = references.for_input(length, source.n_sequences, source.composition)
-    chunk = chunk_size(request.chunk_size, length, references.per_input)
-    batch = batch_size(explainer, length, references.per_input, request.batch_size, source.n_sequences, chunk,
-                       getattr(source, "windows_per_row", 1))
-    rows = shard_rows(request.shard, source.n_sequences, chunk)
+    references = request.references.for_input(length, source.n_sequences, source.composition)
+    chunk = scale_mod.chunk_size(request.scale.chunk_size, length, references.per_input)
+    batch = scale_mod.batch_size(explainer, length, references.per_input, request.scale.batch_size,
+                                 source.n_sequences, chunk, getattr(source, "windows_per_row", 1))
+    rows = request.scale.rows(source.n_sequences, chunk)
     return ScorePlan(request, method, explainer, source, references, tasks, rows, chunk, MappingProxyType(extra),
                      outputs, MappingProxyType(extra_rc), batch)
+
 
 
 def pair_heads(outputs, targets) -> list[tuple[str | None, str]]:
@@ -310,21 +302,17 @@ def prepare_heads(request: ScoreRequest, heads, choose_tasks: Callable[[str, int
     heads = [(None if o is None else str(o), str(t)) for o, t in heads]
     if len(set(heads)) < len(heads):
         raise SeqliftError("the same --output and --target pair is given twice")
-    if request.ray:
+    if request.scale.ray:
         raise SeqliftError("--ray works with one --output/--target pair; score several heads without it")
     paths, labels = head_paths(request.out, heads), head_labels(heads)
     plans, model = [], None
     for (output, target), path, label in zip(heads, paths, labels):
-        per_head = {"modisco": f"{request.modisco}.{label}" if request.modisco else None}
-        for option in ("logo", "bigwig"):  # x.png -> x.LABEL.png
-            given = getattr(request, option)
-            per_head[option] = str(Path(given).with_name(f"{Path(given).stem}.{label}{Path(given).suffix}")) \
-                if given else None
-        plan = prepare(replace(request, output=output, target=target, out=path, **per_head),
-                       lambda n, target=target: choose_tasks(target, n), model, several=True)
+        head = replace(request, model=replace(request.model, output=output),
+                       method=replace(request.method, target=target), outputs=request.outputs.for_head(path, label))
+        plan = prepare(head, lambda n, target=target: choose_tasks(target, n), model, several=True)
         model = plan.explainer.model
         plans.append(plan)
-    if request.force and all(len(plan.tasks) <= MAX_TASKS for plan in plans):
+    if request.method.force and all(len(plan.tasks) <= MAX_TASKS for plan in plans):
         raise SeqliftError(f"--force applies to more than {MAX_TASKS} tasks only; no head explains that many")
     first = plans[0]
     for plan in plans[1:]:  # one model, one input: the same chunks, rows and references
@@ -332,34 +320,14 @@ def prepare_heads(request: ScoreRequest, heads, choose_tasks: Callable[[str, int
     return plans
 
 
-def check_options(request: ScoreRequest, method: Method):
-    """Refuse options that do nothing with this method (those of ``--reference``: ``ReferenceSpec.parse``)
-    and combinations that cannot work, before anything is read."""
-    if request.rule is not None and method is not DEEPLIFT:
-        raise SeqliftError(f"--rule applies to --method {DEEPLIFT.name} only, not {method.name}")
-    if request.delta_thresholds is not None and not method.complete:
-        complete = [m.name for m in METHODS.values() if m.complete]
-        raise SeqliftError(f"--delta-warn applies to {' and '.join(complete)} only, not {method.name}")
-    if request.bigwig and not (request.chrom_sizes or request.genome):
-        raise SeqliftError("--bigwig needs chromosome sizes: give --chrom-sizes FILE or --genome GENOME.fa")
-    if request.extra_rc and not request.rc_average:
-        raise SeqliftError("--extra-rc applies to --rc-average only")
-    if request.chrom_sizes and not request.bigwig:
-        raise SeqliftError("--chrom-sizes applies to --bigwig only")
-    if request.workers is not None and not request.ray:
-        raise SeqliftError("--workers applies to --ray only (Ray workers); without --ray one process scores")
-    for threshold in request.delta_thresholds or ():
-        if not (math.isfinite(threshold) and threshold > 0):
-            raise SeqliftError(f"--delta-warn {threshold}: must be a positive number (relative delta, e.g. 1e-3)")
-    if request.logo and Path(request.logo).suffix.lower() not in LOGO_FORMATS:
-        raise SeqliftError(f"--logo {request.logo}: must end in {', '.join(LOGO_FORMATS)}")
 
 
-def _check_task_count(request: ScoreRequest, explainer: Explainer, tasks, several=False):
+def _check_task_count(method: MethodSpec, explainer: Explainer, tasks, several=False):
     """More than ``MAX_TASKS`` tasks (``--task all`` on a profile head: every position and strand) needs --force."""
-    if request.force and len(tasks) <= MAX_TASKS and not several:
+    if method.force and len(tasks) <= MAX_TASKS and not several:
         raise SeqliftError(f"--force applies to more than {MAX_TASKS} tasks only; this run explains {len(tasks)}")
-    if len(tasks) <= MAX_TASKS or request.force:
+    if len(tasks) <= MAX_TASKS or method.force:
+        return
         return
     shape = explainer.graph.output_shape
     if targets_mod.is_positional(shape):
@@ -371,150 +339,24 @@ def _check_task_count(request: ScoreRequest, explainer: Explainer, tasks, severa
                        f"write {len(tasks)} score arrays per sequence; {hint}; or give --force to explain all of them")
 
 
+
+
 def explainer_settings(request: ScoreRequest) -> dict:
     """What builds the run's explainer (``scoring.explainer_for_sequences``), here and on a Ray worker."""
-    settings = dict(model=request.model, rule=request.rule or RESCALE, normalize=request.normalize,
-                    device=request.device, output=request.output, input=request.model_input, weights=request.weights,
-                    custom_objects=request.custom_objects, layout=request.layout, allow_pickle=request.allow_pickle)
-    front_end = frontends.for_file(request.model) if not frontends.split_function(request.model) else None
-    if front_end is None or front_end.name != "keras":
-        settings.update(_capture_shapes(request))
-    return settings
-
-
-def _capture_shapes(request: ScoreRequest) -> dict:
-    """What capturing a torch model needs to know that its files do not say: the sequences' length (``--length``,
-    else the first FASTA record's) and the per-sample shapes of the ``--extra`` arrays (``(N, *S)`` or ``(1, *S)``)."""
-    shapes = {}
-    for item in request.extra:
-        name, _, path = item.partition("=")
-        try:
-            value = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError):
-            continue  # _read_extra says what is wrong with it
-        shapes[name] = tuple(value.shape[1:])
-    length = request.length
-    is_bed = Path(request.input).name.lower().removesuffix(".gz").endswith((".bed", ".narrowpeak"))
-    if length is None and not is_bed and Path(request.input).is_file():
-        try:
-            length = len(next(iter(seqs.read_fasta(request.input))).sequence)
-        except (SeqliftError, StopIteration):
-            pass  # SequenceSource.open says what is wrong with it
-    return {"input_length": length, "extra_shapes": shapes}
-
-
-def _check_outputs(request: ScoreRequest, outputs: Outputs, tasks=(0,)):
-    """Every destination, before any work (again once the tasks are known: they name modisco's files)."""
-    # A file already at a destination is replaced only when seqlift wrote it (a rerun); any other is refused.
-    paths = [(request.out, "--out", is_score_file), (request.summary, "--out", is_summary),
-             (request.logo, "--logo", is_logo), (request.bigwig, "--bigwig", None)]
-    if request.modisco:
-        paths += [(p, "--modisco", is_modisco_input) for p in modisco_paths(request.modisco, tasks)]
-    seen = {}
-    for path, option, ours in paths:
-        if path is None:
-            continue
-        path = outputs.check_file(path, option, ours)
-        if path.resolve() in seen:
-            raise SeqliftError(f"{option} {path}: is also {seen[path.resolve()]}'s file; give different names")
-        seen[path.resolve()] = option
+    return request.model.settings(request.method.rule_name, request.scale.device, request.input)
 
 
 def _check_track_coordinates(request: ScoreRequest, source: SequenceSource):
     """--bigwig: the chromosome sizes read, and every record placed on them, before scoring starts."""
     from .tracks import genome_windows, read_chrom_sizes
 
-    sizes = read_chrom_sizes(request.chrom_sizes, request.genome)
+    sizes = read_chrom_sizes(request.outputs.chrom_sizes, request.genome)
     if source.regions is not None:
         coordinates = [(r.chrom, r.start, r.end) for r in source.regions]
         genome_windows([r.name for r in source.regions], sizes, coordinates)
     else:
         genome_windows(seqs.fasta_names(source.path), sizes)
 
-
-def batch_size(explainer: Explainer, length: int, n_refs: int, given: int | None, n_sequences: int,
-               chunk: int, windows: int = 1) -> int:
-    """Sequences per compiled step. ``given`` (--batch-size) is checked against the memory estimate and
-    refused, with it, when it would not fit; auto (None) takes the default pairs per step
-    (``Explainer.default_pairs``) or, where they would not fit, as many whole sequences as fit in
-    ``MEMORY_FRACTION`` of the free memory (a GPU's for the step, the host's for the references), and
-    at least one: it is refused only when one sequence's references would not fit (``--n-refs``)."""
-    on_gpu = explainer.device != "cpu" and backend.gpu_available()
-    host = available_memory()
-    device = backend.gpu_free_memory() if on_gpu else None
-    # a chunk never exceeds the input; ``windows``: sequences scored per input row (a variant's ref and alt: 2)
-    references = windows * references_memory(length, n_refs, min(chunk, n_sequences))
-    per_sequence = n_refs * explainer.bytes_per_pair()
-    if host is not None and references + (0 if on_gpu else per_sequence) > host:
-        raise SeqliftError(f"--n-refs {n_refs} needs about {(references + per_sequence) / 2**30:.1f} GiB even at one "
-                           f"sequence per step, but {host / 2**30:.1f} GiB is available; lower --n-refs"
-                           + (" or --chunk-size" if chunk > 1 else ""))
-    if given:
-        batch = min(given, n_sequences)  # a step never exceeds the input
-        for where, free, needed in (("", host, references + (0 if on_gpu else batch * per_sequence)),
-                                    (" on the GPU", device, batch * per_sequence if on_gpu else 0)):
-            if free is not None and needed > free:
-                raise SeqliftError(f"--n-refs {n_refs} with --batch-size {given} needs about {needed / 2**30:.1f} "
-                                   f"GiB{where} but {free / 2**30:.1f} GiB is available; lower --batch-size, or "
-                                   "leave it out to choose what fits")
-        return batch
-    batch = max(1, explainer.default_pairs() // n_refs)
-    free = device if on_gpu else (None if host is None else host - references)
-    if free is not None:
-        batch = min(batch, max(1, int(MEMORY_FRACTION * free) // per_sequence))
-    return min(batch, n_sequences)
-
-
-def _read_extra(request: ScoreRequest, explainer: Explainer, n_sequences: int, option="--extra",
-                items=None) -> dict:
-    """``{input name: array}`` from ``--extra NAME=FILE.npy``, checked against the model's inputs."""
-    values = {}
-    for item in request.extra if items is None else items:
-        name, _, path = item.partition("=")
-        if not name or not path:
-            raise SeqliftError(f"{option} {item}: expected NAME=FILE.npy")
-        if name in values:
-            raise SeqliftError(f"{option} {item}: input '{name}' is given twice")
-        if not Path(path).is_file():
-            raise SeqliftError(f"{option} {item}: {path}: file not found")
-        try:
-            value = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise SeqliftError(f"{option} {item}: {path}: not a NumPy .npy array ({str(exc)[:120]})") from None
-        try:
-            explainer.check_extra({name: value}, n_sequences)
-        except SeqliftError as exc:
-            raise SeqliftError(f"{option} {item}: {exc}") from None
-        values[name] = value
-    return values
-
-
-def _read_extra_rc(request: ScoreRequest, explainer: Explainer, n_sequences: int, extra: dict) -> dict:
-    """``{input name: flip name or array}`` from ``--extra-rc NAME=reverse|swap|both|FILE.npy``, checked
-    (``scoring.flip_extra``) before any work."""
-    flips, files = {}, []
-    for item in request.extra_rc:
-        name, _, flip = item.partition("=")
-        if not name or not flip:
-            raise SeqliftError(f"--extra-rc {item}: expected NAME=reverse, NAME=swap, NAME=both or NAME=FILE.npy")
-        if name in flips or name in [f.partition("=")[0] for f in files]:
-            raise SeqliftError(f"--extra-rc {item}: input '{name}' is given twice")
-        if flip in EXTRA_FLIPS:
-            flips[name] = flip
-        elif flip.endswith(".npy") or Path(flip).exists():
-            files.append(item)
-        else:
-            raise SeqliftError(f"--extra-rc {item}: '{flip}' is not reverse, swap, both or an existing .npy file")
-    flips.update(_read_extra(request, explainer, n_sequences, "--extra-rc", files))
-    if request.rc_average:  # checks every flip (views of the memory-mapped files: nothing is read)
-        flip_extra(explainer, extra, flips)
-    return flips
-
-
-def chunk_size(given: int | None, length: int, n_refs: int) -> int:
-    """Sequences per chunk: fixed by the settings, so a resumed or split run has the same boundaries."""
-    default = max(1, POSITIONS_PER_CHUNK // (length * n_refs))
-    return given or (default // 64 * 64 or default)  # whole HDF5 chunks of 64 rows (scorefile)
 
 
 # ----------------------------------------------------------------------------- run
@@ -524,11 +366,11 @@ def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None) -> Re
     request = plan.request
     tracker = DeltaTracker(plan.delta_thresholds, plan.method.complete)
     with plan.outputs:
-        attrs = {**attributes(plan), **shard_attributes(request.shard, plan.rows, plan.source.n_sequences)}
+        attrs = {**attributes(plan), **scale_mod.shard_attributes(request.scale.shard, plan.rows, plan.source.n_sequences)}
         writer = ScoreWriter(plan.outputs, request.out, plan.source.length, list(plan.tasks), attrs,
-                             summary=request.summary, modisco=request.modisco, n_expected=len(plan.rows),
+                             summary=request.summary, modisco=request.outputs.modisco, n_expected=len(plan.rows),
                              regions=plan.source.regions is not None, resume=resume_keys(plan),
-                             resuming=request.resume)
+                             resuming=request.scale.resume)
         try:
             for names, _, scores in writer.completed():
                 tracker.add(scores, names, plan.tasks)
@@ -558,11 +400,11 @@ def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n
     with first.outputs:  # one owner for every head's files: they are all written, or none is
         try:
             for plan in plans:
-                attrs = {**attributes(plan), **shard_attributes(plan.request.shard, plan.rows, plan.source.n_sequences)}
+                attrs = {**attributes(plan), **scale_mod.shard_attributes(plan.request.scale.shard, plan.rows, plan.source.n_sequences)}
                 writers.append(ScoreWriter(first.outputs, plan.request.out, plan.source.length, list(plan.tasks), attrs,
-                                           summary=plan.request.summary, modisco=plan.request.modisco,
+                                           summary=plan.request.summary, modisco=plan.request.outputs.modisco,
                                            n_expected=len(plan.rows), regions=plan.source.regions is not None,
-                                           resume=resume_keys(plan), resuming=plan.request.resume))
+                                           resume=resume_keys(plan), resuming=plan.request.scale.resume))
             for writer, tracker, plan in zip(writers, trackers, plans):
                 for names, _, scores in writer.completed():
                     tracker.add(scores, names, plan.tasks)
@@ -595,7 +437,7 @@ def _score_chunk(plan: ScorePlan, names, one_hot, refs, start: int) -> Scores:
     request = plan.request
     return score_one_hot(plan.explainer, one_hot, plan.tasks, plan.method, plan.references, start_index=start,
                          names=names, batch_size=plan.batch_size, refs=refs, extra=_extra_chunk(plan, start, len(names)),
-                         target=request.target, rc_average=request.rc_average,
+                         target=request.method.target, rc_average=request.method.rc_average,
                          extra_rc=_extra_chunk(plan, start, len(names), plan.extra_rc))
 
 
@@ -624,14 +466,14 @@ def _scored(plan: ScorePlan, rows: range):
     """``(names, one_hot (n, L, 4), regions, Scores)`` of each chunk of ``rows``, in input order: scored
     in this process while a thread prepares the next chunks, or by Ray workers (``--ray``)."""
     request, start = plan.request, rows.start
-    with Prefetch(_prepared(plan, rows, make_refs=not request.ray)) as prepared:
-        if request.ray:
+    with Prefetch(_prepared(plan, rows, make_refs=not request.scale.ray)) as prepared:
+        if request.scale.ray:
             from .cluster import ray_scored
 
             chunks = ((names, one_hot, regions, first, _extra_chunk(plan, first, len(names)),
                        _extra_chunk(plan, first, len(names), plan.extra_rc))
                       for first, (names, one_hot, regions, _) in _starts(prepared, start))
-            yield from ray_scored(worker_settings(plan), chunks, request.ray, request.workers)
+            yield from ray_scored(worker_settings(plan), chunks, request.scale.ray, request.scale.workers)
             return
         for names, one_hot, regions, refs in prepared:
             yield names, one_hot, regions, _score_chunk(plan, names, one_hot, refs, start)
@@ -642,86 +484,24 @@ def worker_settings(plan: ScorePlan) -> dict:
     """What a Ray worker needs to build the explainer once and score chunks as this process would."""
     request = plan.request
     return {"explainer": explainer_settings(request), "tasks": list(plan.tasks), "method": plan.method.name,
-            "spec": plan.references, "batch_size": request.batch_size, "target": request.target,
-            "rc_average": request.rc_average}
+            "spec": plan.references, "batch_size": request.scale.batch_size, "target": request.method.target,
+            "rc_average": request.method.rc_average}
 
 
 def resume_keys(plan: ScorePlan) -> dict:
     """What an in-progress file must share with this run to be continued, beyond ``attributes``."""
-    request = plan.request
-    return {"chunk_size": plan.chunk, "batch_size": request.batch_size or 0, "n_sequences": plan.source.n_sequences,
-            "shard": request.shard or "", "genome": str(Path(request.genome).resolve()) if request.genome else ""}
+    genome = plan.request.genome
+    return {"chunk_size": plan.chunk, "n_sequences": plan.source.n_sequences, **plan.request.scale.resume_keys(),
+            "genome": str(Path(genome).resolve()) if genome else ""}
 
 
 def attributes(plan: ScorePlan) -> dict:
     """The score file's attributes: what was scored, with what, and how (scorefile's docstring lists them)."""
-    request, explainer, references = plan.request, plan.explainer, plan.references
-    return {
-        "seqlift_version": __version__,
-        "backend": backend.NAME,
-        "model": frontends.describe(request.model),
-        "model_sha256": sha256(frontends.model_files(request.model)[0]),
-        "weights": str(Path(request.weights).resolve()) if request.weights else "",
-        "weights_sha256": sha256(request.weights) if request.weights else "",
-        "custom_objects": str(Path(request.custom_objects).resolve()) if request.custom_objects else "",
-        "model_input": explainer.graph.input_name,
-        "extra_inputs": _describe_extra(request, explainer),
-        "extra_rc": _describe_extra_rc(request),
-        "input": str(Path(request.input).resolve()),
-        "input_sha256": sha256(request.input),
-        "tasks": np.asarray(plan.tasks, dtype=np.int64),
-        "method": plan.method.name,
-        "rule": plan.rule,
-        "reference": references.name,
-        "n_refs": references.per_input,
-        "seed": references.seed,
-        "normalization": ",".join(explainer.normalized) if explainer.normalized else "none",
-        "final_activation": explainer.graph.final_activation or "none",
-        "output": str(request.output) if request.output is not None else "",
-        "target": request.target,
-        "rc_average": bool(request.rc_average),
-        "background": references.background if references.background is not None else np.zeros(0, np.float32),
-    }
-
-
-def _describe_extra(request: ScoreRequest, explainer: Explainer) -> str:
-    """``name=FILE.npy`` or ``name=zeros`` for each input held fixed, ``;``-separated."""
-    given = dict(item.partition("=")[::2] for item in request.extra)
-    return "; ".join(f"{name}={Path(given[name]).resolve() if name in given else 'zeros'}"
-                     for name, _ in explainer.graph.fixed_inputs)
-
-
-def _describe_extra_rc(request: ScoreRequest) -> str:
-    """``name=flip`` or ``name=FILE.npy`` (resolved) for each ``--extra-rc``, ``;``-separated."""
-    described = []
-    for item in request.extra_rc:
-        name, _, flip = item.partition("=")
-        described.append(f"{name}={flip if flip in EXTRA_FLIPS else Path(flip).resolve()}")
-    return "; ".join(described)
-
-
-def shard_rows(shard: str | None, n: int, chunk: int) -> range:
-    """The input rows of shard ``"K/N"`` (1-based): the K-th of N contiguous runs of whole chunks, so a
-    shard's chunks, and so its scores, are those of the run that scores everything."""
-    if shard is None:
-        return range(n)
-    k, _, total = shard.partition("/")
-    if not (k.isdigit() and total.isdigit() and 1 <= int(k) <= int(total)):
-        raise SeqliftError(f"--shard {shard}: expected K/N with 1 <= K <= N, e.g. 3/10")
-    k, total = int(k), int(total)
-    n_chunks = -(-n // chunk)
-    if total > n_chunks:
-        raise SeqliftError(f"--shard {shard}: the input has {n_chunks} chunk(s) of {chunk} sequences, fewer than "
-                           f"{total} shards; use fewer shards or a smaller --chunk-size")
-    first, stop = (k - 1) * n_chunks // total, k * n_chunks // total
-    return range(first * chunk, min(stop * chunk, n))
-
-
-def shard_attributes(shard: str | None, rows: range, n: int) -> dict:
-    """The attributes ``seqlift merge`` checks and removes: which part of how many input rows."""
-    if shard is None:
-        return {}
-    return {"shard": shard, "shard_first": rows.start, "shard_input_sequences": n}
+    request = plan.request
+    return {"seqlift_version": __version__, "backend": backend.NAME, **request.model.attributes(plan.explainer),
+            "input": str(Path(request.input).resolve()), "input_sha256": sha256(request.input),
+            "tasks": np.asarray(plan.tasks, dtype=np.int64), **request.method.attributes(),
+            **plan.references.attributes()}
 
 
 def _starts(chunks, start: int):
@@ -813,29 +593,3 @@ def check_finite(scores: Scores, names, tasks):
                                "check the model's weights and the references (--background)")
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux MemAvailable), or None where unknown."""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def references_memory(length: int, n_refs: int, chunk: int) -> int:
-    """Bytes for the chunks of references in flight: the one scored and those ``Prefetch`` holds ready.
-    chunk: sequences per chunk (``chunk_size``)."""
-    return (1 + PREFETCH_DEPTH) * chunk * n_refs * length * 4 * 4 * 2  # float32 one-hot and the shuffles' copy
-
-
-def estimate_memory(explainer, length: int, n_refs: int, batch_size: int | None, chunk: int) -> int:
-    """Bytes for the references in flight (``references_memory``) plus one compiled step's activations
-    (``Explainer.bytes_per_pair``, an upper estimate: benchmarks/memory_estimate.py measures it)."""
-    pairs = (batch_size or max(1, explainer.default_pairs() // n_refs)) * n_refs
-    return references_memory(length, n_refs, chunk) + pairs * explainer.bytes_per_pair()

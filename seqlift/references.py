@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 # numba's compiled-shuffle cache goes to the user's cache folder, never into the installed package.
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -21,7 +23,8 @@ import numba  # noqa: E402
 import numpy as np
 
 from .errors import SeqliftError
-from .sequences import codes_to_one_hot, codes_to_string, one_hot_to_codes
+from .methods import DEEPLIFT, get_method
+from .sequences import codes_to_one_hot, codes_to_string, encode_records, one_hot_to_codes, read_fasta
 
 
 MAX_SEED = 2**32 - 1
@@ -254,3 +257,105 @@ def composition(one_hot) -> np.ndarray:
     if counts.sum() == 0:
         return np.full(4, 0.25, np.float32)
     return (counts / counts.sum()).astype(np.float32)
+
+
+# What ``--reference`` may name besides a FASTA file of references (kind 'given').
+REFERENCE_KINDS = ("shuffle", "frequency", "zeros")
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """How references are made: 'shuffle' (``n_refs`` per sequence, seeded), 'frequency', 'zeros' or 'given'.
+
+    background: ``(4,)`` ACGT composition for 'frequency' (None: the input's, see ``for_input``).
+    given: ``(R, L, 4)`` shared by every input or ``(N, R, L, 4)`` per input, read from ``path``
+    (``refs_per_input`` consecutive records per input) by ``for_input``.
+    """
+
+    kind: str = "shuffle"
+    n_refs: int = 20
+    seed: int = 0
+    background: np.ndarray | None = None
+    given: np.ndarray | None = None
+    path: str | None = None
+    refs_per_input: int | None = None
+
+    @classmethod
+    def parse(cls, reference: str | None = None, n_refs=None, seed=None, background=None, refs_per_input=None,
+              method=DEEPLIFT) -> ReferenceSpec:
+        """The spec ``seqlift score`` was given: ``--reference`` ('shuffle', 'frequency', 'zeros' or a FASTA
+        path; None: shuffle) and its options (None: not given). An option that does nothing with this
+        reference or ``method`` is an error; a method that uses no references is scored against zeros."""
+        text = reference or "shuffle"
+        kind = text if text in REFERENCE_KINDS else "given"
+        method = get_method(method)
+        given = {"--reference": reference, "--n-refs": n_refs, "--seed": seed, "--background": background,
+                 "--refs-per-input": refs_per_input}
+        for option, value in given.items():
+            if value is not None and not method.uses_references:
+                raise SeqliftError(f"{option} does nothing with --method {method.name}, which uses no reference")
+        needs = {"--n-refs": (n_refs, "shuffle"), "--seed": (seed, "shuffle"),
+                 "--background": (background, "frequency"), "--refs-per-input": (refs_per_input, "given")}
+        for option, (value, needed) in needs.items():
+            if value is not None and kind != needed:
+                raise SeqliftError(f"{option} applies to --reference {'PATH.fa' if needed == 'given' else needed} "
+                                   f"only, not --reference {text}")
+        if not method.uses_references:
+            return cls("zeros")
+        return cls(kind, n_refs=20 if n_refs is None else n_refs, seed=check_seed(0 if seed is None else seed),
+                   background=None if background is None else parse_background(background),
+                   path=text if kind == "given" else None, refs_per_input=refs_per_input)
+
+    @property
+    def name(self) -> str:
+        """What ``--reference`` said: the kind, or the references' FASTA file."""
+        return self.path if self.kind == "given" and self.path else self.kind
+
+    @property
+    def per_input(self) -> int:
+        """References per input: the one place this number is worked out."""
+        if self.kind == "shuffle":
+            return self.n_refs
+        if self.kind == "given":
+            return self.given.shape[-3]  # (R, L, 4) or (N, R, L, 4)
+        return 1
+
+    def for_input(self, length: int, n_inputs: int, composition: Callable[[], np.ndarray]) -> ReferenceSpec:
+        """This spec completed for an input of ``n_inputs`` sequences of ``length`` bp: a FASTA of references
+        read and checked, or ``composition()`` (the input's ACGT composition) as a missing background."""
+        if self.kind == "frequency" and self.background is None:
+            return replace(self, background=composition())
+        if self.kind != "given" or self.given is not None:
+            return self
+        path = Path(self.path)
+        if not path.exists():
+            raise SeqliftError(f"--reference {path}: not {', '.join(REFERENCE_KINDS)} or an existing FASTA file")
+        _, refs = encode_records(read_fasta(path), length, path)
+        if self.refs_per_input:
+            if len(refs) != n_inputs * self.refs_per_input:
+                needed = n_inputs * self.refs_per_input
+                raise SeqliftError(f"{path}: {len(refs)} reference records, but --refs-per-input "
+                                   f"{self.refs_per_input} with {n_inputs} inputs needs {needed}")
+            refs = refs.reshape(n_inputs, self.refs_per_input, length, 4)
+        return replace(self, given=refs)
+
+    def make(self, one_hot: np.ndarray, start_index: int, names=None) -> np.ndarray:
+        """References for a chunk of sequences whose first one has global index ``start_index``."""
+        length = one_hot.shape[1]
+        if self.kind == "shuffle":
+            return shuffled_references(one_hot, self.n_refs, self.seed, start_index, names)
+        if self.kind == "frequency":
+            background = self.background if self.background is not None else composition(one_hot)
+            return frequency_reference(background, length)
+        if self.kind == "zeros":
+            return np.zeros((1, length, 4), np.float32)
+        if self.kind == "given":
+            if self.given.ndim == 4:
+                return self.given[start_index:start_index + len(one_hot)]
+            return self.given
+        raise SeqliftError(f"unknown reference kind '{self.kind}'")
+
+    def attributes(self) -> dict:
+        """The score file's attributes for the references."""
+        return {"reference": self.name, "n_refs": self.per_input, "seed": self.seed,
+                "background": self.background if self.background is not None else np.zeros(0, np.float32)}

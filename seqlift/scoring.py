@@ -8,115 +8,17 @@ base (docs/method.md, "Averaging and hypothetical contributions").
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from . import references as refs_mod
-from . import sequences as seqs
 from . import targets as targets_mod
 from .engine import Explainer, cached_explainer, capture_shapes
 from .errors import SeqliftError
+from .frontends.spec import EXTRA_FLIPS
 from .methods import DEEPLIFT, RESCALE, attribute, get_method
+from .references import ReferenceSpec
 from .sequences import reverse_complement
-
-# What ``--reference`` may name besides a FASTA file of references (kind 'given').
-REFERENCE_KINDS = ("shuffle", "frequency", "zeros")
-
-
-@dataclass(frozen=True)
-class ReferenceSpec:
-    """How references are made: 'shuffle' (``n_refs`` per sequence, seeded), 'frequency', 'zeros' or 'given'.
-
-    background: ``(4,)`` ACGT composition for 'frequency' (None: the input's, see ``for_input``).
-    given: ``(R, L, 4)`` shared by every input or ``(N, R, L, 4)`` per input, read from ``path``
-    (``refs_per_input`` consecutive records per input) by ``for_input``.
-    """
-
-    kind: str = "shuffle"
-    n_refs: int = 20
-    seed: int = 0
-    background: np.ndarray | None = None
-    given: np.ndarray | None = None
-    path: str | None = None
-    refs_per_input: int | None = None
-
-    @classmethod
-    def parse(cls, reference: str | None = None, n_refs=None, seed=None, background=None, refs_per_input=None,
-              method=DEEPLIFT) -> ReferenceSpec:
-        """The spec ``seqlift score`` was given: ``--reference`` ('shuffle', 'frequency', 'zeros' or a FASTA
-        path; None: shuffle) and its options (None: not given). An option that does nothing with this
-        reference or ``method`` is an error; a method that uses no references is scored against zeros."""
-        text = reference or "shuffle"
-        kind = text if text in REFERENCE_KINDS else "given"
-        method = get_method(method)
-        given = {"--reference": reference, "--n-refs": n_refs, "--seed": seed, "--background": background,
-                 "--refs-per-input": refs_per_input}
-        for option, value in given.items():
-            if value is not None and not method.uses_references:
-                raise SeqliftError(f"{option} does nothing with --method {method.name}, which uses no reference")
-        needs = {"--n-refs": (n_refs, "shuffle"), "--seed": (seed, "shuffle"),
-                 "--background": (background, "frequency"), "--refs-per-input": (refs_per_input, "given")}
-        for option, (value, needed) in needs.items():
-            if value is not None and kind != needed:
-                raise SeqliftError(f"{option} applies to --reference {'PATH.fa' if needed == 'given' else needed} "
-                                   f"only, not --reference {text}")
-        if not method.uses_references:
-            return cls("zeros")
-        return cls(kind, n_refs=20 if n_refs is None else n_refs, seed=refs_mod.check_seed(0 if seed is None else seed),
-                   background=None if background is None else refs_mod.parse_background(background),
-                   path=text if kind == "given" else None, refs_per_input=refs_per_input)
-
-    @property
-    def name(self) -> str:
-        """What ``--reference`` said: the kind, or the references' FASTA file."""
-        return self.path if self.kind == "given" and self.path else self.kind
-
-    @property
-    def per_input(self) -> int:
-        """References per input: the one place this number is worked out."""
-        if self.kind == "shuffle":
-            return self.n_refs
-        if self.kind == "given":
-            return self.given.shape[-3]  # (R, L, 4) or (N, R, L, 4)
-        return 1
-
-    def for_input(self, length: int, n_inputs: int, composition: Callable[[], np.ndarray]) -> ReferenceSpec:
-        """This spec completed for an input of ``n_inputs`` sequences of ``length`` bp: a FASTA of references
-        read and checked, or ``composition()`` (the input's ACGT composition) as a missing background."""
-        if self.kind == "frequency" and self.background is None:
-            return replace(self, background=composition())
-        if self.kind != "given" or self.given is not None:
-            return self
-        path = Path(self.path)
-        if not path.exists():
-            raise SeqliftError(f"--reference {path}: not {', '.join(REFERENCE_KINDS)} or an existing FASTA file")
-        _, refs = seqs.encode_records(seqs.read_fasta(path), length, path)
-        if self.refs_per_input:
-            if len(refs) != n_inputs * self.refs_per_input:
-                needed = n_inputs * self.refs_per_input
-                raise SeqliftError(f"{path}: {len(refs)} reference records, but --refs-per-input "
-                                   f"{self.refs_per_input} with {n_inputs} inputs needs {needed}")
-            refs = refs.reshape(n_inputs, self.refs_per_input, length, 4)
-        return replace(self, given=refs)
-
-    def make(self, one_hot: np.ndarray, start_index: int, names=None) -> np.ndarray:
-        """References for a chunk of sequences whose first one has global index ``start_index``."""
-        length = one_hot.shape[1]
-        if self.kind == "shuffle":
-            return refs_mod.shuffled_references(one_hot, self.n_refs, self.seed, start_index, names)
-        if self.kind == "frequency":
-            background = self.background if self.background is not None else refs_mod.composition(one_hot)
-            return refs_mod.frequency_reference(background, length)
-        if self.kind == "zeros":
-            return np.zeros((1, length, 4), np.float32)
-        if self.kind == "given":
-            if self.given.ndim == 4:
-                return self.given[start_index:start_index + len(one_hot)]
-            return self.given
-        raise SeqliftError(f"unknown reference kind '{self.kind}'")
-
 
 @dataclass(frozen=True)
 class Scores:
@@ -132,15 +34,6 @@ class Scores:
     delta: np.ndarray
     prediction: np.ndarray
     reference_prediction: np.ndarray
-
-
-# How a held-fixed input flips with the sequence (``--extra-rc NAME=FLIP``): axis 0 of an input's shape is
-# its positions, its last axis its strands or channels.
-EXTRA_FLIPS = {
-    "reverse": (0,),  # positions reversed, strands kept (the control track of a published BPNet)
-    "swap": (-1,),  # strands swapped, positions kept
-    "both": (0, -1),  # positions reversed and strands swapped (a stranded track's reverse complement)
-}
 
 
 def flip_extra(explainer: Explainer, extra: dict | None, extra_rc: dict | None) -> dict:

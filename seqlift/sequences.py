@@ -243,6 +243,11 @@ def _bed_region(fields: list[str], where: str, chrom_sizes: dict[str, int], leng
     return Region(chrom, w_start, w_end, "-" if strand == "-" else "+", label)
 
 
+def is_bed(path) -> bool:
+    """Whether ``path`` names BED regions (``.bed``, ``.narrowPeak``, optionally gzipped) rather than a FASTA."""
+    return Path(str(path)).name.lower().removesuffix(".gz").endswith((".bed", ".narrowpeak"))
+
+
 def read_bed_windows(bed_path, chrom_sizes: dict[str, int], length: int,
                      skip_invalid=False) -> tuple[list[Region], int]:
     """Windows of ``length`` bp centred on each BED region (on the summit for narrowPeak).

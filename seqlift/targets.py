@@ -22,8 +22,9 @@ from keras import ops
 
 from . import rules
 from .errors import SeqliftError
+from .methods import TARGETS
 
-KINDS = ("logit", "sum", "profile")
+KINDS = TARGETS  # methods.TARGETS: --target is parsed without Keras
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,7 @@ class VariantSource:
     variants: tuple
     n_skipped: int = 0
     regions = None  # no BED regions: a score file's chrom/start datasets do not apply
-    windows_per_row = 2  # ref and alt: both windows' references are in flight (pipeline.batch_size)
+    windows_per_row = 2  # ref and alt: both windows' references are in flight (scale.batch_size)
 
     @classmethod
     def open(cls, path, length: int, genome=None, skip_invalid=False) -> VariantSource:

@@ -354,24 +354,23 @@ def test_every_target_output_method_combination_gives_scores_or_one_error(heads)
 
 
 def test_batch_size_auto_fits_what_is_free_and_a_given_one_that_does_not_fit_is_refused(work, monkeypatch):
-    from seqlift import pipeline
+    from seqlift import pipeline, scale
 
     # 16 references of the 40 bp model need ~0.2 MB a sequence (bytes_per_pair); say 1 MB is free
-    monkeypatch.setattr(pipeline, "available_memory", lambda: pipeline.references_memory(40, 16, 9) + 2**20)
+    monkeypatch.setattr(scale, "available_memory", lambda: scale.references_memory(40, 16, 9) + 2**20)
     args = [work / "model.h5", work / "in.fa", "--n-refs", 16, "--quiet"]
     before = digest(work)
     assert_refused(invoke("score", *args, "--batch-size", 9, "--out", work / "b.h5"),
                    "--n-refs 16 with --batch-size 9 needs about", work, before)
     assert "lower --batch-size, or leave it out to choose what fits" in invoke(
         "score", *args, "--batch-size", 9, "--out", work / "b.h5").stderr
-    request = pipeline.ScoreRequest(model=str(work / "model.h5"), input=str(work / "in.fa"), out=work / "a.h5",
-                                    n_refs=16)
+    request = pipeline.build_request(str(work / "model.h5"), str(work / "in.fa"), out=work / "a.h5", n_refs=16)
     plan = pipeline.prepare(request, lambda n: [0])
     per_sequence = 16 * plan.explainer.bytes_per_pair()
-    assert plan.batch_size == int(pipeline.MEMORY_FRACTION * 2**20) // per_sequence < 9
+    assert plan.batch_size == int(scale.MEMORY_FRACTION * 2**20) // per_sequence < 9
     result = invoke("score", *args, "--out", work / "a.h5")
     assert result.exit_code == 0, result.output
-    monkeypatch.setattr(pipeline, "available_memory", lambda: 2**40)
+    monkeypatch.setattr(scale, "available_memory", lambda: 2**40)
     assert pipeline.prepare(request, lambda n: [0]).batch_size == 9  # the default (256 pairs), cut to the input
 
 

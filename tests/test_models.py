@@ -341,10 +341,10 @@ def test_several_inputs_through_the_cli(files, tmp_path):
     np.testing.assert_allclose(contrib.reshape(N_SEQS, -1).sum(1), pred - ref_pred, rtol=1e-4, atol=1e-5)
     assert np.abs(pred - outs["none"][0]).min() > 1e-4
     np.testing.assert_allclose(outs["one"][0][0], pred[0], rtol=1e-5)  # one row for all = row 0 for sequence 0
-    request = pipeline.ScoreRequest(model=str(tmp_path / "bpnet.keras"), input=str(files / "in.fa"),
-                                    out=tmp_path / "x.h5", weights="w.h5", custom_objects="c.py",
-                                    extra=("control=ctl.npy",), reference="refs.fa")
-    paths = set(map(str, pipeline.input_paths(request, request.references())))
+    request = pipeline.build_request(str(tmp_path / "bpnet.keras"), str(files / "in.fa"), out=tmp_path / "x.h5",
+                                     weights="w.h5", custom_objects="c.py", extra=("control=ctl.npy",),
+                                     reference="refs.fa")
+    paths = set(map(str, request.input_paths()))
     assert {"w.h5", "c.py", "ctl.npy", "refs.fa", str(tmp_path / "bpnet.keras")} <= paths
 
 

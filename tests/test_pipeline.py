@@ -14,7 +14,7 @@ from keras import layers
 from seqlift import SeqliftError, pipeline
 from seqlift.cli.main import cli
 from seqlift.methods import DEEPLIFT, METHODS, RULES
-from seqlift.scoring import ReferenceSpec
+from seqlift.references import ReferenceSpec
 
 from helpers import profile_and_counts
 
@@ -241,8 +241,8 @@ def test_bad_input_is_one_line_exit_1_and_no_output(files, tmp_path):
 def test_interrupted_run_keeps_only_its_completed_chunks(files, tmp_path):
     """Ctrl-C after a chunk is on disk keeps OUT.partial for --resume; nothing else (TSV, TF-MoDISco files)."""
     out = tmp_path / "cut.h5"
-    request = pipeline.ScoreRequest(model=str(files / "model.h5"), input=str(files / "in.fa"), out=out, n_refs=2,
-                                    modisco=str(tmp_path / "mod"))
+    request = pipeline.build_request(str(files / "model.h5"), str(files / "in.fa"), out=out, n_refs=2,
+                                     modisco=str(tmp_path / "mod"))
     plan = pipeline.prepare(request, lambda n: [0])
 
     def interrupt(n):
@@ -255,8 +255,8 @@ def test_interrupted_run_keeps_only_its_completed_chunks(files, tmp_path):
 
 def test_plan_is_frozen_and_running_it_twice_gives_the_same_file(files, tmp_path):
     out = tmp_path / "twice.h5"
-    request = pipeline.ScoreRequest(model=str(files / "model.h5"), input=str(files / "in.fa"), out=out, n_refs=3,
-                                    seed=5, chunk_size=4)
+    request = pipeline.build_request(str(files / "model.h5"), str(files / "in.fa"), out=out, n_refs=3, seed=5,
+                                     chunk_size=4)
     plan = pipeline.prepare(request, lambda n: [0, 1])
     with pytest.raises(dataclasses.FrozenInstanceError):
         plan.tasks = (0,)
@@ -310,23 +310,23 @@ def test_multi_output_model_needs_and_takes_output(files, tmp_path):
 def test_batch_size_auto_on_a_gpu_fits_the_devices_free_memory(files, monkeypatch):
     """On a GPU the step's activations go to the device: auto fits them in its free memory, the references
     in the host's; a given --batch-size past the device's memory is refused naming the GPU."""
-    from seqlift import backend
+    from seqlift import backend, scale
     from seqlift.scoring import explainer_for_sequences
 
     explainer = explainer_for_sequences(str(files / "model.h5"))
     per_sequence = 20 * explainer.bytes_per_pair()
     monkeypatch.setattr(backend, "gpu_available", lambda: True)
-    monkeypatch.setattr(pipeline, "available_memory", lambda: 2**40)
+    monkeypatch.setattr(scale, "available_memory", lambda: 2**40)
     monkeypatch.setattr(backend, "gpu_free_memory", lambda: 10 * per_sequence)
-    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == int(pipeline.MEMORY_FRACTION * 10)
+    assert scale.batch_size(explainer, 40, 20, None, 10**6, 64) == int(scale.MEMORY_FRACTION * 10)
     monkeypatch.setattr(backend, "gpu_free_memory", lambda: 2**40)
-    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == 4096 // 20  # the GPU's default pairs
+    assert scale.batch_size(explainer, 40, 20, None, 10**6, 64) == 4096 // 20  # the GPU's default pairs
     monkeypatch.setattr(backend, "gpu_free_memory", lambda: per_sequence // 2)
-    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == 1  # at least one sequence: never refused
+    assert scale.batch_size(explainer, 40, 20, None, 10**6, 64) == 1  # at least one sequence: never refused
     with pytest.raises(SeqliftError, match="--batch-size 4 needs about .* GiB on the GPU but"):
-        pipeline.batch_size(explainer, 40, 20, 4, 10**6, 64)
+        scale.batch_size(explainer, 40, 20, 4, 10**6, 64)
     monkeypatch.setattr(backend, "gpu_free_memory", lambda: None)  # a driver that cannot say: the default
-    assert pipeline.batch_size(explainer, 40, 20, None, 10**6, 64) == 4096 // 20
+    assert scale.batch_size(explainer, 40, 20, None, 10**6, 64) == 4096 // 20
 
 
 def test_several_heads_in_one_run_write_what_one_run_per_head_writes(files, tmp_path):

@@ -4,6 +4,7 @@ The VCFs are written by pysam (the VCF library seqlift reads them with); the mod
 (200 bp, task 1 = GATA1).
 """
 
+import dataclasses
 from pathlib import Path
 
 import h5py
@@ -275,8 +276,8 @@ def test_resume_continues_an_interrupted_run(scored, tmp_path):
     from seqlift import effects, pipeline
 
     _, out, vcf, fa, _ = scored
-    request = pipeline.ScoreRequest(model=str(MODEL), input=str(vcf), out=tmp_path / "r.h5", genome=str(fa), n_refs=4,
-                                    chunk_size=4)
+    request = pipeline.build_request(str(MODEL), str(vcf), genome=str(fa), outputs=effects.VariantOutputs,
+                                     out=tmp_path / "r.h5", n_refs=4, chunk_size=4)
     calls = []
 
     def stop_after_first_chunk(n):
@@ -292,7 +293,7 @@ def test_resume_continues_an_interrupted_run(scored, tmp_path):
     with h5py.File(partial) as h5:
         assert h5.attrs["resume_completed_sequences"] == 4
     done = []
-    plan = effects.prepare_variants(pipeline.ScoreRequest(**{**request.__dict__, "resume": True}), lambda n: [1], null=8)
+    plan = effects.prepare_variants(dataclasses.replace(request, scale=dataclasses.replace(request.scale, resume=True)), lambda n: [1], null=8)
     effects.run_variants(plan, done.append)
     assert done[0] == 4 and sum(done) == 13 and not partial.exists()
     with h5py.File(out) as whole, h5py.File(tmp_path / "r.h5") as resumed:

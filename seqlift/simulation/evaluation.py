@@ -21,7 +21,8 @@ from ..methods import DEEPLIFT, GENOMICS, RESCALE, RULES, get_method
 from ..methods import METHODS as REGISTRY
 from ..outputs import Outputs
 from ..references import check_seed, composition
-from ..scoring import ReferenceSpec, explainer_for_sequences, score_one_hot
+from ..references import ReferenceSpec
+from ..scoring import explainer_for_sequences, score_one_hot
 from ..sequences import one_hot_encode
 from .data import motif_database, read
 from .metrics import (STRONG_LOG_ODDS, auprc, auroc, false_negative_fraction, match_table, motif_mask, output_drops,
