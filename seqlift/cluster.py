@@ -30,6 +30,13 @@ class ChunkScorer:
                              names=names, batch_size=s["batch_size"], extra=extra,
                              target=s["target"], rc_average=s["rc_average"], extra_rc=extra_rc)
 
+    def score_variants(self, ids, ref, alt, start: int, nulls, extra, extra_rc=None):
+        """One chunk of variants as ``effects.score_variant_chunk`` scores it in a single process."""
+        from .effects import score_variant_chunk
+
+        return score_variant_chunk(self.explainer, self.settings, ids, ref, alt, start, nulls=nulls, extra=extra,
+                                   extra_rc=extra_rc)
+
 
 # Seconds to wait for a Ray head at HOST:PORT to answer before giving up (ray.init itself retries for minutes).
 REACH_TIMEOUT = 5.0
@@ -65,9 +72,10 @@ def connect(address: str):
     return ray
 
 
-def ray_scored(settings: dict, chunks, address: str, workers: int | None):
-    """``(names, one_hot, regions, Scores)`` for each ``(names, one_hot, regions, start, extra, extra_rc)`` of
-    ``chunks``, in order, scored by ``workers`` Ray workers (default: one per GPU, else one)."""
+def ray_map(settings: dict, jobs, address: str, workers: int | None):
+    """``(kept, result)`` for each ``(kept, method, args)`` of ``jobs``, in order: ``ChunkScorer.method(*args)`` run
+    by ``workers`` Ray workers (default: one per GPU, else one), each holding the model built from ``settings``
+    once; ``kept`` stays with the driver."""
     ray = connect(address)
     from ray.util import ActorPool
 
@@ -77,13 +85,13 @@ def ray_scored(settings: dict, chunks, address: str, workers: int | None):
     pool = ActorPool([remote.remote(settings) for _ in range(workers)])
     pending = []
     try:
-        for names, one_hot, regions, start, extra, extra_rc in chunks:
-            pool.submit(lambda actor, v: actor.score.remote(*v), (one_hot, start, names, extra, extra_rc))
-            pending.append((names, one_hot, regions))
+        for kept, method, args in jobs:
+            pool.submit(lambda actor, v: getattr(actor, v[0]).remote(*v[1]), (method, args))
+            pending.append(kept)
             if len(pending) > 2 * workers:  # a bounded number in flight keeps the driver's memory flat
-                yield *pending.pop(0), pool.get_next()
+                yield pending.pop(0), pool.get_next()
         while pending:
-            yield *pending.pop(0), pool.get_next()
+            yield pending.pop(0), pool.get_next()
     finally:
         if address == "local":
             ray.shutdown()

@@ -19,7 +19,7 @@ class ScoreOutputs:
     """The score file ``out`` (its TSV summary beside it) and what else a run writes: ``modisco`` (a prefix of
     TF-MoDISco's inputs), ``logo`` (an image of the top sequence), ``bigwig`` (a track, with ``chrom_sizes``)."""
 
-    out: Path
+    out: Path | str
     modisco: str | None = None
     logo: str | None = None
     bigwig: str | None = None
@@ -32,7 +32,7 @@ class ScoreOutputs:
             raise SeqliftError(f"--logo {logo}: must end in {', '.join(LOGO_FORMATS)}")
         if chrom_sizes and not bigwig:
             raise SeqliftError("--chrom-sizes applies to --bigwig only")
-        return cls(Path(out), modisco, logo, bigwig, chrom_sizes)
+        return cls(out, modisco, logo, bigwig, chrom_sizes)  # as given: Outputs.check_file says what is wrong
 
     @property
     def summary(self) -> Path:

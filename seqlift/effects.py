@@ -93,11 +93,11 @@ class VariantChunk:
 class VariantOutputs:
     """What ``seqlift variants`` writes: the variant file ``out`` and its TSV beside it (``OUT.tsv``)."""
 
-    out: Path
+    out: Path | str
 
     @classmethod
     def parse(cls, out) -> VariantOutputs:
-        return cls(Path(out))
+        return cls(out)  # as given: Outputs.check_file says what is wrong with it
 
     @property
     def summary(self) -> Path:
@@ -119,9 +119,6 @@ def prepare_variants(request: pipeline.ScoreRequest, choose_tasks: Callable[[int
     if request.outputs is not None and not isinstance(request.outputs, VariantOutputs):
         raise SeqliftError("seqlift variants writes a variant file: build the request with "
                            "outputs=effects.VariantOutputs")
-    if request.scale.ray:
-        raise SeqliftError("--ray is not available for seqlift variants yet; split the variants with --shard K/N "
-                           "across machines and join the files with seqlift merge")
     if null < 0:
         raise SeqliftError(f"--null {null}: must be 0 or more shuffled controls per variant")
     if null and request.model.extra:
@@ -132,11 +129,12 @@ def prepare_variants(request: pipeline.ScoreRequest, choose_tasks: Callable[[int
 
 
 # ----------------------------------------------------------------------------- score
-def _prepared(vplan: VariantPlan, rows: range):
-    """Each chunk of ``rows`` with both alleles' references and its null windows: what the prefetch thread makes."""
+def _prepared(vplan: VariantPlan, rows: range, make_refs: bool = True):
+    """Each chunk of ``rows`` with both alleles' references and its null windows: what the prefetch thread makes
+    (the references only when this process scores: Ray workers make their own)."""
     plan = vplan.plan
     references = plan.references
-    uses_refs = plan.method.uses_references
+    uses_refs = make_refs and plan.method.uses_references
     start = 0
     for ids, ref, alt, chunk in plan.source.chunks(plan.chunk):
         if start >= rows.stop:
@@ -154,26 +152,25 @@ def _prepared(vplan: VariantPlan, rows: range):
         start += len(ids)
 
 
-def target_predictions(plan: pipeline.ScorePlan, one_hot: np.ndarray) -> np.ndarray:
+def target_predictions(explainer, settings: dict, one_hot: np.ndarray) -> np.ndarray:
     """The explained targets' values on ``one_hot`` ``(n, L, 4)``, ``(n, T)``: the model's forward pass only
-    (both strands averaged with --rc-average), as ``Scores.prediction`` holds them for scored windows."""
-    explainer, request = plan.explainer, plan.request
-    explained = explained_targets(explainer, plan.tasks, request.method.target, request.method.rc_average)
+    (both strands averaged with --rc-average), as ``Scores.prediction`` holds them for scored windows.
+    settings: ``pipeline.worker_settings``'s (tasks, target, rc_average)."""
+    explained = explained_targets(explainer, settings["tasks"], settings["target"], settings["rc_average"])
     from keras import ops
 
     step = explainer.cached_step(("variant_targets", tuple(explained)), lambda: explainer.compile(
         lambda v: ops.stack([explainer.target_on(v, t) for t in explained], axis=1)))
     batch = explainer.default_pairs()
     values = explainer.apply(step, one_hot, batch)
-    if request.method.rc_average:
+    if settings["rc_average"]:
         values = 0.5 * (values + explainer.apply(step, seqs.reverse_complement(one_hot), batch))
     return values
 
 
-def js_distance(plan: pipeline.ScorePlan, ref: np.ndarray, alt: np.ndarray) -> np.ndarray | None:
+def js_distance(explainer, ref: np.ndarray, alt: np.ndarray) -> np.ndarray | None:
     """Jensen–Shannon distance (base 2, in [0, 1]) between the ref and alt profiles (softmax over the flattened
     output of positions and strands), ``(n,)``; None for an output without positions."""
-    explainer = plan.explainer
     if not targets_mod.is_positional(explainer.graph.output_shape):
         return None
     from scipy.spatial.distance import jensenshannon
@@ -184,24 +181,53 @@ def js_distance(plan: pipeline.ScorePlan, ref: np.ndarray, alt: np.ndarray) -> n
     return jensenshannon(p, q, base=2, axis=1)
 
 
+def score_variant_chunk(explainer, settings: dict, ids, ref, alt, start: int, refs=(None, None), nulls=None,
+                        extra=None, extra_rc=None):
+    """``(ref Scores, alt Scores, null effects (n, K, T) or None, JS distance (n,) or None)`` of one chunk of
+    variants whose first is input row ``start``: both windows scored with references seeded by ``(seed, row)``
+    (``refs``: made already, or None to make them here), and the forward passes of the null windows
+    (``nulls``: ref and alt windows, ``(n·K, L, 4)`` each). settings: ``pipeline.worker_settings``'s; here and on
+    a Ray worker (``cluster.ChunkScorer.score_variants``)."""
+    from .scoring import score_one_hot
+
+    s = settings
+    ref_scores, alt_scores = (score_one_hot(explainer, one_hot, s["tasks"], s["method"], s["spec"], start_index=start,
+                                            names=ids, batch_size=s["batch_size"], refs=made, extra=extra,
+                                            target=s["target"], rc_average=s["rc_average"], extra_rc=extra_rc)
+                              for one_hot, made in zip((ref, alt), refs))
+    null_effects = None
+    if nulls is not None:
+        null_effects = target_predictions(explainer, s, nulls[1]) - target_predictions(explainer, s, nulls[0])
+        null_effects = null_effects.reshape(len(ids), len(nulls[0]) // len(ids), len(s["tasks"]))
+    return ref_scores, alt_scores, null_effects, js_distance(explainer, ref, alt)
+
+
 def variant_results(vplan: VariantPlan, rows: range | None = None):
-    """``VariantChunk`` of each chunk of ``rows`` (default: the plan's), in input order, scored in this process
-    while a thread prepares the next chunks."""
+    """``VariantChunk`` of each chunk of ``rows`` (default: the plan's), in input order: scored in this process
+    while a thread prepares the next chunks, or by Ray workers (``--ray``)."""
     plan = vplan.plan
     rows = plan.rows if rows is None else rows
-    with pipeline.Prefetch(_prepared(vplan, rows)) as prepared:
-        for start, ids, ref, alt, chunk, ref_refs, alt_refs, nulls in prepared:
-            ref_scores = pipeline._score_chunk(plan, ids, ref, ref_refs, start)
+    ray = plan.request.scale.ray
+    settings = pipeline.worker_settings(plan)
+    with pipeline.Prefetch(_prepared(vplan, rows, make_refs=not ray)) as prepared:
+        if ray:
+            from .cluster import ray_map
+
+            jobs = (((ids, ref, alt, chunk), "score_variants",
+                     (ids, ref, alt, start, nulls, pipeline._extra_chunk(plan, start, len(ids)),
+                      pipeline._extra_chunk(plan, start, len(ids), plan.extra_rc)))
+                    for start, ids, ref, alt, chunk, _, _, nulls in prepared)
+            scored = ray_map(settings, jobs, ray, plan.request.scale.workers)
+        else:
+            settings["batch_size"] = plan.batch_size  # chosen for this machine's memory
+            scored = (((ids, ref, alt, chunk), score_variant_chunk(
+                plan.explainer, settings, ids, ref, alt, start, (ref_refs, alt_refs), nulls,
+                pipeline._extra_chunk(plan, start, len(ids)), pipeline._extra_chunk(plan, start, len(ids), plan.extra_rc)))
+                for start, ids, ref, alt, chunk, ref_refs, alt_refs, nulls in prepared)
+        for (ids, ref, alt, chunk), (ref_scores, alt_scores, null_effects, js) in scored:
             pipeline.check_finite(ref_scores, ids, plan.tasks)
-            alt_scores = pipeline._score_chunk(plan, ids, alt, alt_refs, start)
             pipeline.check_finite(alt_scores, ids, plan.tasks)
-            null_effects = None
-            if nulls is not None:
-                k = vplan.null
-                null_effects = (target_predictions(plan, nulls[1]) - target_predictions(plan, nulls[0]))
-                null_effects = null_effects.reshape(len(ids), k, len(plan.tasks))
-            yield VariantChunk(tuple(chunk), ref, alt, ref_scores, alt_scores, null_effects,
-                               js_distance(plan, ref, alt))
+            yield VariantChunk(tuple(chunk), ref, alt, ref_scores, alt_scores, null_effects, js)
 
 
 def allele_contributions(contrib: np.ndarray, lengths, centre: int) -> np.ndarray:

@@ -468,12 +468,14 @@ def _scored(plan: ScorePlan, rows: range):
     request, start = plan.request, rows.start
     with Prefetch(_prepared(plan, rows, make_refs=not request.scale.ray)) as prepared:
         if request.scale.ray:
-            from .cluster import ray_scored
+            from .cluster import ray_map
 
-            chunks = ((names, one_hot, regions, first, _extra_chunk(plan, first, len(names)),
-                       _extra_chunk(plan, first, len(names), plan.extra_rc))
-                      for first, (names, one_hot, regions, _) in _starts(prepared, start))
-            yield from ray_scored(worker_settings(plan), chunks, request.scale.ray, request.scale.workers)
+            jobs = (((names, one_hot, regions), "score",
+                     (one_hot, first, names, _extra_chunk(plan, first, len(names)),
+                      _extra_chunk(plan, first, len(names), plan.extra_rc)))
+                    for first, (names, one_hot, regions, _) in _starts(prepared, start))
+            for kept, scores in ray_map(worker_settings(plan), jobs, request.scale.ray, request.scale.workers):
+                yield *kept, scores
             return
         for names, one_hot, regions, refs in prepared:
             yield names, one_hot, regions, _score_chunk(plan, names, one_hot, refs, start)

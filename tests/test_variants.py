@@ -255,6 +255,32 @@ def test_shards_merge_into_the_whole_run(scored, tmp_path):
     assert (tmp_path / "m.tsv").read_text() == out.with_suffix(".tsv").read_text()
 
 
+
+@pytest.mark.slow
+def test_ray_two_workers_equal_one_process(scored, tmp_path):
+    """variants --ray local with 2 workers (each scoring chunks of 4 variants, their null windows included): the
+    file and the table of one process, bit for bit."""
+    pytest.importorskip("ray")
+    import os
+    import subprocess
+    import sys
+
+    _, out, vcf, fa, _ = scored
+    ray_out = tmp_path / "ray.h5"
+    args = ["variants", MODEL, vcf, "--genome", fa, "--task", "1", "--n-refs", "4", "--null", "8", "--quiet",
+            "--chunk-size", "4", "--out", ray_out, "--ray", "local", "--workers", "2"]
+    proc = subprocess.run([sys.executable, "-c", "from seqlift.cli.main import main; main()", *map(str, args)],
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with h5py.File(out) as one, h5py.File(ray_out) as ray:
+        assert sorted(one) == sorted(ray)
+        for key in one:
+            assert np.array_equal(one[key][()], ray[key][()]), key
+        assert sorted(one.attrs) == sorted(ray.attrs)
+        for key, value in one.attrs.items():
+            assert np.array_equal(np.asarray(value), np.asarray(ray.attrs[key])), key
+    assert ray_out.with_suffix(".tsv").read_text() == out.with_suffix(".tsv").read_text()
+
 def test_python_api(scored):
     import seqlift
 
