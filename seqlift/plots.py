@@ -81,8 +81,8 @@ def _shade(ax, motifs: pd.DataFrame, name: str, s: int, e: int, offset: int, col
 
 
 def motif_colours(motifs: pd.DataFrame) -> dict[str, str]:
-    """``motif name -> colour`` for a motifs table: the table's own ``colour`` (first non-empty per name, as
-    ``read_motif_table`` checked it), else ``HIGHLIGHT_COLOURS`` given to the sorted unique names in turn."""
+    """``motif name -> colour`` for a motifs table: its ``colour`` column's, where a name has one (one per name, as
+    ``read_motif_table`` checks), else ``HIGHLIGHT_COLOURS`` given to the sorted unique names in turn."""
     names = sorted(motifs["motif"].astype(str).unique())
     colours = {name: HIGHLIGHT_COLOURS[i % len(HIGHLIGHT_COLOURS)] for i, name in enumerate(names)}
     if "colour" in motifs.columns:
