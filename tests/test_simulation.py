@@ -144,7 +144,7 @@ def test_general_modules_never_import_the_simulation():
             assert not any("simulation" in n for n in names), f"{path.name}:{node.lineno} imports the simulation"
 
 
-def test_simulate_writes_its_motif_database_for_motifs_motif_db(tmp_path):
+def test_simulate_writes_its_motif_database_into_its_folder(tmp_path):
     from memelite.io import read_meme
 
     assert set(read_meme(str(sim_mod.motif_database()))) == {"GATA1_disc1", "TAL1_known1"}
