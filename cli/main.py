@@ -467,7 +467,8 @@ def simulate(outdir, n_seqs, length, seed, background, train, force, quiet):
         return
     out = Path(outdir)
     click.echo(f"wrote {out / 'sequences.fa'}, {out / 'labels.tsv'}, {out / 'motifs.tsv'} "
-               f"({n_seqs} sequences, {len(sim.motifs)} motif instances)", err=True)
+               f"({n_seqs} sequences, {len(sim.motifs)} motif instances) and {out / simulation.DATABASE_NAME} "
+               "(for seqlift motifs --motif-db)", err=True)
     if train:
         click.echo(metrics.to_string(index=False), err=True)
         click.echo(f"wrote {out / 'model.h5'}, {out / 'metrics.tsv'} and the test split (test.fa, "
@@ -513,7 +514,8 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
 @click.option("--out", "outdir", required=True, type=click.Path(file_okay=False), help="Folder for motifs.tsv, motifs.meme, logos, seqlets.bed and report.html.")
 @click.option("--task", type=int, default=None, help="Task to analyse.  [default: the file's first task]")
 @click.option("--motif-db", type=click.Path(dir_okay=False), default=None,
-              help="MEME file of known motifs (JASPAR, HOCOMOCO, ...).  [default: the simulation's motifs for seqlift simulate data]")
+              help="MEME file of known motifs (JASPAR, HOCOMOCO, ...) that TOMTOM names the patterns with; `seqlift "
+                   "simulate OUTDIR` writes OUTDIR/simulation_motifs.meme.  [default: none, patterns are not named]")
 @click.option("--max-seqlets", type=click.IntRange(1), default=2000, show_default=True, help="Seqlets per metacluster.")
 @click.option("--window", type=click.IntRange(1), default=None, help="Central window searched for seqlets (bp).  [default: the whole sequence]")
 @click.option("--n-leiden", type=click.IntRange(1), default=2, show_default=True, help="Leiden clusterings with different seeds.")
@@ -531,11 +533,14 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
            seqlet_flank):
     """Discover motifs in a score file with TF-MoDISco-lite and name them with TOMTOM."""
     from seqlift import motifs as motifs_mod
-    from seqlift import simulation
 
     def started():
-        if not quiet:
-            click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
+        if quiet:
+            return
+        if motif_db is None:
+            click.echo("no --motif-db: patterns are not named by TOMTOM; give a MEME file (JASPAR, HOCOMOCO; the "
+                       "shipped simulation's is data/simulations/simulation_motifs.meme)", err=True)
+        click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
 
     with warnings.catch_warnings():  # the filter below ends with the command (tests run many in one process)
         if quiet:  # TOMTOM's small-database notice too: the README says why the shipped database is small
@@ -543,8 +548,7 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
         table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
                                            window=window, n_leiden=n_leiden, seed=seed,
                                            verbose=not quiet and sys.stderr.isatty(), force=force, started=started,
-                                           default_db=simulation.database_for, seqlet_window=seqlet_window,
-                                           seqlet_flank=seqlet_flank)
+                                           seqlet_window=seqlet_window, seqlet_flank=seqlet_flank)
     if quiet:
         return
     columns = ["pattern", "n_seqlets", "consensus", "best_match", "q_value"]
@@ -565,14 +569,15 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
               help="Draw the W-bp window with the largest summed |contribution|.  [default: 50, without --start/--end/--full]")
 @click.option("--full", is_flag=True, help="Draw the whole sequence (a 200 bp sequence is about 5,400 pixels wide).")
 @click.option("--motifs", "motifs_path", type=click.Path(dir_okay=False), default=None,
-              help="Shade motifs from a TSV with name, motif, start, end columns (`seqlift simulate` writes "
-                   "motifs.tsv and test_motifs.tsv; the shipped example's is data/simulations/test_motifs.tsv).")
+              help="Shade motifs from a TSV with name, motif, start, end columns and optionally colour (any "
+                   "matplotlib colour; otherwise tab10 by sorted motif name). `seqlift simulate` writes motifs.tsv "
+                   "and test_motifs.tsv; the shipped example's is data/simulations/test_motifs.tsv.")
 @click.option("--variant", default=None,
               help="A variant file (seqlift variants): draw this variant (ID or chrom:pos:ref:alt), ref above alt.")
 @user_errors
 def logo(scores, out, task, name, top, hypothetical, start, end, around_max, full, motifs_path, variant):
     """Draw contribution logos from a seqlift score file (or one variant of a variant file: --variant)."""
-    from seqlift import plots, simulation
+    from seqlift import plots
 
     if variant is not None:
         given = [o for o, v in (("--name", name), ("--top", top), ("--around-max", around_max), ("--full", full),
@@ -583,8 +588,7 @@ def logo(scores, out, task, name, top, hypothetical, start, end, around_max, ful
         click.echo(f"wrote {path}", err=True)
         return
     path = plots.draw_logo_file(scores, out, task=task, name=name, top=top, hypothetical=hypothetical, start=start,
-                                end=end, around_max=around_max, motifs_path=motifs_path, full=full,
-                                colours=simulation.MOTIF_COLOURS)
+                                end=end, around_max=around_max, motifs_path=motifs_path, full=full)
     click.echo(f"wrote {path}", err=True)
 
 

@@ -1,7 +1,7 @@
 """The screenshots of ``seqlift view`` in docs/ and the README, made from the shipped example.
 
-1. ``seqlift score`` on the shipped 800 test sequences and ``seqlift motifs`` on the scores: the score view and the
-   motif view.
+1. ``seqlift score`` on the shipped 800 test sequences and ``seqlift motifs`` on the scores (named against the
+   simulation's two motifs, ``--motif-db``): the score view and the motif view.
 2. ``seqlift variants`` for the variant view: every test sequence with a GATA1 instance across its middle base gets
    an SNV there to the base the GATA1 matrix likes least (the test sequences serve as the genome).
 
@@ -75,7 +75,8 @@ def main():
     with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
         tmp = Path(tmp)
         seqlift("score", DATA / "model.h5", DATA / "test.fa", "--task", "all", "--out", tmp / "example.h5", "--quiet")
-        seqlift("motifs", tmp / "example.h5", "--out", tmp / "motifs", "--quiet")
+        seqlift("motifs", tmp / "example.h5", "--out", tmp / "motifs", "--motif-db", DATA / "simulation_motifs.meme",
+                "--quiet")
         variants = variant_file(tmp)
 
         def zoom_on_seqlet(page):

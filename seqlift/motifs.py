@@ -285,15 +285,15 @@ core; PWM: information content of the seqlets' bases.</p>
 
 
 def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2000, window=None, n_leiden=2, seed=0,
-                    verbose=False, force=False, started=lambda: None, default_db=None, seqlet_window=SEQLET_WINDOW,
+                    verbose=False, force=False, started=lambda: None, seqlet_window=SEQLET_WINDOW,
                     seqlet_flank=SEQLET_FLANK):
     """``seqlift motifs``: TF-MoDISco-lite + TOMTOM on a score file; writes everything into ``outdir``.
 
     The folder is built under a temporary name and its files moved into ``outdir`` at the end. An
     existing non-empty ``outdir`` is refused unless ``force``, and even then only the files written
     here are replaced. ``started()`` is called once every input has been checked, before the long part.
-    default_db: ``default_db(names) -> path or None`` chooses the database from the file's sequence names
-    when ``motif_db`` is None (the CLI passes the simulation's, its two motifs for ``seqlift simulate`` data).
+    motif_db: a MEME file TOMTOM names the patterns with; without one the patterns are written unnamed
+    (empty ``best_match``), whatever the sequences are called.
     seqlet_window, seqlet_flank: ``run_modisco``'s. Returns the motif table.
     """
     from .references import check_seed
@@ -307,8 +307,6 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
                 "hypothetical": scores.rows("hypothetical", index)}
         placement = genome_placement(scores.names, scores.length, scores.regions())
     names = data["names"]
-    if motif_db is None and default_db is not None:
-        motif_db = default_db(names)
     targets = read_motif_database(motif_db) if motif_db is not None else None
     with outputs:
         tmp = outputs.folder(outdir, force)

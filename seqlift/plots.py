@@ -21,11 +21,12 @@ LOGO_FORMATS = (".png", ".svg", ".pdf")
 LOGO_MARK = "seqlift sequence logo"
 # Without --start/--end/--full a logo shows this many bp around the strongest signal: 200 bp drew 5,400 px wide.
 DEFAULT_WINDOW = 50
-# Shading of highlighted motifs by name when the caller gives no colours: matplotlib's tab10, in order of appearance.
 # One image holds at most this many logos and pixels: 800 logos drew a 356-megapixel PNG in 4 minutes that image
 # libraries refuse to open (Pillow stops at 89 megapixels).
 MAX_LOGOS = 100
 MAX_PIXELS = 64_000_000
+# Shading of motifs by name (matplotlib's tab10), given to a table's sorted unique names in turn: one table colours a
+# name the same way in every image drawn from it, whichever sequences are drawn. A ``colour`` column overrides it.
 HIGHLIGHT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                      "#bcbd22", "#17becf")
 
@@ -70,36 +71,34 @@ def logo_windows(per_position: np.ndarray, start=None, end=None, around_max=None
     return [(s, e)] * len(per_position)
 
 
-def _shade(ax, motifs: pd.DataFrame, name: str, s: int, e: int, offset: int, colour_of):
+def _shade(ax, motifs: pd.DataFrame, name: str, s: int, e: int, offset: int, colours: dict[str, str]):
     """Shade and label the motifs of sequence ``name`` that overlap the drawn window ``[s, e)``."""
     for row in motifs[motifs["name"] == name].itertuples():
         if row.end > s and row.start < e:
             ax.axvspan(max(row.start, s) + offset - 0.5, min(row.end, e) + offset - 0.5,
-                       color=colour_of(row.motif), alpha=0.3, zorder=0)
+                       color=colours[str(row.motif)], alpha=0.3, zorder=0)
             ax.text(max(row.start, s) + offset, ax.get_ylim()[1], row.motif, fontsize=7, va="top")
 
 
-def _colour_chooser(colours: dict | None):
-    """``motif name -> colour``: ``colours``' own, else the next of ``HIGHLIGHT_COLOURS`` for each new name."""
-    chosen = dict(colours or {})
-    spare = [c for c in HIGHLIGHT_COLOURS if c not in chosen.values()]
-
-    def colour_of(motif):
-        if motif not in chosen:
-            chosen[motif] = spare[len(chosen) % len(spare)] if spare else HIGHLIGHT_COLOURS[0]
-        return chosen[motif]
-
-    return colour_of
+def motif_colours(motifs: pd.DataFrame) -> dict[str, str]:
+    """``motif name -> colour`` for a motifs table: its ``colour`` column's, where a name has one (one per name, as
+    ``read_motif_table`` checks), else ``HIGHLIGHT_COLOURS`` given to the sorted unique names in turn."""
+    names = sorted(motifs["motif"].astype(str).unique())
+    colours = {name: HIGHLIGHT_COLOURS[i % len(HIGHLIGHT_COLOURS)] for i, name in enumerate(names)}
+    if "colour" in motifs.columns:
+        given = motifs.dropna(subset=["colour"]).drop_duplicates("motif")
+        colours.update(zip(given["motif"].astype(str), given["colour"].astype(str)))
+    return colours
 
 
 def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=None, end=None,
                around_max=None, motifs: pd.DataFrame | None = None, width_per_bp=0.18, dpi=150, inputs=(),
-               full=False, colours: dict | None = None):
+               full=False):
     """Draw one logo row per sequence in ``indices`` and save by the extension of ``out`` (png/svg/pdf).
 
     data: ``names``, ``attrs``, ``task`` and ``contrib``/``hypothetical`` ``(n, L, 4)``. The window drawn is
     chosen by ``logo_windows`` (by default the strongest 50 bp). motifs: a table with name, motif, start and
-    end whose rows are shaded, coloured by ``colours`` (motif name -> colour) or a default palette.
+    end (and optionally colour) whose rows are shaded, each motif name in ``motif_colours``' colour.
     inputs: the files the drawing was read from, which ``out`` may not overwrite.
     """
     import logomaker
@@ -115,7 +114,8 @@ def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=No
     check_size(len(indices), size[0] * size[1] * dpi * dpi)
     fig = Figure(figsize=size)
     axes = fig.subplots(len(indices), 1, squeeze=False)
-    attrs, colour_of = data["attrs"], _colour_chooser(colours)
+    attrs = data["attrs"]
+    colours = motif_colours(motifs) if motifs is not None else {}
     for ax, i, (s, e) in zip(axes[:, 0], indices, windows):
         name = str(data["names"][i])
         coords = parse_coordinates(name)
@@ -124,7 +124,7 @@ def draw_logos(data: dict, indices: list[int], out, hypothetical=False, start=No
         logomaker.Logo(frame, ax=ax, color_scheme="classic", flip_below=False)
         ax.axhline(0, color="black", linewidth=0.5)
         if motifs is not None:
-            _shade(ax, motifs, name, s, e, offset, colour_of)
+            _shade(ax, motifs, name, s, e, offset, colours)
         ax.set_ylabel("hypothetical contribution" if hypothetical else "contribution", fontsize=8)
         ax.set_xlabel(f"{coords[0]} (genome coordinates)" if coords else "position", fontsize=8)
         ax.set_title(f"{name} · task {data['task']} ({attrs.get('target', 'logit')}) · {attrs.get('method', '')} "
@@ -150,13 +150,14 @@ def check_size(n_logos: int, pixels: float):
 
 
 def read_motif_table(path) -> pd.DataFrame:
-    """A motifs table to shade (TSV with name, motif, start, end columns, 0-based end-exclusive positions)."""
+    """A motifs table to shade (TSV with name, motif, start, end columns, 0-based end-exclusive positions, and an
+    optional colour column: any matplotlib colour per row, empty for the default palette's)."""
     path = Path(path)
     if not path.is_file():
         raise SeqliftError(f"{path}: motifs file not found")
     expected = "a TSV with name, motif, start and end columns, as seqlift simulate's motifs.tsv"
     try:
-        motifs = pd.read_csv(path, sep="\t", dtype={"name": str, "motif": str})
+        motifs = pd.read_csv(path, sep="\t", dtype={"name": str, "motif": str, "colour": str})
     except pd.errors.EmptyDataError:
         raise SeqliftError(f"{path}: the motifs file is empty; expected {expected}") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -171,7 +172,26 @@ def read_motif_table(path) -> pd.DataFrame:
     bad = motifs[(motifs["start"] < 0) | (motifs["end"] <= motifs["start"])]
     if len(bad):
         raise SeqliftError(f"{path}: line {int(bad.index[0]) + 2}: start must be >= 0 and below end")
+    if "colour" in motifs.columns:
+        _check_colours(path, motifs)
     return motifs
+
+
+def _check_colours(path: Path, motifs: pd.DataFrame):
+    """The optional ``colour`` column: any matplotlib colour, or empty for the default palette's."""
+    from matplotlib.colors import is_color_like
+
+    motifs["colour"] = motifs["colour"].str.strip().replace("", np.nan)
+    first = {}  # motif name -> (line, colour) of its first coloured row
+    for index, motif, colour in motifs[["motif", "colour"]].dropna(subset=["colour"]).itertuples():
+        line = int(index) + 2
+        if not is_color_like(colour):
+            raise SeqliftError(f"{path}: line {line}: colour '{colour}' is not a matplotlib colour (a name such as "
+                               "gold, #rrggbb, or leave it empty for the default palette)")
+        seen_line, seen = first.setdefault(motif, (line, colour))
+        if colour != seen:
+            raise SeqliftError(f"{path}: line {line}: motif '{motif}' is coloured '{colour}' here but '{seen}' on "
+                               f"line {seen_line}; give each motif one colour")
 
 
 def is_logo(path) -> bool:
@@ -185,11 +205,11 @@ def is_logo(path) -> bool:
 
 
 def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetical=False, start=None, end=None,
-                   around_max=None, motifs_path=None, inputs=(), full=False, colours=None):
+                   around_max=None, motifs_path=None, inputs=(), full=False):
     """``seqlift logo``: draw the chosen sequences of a score file, reading only what it needs.
 
-    motifs_path: a TSV of motifs to shade (name, motif, start, end; ``seqlift simulate``'s motifs.tsv is one),
-    coloured by ``colours`` (motif name -> colour). The window is chosen as ``logo_windows`` says.
+    motifs_path: a TSV of motifs to shade (name, motif, start, end and optionally colour; ``seqlift simulate``'s
+    motifs.tsv is one), coloured as ``motif_colours`` says. The window is chosen as ``logo_windows`` says.
     """
     if Path(out).suffix.lower() not in LOGO_FORMATS:
         raise SeqliftError(f"{out}: logo output must end in .png, .svg or .pdf")
@@ -206,7 +226,7 @@ def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetica
         data = {"names": scores.names[chosen], "attrs": scores.attrs, "task": scores.task,
                 "contrib": scores.rows("contrib", chosen), "hypothetical": scores.rows("hypothetical", chosen)}
     return draw_logos(data, list(range(len(chosen))), out, hypothetical, start, end, around_max, motifs,
-                      inputs=inputs, full=full, colours=colours)
+                      inputs=inputs, full=full)
 
 
 def draw_variant_logo(variants_path, out, variant: str, task=None, hypothetical=False, start=None, end=None,

@@ -690,10 +690,17 @@ def test_logo_refuses_motif_tables_it_cannot_read(work):
     (work / "binary.tsv").write_bytes(bytes(range(256)) * 4)
     (work / "letters.tsv").write_text("name\tmotif\tstart\tend\ns0\tGATA\tten\t20\n")
     (work / "backwards.tsv").write_text("name\tmotif\tstart\tend\ns0\tGATA\t20\t10\n")
+    (work / "colour.tsv").write_text("name\tmotif\tstart\tend\tcolour\ns0\tGATA\t1\t5\tgold\n"
+                                     "s0\tTAL1\t6\t9\tgoldish\n")
+    (work / "two_colours.tsv").write_text("name\tmotif\tstart\tend\tcolour\ns0\tGATA\t1\t5\tgold\n"
+                                          "s0\tTAL1\t6\t9\t\ns1\tGATA\t1\t5\tred\n")
     before = digest(work)
     for name, message in (("empty", "the motifs file is empty"), ("binary", "not a motifs table"),
                           ("letters", "column 'start' must hold whole numbers"),
-                          ("backwards", "backwards.tsv: line 2: start must be >= 0 and below end")):
+                          ("backwards", "backwards.tsv: line 2: start must be >= 0 and below end"),
+                          ("colour", "colour.tsv: line 3: colour 'goldish' is not a matplotlib colour"),
+                          ("two_colours", "two_colours.tsv: line 4: motif 'GATA' is coloured 'red' here but 'gold' "
+                                          "on line 2")):
         result = invoke("logo", work / "scores.h5", "--out", work / "l.png", "--motifs", work / f"{name}.tsv")
         assert_refused(result, message, work, before)
 
@@ -807,13 +814,24 @@ def test_a_damaged_fasta_index_is_named_and_a_read_only_folder_leaves_no_tempora
 
 
 def test_simulate_force_replaces_only_its_own_files(work):
+    from seqlift import simulation
+
     sim = work / "simdir"
+    database = sim / "simulation_motifs.meme"
     assert invoke("simulate", sim, "--n-seqs", 40, "--length", 80, "--quiet").exit_code == 0
+    first = database.stat().st_ino
     assert invoke("simulate", sim, "--n-seqs", 40, "--length", 80, "--seed", 1, "--force", "--quiet").exit_code == 0
+    assert database.stat().st_ino != first and database.read_bytes() == simulation.motif_database().read_bytes()
     (sim / "labels.tsv").write_text("my own labels\n")
     before = digest(work)
     result = invoke("simulate", sim, "--n-seqs", 40, "--length", 80, "--force", "--quiet")
     assert_refused(result, "labels.tsv exists and was not written by seqlift simulate", work, before)
+    (sim / "labels.tsv").unlink()  # a MEME file of the user's own under that name (one motif fewer) is not seqlift's
+    text = database.read_text()
+    database.write_text(text[:text.index("MOTIF TAL1_known1")])
+    before = digest(work)
+    result = invoke("simulate", sim, "--n-seqs", 40, "--length", 80, "--force", "--quiet")
+    assert_refused(result, "simulation_motifs.meme exists and was not written by seqlift simulate", work, before)
 
 
 def test_benchmark_refuses_a_damaged_simulation_folder(work):

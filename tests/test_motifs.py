@@ -44,7 +44,8 @@ def shipped_scores(tmp_path_factory):
 @pytest.mark.slow
 def test_modisco_recovers_both_embedded_motifs(shipped_scores, tmp_path):
     out = tmp_path / "m"
-    result = CliRunner().invoke(cli, ["motifs", str(shipped_scores), "--out", str(out)])
+    result = CliRunner().invoke(cli, ["motifs", str(shipped_scores), "--out", str(out), "--motif-db",
+                                      str(sim_mod.motif_database())])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "motifs.tsv", sep="\t")
     found = set(table.loc[table["q_value"] < 0.05, "best_match"])
@@ -89,7 +90,8 @@ def test_a_model_that_learned_no_motif_recovers_none(tmp_path):
     runner = CliRunner()
     assert runner.invoke(cli, ["score", str(tmp_path / "noise.h5"), str(tmp_path / "noise.fa"), "--out",
                                str(tmp_path / "n.h5"), "--n-refs", "5", "--quiet"]).exit_code == 0
-    result = runner.invoke(cli, ["motifs", str(tmp_path / "n.h5"), "--out", str(tmp_path / "m")])
+    result = runner.invoke(cli, ["motifs", str(tmp_path / "n.h5"), "--out", str(tmp_path / "m"), "--motif-db",
+                                 str(sim_mod.motif_database())])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "m" / "motifs.tsv", sep="\t")
     assert not (table["q_value"] < 0.05).any(), table
@@ -188,21 +190,53 @@ def test_quiet_silences_tomtoms_small_database_warning_and_only_then(tmp_path, m
 
     gata = sim_mod.load_motif("GATA1")
 
-    def discover(scores, outdir, default_db=None, **kwargs):
-        database = default_db(["sim00000"])  # the CLI's default for seqlift simulate data: two motifs
+    def discover(scores, outdir, motif_db=None, **kwargs):
         pattern = motifs_mod.Pattern("pos_pattern_0", "pos", gata, gata - 0.25, core=(0, len(gata)))
-        motifs_mod.match([pattern], motifs_mod.read_motif_database(database))
+        motifs_mod.match([pattern], motifs_mod.read_motif_database(motif_db))  # two motifs: TOMTOM warns
         return pd.DataFrame([{"pattern": "pos_pattern_0", "n_seqlets": 0, "consensus": pattern.consensus,
                               "best_match": pattern.matches[0][0], "q_value": pattern.matches[0][2]}])
 
     monkeypatch.setattr(motifs_mod, "discover_motifs", discover)
+    args = ["motifs", str(tmp_path / "s.h5"), "--out", str(tmp_path / "m"), "--motif-db", str(sim_mod.motif_database())]
     with warnings.catch_warnings():
         warnings.simplefilter("always")  # shown however often this process has warned before
-        loud = CliRunner().invoke(cli, ["motifs", str(tmp_path / "s.h5"), "--out", str(tmp_path / "m")])
-        quiet = CliRunner().invoke(cli, ["motifs", str(tmp_path / "s.h5"), "--out", str(tmp_path / "m"), "--quiet"])
+        loud = CliRunner().invoke(cli, args)
+        quiet = CliRunner().invoke(cli, [*args, "--quiet"])
     assert loud.exit_code == 0 and quiet.exit_code == 0, loud.output + quiet.output
     assert "seqlift: warning: tomtom was given 2 target motifs" in loud.stderr and "GATA1_disc1" in loud.stderr
     assert quiet.stderr == ""
+
+
+@pytest.fixture
+def found_gata1(monkeypatch):
+    """TF-MoDISco-lite stubbed to find one pattern, GATA1's matrix with 3 bp of flat flank each side, in
+    sequences 0 and 1 (its results file is not written)."""
+    import modiscolite
+
+    gata = sim_mod.load_motif("GATA1")
+    ppm = np.vstack([np.full((3, 4), 0.25), gata, np.full((3, 4), 0.25)])
+    pattern = _modisco_pattern(ppm, (ppm - 0.25) * 2, [(0, 10, 26, False), (1, 20, 36, False)])
+    monkeypatch.setattr(modiscolite.tfmodisco, "TFMoDISco", lambda **kwargs: ([pattern], []))
+    monkeypatch.setattr(modiscolite.io, "save_hdf5", lambda path, *args: open(path, "wb").close())
+
+
+def test_without_motif_db_patterns_are_found_but_not_named_whatever_the_names(found_gata1, tmp_path, write_scores):
+    """Sequences named sim00000, ... (as seqlift simulate names them) are not matched against the simulation's
+    database unless it is given: without --motif-db, motifs.tsv has the pattern and no match, and stderr says so."""
+    contrib = np.random.default_rng(0).normal(size=(4, 60, 4)).astype(np.float32)
+    scores = write_scores(tmp_path / "s.h5", [f"sim{i:05d}" for i in range(4)], contrib)
+    bare = CliRunner().invoke(cli, ["motifs", str(scores), "--out", str(tmp_path / "bare")])
+    assert bare.exit_code == 0, bare.output
+    assert "no --motif-db: patterns are not named by TOMTOM" in bare.stderr
+    table = pd.read_csv(tmp_path / "bare" / "motifs.tsv", sep="\t")
+    assert list(table["pattern"]) == ["pos_pattern_0"] and table["best_match"].isna().all()
+    assert table["q_value"].isna().all() and "no database" in (tmp_path / "bare" / "report.html").read_text()
+    quiet = CliRunner().invoke(cli, ["motifs", str(scores), "--out", str(tmp_path / "quiet"), "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.output
+    named = CliRunner().invoke(cli, ["motifs", str(scores), "--out", str(tmp_path / "named"), "--quiet",
+                                     "--motif-db", str(sim_mod.motif_database())])
+    assert named.exit_code == 0, named.output
+    assert pd.read_csv(tmp_path / "named" / "motifs.tsv", sep="\t")["best_match"].tolist() == ["GATA1_disc1"]
 
 
 def test_seqlet_window_and_flank_reach_modisco_lite(monkeypatch, tmp_path, write_scores):

@@ -93,9 +93,48 @@ def test_drawing_leaves_matplotlibs_backend_and_pyplot_alone(tmp_path, monkeypat
     assert (tmp_path / "l.png").exists() and (tmp_path / "pos_pattern_0.pwm.png").exists()
 
 
-def test_highlight_colours_are_the_callers_then_a_palette():
-    colour_of = plots._colour_chooser({"GATA1": "gold"})
-    assert colour_of("GATA1") == "gold"
-    others = [colour_of(name) for name in ("TAL1", "CTCF", "TAL1")]
-    assert others[0] == others[2] != others[1] and "gold" not in others
-    assert set(others) <= set(plots.HIGHLIGHT_COLOURS)
+@pytest.fixture
+def shaded_colours(monkeypatch):
+    """``shaded_colours(scores, table, name, out)``: the colour of each motif `seqlift logo --name NAME --full
+    --motifs TABLE` shades, in drawing order."""
+    from matplotlib.axes import Axes
+
+    drawn, span = [], Axes.axvspan
+
+    def spy(self, *args, **kwargs):
+        drawn.append(kwargs["color"])
+        return span(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "axvspan", spy)
+
+    def draw(scores, table, name, out):
+        drawn.clear()
+        result = CliRunner().invoke(cli, ["logo", str(scores), "--out", str(out), "--name", name, "--full",
+                                          "--motifs", str(table)])
+        assert result.exit_code == 0, result.output
+        return list(drawn)
+
+    return draw
+
+
+def test_motif_colours_follow_the_tables_sorted_names_in_every_image(shaded_colours, tmp_path, write_scores):
+    """TAL1 alone in one image and GATA1 alone in another each keep their colour by sorted name (GATA1 first, TAL1
+    second), not the colour of the first motif drawn; no simulation colour (GATA1 gold) reaches a user's table."""
+    scores = write_scores(tmp_path / "s.h5", ["a", "b"], np.random.default_rng(0).normal(size=(2, 30, 4)).astype(np.float32))
+    table = tmp_path / "motifs.tsv"
+    table.write_text("name\tmotif\tstart\tend\na\tTAL1\t2\t8\nb\tGATA1\t4\t9\nb\tCTCF\t20\t26\n")
+    first = shaded_colours(scores, table, "a", tmp_path / "a.png")
+    second = shaded_colours(scores, table, "b", tmp_path / "b.png")
+    palette = plots.HIGHLIGHT_COLOURS  # sorted: CTCF, GATA1, TAL1
+    assert first == [palette[2]] and second == [palette[1], palette[0]]
+
+
+def test_a_colour_column_is_honoured_and_empty_cells_keep_the_palette(shaded_colours, tmp_path, write_scores):
+    scores = write_scores(tmp_path / "s.h5", ["a"], np.random.default_rng(0).normal(size=(1, 30, 4)).astype(np.float32))
+    table = tmp_path / "motifs.tsv"
+    table.write_text("name\tmotif\tstart\tend\tcolour\na\tGATA1\t2\t8\t\na\tTAL1\t10\t16\t#00ff00\n"
+                     "a\tGATA1\t20\t26\tgold\n")
+    assert shaded_colours(scores, table, "a", tmp_path / "a.svg") == ["gold", "#00ff00", "gold"]
+    motifs = plots.read_motif_table(table)
+    assert plots.motif_colours(motifs.drop(columns="colour")) == {"GATA1": plots.HIGHLIGHT_COLOURS[0],
+                                                                  "TAL1": plots.HIGHLIGHT_COLOURS[1]}

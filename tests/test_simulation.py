@@ -1,5 +1,10 @@
 """The TAL1/GATA1 simulation (seqlift.simulation): statistics, ground truth, metrics, what general modules import."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -76,7 +81,7 @@ def test_same_seed_same_files(tmp_path):
     runner = CliRunner()
     for d in ["a", "b"]:
         assert runner.invoke(cli, ["simulate", str(tmp_path / d), "--n-seqs", "40", "--seed", "3", "--quiet"]).exit_code == 0
-    for f in ["sequences.fa", "labels.tsv", "motifs.tsv"]:
+    for f in ["sequences.fa", "labels.tsv", "motifs.tsv", "simulation_motifs.meme"]:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
     again = sim_mod.read(tmp_path / "a")
     assert len(again.names) == 40
@@ -139,13 +144,40 @@ def test_general_modules_never_import_the_simulation():
             assert not any("simulation" in n for n in names), f"{path.name}:{node.lineno} imports the simulation"
 
 
-def test_the_shipped_database_is_chosen_for_simulation_names_only():
+def test_simulate_writes_its_motif_database_into_its_folder(tmp_path):
     from memelite.io import read_meme
 
-    assert sim_mod.database_for(np.array(["sim00003", "sim00007"])) == sim_mod.motif_database()
-    assert sim_mod.database_for(["sim00003", "chr1:100-300"]) is None
-    assert sim_mod.database_for([]) is None
     assert set(read_meme(str(sim_mod.motif_database()))) == {"GATA1_disc1", "TAL1_known1"}
+    sim_mod.simulate_into(tmp_path / "sim", n_seqs=8)
+    copy = tmp_path / "sim" / "simulation_motifs.meme"
+    assert copy.read_bytes() == sim_mod.motif_database().read_bytes()
+    assert sim_mod.is_simulation_file(copy)
+
+
+def test_general_commands_never_import_the_simulation(tmp_path, write_scores):
+    """`seqlift logo --motifs` and `seqlift motifs` (TF-MoDISco-lite stubbed out: it found nothing) run to the end
+    without importing seqlift.simulation: no simulation colour or database reaches a user's files."""
+    contrib = np.random.default_rng(0).normal(size=(4, 40, 4)).astype(np.float32)
+    scores = write_scores(tmp_path / "s.h5", [f"sim{i:05d}" for i in range(4)], contrib)
+    (tmp_path / "table.tsv").write_text("name\tmotif\tstart\tend\nsim00000\tGATA1\t2\t8\n")
+    script = """
+import sys
+import modiscolite
+from click.testing import CliRunner
+from seqlift.cli.main import cli
+modiscolite.tfmodisco.TFMoDISco = lambda **kwargs: ([], [])
+w = sys.argv[1]
+for args in (["logo", w + "/s.h5", "--out", w + "/l.png", "--full", "--motifs", w + "/table.tsv"],
+             ["motifs", w + "/s.h5", "--out", w + "/m", "--quiet"]):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+print("seqlift.simulation" in sys.modules)
+"""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and proc.stdout.split() == ["False"], proc.stdout + proc.stderr
+    assert (tmp_path / "l.png").exists() and (tmp_path / "m" / "motifs.tsv").exists()
 
 
 def test_every_benchmark_method_gets_its_own_colour_and_marker():

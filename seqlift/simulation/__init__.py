@@ -7,10 +7,11 @@
 - ``metrics``: auROC/auPRC of motif positions, the paper's false negatives, Sensitivity-n.
 - ``evaluation``: attribution methods judged against the ground truth (``seqlift benchmark``).
 
-Only the CLI and this package know about the simulation: the general modules (``motifs``, ``plots``) take
-the motif database and highlight colours as arguments.
+Only this package and the CLI's simulation commands (``simulate``, ``benchmark``) know about the simulation:
+the general modules and commands (``motifs``, ``logo``) take the motif database and highlight colours from the
+user's files (``--motif-db``; a ``--motifs`` table's names and colour column).
 """
 
-from .data import (CLASSES, MOTIF_COLOURS, MOTIF_FILES, PAPER_BACKGROUND, TASKS, Simulation, data_dir,  # noqa: F401
-                   database_for, load_motif, log_odds, motif_database, read, simulate, write)
+from .data import (CLASSES, DATABASE_NAME, MOTIF_FILES, PAPER_BACKGROUND, TASKS, Simulation,  # noqa: F401
+                   data_dir, load_motif, log_odds, motif_database, read, simulate, write)
 from .make import is_simulation_file, simulate_into, write_test_split  # noqa: F401

@@ -24,8 +24,7 @@ MOTIF_FILES = {"GATA1": "GATA_disc1.tsv", "TAL1": "TAL1_known1.tsv"}
 CLASSES = ("both", "tal1_only", "gata1_only", "neither")
 TASKS = ("task0_both", "task1_gata1", "task2_tal1")
 NAME_PREFIX = "sim"  # sequence names are sim00000, sim00001, ...
-# Shading of embedded motifs in logos (seqlift logo --motifs), passed to the general plotting code by the CLI.
-MOTIF_COLOURS = {"GATA1": "gold", "TAL1": "lightskyblue"}
+DATABASE_NAME = "simulation_motifs.meme"  # shipped in data_dir(); seqlift simulate copies it into its folder
 
 
 def data_dir() -> Path:
@@ -34,15 +33,9 @@ def data_dir() -> Path:
 
 
 def motif_database() -> Path:
-    """The MEME file of the two smoothed matrices (``GATA1_disc1``, ``TAL1_known1``)."""
-    return data_dir() / "simulation_motifs.meme"
-
-
-def database_for(names) -> Path | None:
-    """``motif_database()`` when ``names`` are ``seqlift simulate``'s (sim00000, ...), else None: the default
-    ``seqlift motifs --motif-db`` on simulation data (the first 50 names decide)."""
-    names = [str(n) for n in list(names)[:50]]
-    return motif_database() if names and all(n.startswith(NAME_PREFIX) for n in names) else None
+    """The MEME file of the two smoothed matrices (``GATA1_disc1``, ``TAL1_known1``): ``seqlift motifs
+    --motif-db`` for simulation data (``seqlift simulate`` copies it into its folder)."""
+    return data_dir() / DATABASE_NAME
 
 
 def load_motif(name: str) -> np.ndarray:

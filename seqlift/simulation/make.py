@@ -3,11 +3,13 @@ seqlift recognises as such a folder's own, so ``--force`` replaces nothing else.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ..errors import SeqliftError
 from ..sequences import write_fasta
-from .data import NAME_PREFIX, PAPER_BACKGROUND, TASKS, Simulation, simulate, write
+from .data import DATABASE_NAME, NAME_PREFIX, PAPER_BACKGROUND, TASKS, Simulation, motif_database, simulate, write
+
 
 def _fasta(line: str) -> bool:
     return line.startswith(f">{NAME_PREFIX}") and line[1 + len(NAME_PREFIX):].strip().isdigit()
@@ -29,6 +31,8 @@ def is_simulation_file(path) -> bool:
     path = Path(path)
     if path.name == "model.h5":
         return _is_simulation_model(path)
+    if path.name == DATABASE_NAME:
+        return _is_shipped_database(path)
     try:
         with open(path, encoding="utf-8") as handle:
             return _HEADS[path.name](handle.readline())
@@ -46,6 +50,15 @@ def _is_simulation_model(path: Path) -> bool:
         return False
 
 
+def _is_shipped_database(path: Path) -> bool:
+    """A MEME file is too common a format to know by its first line: only an exact copy of the shipped one."""
+    shipped = motif_database()
+    try:
+        return path.stat().st_size == shipped.stat().st_size and path.read_bytes() == shipped.read_bytes()
+    except OSError:
+        return False
+
+
 def _refuse_foreign_files(outdir: Path, names):
     for name in names:
         path = outdir / name
@@ -56,8 +69,9 @@ def _refuse_foreign_files(outdir: Path, names):
 
 def simulate_into(outdir, n_seqs=8000, length=200, seed=0, background=PAPER_BACKGROUND, train_model=False,
                   force=False, progress=None):
-    """``seqlift simulate``: the data set (and with ``train_model`` the trained model, its metrics and
-    the test split) into ``outdir``, all at once: a failure or interruption leaves ``outdir`` as it was.
+    """``seqlift simulate``: the data set and its motif database (``DATABASE_NAME``, for ``seqlift motifs
+    --motif-db``), and with ``train_model`` the trained model, its metrics and the test split, into ``outdir``,
+    all at once: a failure or interruption leaves ``outdir`` as it was.
 
     progress: ``progress(epoch, epochs)`` after each training epoch. ``force``: write into an existing folder,
     replacing only files this command wrote there before (``is_simulation_file``); any other is refused.
@@ -69,7 +83,7 @@ def simulate_into(outdir, n_seqs=8000, length=200, seed=0, background=PAPER_BACK
     check_seed(seed)
     outputs = Outputs()
     outputs.check_folder(outdir, force)
-    written = ["sequences.fa", "labels.tsv", "motifs.tsv"]
+    written = ["sequences.fa", "labels.tsv", "motifs.tsv", DATABASE_NAME]
     if train_model:
         written += ["model.h5", "metrics.tsv", "test.fa", "test_labels.tsv", "test_motifs.tsv"]
     _refuse_foreign_files(Path(outdir), written)
@@ -78,6 +92,7 @@ def simulate_into(outdir, n_seqs=8000, length=200, seed=0, background=PAPER_BACK
     with outputs:
         tmp = outputs.folder(outdir, force)
         write(sim, tmp)
+        shutil.copyfile(motif_database(), tmp / DATABASE_NAME)
         if train_model:
             import logging
 
