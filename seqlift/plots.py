@@ -25,10 +25,11 @@ DEFAULT_WINDOW = 50
 # libraries refuse to open (Pillow stops at 89 megapixels).
 MAX_LOGOS = 100
 MAX_PIXELS = 64_000_000
-# Shading of motifs by name (matplotlib's tab10), given to a table's sorted unique names in turn: one table colours a
-# name the same way in every image drawn from it, whichever sequences are drawn. A ``colour`` column overrides it.
-HIGHLIGHT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                     "#bcbd22", "#17becf")
+# Shading of motifs by name, given to a table's sorted unique names in turn: one table colours a name the same way
+# in every image drawn from it, whichever sequences are drawn. A ``colour`` column overrides it. Light named colours,
+# none of them the letters' own (logomaker's classic A green, C blue, G orange, T red), so no letter is lost in them.
+HIGHLIGHT_COLOURS = ("gold", "lightskyblue", "plum", "lightgrey", "khaki", "paleturquoise", "thistle", "wheat",
+                     "lightsteelblue", "pink")
 
 
 def strongest_window(per_position: np.ndarray, width: int) -> tuple[int, int]:
