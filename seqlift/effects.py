@@ -14,7 +14,7 @@ The variant file (``seqlift view`` reads it; datasets N first, a task axis only 
 - ``ref_convergence_delta``, ``alt_convergence_delta``, ``ref_allele_contrib``, ``alt_allele_contrib``,
   ``max_contrib_change`` (N, [T]); ``js_distance`` (N) for an output with positions (a profile head)
 - with ``--null K``: ``null_effects`` (N, K, [T]), ``p_value``, ``q_value`` (N, [T])
-- attributes: those of a score file (``pipeline.attributes``), plus ``genome``, ``null`` and ``variant_index``.
+- attributes: those of a score file (``pipeline.attributes``, a shard's included), plus ``genome``, ``null`` and ``variant_index``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from . import sequences as seqs
 from . import targets as targets_mod
 from .errors import SeqliftError
 from .outputs import Outputs
-from .scale import shard_attributes
 from .scorefile import COMPLETED, is_summary, reopen_in_progress, sha256, summary_path
 from .scoring import Scores, explained_targets
 from .variants import VariantSource, null_windows
@@ -214,15 +213,16 @@ def variant_results(vplan: VariantPlan, rows: range | None = None):
             from .cluster import ray_map
 
             jobs = (((ids, ref, alt, chunk), "score_variants",
-                     (ids, ref, alt, start, nulls, pipeline._extra_chunk(plan, start, len(ids)),
-                      pipeline._extra_chunk(plan, start, len(ids), plan.extra_rc)))
+                     (ids, ref, alt, start, nulls, pipeline.extra_chunk(plan, start, len(ids)),
+                      pipeline.extra_chunk(plan, start, len(ids), plan.extra_rc)))
                     for start, ids, ref, alt, chunk, _, _, nulls in prepared)
             scored = ray_map(settings, jobs, ray, plan.request.scale.workers)
         else:
             settings["batch_size"] = plan.batch_size  # chosen for this machine's memory
             scored = (((ids, ref, alt, chunk), score_variant_chunk(
                 plan.explainer, settings, ids, ref, alt, start, (ref_refs, alt_refs), nulls,
-                pipeline._extra_chunk(plan, start, len(ids)), pipeline._extra_chunk(plan, start, len(ids), plan.extra_rc)))
+                pipeline.extra_chunk(plan, start, len(ids)),
+                pipeline.extra_chunk(plan, start, len(ids), plan.extra_rc)))
                 for start, ids, ref, alt, chunk, ref_refs, alt_refs, nulls in prepared)
         for (ids, ref, alt, chunk), (ref_scores, alt_scores, null_effects, js) in scored:
             pipeline.check_finite(ref_scores, ids, plan.tasks)
@@ -447,7 +447,6 @@ def variant_attributes(vplan: VariantPlan) -> dict:
     genome = plan.request.genome
     attrs.update(genome=str(Path(genome).resolve()), genome_sha256=sha256(genome), null=int(vplan.null),
                  variant_index=plan.source.length // 2, n_skipped=int(plan.source.n_skipped))
-    attrs.update(shard_attributes(plan.request.scale.shard, plan.rows, plan.source.n_sequences))
     return attrs
 
 

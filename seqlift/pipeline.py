@@ -219,7 +219,6 @@ class Result:
                 f"worst: '{name}' (task {task}), {rel:.3g}")
 
 
-
 # ----------------------------------------------------------------------------- prepare
 def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], model=None, several=False,
             open_source: Callable = SequenceSource.open) -> ScorePlan:
@@ -260,7 +259,6 @@ def prepare(request: ScoreRequest, choose_tasks: Callable[[int], list[int]], mod
     rows = request.scale.rows(source.n_sequences, chunk)
     return ScorePlan(request, method, explainer, source, references, tasks, rows, chunk, MappingProxyType(extra),
                      outputs, MappingProxyType(extra_rc), batch)
-
 
 
 def pair_heads(outputs, targets) -> list[tuple[str | None, str]]:
@@ -320,14 +318,11 @@ def prepare_heads(request: ScoreRequest, heads, choose_tasks: Callable[[str, int
     return plans
 
 
-
-
 def _check_task_count(method: MethodSpec, explainer: Explainer, tasks, several=False):
     """More than ``MAX_TASKS`` tasks (``--task all`` on a profile head: every position and strand) needs --force."""
     if method.force and len(tasks) <= MAX_TASKS and not several:
         raise SeqliftError(f"--force applies to more than {MAX_TASKS} tasks only; this run explains {len(tasks)}")
     if len(tasks) <= MAX_TASKS or method.force:
-        return
         return
     shape = explainer.graph.output_shape
     if targets_mod.is_positional(shape):
@@ -337,8 +332,6 @@ def _check_task_count(method: MethodSpec, explainer: Explainer, tasks, several=F
         hint = "list the tasks you want (--task 0,3,7)"
     raise SeqliftError(f"--task: {len(tasks)} tasks (an output of shape {shape}) would each take a full pass and "
                        f"write {len(tasks)} score arrays per sequence; {hint}; or give --force to explain all of them")
-
-
 
 
 def explainer_settings(request: ScoreRequest) -> dict:
@@ -358,7 +351,6 @@ def _check_track_coordinates(request: ScoreRequest, source: SequenceSource):
         genome_windows(seqs.fasta_names(source.path), sizes)
 
 
-
 # ----------------------------------------------------------------------------- run
 def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None) -> Result:
     """Score everything into ``OUT.partial``, flushed chunk by chunk and renamed at the end. A failure
@@ -366,7 +358,7 @@ def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None) -> Re
     request = plan.request
     tracker = DeltaTracker(plan.delta_thresholds, plan.method.complete)
     with plan.outputs:
-        attrs = {**attributes(plan), **scale_mod.shard_attributes(request.scale.shard, plan.rows, plan.source.n_sequences)}
+        attrs = attributes(plan)
         writer = ScoreWriter(plan.outputs, request.out, plan.source.length, list(plan.tasks), attrs,
                              summary=request.summary, modisco=request.outputs.modisco, n_expected=len(plan.rows),
                              regions=plan.source.regions is not None, resume=resume_keys(plan),
@@ -400,7 +392,7 @@ def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n
     with first.outputs:  # one owner for every head's files: they are all written, or none is
         try:
             for plan in plans:
-                attrs = {**attributes(plan), **scale_mod.shard_attributes(plan.request.scale.shard, plan.rows, plan.source.n_sequences)}
+                attrs = attributes(plan)
                 writers.append(ScoreWriter(first.outputs, plan.request.out, plan.source.length, list(plan.tasks), attrs,
                                            summary=plan.request.summary, modisco=plan.request.outputs.modisco,
                                            n_expected=len(plan.rows), regions=plan.source.regions is not None,
@@ -436,9 +428,10 @@ def _score_chunk(plan: ScorePlan, names, one_hot, refs, start: int) -> Scores:
     """One chunk's scores for ``plan``, whose first sequence is input row ``start``."""
     request = plan.request
     return score_one_hot(plan.explainer, one_hot, plan.tasks, plan.method, plan.references, start_index=start,
-                         names=names, batch_size=plan.batch_size, refs=refs, extra=_extra_chunk(plan, start, len(names)),
+                         names=names, batch_size=plan.batch_size, refs=refs,
+                         extra=extra_chunk(plan, start, len(names)),
                          target=request.method.target, rc_average=request.method.rc_average,
-                         extra_rc=_extra_chunk(plan, start, len(names), plan.extra_rc))
+                         extra_rc=extra_chunk(plan, start, len(names), plan.extra_rc))
 
 
 def _prepared(plan: ScorePlan, rows: range, make_refs: bool = True):
@@ -454,7 +447,7 @@ def _prepared(plan: ScorePlan, rows: range, make_refs: bool = True):
         start += len(names)
 
 
-def _extra_chunk(plan: ScorePlan, start: int, n: int, values=None) -> dict:
+def extra_chunk(plan: ScorePlan, start: int, n: int, values=None) -> dict:
     """The held-fixed inputs' values for sequences ``start .. start + n``: per-sequence rows sliced.
     values: ``plan.extra`` (default) or ``plan.extra_rc``, whose flip names pass unchanged."""
     shapes = dict(plan.explainer.graph.fixed_inputs)
@@ -471,8 +464,8 @@ def _scored(plan: ScorePlan, rows: range):
             from .cluster import ray_map
 
             jobs = (((names, one_hot, regions), "score",
-                     (one_hot, first, names, _extra_chunk(plan, first, len(names)),
-                      _extra_chunk(plan, first, len(names), plan.extra_rc)))
+                     (one_hot, first, names, extra_chunk(plan, first, len(names)),
+                      extra_chunk(plan, first, len(names), plan.extra_rc)))
                     for first, (names, one_hot, regions, _) in _starts(prepared, start))
             for kept, scores in ray_map(worker_settings(plan), jobs, request.scale.ray, request.scale.workers):
                 yield *kept, scores
@@ -498,12 +491,14 @@ def resume_keys(plan: ScorePlan) -> dict:
 
 
 def attributes(plan: ScorePlan) -> dict:
-    """The score file's attributes: what was scored, with what, and how (scorefile's docstring lists them)."""
+    """The score file's attributes: what was scored, with what, and how (scorefile's docstring lists them), and
+    which part of the input a shard is (``scale.shard_attributes``)."""
     request = plan.request
     return {"seqlift_version": __version__, "backend": backend.NAME, **request.model.attributes(plan.explainer),
             "input": str(Path(request.input).resolve()), "input_sha256": sha256(request.input),
             "tasks": np.asarray(plan.tasks, dtype=np.int64), **request.method.attributes(),
-            **plan.references.attributes()}
+            **plan.references.attributes(),
+            **scale_mod.shard_attributes(request.scale.shard, plan.rows, plan.source.n_sequences)}
 
 
 def _starts(chunks, start: int):
