@@ -8,7 +8,7 @@ from start to exit (model loading included: a few seconds); peak memory is that 
 scores two windows per variant, so half of ``score``'s sequences/s is the target. ``--null K`` adds K shuffled
 controls per variant (forward passes only).
 
-Usage: python benchmarks/variants.py [--sizes 2000,10000] [--rate-variants 2000] [--null 20]
+Usage: python benchmarks/variants.py [--sizes 10000,100000] [--rate-variants 2000] [--null 20]
                                      [--json benchmarks/results/variants_cpu_tensorflow.json]
 """
 
@@ -72,7 +72,7 @@ def timed(args: list[str]) -> tuple[float, float]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate-variants", type=int, default=2000)
-    parser.add_argument("--sizes", default="2000,10000", help="Variant counts whose peak memory is measured.")
+    parser.add_argument("--sizes", default="10000,100000", help="Variant counts whose peak memory is measured.")
     parser.add_argument("--null", type=int, default=20)
     parser.add_argument("--json", default=None)
     options = parser.parse_args()

@@ -15,10 +15,9 @@ from . import references as refs_mod
 from . import targets as targets_mod
 from .engine import Explainer, cached_explainer, capture_shapes
 from .errors import SeqliftError
-from .frontends.spec import EXTRA_FLIPS
 from .methods import DEEPLIFT, RESCALE, attribute, get_method
 from .references import ReferenceSpec
-from .sequences import reverse_complement
+from .sequences import EXTRA_FLIPS, reverse_complement
 
 @dataclass(frozen=True)
 class Scores:

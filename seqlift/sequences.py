@@ -175,6 +175,13 @@ def fasta_lengths(path) -> dict[str, int]:
     return {k: len(fasta[k]) for k in fasta.keys()}
 
 
+# How a held-fixed input flips with the sequence (``--extra-rc NAME=FLIP``): axis 0 of an input's shape is
+# its positions, its last axis its strands or channels.
+EXTRA_FLIPS = {
+    "reverse": (0,),  # positions reversed, strands kept (the control track of a published BPNet)
+    "swap": (-1,),  # strands swapped, positions kept
+    "both": (0, -1),  # positions reversed and strands swapped (a stranded track's reverse complement)
+}
 _COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 
 

@@ -10,15 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SeqliftError
+from ..sequences import EXTRA_FLIPS
 from . import describe, for_file, model_files, split_function
 
-# How a held-fixed input flips with the sequence (``--extra-rc NAME=FLIP``): axis 0 of an input's shape is
-# its positions, its last axis its strands or channels.
-EXTRA_FLIPS = {
-    "reverse": (0,),  # positions reversed, strands kept (the control track of a published BPNet)
-    "swap": (-1,),  # strands swapped, positions kept
-    "both": (0, -1),  # positions reversed and strands swapped (a stranded track's reverse complement)
-}
 LAYOUTS = ("NCL", "NLC")
 
 
