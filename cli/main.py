@@ -696,12 +696,31 @@ def _is_variant_file(path) -> bool:
         return False
 
 
+def _scratch_folder() -> str | None:
+    """A folder of this run's own, made in the temporary folder, that every library's temporary files go to
+    (TensorFlow's generated modules, a local Ray cluster's session and its workers' files): ``main`` removes it
+    however the run ends, since a failed run's ``os._exit`` skips the exit handlers that would remove them one by
+    one, and Ray's workers are stopped without running theirs. None where no folder can be made there."""
+    import tempfile
+
+    try:
+        scratch = tempfile.mkdtemp(prefix="seqlift-run-")
+    except OSError:
+        return None
+    os.environ["TMPDIR"] = scratch  # child processes (Ray's) too
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+    return scratch
+
+
 def main():
+    import shutil
+
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop)
     signal.signal(signal.SIGINT, _stop)
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, a write fails (EFBIG) instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    scratch = _scratch_folder()
     try:
         cli(prog_name="seqlift")
     except SystemExit as exc:
@@ -712,7 +731,12 @@ def main():
         # crashes on a file whose last write failed (disk full, file-size limit).
         sys.stdout.flush()
         sys.stderr.flush()
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
         os._exit(code)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

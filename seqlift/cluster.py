@@ -7,6 +7,7 @@ the output is the single-process output: references are seeded per (seed, sequen
 
 from __future__ import annotations
 
+import logging
 import socket
 
 from .errors import SeqliftError
@@ -66,7 +67,7 @@ def connect(address: str):
         raise SeqliftError("--ray needs Ray: pip install 'seqlift[ray]'") from None
     try:
         ray.init(address=None if address == "local" else address, include_dashboard=False,
-                 log_to_driver=False, ignore_reinit_error=True)
+                 log_to_driver=False, ignore_reinit_error=True, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise SeqliftError(f"--ray {address}: cannot start or join a Ray cluster ({str(exc).splitlines()[0]})") from None
     return ray

@@ -464,8 +464,8 @@ def test_bed_names_strands_and_skip_invalid(work):
 
 
 # ---------------------------------------------------------------------------------------------- signals and limits
-def seqlift_process(args, cwd, **kw):
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+def seqlift_process(args, cwd, tmpdir=None, **kw):
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", **({"TMPDIR": str(tmpdir)} if tmpdir else {}))
     return subprocess.Popen([sys.executable, "-c", "from seqlift.cli.main import main; main()", *map(str, args)], cwd=cwd,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
@@ -480,10 +480,13 @@ def big_input(work):
 
 @pytest.mark.parametrize("signum", [pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
                                     pytest.param(signal.SIGHUP, marks=pytest.mark.slow), signal.SIGINT])
-def test_a_signal_removes_temporaries_and_exits_128_plus_signal(work, big_input, signum):
+def test_a_signal_removes_temporaries_and_exits_128_plus_signal(work, big_input, signum, tmp_path):
+    """Ours beside the outputs, and the libraries' in the temporary folder (TensorFlow's generated modules)."""
     before = digest(work)
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
     proc = seqlift_process(["score", work / "model.h5", big_input, "--out", work / "sig.h5", "--n-refs", 50,
-                            "--batch-size", 1, "--modisco", work / "sig"], work)
+                            "--batch-size", 1, "--modisco", work / "sig"], work, tmpdir=tmpdir)
     deadline = time.time() + 120
     while not (work / "sig.h5.partial").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)  # wait until the run is writing (its in-progress file OUT.partial)
@@ -493,6 +496,25 @@ def test_a_signal_removes_temporaries_and_exits_128_plus_signal(work, big_input,
     assert err.strip().splitlines() == [f"seqlift: interrupted ({signal.Signals(signum).name}); no output was written"]
     after = digest(work)
     assert {k: v for k, v in after.items() if k != "big.fa"} == {k: v for k, v in before.items() if k != "big.fa"}
+    assert not list(tmpdir.iterdir())
+
+
+def test_a_failed_run_leaves_no_library_temporaries(tmp_path):
+    """A failed run ends with os._exit, which skips the exit handlers that remove libraries' temporary files one by
+    one (TensorFlow's generated modules): the run's own folder in the temporary folder goes instead."""
+    code = ("import atexit, os, sys, tempfile\n"
+            "from seqlift.cli import main as m\n"
+            "@m.cli.command()\n"
+            "def leaves():\n"
+            "    path = tempfile.NamedTemporaryFile(prefix='library-', delete=False).name\n"
+            "    atexit.register(os.remove, path)  # as TensorFlow does: never run after os._exit\n"
+            "    sys.exit(3)\n"
+            "sys.argv = ['seqlift', 'leaves']\n"
+            "m.main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path)),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_ctrl_c_while_the_model_loads(work):
