@@ -215,8 +215,9 @@ def _options(*decorators):
 # --output and --target pair into heads (``pipeline.pair_heads``) and --task is read once the model is loaded.
 MODEL_OPTIONS = _options(  # frontends.spec.ModelSpec
     click.option("--output", "model_output", multiple=True,
-                 help="For a model with several outputs (e.g. profile and counts heads): its name or index. Repeat "
-                      "with one --target each to score several heads in one run, one file each (OUT.OUTPUT.h5)."),
+                 help="For a model with several outputs (e.g. profile and counts heads): its name or index. With "
+                      "score, repeat it with one --target each to score several heads in one run, one file each "
+                      "(OUT.OUTPUT.h5)."),
     click.option("--input", "model_input", default=None,
                  help="For a model with several inputs: the one-hot sequence input, by name or index.  "
                       "[default: the only input with 4 channels]"),
@@ -229,8 +230,8 @@ MODEL_OPTIONS = _options(  # frontends.spec.ModelSpec
                  help="A torch model's layout of its one-hot input: (N, 4, L) or (N, L, 4).  "
                       "[default: (N, 4, L) if the model captures with it, else (N, L, 4)]"),
     click.option("--length", type=click.IntRange(1), default=None,
-                 help="Window length (bp) for a torch model, whose module does not fix it (BED, VCF input).  "
-                      "[default: the first FASTA record's]"),
+                 help="Window length (bp) for a torch model, whose module does not fix it: needed with BED and VCF "
+                      "input.  [default: the first FASTA record's]"),
     click.option("--allow-pickle", is_flag=True,
                  help="Read MODEL.pt holding a whole pickled torch model; unpickling runs code from the file."),
     click.option("--extra", multiple=True, metavar="NAME=FILE.npy",
@@ -283,7 +284,7 @@ SCALE_OPTIONS = _options(  # scale.ScaleSpec
     click.option("--shard", default=None, metavar="K/N",
                  help="Score only the K-th of N contiguous parts of the input (whole chunks); join with seqlift merge."),
     click.option("--resume", is_flag=True,
-                 help="Continue an interrupted run from OUT.partial, its last completed chunk (same settings only)."),
+                 help="Continue an interrupted run from OUT.h5.partial, its last completed chunk (same settings only)."),
     click.option("--ray", default=None, metavar="local|auto|ADDRESS",
                  help="Score on a Ray cluster (pip install 'seqlift[ray]'): start one here, join the running one, or "
                       "this one."),

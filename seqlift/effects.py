@@ -539,6 +539,12 @@ def variant_effects(model, variants, genome, tasks=(0,), **options) -> tuple[pd.
     Returns the table (one row per variant and task, as OUT.tsv) and the arrays by the variant file's dataset
     names, each with a task axis: ``ref_contrib`` ``(N, T, L, 4)``, ``ref_prediction`` ``(N, T)``, ...
     """
+    for name in ("out", "resume"):
+        if options.get(name):
+            raise SeqliftError(f"variant_effects: {name} is for a variant file; this returns the table and the arrays "
+                               "and writes nothing (seqlift variants ... --out OUT.h5 writes the file)")
+    if "input" in options:
+        raise TypeError(pipeline.unknown_options(["input"], []))
     null = int(options.pop("null", 0) or 0)
     model = str(model) if isinstance(model, (str, os.PathLike)) else model  # a path, or a loaded keras.Model
     request = pipeline.build_request(model, str(variants), genome=str(genome), outputs=VariantOutputs, **options)

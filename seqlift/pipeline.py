@@ -86,7 +86,9 @@ def build_request(model, input, genome=None, skip_invalid=False, outputs=ScoreOu
     scale = ScaleSpec.parse(**take(ScaleSpec.parse))
     destinations = take(outputs.parse)
     if options:
-        raise TypeError(f"unknown option(s): {', '.join(sorted(options))}")
+        known = [name for parse in (ModelSpec.parse, MethodSpec.parse, ReferenceSpec.parse, ScaleSpec.parse,
+                                    outputs.parse) for name in inspect.signature(parse).parameters]
+        raise TypeError(unknown_options(options, known))
     if destinations.get("out") is None:
         given = [name for name, value in destinations.items() if value]
         if given:
@@ -98,6 +100,23 @@ def build_request(model, input, genome=None, skip_invalid=False, outputs=ScoreOu
                            None if genome is None else str(genome), bool(skip_invalid))
     check_options(request)
     return request
+
+
+# Keywords a user may reach for, and the one ``build_request`` takes.
+_KEYWORD_HINTS = {"input": "model_input (the model's one-hot input; the sequences are the second argument)",
+                  "no_normalize": "normalize=False", "delta_thresholds": "delta_warn", "ray_address": "ray",
+                  "tasks": "choose_tasks of pipeline.prepare (tasks= of seqlift.variant_effects)"}
+
+
+def unknown_options(names, known) -> str:
+    """One line naming each keyword no spec takes, with the one meant where it can be told."""
+    import difflib
+
+    said = []
+    for name in sorted(names):
+        hint = _KEYWORD_HINTS.get(name) or next(iter(difflib.get_close_matches(name, known, n=1)), None)
+        said.append(f"{name} (did you mean {hint}?)" if hint else name)
+    return f"unknown option(s): {', '.join(said)}; the keywords are the command line's option names with underscores"
 
 
 def check_options(request: ScoreRequest):

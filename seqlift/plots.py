@@ -25,6 +25,8 @@ DEFAULT_WINDOW = 50
 # libraries refuse to open (Pillow stops at 89 megapixels).
 MAX_LOGOS = 100
 MAX_PIXELS = 64_000_000
+# Shades are drawn behind the letters (logomaker draws its glyphs at zorder 0), never over them.
+SHADE_ZORDER = -5
 # Shading of motifs by name, given to a table's sorted unique names in turn: one table colours a name the same way
 # in every image drawn from it, whichever sequences are drawn. A ``colour`` column overrides it. Light named colours,
 # none of them the letters' own (logomaker's classic A green, C blue, G orange, T red), so no letter is lost in them.
@@ -77,7 +79,7 @@ def _shade(ax, motifs: pd.DataFrame, name: str, s: int, e: int, offset: int, col
     for row in motifs[motifs["name"] == name].itertuples():
         if row.end > s and row.start < e:
             ax.axvspan(max(row.start, s) + offset - 0.5, min(row.end, e) + offset - 0.5,
-                       color=colours[str(row.motif)], alpha=0.3, zorder=0)
+                       color=colours[str(row.motif)], alpha=0.3, linewidth=0, zorder=SHADE_ZORDER)
             ax.text(max(row.start, s) + offset, ax.get_ylim()[1], row.motif, fontsize=7, va="top")
 
 
@@ -152,13 +154,13 @@ def check_size(n_logos: int, pixels: float):
 
 def read_motif_table(path) -> pd.DataFrame:
     """A motifs table to shade (TSV with name, motif, start, end columns, 0-based end-exclusive positions, and an
-    optional colour column: any matplotlib colour per row, empty for the default palette's)."""
+    optional colour (or color) column: any matplotlib colour per row, empty for the default palette's)."""
     path = Path(path)
     if not path.is_file():
         raise SeqliftError(f"{path}: motifs file not found")
     expected = "a TSV with name, motif, start and end columns, as seqlift simulate's motifs.tsv"
     try:
-        motifs = pd.read_csv(path, sep="\t", dtype={"name": str, "motif": str, "colour": str})
+        motifs = pd.read_csv(path, sep="\t", dtype={"name": str, "motif": str, "colour": str, "color": str})
     except pd.errors.EmptyDataError:
         raise SeqliftError(f"{path}: the motifs file is empty; expected {expected}") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -173,6 +175,10 @@ def read_motif_table(path) -> pd.DataFrame:
     bad = motifs[(motifs["start"] < 0) | (motifs["end"] <= motifs["start"])]
     if len(bad):
         raise SeqliftError(f"{path}: line {int(bad.index[0]) + 2}: start must be >= 0 and below end")
+    if "color" in motifs.columns:  # matplotlib's spelling
+        if "colour" in motifs.columns:
+            raise SeqliftError(f"{path}: has both a colour and a color column; keep one")
+        motifs = motifs.rename(columns={"color": "colour"})
     if "colour" in motifs.columns:
         _check_colours(path, motifs)
     return motifs
@@ -186,7 +192,7 @@ def _check_colours(path: Path, motifs: pd.DataFrame):
     first = {}  # motif name -> (line, colour) of its first coloured row
     for index, motif, colour in motifs[["motif", "colour"]].dropna(subset=["colour"]).itertuples():
         line = int(index) + 2
-        if not is_color_like(colour):
+        if not is_color_like(colour) or colour.lower() == "none":
             raise SeqliftError(f"{path}: line {line}: colour '{colour}' is not a matplotlib colour (a name such as "
                                "gold, #rrggbb, or leave it empty for the default palette)")
         seen_line, seen = first.setdefault(motif, (line, colour))
@@ -284,20 +290,21 @@ def draw_variant_logo(variants_path, out, variant: str, task=None, hypothetical=
     pad = 0.05 * (high - low or 1.0)
     fig = Figure(figsize=(max(6.0, (e - s) * width_per_bp), 4.4))
     axes = fig.subplots(2, 1, squeeze=False)[:, 0]
-    genome_start = int(pos[i]) - 1 - centre  # 0-based genome coordinate of window index 0
+    first = int(pos[i]) - centre  # 1-based genome position (as the VCF's POS) of window index 0
     for ax, side, allele in zip(axes, ("ref", "alt"), (ref[i], alt[i])):
-        frame = pd.DataFrame(rows[side][s:e], columns=list(ALPHABET), index=np.arange(s, e) + genome_start)
+        frame = pd.DataFrame(rows[side][s:e], columns=list(ALPHABET), index=np.arange(s, e) + first)
         logomaker.Logo(frame, ax=ax, color_scheme="classic", flip_below=False)
         ax.axhline(0, color="black", linewidth=0.5)
-        ax.axvspan(genome_start + centre - 0.5, genome_start + centre + len(allele) - 0.5, color="gold", alpha=0.3,
-                   linewidth=0)
+        ax.axvspan(first + centre - 0.5, first + centre + len(allele) - 0.5, color="gold", alpha=0.3,
+                   linewidth=0, zorder=SHADE_ZORDER)
         ax.set_ylim(low - pad, high + pad)
         ax.set_ylabel(f"{side} {key}", fontsize=8)
         ax.set_title(f"{ids[i]} {chrom[i]}:{pos[i]} {side.upper()} {allele} · task {task} "
                      f"({attrs.get('target', 'logit')}) prediction {predictions[side]:.3g}", fontsize=9)
         for spine in ("top", "right"):
             ax.spines[spine].set_visible(False)
-    axes[1].set_xlabel(f"{chrom[i]} (genome coordinates of the ref window; alt bases after an indel are shifted)",
+    axes[1].set_xlabel(f"{chrom[i]} position (1-based, as the VCF's POS, of the ref window; alt bases after an indel "
+                       "are shifted)",
                        fontsize=8)
     fig.tight_layout()
     kind = out.suffix.lower()[1:]

@@ -91,8 +91,8 @@ def shard_rows(shard: str | None, n: int, chunk: int) -> range:
     k, total = parse_shard(shard)
     n_chunks = -(-n // chunk)
     if total > n_chunks:
-        raise SeqliftError(f"--shard {shard}: the input has {n_chunks} chunk(s) of {chunk} sequences, fewer than "
-                           f"{total} shards; use fewer shards or a smaller --chunk-size")
+        raise SeqliftError(f"--shard {shard}: the input's {n} rows make {n_chunks} chunk(s) of up to {chunk} "
+                           f"(--chunk-size), fewer than {total} shards; use fewer shards or a smaller --chunk-size")
     first, stop = (k - 1) * n_chunks // total, k * n_chunks // total
     return range(first * chunk, min(stop * chunk, n))
 

@@ -138,3 +138,35 @@ def test_a_colour_column_is_honoured_and_empty_cells_keep_the_palette(shaded_col
     motifs = plots.read_motif_table(table)
     assert plots.motif_colours(motifs.drop(columns="colour")) == {"GATA1": plots.HIGHLIGHT_COLOURS[0],
                                                                   "TAL1": plots.HIGHLIGHT_COLOURS[1]}
+
+def test_shades_are_drawn_behind_the_letters(tmp_path, write_scores):
+    """Inside a shaded motif the letters keep their own colours (logomaker's classic: A green, C blue, G orange,
+    T red): a shade drawn over them would blend every letter pixel."""
+    import matplotlib.image
+
+    rng = np.random.default_rng(1)
+    scores = write_scores(tmp_path / "s.h5", ["a"], rng.uniform(0.5, 1.0, size=(1, 12, 4)).astype(np.float32))
+    table = tmp_path / "motifs.tsv"
+    table.write_text("name\tmotif\tstart\tend\na\tGATA1\t0\t12\n")  # the whole drawn window is shaded
+    result = CliRunner().invoke(cli, ["logo", str(scores), "--out", str(tmp_path / "l.png"), "--full",
+                                      "--motifs", str(table)])
+    assert result.exit_code == 0, result.output
+    pixels = (matplotlib.image.imread(tmp_path / "l.png")[..., :3] * 255).round().astype(int).reshape(-1, 3)
+    colours = np.unique(pixels, axis=0)
+    for letter in [(0, 128, 0), (0, 0, 255), (255, 166, 0), (255, 0, 0)]:
+        assert (np.abs(colours - letter).max(1) <= 1).any(), letter
+
+
+def test_a_color_column_is_read_as_colour(tmp_path):
+    table = tmp_path / "motifs.tsv"
+    table.write_text("name\tmotif\tstart\tend\tcolor\na\tGATA1\t2\t8\tgold\n")
+    assert plots.motif_colours(plots.read_motif_table(table))["GATA1"] == "gold"
+    table.write_text("name\tmotif\tstart\tend\tcolor\na\tGATA1\t2\t8\tgoldish\n")
+    with pytest.raises(SeqliftError, match="line 2: colour 'goldish' is not a matplotlib colour"):
+        plots.read_motif_table(table)
+    table.write_text("name\tmotif\tstart\tend\tcolor\na\tGATA1\t2\t8\tnone\n")  # shades nothing
+    with pytest.raises(SeqliftError, match="line 2: colour 'none' is not"):
+        plots.read_motif_table(table)
+    table.write_text("name\tmotif\tstart\tend\tcolor\tcolour\na\tGATA1\t2\t8\tgold\tgold\n")
+    with pytest.raises(SeqliftError, match="both a colour and a color column"):
+        plots.read_motif_table(table)

@@ -34,8 +34,10 @@ def test_build_request_hands_each_option_to_its_spec(tmp_path):
         (8, 64, "1/2", "cpu")
     assert (request.outputs.modisco, request.outputs.logo, request.summary) == ("pfx", "top.svg", tmp_path / "o.tsv")
     assert set(request.input_paths()) == {"m.h5", "w.h5", "c.npy", "in.fa", "g.fa"}
-    with pytest.raises(TypeError, match="unknown option.*n_ref"):
+    with pytest.raises(TypeError, match=r"unknown option\(s\): n_ref \(did you mean n_refs\?\)"):
         pipeline.build_request("m.h5", "in.fa", out="o.h5", n_ref=5)
+    with pytest.raises(TypeError, match=r"no_normalize \(did you mean normalize=False\?\)"):
+        pipeline.build_request("m.h5", "in.fa", no_normalize=True)
     with pytest.raises(TypeError, match="unknown option.*logo"):  # a variant file has no logo option
         pipeline.build_request("m.h5", "v.vcf", outputs=VariantOutputs, out="o.h5", logo="x.png")
     assert pipeline.build_request("m.h5", "in.fa").outputs is None  # the Python API: nothing written
@@ -87,3 +89,14 @@ def test_score_and_variants_share_one_definition_of_every_spec_option():
             twin = by_name[param.name]
             assert (param.opts, param.help, param.default, param.multiple, repr(param.type)) == \
                 (twin.opts, twin.help, twin.default, twin.multiple, repr(twin.type)), param.name
+
+
+def test_variant_effects_refuses_file_options_and_names_the_keyword_meant():
+    import seqlift
+
+    with pytest.raises(SeqliftError, match="variant_effects: out is for a variant file"):
+        seqlift.variant_effects("m.h5", "v.tsv", "g.fa", out="x.h5")
+    with pytest.raises(SeqliftError, match="variant_effects: resume is for a variant file"):
+        seqlift.variant_effects("m.h5", "v.tsv", "g.fa", resume=True)
+    with pytest.raises(TypeError, match="input \\(did you mean model_input"):
+        seqlift.variant_effects("m.h5", "v.tsv", "g.fa", input="seq")
