@@ -919,8 +919,8 @@ def test_simulate_train_quiet_prints_nothing_and_a_forced_rerun_replaces_its_own
     from seqlift.simulation import is_simulation_file
 
     assert sorted(p.name for p in (work / "simq").iterdir() if is_simulation_file(p)) == sorted(
-        ["labels.tsv", "metrics.tsv", "model.h5", "motifs.tsv", "sequences.fa", "test.fa", "test_labels.tsv",
-         "test_motifs.tsv"])
+        ["labels.tsv", "metrics.tsv", "model.h5", "motifs.tsv", "sequences.fa", "simulation_motifs.meme", "test.fa",
+         "test_labels.tsv", "test_motifs.tsv"])
 
 
 # ---------------------------------------------------------------------------------------------- seqlift variants
