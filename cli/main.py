@@ -539,8 +539,8 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
         if quiet:
             return
         if motif_db is None:
-            click.echo("no --motif-db: patterns are not named by TOMTOM; give a MEME file (JASPAR, HOCOMOCO; the "
-                       "shipped simulation's is data/simulations/simulation_motifs.meme)", err=True)
+            click.echo("no --motif-db: patterns are not named by TOMTOM; give a MEME file (JASPAR, HOCOMOCO; for "
+                       "seqlift simulate data, OUTDIR/simulation_motifs.meme)", err=True)
         click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
 
     with warnings.catch_warnings():  # the filter below ends with the command (tests run many in one process)

@@ -302,7 +302,7 @@ class ReferenceSpec:
                                    f"only, not --reference {text}")
         if not method.uses_references:
             return cls("zeros")
-        return cls(kind, n_refs=20 if n_refs is None else n_refs, seed=check_seed(0 if seed is None else seed),
+        return cls(kind, n_refs=20 if n_refs is None else n_refs, seed=_option_seed(seed),
                    background=None if background is None else parse_background(background),
                    path=text if kind == "given" else None, refs_per_input=refs_per_input)
 
@@ -359,3 +359,11 @@ class ReferenceSpec:
         """The score file's attributes for the references."""
         return {"reference": self.name, "n_refs": self.per_input, "seed": self.seed,
                 "background": self.background if self.background is not None else np.zeros(0, np.float32)}
+
+
+def _option_seed(seed) -> int:
+    """``--seed`` (None: 0), checked, with the option named."""
+    try:
+        return check_seed(0 if seed is None else seed)
+    except SeqliftError as exc:
+        raise SeqliftError(f"--seed: {exc}") from None

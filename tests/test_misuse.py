@@ -178,7 +178,7 @@ def test_a_failed_folder_output_leaves_the_folder_as_it_was(tmp_path):
 def bad_option_cases(w):
     m, fa = w / "model.h5", w / "in.fa"
     return [
-        (["score", m, fa, "--seed", "-1"], "seed -1 is out of range"),
+        (["score", m, fa, "--seed", "-1"], "--seed: seed -1 is out of range"),
         (["score", m, fa, "--seed", "99999999999999999999999"], "out of range: give an integer from 0 to 4294967295"),
         (["score", m, fa, "--n-refs", "10000000"], "even at one sequence per step, but"),
         (["score", m, fa, "--reference", "frequency", "--background", "nan,0.25,0.25,0.25"], "not a finite number"),
