@@ -560,6 +560,7 @@ def test_a_file_size_limit_is_one_line(work, big_input, command):
     assert digest(work) == before
 
 
+@pytest.mark.slow  # 5-8 s: the default tier stays under five minutes
 def test_a_full_disk_is_one_line(work, tmp_path_factory):
     mount = tmp_path_factory.mktemp("full")
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True).returncode:

@@ -154,6 +154,7 @@ def test_simulate_writes_its_motif_database_into_its_folder(tmp_path):
     assert sim_mod.is_simulation_file(copy)
 
 
+@pytest.mark.slow  # 5-8 s: the default tier stays under five minutes
 def test_general_commands_never_import_the_simulation(tmp_path, write_scores):
     """`seqlift logo --motifs` and `seqlift motifs` (TF-MoDISco-lite stubbed out: it found nothing) run to the end
     without importing seqlift.simulation: no simulation colour or database reaches a user's files."""
