@@ -90,6 +90,10 @@ def reopen_in_progress(outputs: Outputs, path: Path, attrs: dict, resume: dict, 
     except OSError:
         raise SeqliftError(f"{path}: the interrupted run's file is damaged; remove it to start again") from None
     with outputs.replacing(path) as setup, old:
+        was, now = (_writer_of(set(keys)) for keys in (old.attrs, attrs))
+        if was != now:
+            raise SeqliftError(f"--resume: {path} was started by {was}, not {now}; remove it to start again, or give "
+                               "another --out")
         expected = {**attrs, **{f"resume_{k}": v for k, v in resume.items()}}
         differ = [key for key, value in expected.items()
                   if key not in old.attrs or not np.array_equal(np.asarray(old.attrs[key]), np.asarray(value))]
@@ -106,6 +110,11 @@ def reopen_in_progress(outputs: Outputs, path: Path, attrs: dict, resume: dict, 
                 h5[key][start:start + 4096] = old[key][start:min(start + 4096, n)]
         h5.flush()
     return h5, n
+
+
+def _writer_of(attributes: set) -> str:
+    """Which command writes a file with these attribute names: a variant file records the variant's index."""
+    return "seqlift variants" if "variant_index" in attributes else "seqlift score"
 
 
 class ScoreWriter:

@@ -318,6 +318,11 @@ def test_resume_continues_an_interrupted_run(scored, tmp_path):
     assert partial.exists() and not (tmp_path / "r.h5").exists()
     with h5py.File(partial) as h5:
         assert h5.attrs["resume_completed_sequences"] == 4
+    windows = tmp_path / "w.fa"
+    windows.write_text(f">w\n{scored[4][:200]}\n")
+    other = CliRunner().invoke(cli, ["score", str(MODEL), str(windows), "--out", str(tmp_path / "r.h5"), "--resume"])
+    assert other.exit_code == 1 and "was started by seqlift variants, not seqlift score" in other.stderr, other.output
+    assert partial.exists()
     done = []
     plan = effects.prepare_variants(dataclasses.replace(request, scale=dataclasses.replace(request.scale, resume=True)), lambda n: [1], null=8)
     effects.run_variants(plan, done.append)
