@@ -517,14 +517,19 @@ def test_a_failed_run_leaves_no_library_temporaries(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_ctrl_c_while_the_model_loads(work):
-    proc = seqlift_process(["score", work / "model.h5", work / "in.fa", "--out", work / "c.h5"], work)
-    time.sleep(1.0)  # importing Keras and loading the model
+def test_ctrl_c_while_the_model_loads(work, tmp_path):
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    proc = seqlift_process(["score", work / "model.h5", work / "in.fa", "--out", work / "c.h5"], work, tmpdir=tmpdir)
+    deadline = time.time() + 60
+    while not list(tmpdir.iterdir()) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)  # main() has made the run's temporary folder: its signal handlers are in place
+    time.sleep(0.2)  # importing Keras and loading the model (seconds)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["seqlift: interrupted (SIGINT); no output was written"]
-    assert not list(work.glob("*c.h5*")) and not list(work.glob(".c.*"))
+    assert not list(work.glob("*c.h5*")) and not list(work.glob(".c.*")) and not list(tmpdir.iterdir())
 
 
 def test_a_keras_backend_that_is_not_installed_is_one_line(work):
