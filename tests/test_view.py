@@ -178,7 +178,9 @@ def test_the_page_loads_sorts_and_draws_the_files_scores(browser, server, scored
     page.wait_for_function("document.querySelector('svg.logo path.glyph[data-base=C][data-i=\"0\"]')")
     check_glyphs(page.eval_on_selector("svg.logo", GLYPHS), hypothetical[row, 0])
     page.select_option("#task", "1")
-    page.wait_for_timeout(300)
+    expected = float(hypothetical[row, 1][0, 1])  # task 1's C at position 0, once the logo is redrawn
+    page.wait_for_function("Math.abs(+document.querySelector('svg.logo path.glyph[data-base=C][data-i=\"0\"]')"
+                           f"?.dataset.score - {expected!r}) <= 1e-4 * Math.max(1, {abs(expected)!r})")
     check_glyphs(page.eval_on_selector("svg.logo", GLYPHS), hypothetical[row, 1])
 
     view = lambda: [float(v) for v in page.get_attribute("svg.logo", "viewBox").split()]  # noqa: E731
