@@ -24,12 +24,9 @@ class ChunkScorer:
 
     def score(self, one_hot, start: int, names, extra, extra_rc=None):
         """Scores of one chunk ``(n, L, 4)`` whose first sequence is input row ``start``."""
-        from .scoring import score_one_hot
+        from .scoring import score_chunk
 
-        s = self.settings
-        return score_one_hot(self.explainer, one_hot, s["tasks"], s["method"], s["spec"], start_index=start,
-                             names=names, batch_size=s["batch_size"], extra=extra,
-                             target=s["target"], rc_average=s["rc_average"], extra_rc=extra_rc)
+        return score_chunk(self.explainer, self.settings, one_hot, start, names, extra=extra, extra_rc=extra_rc)
 
     def score_variants(self, ids, ref, alt, start: int, nulls, extra, extra_rc=None):
         """One chunk of variants as ``effects.score_variant_chunk`` scores it in a single process."""

@@ -34,7 +34,7 @@ from . import targets as targets_mod
 from .errors import SeqliftError
 from .outputs import Outputs
 from .scorefile import COMPLETED, is_summary, reopen_in_progress, sha256, summary_path
-from .scoring import Scores, explained_targets
+from .scoring import Scores, explained_targets, score_chunk
 from .variants import VariantSource, null_windows
 
 # Bases on either side of the variant searched for the largest contribution change (the TSV's max_contrib_change).
@@ -154,7 +154,7 @@ def _prepared(vplan: VariantPlan, rows: range, make_refs: bool = True):
 def target_predictions(explainer, settings: dict, one_hot: np.ndarray) -> np.ndarray:
     """The explained targets' values on ``one_hot`` ``(n, L, 4)``, ``(n, T)``: the model's forward pass only
     (both strands averaged with --rc-average), as ``Scores.prediction`` holds them for scored windows.
-    settings: ``pipeline.worker_settings``'s (tasks, target, rc_average)."""
+    settings: as ``pipeline.score_settings`` makes them (tasks, target, rc_average)."""
     explained = explained_targets(explainer, settings["tasks"], settings["target"], settings["rc_average"])
     from keras import ops
 
@@ -185,19 +185,15 @@ def score_variant_chunk(explainer, settings: dict, ids, ref, alt, start: int, re
     """``(ref Scores, alt Scores, null effects (n, K, T) or None, JS distance (n,) or None)`` of one chunk of
     variants whose first is input row ``start``: both windows scored with references seeded by ``(seed, row)``
     (``refs``: made already, or None to make them here), and the forward passes of the null windows
-    (``nulls``: ref and alt windows, ``(n·K, L, 4)`` each). settings: ``pipeline.worker_settings``'s; here and on
-    a Ray worker (``cluster.ChunkScorer.score_variants``)."""
-    from .scoring import score_one_hot
-
-    s = settings
-    ref_scores, alt_scores = (score_one_hot(explainer, one_hot, s["tasks"], s["method"], s["spec"], start_index=start,
-                                            names=ids, batch_size=s["batch_size"], refs=made, extra=extra,
-                                            target=s["target"], rc_average=s["rc_average"], extra_rc=extra_rc)
+    (``nulls``: ref and alt windows, ``(n·K, L, 4)`` each). settings: as ``pipeline.score_settings`` makes them.
+    Run here and on a Ray worker (``cluster.ChunkScorer.score_variants``)."""
+    ref_scores, alt_scores = (score_chunk(explainer, settings, one_hot, start, ids, made, extra, extra_rc)
                               for one_hot, made in zip((ref, alt), refs))
     null_effects = None
     if nulls is not None:
-        null_effects = target_predictions(explainer, s, nulls[1]) - target_predictions(explainer, s, nulls[0])
-        null_effects = null_effects.reshape(len(ids), len(nulls[0]) // len(ids), len(s["tasks"]))
+        null_effects = (target_predictions(explainer, settings, nulls[1])
+                        - target_predictions(explainer, settings, nulls[0]))
+        null_effects = null_effects.reshape(len(ids), len(nulls[0]) // len(ids), len(settings["tasks"]))
     return ref_scores, alt_scores, null_effects, js_distance(explainer, ref, alt)
 
 
@@ -207,7 +203,6 @@ def variant_results(vplan: VariantPlan, rows: range | None = None):
     plan = vplan.plan
     rows = plan.rows if rows is None else rows
     ray = plan.request.scale.ray
-    settings = pipeline.worker_settings(plan)
     with pipeline.Prefetch(_prepared(vplan, rows, make_refs=not ray)) as prepared:
         if ray:
             from .cluster import ray_map
@@ -216,9 +211,9 @@ def variant_results(vplan: VariantPlan, rows: range | None = None):
                      (ids, ref, alt, start, nulls, pipeline.extra_chunk(plan, start, len(ids)),
                       pipeline.extra_chunk(plan, start, len(ids), plan.extra_rc)))
                     for start, ids, ref, alt, chunk, _, _, nulls in prepared)
-            scored = ray_map(settings, jobs, ray, plan.request.scale.workers)
+            scored = ray_map(pipeline.worker_settings(plan), jobs, ray, plan.request.scale.workers)
         else:
-            settings["batch_size"] = plan.batch_size  # chosen for this machine's memory
+            settings = pipeline.score_settings(plan, plan.batch_size)  # the batch chosen for this machine's memory
             scored = (((ids, ref, alt, chunk), score_variant_chunk(
                 plan.explainer, settings, ids, ref, alt, start, (ref_refs, alt_refs), nulls,
                 pipeline.extra_chunk(plan, start, len(ids)),

@@ -496,10 +496,14 @@ def _scored(plan: ScorePlan, rows: range):
 
 def worker_settings(plan: ScorePlan) -> dict:
     """What a Ray worker needs to build the explainer once and score chunks as this process would."""
-    request = plan.request
-    return {"explainer": explainer_settings(request), "tasks": list(plan.tasks), "method": plan.method.name,
-            "spec": plan.references, "batch_size": request.scale.batch_size, "target": request.method.target,
-            "rc_average": request.method.rc_average}
+    return {"explainer": explainer_settings(plan.request), **score_settings(plan, plan.request.scale.batch_size)}
+
+
+def score_settings(plan: ScorePlan, batch_size: int | None) -> dict:
+    """How each chunk is scored (``scoring.score_chunk``): the tasks, method, references, target and strands."""
+    method = plan.request.method
+    return {"tasks": list(plan.tasks), "method": plan.method.name, "spec": plan.references, "batch_size": batch_size,
+            "target": method.target, "rc_average": method.rc_average}
 
 
 def resume_keys(plan: ScorePlan) -> dict:

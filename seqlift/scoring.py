@@ -102,6 +102,16 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method=DEEPL
     return average_strands(scores, reverse)
 
 
+def score_chunk(explainer: Explainer, settings: dict, one_hot, start: int, names, refs=None, extra=None,
+                extra_rc=None) -> Scores:
+    """``score_one_hot`` of one chunk whose first sequence is input row ``start``, as ``settings`` say
+    (``pipeline.score_settings``): on a Ray worker (``cluster.ChunkScorer``) and for variants' windows."""
+    s = settings
+    return score_one_hot(explainer, one_hot, s["tasks"], s["method"], s["spec"], start_index=start, names=names,
+                         batch_size=s["batch_size"], refs=refs, extra=extra, target=s["target"],
+                         rc_average=s["rc_average"], extra_rc=extra_rc)
+
+
 def explained_targets(explainer: Explainer, tasks, target="logit", rc_average=False) -> list:
     """The ``Target`` explained for each task: its logit, or the one 'sum'/'profile' target (task 0).
 
