@@ -149,16 +149,18 @@ def _configured_backend() -> str:
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
               help="Show the version and the Keras backend, then exit.")
 def cli():
-    """seqlift: which bases made your sequence model say what it said (DeepLIFT for Keras)."""
+    """seqlift: which bases made your sequence model say what it said (DeepLIFT for Keras and PyTorch models)."""
 
 
 class Progress:
-    """A progress bar with sequences/s on stderr, silent with --quiet or when stderr is not a terminal."""
+    """A progress bar with sequences/s on stderr, silent with --quiet or when stderr is not a terminal. The rate
+    counts the rows this run scored (``update``), not those a --resume took from the interrupted run (``resumed``)."""
 
     def __init__(self, total: int, label: str, quiet: bool):
         self.enabled = not quiet and sys.stderr.isatty()
         self.start = time.perf_counter()
         self.done = 0
+        self.scored = 0
         self._bar = None
         if self.enabled:
             self._bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True,
@@ -167,9 +169,13 @@ class Progress:
 
     @property
     def rate(self) -> float:
-        return self.done / max(time.perf_counter() - self.start, 1e-9)
+        return self.scored / max(time.perf_counter() - self.start, 1e-9)
 
     def update(self, n: int):
+        self.scored += n
+        self.resumed(n)
+
+    def resumed(self, n: int):
         self.done += n
         if self._bar:
             self._bar.update(n, self.done)
@@ -290,7 +296,9 @@ SCALE_OPTIONS = _options(  # scale.ScaleSpec
                       "this one."),
     click.option("--workers", type=click.IntRange(1), default=None,
                  help="Ray workers, each holding the model once.  [default: one per GPU, else one]"),
-    click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True),
+    click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
+                 help="Where the model runs: auto takes a GPU when the backend sees one; gpu without one is an "
+                      "error."),
 )
 RUN_OPTIONS = _options(  # this process: read by the CLI, not by the library
     click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
@@ -337,7 +345,7 @@ def score(model, input, genome, skip_invalid, tasks, model_output, target_kind, 
     plan = pipeline.prepare(request, lambda n_outputs: _parse_tasks(tasks, n_outputs))
     progress = Progress(len(plan.rows), "scoring", quiet)
     try:
-        result = pipeline.run(plan, progress.update)
+        result = pipeline.run(plan, progress.update, progress.resumed)
     finally:
         progress.close()
     worst = result.worst_delta(plan.delta_thresholds[0])
@@ -374,7 +382,7 @@ def _score_heads(request, heads, tasks, quiet):
                                    lambda target, n: _parse_tasks(tasks if target == "logit" else (), n))
     progress = Progress(len(plans[0].rows), "scoring", quiet)
     try:
-        results = pipeline.run_heads(plans, progress.update)
+        results = pipeline.run_heads(plans, progress.update, progress.resumed)
     finally:
         progress.close()
     for plan, result in zip(plans, results):
@@ -425,7 +433,7 @@ def variants(model, variants, genome, out, null, skip_invalid, tasks, model_outp
     plan = effects.prepare_variants(request, lambda n_outputs: _parse_tasks(tasks, n_outputs), null)
     progress = Progress(len(plan.plan.rows), "scoring variants", quiet)
     try:
-        result = effects.run_variants(plan, progress.update)
+        result = effects.run_variants(plan, progress.update, progress.resumed)
     finally:
         progress.close()
     worst = result.worst_delta(plan.plan.delta_thresholds[0])
@@ -440,7 +448,8 @@ def variants(model, variants, genome, out, null, skip_invalid, tasks, model_outp
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.option("--n-seqs", type=click.IntRange(4), default=8000, show_default=True, help="Number of sequences.")
 @click.option("--length", type=click.IntRange(1), default=200, show_default=True, help="Sequence length (bp).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the simulated sequences, motif placements and training.")
 @click.option("--background", default="0.3,0.2,0.2,0.3", show_default=True, help="A,C,G,T background frequencies.")
 @click.option("--train", is_flag=True, help="Also train the paper's model: model.h5, metrics.tsv and the test split.")
 @click.option("--force", is_flag=True, help="Write into an existing non-empty OUTDIR (only seqlift's files are replaced).")
@@ -485,7 +494,8 @@ def simulate(outdir, n_seqs, length, seed, background, train, force, quiet):
 @click.option("--n-refs", type=click.IntRange(1), default=20, show_default=True, help="Dinucleotide shuffles per sequence.")
 @click.option("--sensitivity-seqs", type=click.IntRange(1), default=100, show_default=True,
               help="Test sequences used for Sensitivity-n.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the references and of Sensitivity-n's random subsets.")
 @click.option("--motifs", is_flag=True, help="Also run TF-MoDISco-lite per method: which recover GATA1 and TAL1 (~1 min each).")
 @click.option("--force", is_flag=True, help="Write into an existing non-empty folder (only seqlift's files are replaced).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
@@ -525,7 +535,8 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
                    "`modisco motifs` defaults to 20 (-z).")
 @click.option("--seqlet-flank", type=click.IntRange(0), default=10, show_default=True,
               help="Flank added to each seqlet (bp): the library's default; `modisco motifs` defaults to 5 (-f).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of TF-MoDISco-lite's random draws (numpy's global generator, as modisco-lite uses it).")
 @click.option("--force", is_flag=True,
               help="Write into an existing non-empty folder: only the files seqlift writes are replaced.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
@@ -570,9 +581,10 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
               help="Draw the W-bp window with the largest summed |contribution|.  [default: 50, without --start/--end/--full]")
 @click.option("--full", is_flag=True, help="Draw the whole sequence (a 200 bp sequence is about 5,400 pixels wide).")
 @click.option("--motifs", "motifs_path", type=click.Path(dir_okay=False), default=None,
-              help="Shade motifs from a TSV with name, motif, start, end columns and optionally colour (any "
-                   "matplotlib colour; otherwise tab10 by sorted motif name). `seqlift simulate` writes motifs.tsv "
-                   "and test_motifs.tsv; the shipped example's is data/simulations/test_motifs.tsv.")
+              help="Shade motifs from a TSV with name, motif, start, end columns and optionally colour (or color: "
+                   "any matplotlib colour; otherwise a light shade per motif name in sorted order, none a letter's "
+                   "own colour). `seqlift simulate` writes motifs.tsv and test_motifs.tsv; the shipped example's is "
+                   "data/simulations/test_motifs.tsv.")
 @click.option("--variant", default=None,
               help="A variant file (seqlift variants): draw this variant (ID or chrom:pos:ref:alt), ref above alt.")
 @user_errors

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import pipeline
+from . import scale as scale_mod
 from . import sequences as seqs
 from . import targets as targets_mod
 from .errors import SeqliftError
@@ -124,7 +125,22 @@ def prepare_variants(request: pipeline.ScoreRequest, choose_tasks: Callable[[int
         raise SeqliftError("--null with --extra inputs is not available yet: the shuffled controls are scored with "
                            "the other inputs at zeros; leave out --null or --extra")
     plan = pipeline.prepare(request, choose_tasks, open_source=VariantSource.open)
+    if null:
+        check_null_memory(null, plan.source.length, min(plan.chunk, plan.source.n_sequences), len(plan.tasks))
     return VariantPlan(plan, null)
+
+
+def check_null_memory(null: int, length: int, chunk: int, n_tasks: int):
+    """Refuse a --null whose shuffled windows (ref and alt, float32 one-hot, for the chunk scored and those the
+    prefetch holds) would not fit in the host's available memory, before any work."""
+    per_control = (1 + scale_mod.PREFETCH_DEPTH) * chunk * (length * 4 * 4 * 2 + 4 * n_tasks)
+    available = scale_mod.available_memory()
+    if available is not None and null * per_control > scale_mod.MEMORY_FRACTION * available:
+        fits = int(scale_mod.MEMORY_FRACTION * available) // per_control
+        raise SeqliftError(f"--null {null} needs about {null * per_control / 2**30:.1f} GiB for the shuffled controls "
+                           f"of a chunk of {chunk} variants ({length} bp windows), but {available / 2**30:.1f} GiB "
+                           f"is available: at most {fits} fit; lower --null"
+                           + (" or --chunk-size" if chunk > 1 else ""))
 
 
 # ----------------------------------------------------------------------------- score
@@ -334,8 +350,9 @@ class VariantWriter:
                               dtype="float64" if key == "p_value" else "float32", chunks=(1024,) + per_variant)
         if self.null:
             shape = (self.null,) + per_variant
+            per_row = 4 * int(np.prod(shape))  # HDF5 refuses a chunk of 4 GiB or more: keep one under 1 GiB
             h5.create_dataset("null_effects", (0,) + shape, maxshape=(None,) + shape, dtype="float32",
-                              chunks=(rows,) + shape)
+                              chunks=(max(1, min(rows, 2**30 // per_row)),) + shape)
         if self.profile:
             h5.create_dataset("js_distance", (0,), maxshape=(None,), dtype="float32", chunks=(1024,))
         for key, value in attrs.items():
@@ -457,8 +474,10 @@ class VariantResult:
         return pipeline.Result(self.out, self.summary, 2 * self.n, self.worst, self.n_over or {}).worst_delta(threshold)
 
 
-def run_variants(vplan: VariantPlan, progress: Callable[[int], None] = lambda n: None) -> VariantResult:
-    """Score every variant of the plan's rows into ``OUT.h5`` and ``OUT.tsv``; a failure leaves nothing."""
+def run_variants(vplan: VariantPlan, progress: Callable[[int], None] = lambda n: None,
+                 resumed: Callable[[int], None] | None = None) -> VariantResult:
+    """Score every variant of the plan's rows into ``OUT.h5`` and ``OUT.tsv``; a failure leaves nothing.
+    progress and resumed: as for ``pipeline.run``."""
     plan = vplan.plan
     request = plan.request
     tracker = pipeline.DeltaTracker(plan.delta_thresholds, plan.method.complete)
@@ -468,7 +487,7 @@ def run_variants(vplan: VariantPlan, progress: Callable[[int], None] = lambda n:
                                profile=targets_mod.is_positional(plan.explainer.graph.output_shape),
                                resume=pipeline.resume_keys(plan), resuming=request.scale.resume, chunk=plan.chunk)
         try:
-            progress(writer.n)  # rows an interrupted run completed (--resume)
+            (resumed or progress)(writer.n)  # rows an interrupted run completed (--resume)
             for chunk in variant_results(vplan, range(plan.rows.start + writer.n, plan.rows.stop)):
                 writer.append(chunk)
                 names = [v.id for v in chunk.variants]

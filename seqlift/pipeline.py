@@ -371,9 +371,12 @@ def _check_track_coordinates(request: ScoreRequest, source: SequenceSource):
 
 
 # ----------------------------------------------------------------------------- run
-def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None) -> Result:
+def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None,
+        resumed: Callable[[int], None] | None = None) -> Result:
     """Score everything into ``OUT.partial``, flushed chunk by chunk and renamed at the end. A failure
-    removes it unless ``--resume``; a killed run leaves it, and ``--resume`` continues it."""
+    removes it unless ``--resume``; a killed run leaves it, and ``--resume`` continues it.
+    progress(n): n more rows scored; resumed(n): n rows an interrupted run completed (default: ``progress``)."""
+    resumed = resumed or progress
     request = plan.request
     tracker = DeltaTracker(plan.delta_thresholds, plan.method.complete)
     with plan.outputs:
@@ -385,7 +388,7 @@ def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None) -> Re
         try:
             for names, _, scores in writer.completed():
                 tracker.add(scores, names, plan.tasks)
-                progress(len(names))
+                resumed(len(names))
             for names, one_hot, regions, scores in _scored(plan, range(plan.rows.start + writer.n, plan.rows.stop)):
                 check_finite(scores, names, plan.tasks)
                 writer.append(names, one_hot, scores, regions)
@@ -399,8 +402,10 @@ def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None) -> Re
                   n_over=tracker.n_over)
 
 
-def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n: None) -> list[Result]:
-    """Score several heads of one model (``prepare_heads``) in one pass over the input: each chunk is read,
+def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n: None,
+              resumed: Callable[[int], None] | None = None) -> list[Result]:
+    """Score several heads of one model (``prepare_heads``) in one pass over the input (progress and resumed as
+    for ``run``): each chunk is read,
     encoded and given its references once, then scored for every head and appended to that head's file.
     A failure removes every head's files, unless ``--resume``: then each head's ``OUT.partial`` is kept and the
     next ``--resume`` continues from the chunk the heads have not all flushed (a head that had flushed it
@@ -420,7 +425,7 @@ def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n
                 for names, _, scores in writer.completed():
                     tracker.add(scores, names, plan.tasks)
             done = min(writer.n for writer in writers)  # every head has these rows; some may have one chunk more
-            progress(done)
+            (resumed or progress)(done)
             start = first.rows.start + done
             with Prefetch(_prepared(first, range(start, first.rows.stop))) as prepared:
                 for names, one_hot, regions, refs in prepared:

@@ -110,14 +110,16 @@ def softmax_difference(x, d_in, axis=-1):
     Differences are formed as multiplier × Δ (a linear map of ``d_in``), keeping Δ's precision.
     """
     x0 = x - ops.stop_gradient(d_in)
-    shift = ops.stop_gradient(ops.max(ops.maximum(x, x0), axis=axis, keepdims=True))
-    x, x0 = x - shift, x0 - shift  # one shift per pair: no overflow, secants unchanged
-    a, a0 = ops.exp(x), ops.exp(x0)
-    s, s0 = ops.sum(a, axis=axis, keepdims=True), ops.sum(a0, axis=axis, keepdims=True)
-    m_exp = ops.stop_gradient(_secant(ops.exp, x0, x, a))
-    m_log = ops.stop_gradient(_secant(ops.log, s0, s, 1.0 / s))
+    # log Σ exp on each side with its own shift: logits far apart (a wide profile head's, ~1e3) would
+    # underflow the other side's sum to 0 under one shared shift, and log(0) makes every score NaN.
+    lse, lse0 = _log_sum_exp(x, axis), _log_sum_exp(x0, axis)
+    shift = ops.stop_gradient(ops.maximum(lse, lse0))
+    a, a0 = ops.exp(x - shift), ops.exp(x0 - shift)  # either side may underflow to 0: the secants stay finite
+    s, s0 = ops.exp(lse - shift), ops.exp(lse0 - shift)  # the sums, scaled alike; the larger one is 1
+    m_exp = ops.stop_gradient(_secant(ops.exp, x0 - shift, x - shift, a))
+    m_log = ops.stop_gradient(_log_secant(s0, s, lse0 - shift, lse - shift))
     d_lse = m_log * ops.sum(m_exp * d_in, axis=axis, keepdims=True)
-    z, z0 = x - ops.log(s), x0 - ops.log(s0)  # log softmax on the input and on the reference
+    z, z0 = x - lse, x0 - lse0  # log softmax on the input and on the reference
     m_out = ops.stop_gradient(_secant(ops.exp, z0, z, ops.exp(z)))
     return m_out * (d_in - d_lse)
 
@@ -449,6 +451,19 @@ class Elementwise(Op):
         dy = with_multiplier(dy, m_pos, dp_in)
         dy = dy + m_neg * (dn_in - dn)
         return flat_pairs(dy)
+
+
+def _log_sum_exp(x, axis):
+    """``log Σ exp(x)`` along ``axis`` (kept), finite for any finite ``x``."""
+    peak = ops.stop_gradient(ops.max(x, axis=axis, keepdims=True))
+    return peak + ops.log(ops.sum(ops.exp(x - peak), axis=axis, keepdims=True))
+
+
+def _log_secant(a, b, log_a, log_b):
+    """``(log b − log a) / (b − a)`` for positive ``a``, ``b`` given with their logs (``a`` may have
+    underflowed to 0 where ``log a`` is finite), or ``1 / b`` where ``b − a`` is tiny."""
+    span = b - a
+    return _safe_ratio(log_b - log_a, span, _is_tiny(span, a, b), 1.0 / b)
 
 
 def _secant(f, a, b, fallback):

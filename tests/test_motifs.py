@@ -31,6 +31,18 @@ def test_trim_core():
     assert motifs_mod.trim_core(cwm) == (3, 6)
 
 
+def test_the_modisco_command_and_package_are_modisco_lites():
+    """With every extra installed (CI installs them before this tier), `modisco` is still modisco-lite's: bpnet-lite's
+    declared dependency, the old modisco 2.x, overwrote its files and its command (README: bpnet-lite --no-deps)."""
+    from importlib import metadata
+
+    commands = metadata.entry_points(group="console_scripts", name="modisco")
+    assert commands and {c.dist.name for c in commands} == {"modisco-lite"}, [(c.dist.name, c.value) for c in commands]
+    owners = {dist.metadata["Name"] for dist in metadata.distributions()
+              if any(str(f).startswith(("modiscolite/", "modisco/")) for f in dist.files or ())}
+    assert owners == {"modisco-lite"}, owners
+
+
 @pytest.fixture(scope="module")
 def shipped_scores(tmp_path_factory):
     d = tmp_path_factory.mktemp("motifs")

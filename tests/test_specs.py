@@ -100,3 +100,15 @@ def test_variant_effects_refuses_file_options_and_names_the_keyword_meant():
         seqlift.variant_effects("m.h5", "v.tsv", "g.fa", resume=True)
     with pytest.raises(TypeError, match="input \\(did you mean model_input"):
         seqlift.variant_effects("m.h5", "v.tsv", "g.fa", input="seq")
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    # --device had no help; the top-level help said "for Keras" though PyTorch modules are scored too
+    import click
+
+    from seqlift.cli.main import cli
+
+    silent = [f"{name} {option.opts[0]}" for name, command in cli.commands.items() for option in command.params
+              if isinstance(option, click.Option) and not option.help]
+    assert silent == []
+    assert "PyTorch" in cli.help

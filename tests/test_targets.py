@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from keras import layers
+from scipy.special import logsumexp
 
 import seqlift
 from seqlift import SeqliftError, references
@@ -67,28 +68,34 @@ def test_summation_to_delta_for_each_target_against_numpy(target, output):
 
 
 def _profile_multipliers(x, x0):
-    """The profile rule by hand, on ℓ = x: product rule for Σ w·ℓ̄, softmax rule for Δw (float64)."""
+    """The profile rule by hand, on ℓ = x: product rule for Σ w·ℓ̄, softmax rule for Δw (float64, in log
+    space: each side's log Σ exp with its own shift, so logits thousands apart stay finite)."""
     centred, centred0 = x - x.mean(), x0 - x0.mean()
-    a, a0 = np.exp(centred), np.exp(centred0)
-    s, s0 = a.sum(), a0.sum()
-    w, w0 = a / s, a0 / s0
+    lse, lse0 = logsumexp(centred), logsumexp(centred0)
+    shift = max(lse, lse0)
+    a, a0 = np.exp(centred - shift), np.exp(centred0 - shift)  # both sums scaled by exp(−shift)
+    s, s0 = np.exp(lse - shift), np.exp(lse0 - shift)
+    w, w0 = np.exp(centred - lse), np.exp(centred0 - lse0)
     m_exp = (a - a0) / (centred - centred0)  # Rescale of each exponential
-    m_log = (np.log(s) - np.log(s0)) / (s - s0)  # Rescale of the log of their sum
-    m_w = (w - w0) / (np.log(w) - np.log(w0))  # Rescale of the outer exponential
+    m_log = (lse - lse0) / (s - s0)  # Rescale of the log of their sum
+    m_w = (w - w0) / ((centred - lse) - (centred0 - lse0))  # Rescale of the outer exponential
     jacobian = m_w[:, None] * (np.eye(len(x)) - m_log * m_exp[None, :])  # m(Δℓ̄_i → Δw_k)
     m_centred = 0.5 * (w + w0) + 0.5 * (centred + centred0) @ jacobian  # w̄ + Σ_k ℓ̄̄_k m(Δℓ̄ → Δw_k)
     return m_centred - m_centred.mean()  # back through ℓ̄ = ℓ − mean(ℓ)
 
 
-def test_profile_rule_matches_its_formula_worked_in_numpy():
+@pytest.mark.parametrize("spread", [1.0, 1000.0])
+def test_profile_rule_matches_its_formula_worked_in_numpy(spread):
+    # spread 1000: logits as a wide chrombpnet profile head gives (kernel std 0.3: ~2,000); the reference's
+    # softmax sum underflows under one shift shared with the input, which made every score NaN
     rng = np.random.default_rng(6)
     inp = keras.Input((6, 2))
     model = keras.Model(inp, layers.Identity()(inp))  # the profile logits are the input itself
-    x, ref = rng.normal(size=(1, 6, 2)), rng.normal(size=(1, 6, 2))
+    x, ref = rng.normal(size=(1, 6, 2)) * spread, rng.normal(size=(1, 6, 2)) * spread
     att = Explainer(model).deeplift(x.astype("float32"), ref.astype("float32"), target="profile")
     expected = _profile_multipliers(x.ravel(), ref.ravel()) * (x - ref).ravel()
-    np.testing.assert_allclose(att.contributions.ravel(), expected, atol=1e-5)
-    assert att.contributions.sum() == pytest.approx(profile_target(x)[0] - profile_target(ref)[0], abs=1e-5)
+    np.testing.assert_allclose(att.contributions.ravel(), expected, atol=1e-5 * spread)
+    assert att.contributions.sum() == pytest.approx(profile_target(x)[0] - profile_target(ref)[0], abs=1e-5 * spread)
 
 
 def test_profile_value_holds_the_weights_constant_for_gradient_methods():

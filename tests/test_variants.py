@@ -128,6 +128,21 @@ def test_null_windows_keep_dinucleotides_and_alleles():
 
 
 # ----------------------------------------------------------------------------- scored on the simulation model
+def test_a_null_that_cannot_fit_in_memory_is_refused_up_front(tmp_path, genome):
+    # --null 1000000000 once ran 31 s, then failed in HDF5 ("chunk must be < 4gb") with a traceback
+    fa, chroms = genome
+    vcf = write_vcf(tmp_path / "v.vcf.gz", [("chr1", 504, "v1", chroms["chr1"][503], ("T",))])
+    out = tmp_path / "out.h5"
+    result = CliRunner().invoke(cli, ["variants", str(MODEL), str(vcf), "--genome", str(fa), "--out", str(out),
+                                      "--null", "1000000000", "--n-refs", "2", "--quiet"])
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert "\n" not in line and "--null 1000000000 needs about" in line and "lower --null" in line, line
+    fits = int(line.split("at most ")[1].split()[0])
+    assert 0 < fits < 1000000000
+    assert [p.name for p in tmp_path.iterdir()] == ["v.vcf.gz"]  # nothing written, nothing left
+
+
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory, genome):
     """Core-breaking SNVs in the planted GATA1 site, SNVs far from it, a deletion and a multi-allelic insertion

@@ -53,7 +53,7 @@ def variants(tmp_path_factory):
     codes = rng.integers(0, 4, (2, n, length))
     with h5py.File(path, "w") as h5:
         strings = h5py.string_dtype()
-        h5["ids"] = np.array([f"rs{i}" for i in range(n)], dtype=object).astype(strings)
+        h5["ids"] = np.array([f"rs{1000000 + i}" for i in range(n)], dtype=object).astype(strings)  # dbSNP-like
         h5["chrom"] = np.array(["chr1"] * n, dtype=object).astype(strings)
         h5["pos"] = np.array([101, 205, 309, 410])
         h5["ref"] = np.array(["A", "C", "GT", "T"], dtype=object).astype(strings)
@@ -64,6 +64,7 @@ def variants(tmp_path_factory):
             h5[f"{side}_hypothetical"] = rng.normal(size=(n, t, length, 4)).astype(np.float32)
             h5[f"{side}_prediction"] = rng.normal(size=(n, t)).astype(np.float32)
         h5["p_value"] = rng.uniform(size=(n, t))
+        h5["q_value"] = rng.uniform(size=(n, t))
         h5.attrs["tasks"] = np.array([0, 1])
     return path
 
@@ -226,8 +227,11 @@ def test_the_variant_view_shows_both_alleles_on_one_scale(browser, variants, tmp
         effect = h5["alt_prediction"][()][:, 0] - h5["ref_prediction"][()][:, 0]
         ref, alt = h5["ref_contrib"][()], h5["alt_contrib"][()]
         alleles = [a.decode() for a in h5["ref"][()]], [a.decode() for a in h5["alt"][()]]
-    first = int(np.argmax(effect))
-    assert table_names(page)[0] == f"rs{first}"  # by effect, highest first
+    assert table_names(page) == [f"rs{1000000 + i}" for i in np.argsort(-np.abs(effect), kind="stable")]  # by |effect|
+    first = int(np.argmax(np.abs(effect)))
+    header = page.locator("#rows thead th", has_text="q-value")  # the last column is on the screen, not cut off
+    box, panel = header.bounding_box(), page.locator("#table-panel").bounding_box()
+    assert box["x"] + box["width"] <= panel["x"] + panel["width"] + 1 <= 1400, (box, panel)
     logos = page.locator("svg.logo")
     assert logos.count() == 2
     check_glyphs(logos.nth(0).evaluate(GLYPHS), ref[first, 0])
@@ -249,6 +253,56 @@ def test_a_written_page_works_offline_and_holds_the_chosen_rows(browser, scored,
     assert len(table_names(page)) == 2 and page.locator("svg.logo path.glyph").count() == 40 * 4
     assert invoke("view", scored / "scores.h5", "--out", out, "--top", 1).exit_code == 0  # its own page: replaced
     assert errors == []
+
+
+def test_another_row_is_drawn_whole_while_another_task_keeps_the_zoom(browser, scored, tmp_path):
+    out = tmp_path / "page.html"
+    assert invoke("view", scored / "scores.h5", "--out", out).exit_code == 0
+    page, errors = open_page(browser, out.as_uri())
+    window = lambda: page.inner_text("#window")  # noqa: E731
+    page.click("#zoom-in")
+    zoomed = window()
+    assert zoomed != "positions 0–40 of 40"
+    page.select_option("#task", "1")  # the same sequence, another task: the zoom stays
+    page.wait_for_function("document.querySelectorAll('svg.logo').length > 0")
+    assert window() == zoomed
+    page.locator("#rows tbody tr").nth(1).click()
+    page.wait_for_function("document.getElementById('window').textContent === 'positions 0–40 of 40'")
+    assert errors == []
+
+
+HOSTILE = ["/*SCRIPT*/", "<!--<script>", "</script><b>x</b>", "a&amp;b", "/*CONFIG*/", "<!--MARK-->"]
+
+
+def test_no_record_name_can_change_the_written_page(write_scores, browser, tmp_path):
+    # a record named /*SCRIPT*/ was replaced by the script, and <!--<script> opened an HTML comment: either emptied
+    # the page's table; names are data: they reach the page as JSON escapes and are shown as text
+    scores = write_scores(tmp_path / "s.h5", HOSTILE, np.random.default_rng(0).normal(size=(len(HOSTILE), 12, 4)))
+    out = tmp_path / "page.html"
+    assert invoke("view", scores, "--out", out).exit_code == 0
+    html = out.read_text()
+    assert html.count("<script") == 2 and html.count("</script>") == 2  # the config and the script, nothing more
+    assert html.count("const config = JSON.parse") == 1 and "<!--<" not in html
+    page, errors = open_page(browser, out.as_uri())
+    assert sorted(table_names(page)) == sorted(HOSTILE)
+    assert errors == []
+
+
+def test_a_nan_prediction_is_one_line_naming_the_sequence(scored, tmp_path):
+    broken = tmp_path / "nan.h5"
+    shutil.copy(scored / "scores.h5", broken)
+    shutil.copy(scored / "scores.tsv", tmp_path / "nan.tsv")
+    with h5py.File(broken, "a") as h5:
+        values = h5["prediction"][()]
+        values[1, 0] = np.nan
+        h5["prediction"][...] = values
+        name = h5["names"][1].decode()
+    result = invoke("view", broken, "--out", tmp_path / "p.html")
+    assert result.exit_code == 1 and not (tmp_path / "p.html").exists()
+    assert result.stderr.strip() == (f"seqlift: error: {broken}: damaged score file: 'prediction' of sequence "
+                                      f"'{name}' (row 1) is NaN or infinite"), result.stderr
+    with pytest.raises(SeqliftError, match="'prediction' of sequence"):
+        serve(broken)  # the server refuses the file before it serves a page
 
 
 # ---------------------------------------------------------------------------------------------- misuse

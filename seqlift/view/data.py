@@ -41,6 +41,8 @@ class Source:
     """A file's table (``columns``: name → ``(N, T)`` or ``(N,)``), and one record's arrays by ``record(i, task)``."""
 
     kind = ""
+    #: columns sorted by their size (|value|): a variant's effect, whose strongest breaks of either sign come first
+    by_size: tuple[str, ...] = ()
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -60,7 +62,7 @@ class Source:
     def meta(self) -> dict:
         return {"kind": self.kind, "file": self.path.name, "n": self.n, "length": self.length, "tasks": self.tasks,
                 "target": str(self.attrs.get("target", "logit")), "method": str(self.attrs.get("method", "")),
-                "rule": str(self.attrs.get("rule", "")), "columns": list(self.columns),
+                "rule": str(self.attrs.get("rule", "")), "columns": list(self.columns), "by_size": list(self.by_size),
                 "totals_done": self.totals_done}
 
     def table(self, task_index: int, rows: np.ndarray) -> list[dict]:
@@ -86,6 +88,7 @@ class Source:
             return rows
         values = self.columns[sort]
         values = (values[:, task_index] if values.ndim == 2 else values)[rows]
+        values = np.abs(values) if sort in self.by_size else values
         keyed = np.where(np.isfinite(values), -values if descending else values, np.inf)
         return rows[np.argsort(keyed, kind="stable")]
 
@@ -136,8 +139,10 @@ class ScoreSource(Source):
         h5 = self.file._h5
         self.attrs, self.tasks, self.length = self.file.attrs, self.file.tasks, self.file.length
         self.names = np.asarray(self.file.names, dtype=object)
-        self.columns = {"prediction": _per_task(h5["prediction"][()]),
-                        "total": np.full((self.n, len(self.tasks)), np.nan), "delta": _per_task(h5["delta"][()])}
+        # the table's columns are read whole: checked whole, so a NaN is one line here, not a broken page or answer
+        self.columns = {"prediction": _per_task(self.file.finite("prediction", h5["prediction"][()])),
+                        "total": np.full((self.n, len(self.tasks)), np.nan),
+                        "delta": _per_task(self.file.finite("delta", h5["delta"][()]))}
         self._set_coordinates(self.file.regions())
         self._summing = None
         if not self._totals_from_summary():
@@ -211,6 +216,7 @@ class VariantSource(Source):
     alleles' scores and predictions; the table's effect is ``alt − ref``."""
 
     kind = "variants"
+    by_size = ("effect",)
 
     def __init__(self, path: Path):
         super().__init__(path)
@@ -242,6 +248,13 @@ class VariantSource(Source):
         for key in ("p_value", "q_value"):
             if key in h5:
                 self.columns[key] = _per_task(h5[key][()])
+        for key, values in self.columns.items():
+            bad = np.flatnonzero(~np.isfinite(values).all(1))
+            if len(bad):
+                h5.close()
+                dataset = "ref_prediction' or 'alt_prediction" if key == "effect" else key
+                raise SeqliftError(f"{path}: damaged variant file: '{dataset}' of variant '{self.names[bad[0]]}' "
+                                   f"(row {bad[0]}) is NaN or infinite")
         start = self.pos - 1 - self.length // 2  # 0-based window start: the variant's first base at L // 2
         self._set_coordinates([(c, int(s), "+") for c, s in zip(self.chrom, start)])
         self.coords = [f"{c}:{p}" for c, p in zip(self.chrom, self.pos)]

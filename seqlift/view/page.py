@@ -8,6 +8,7 @@ with the script and style from ``static/`` inline: ``{"mode": "server", "token":
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -135,10 +136,19 @@ class Viewer:
         html = (static / "viewer.html").read_text(encoding="utf-8")
         script = (static / "viewer.js").read_text(encoding="utf-8")
         style = (static / "viewer.css").read_text(encoding="utf-8")
-        # </script> inside JSON would end the script element: escape the slash
-        payload = json.dumps(config, allow_nan=False).replace("</", "<\\/")
-        return (html.replace("/*STYLE*/", style).replace("/*CONFIG*/", payload).replace("/*SCRIPT*/", script)
-                .replace("<!--MARK-->", PAGE_MARK))
+        parts = {"/*STYLE*/": style, "/*CONFIG*/": embed_json(config), "/*SCRIPT*/": script, "<!--MARK-->": PAGE_MARK}
+        # one pass over the template: what a part brings in (a record named /*SCRIPT*/) is never read as a marker
+        return re.sub("|".join(map(re.escape, parts)), lambda marker: parts[marker.group(0)], html)
+
+
+def embed_json(value) -> str:
+    """``value`` as JSON that no string in it can end or alter the ``<script>`` element holding it: ``<``, ``>``
+    and ``&`` as ``\\u`` escapes (a name ``</script>`` or ``<!--<script>`` would otherwise end the element or
+    open an HTML comment); ``json.dumps`` already writes every other non-ASCII character as an escape."""
+    text = json.dumps(value, allow_nan=False)
+    for char in "<>&":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
 
 
 def _data_url(png: bytes | None) -> str:

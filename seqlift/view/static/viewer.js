@@ -92,7 +92,8 @@ const inline = {
       });
     }
     if (q.sort) {
-      const key = (row) => row[q.sort];
+      const bySize = this.data.meta.by_size.includes(q.sort);
+      const key = (row) => (bySize && row[q.sort] !== null ? Math.abs(row[q.sort]) : row[q.sort]);
       rows = rows.slice().sort((a, b) => {
         const x = key(a), y = key(b);
         if (x === null || x === undefined) return 1;
@@ -135,6 +136,7 @@ function drawHeader() {
     const cell = document.createElement("th");
     cell.textContent = LABELS[key] || key;
     cell.dataset.key = key;
+    if (state.meta.by_size.includes(key)) cell.title = "sorted by size (|value|): the strongest of either sign first";
     if (key === state.sort) cell.className = state.desc ? "sorted" : "sorted ascending";
     cell.addEventListener("click", () => {
       state.desc = state.sort === key ? !state.desc : !(key === "name" || key === "coords");
@@ -403,7 +405,8 @@ async function select(i) {
   for (const line of $("rows").tBodies[0].rows) line.classList.toggle("selected", +line.dataset.i === i);
   const record = await source.record(i, state.meta.tasks[state.task]);
   if (state.selected !== i) return;  // another row was chosen meanwhile
-  const keep = state.record && lengthOf() === (record.ref || record).sequence.length;
+  // the zoom stays for the same sequence (another task, hypothetical scores); another row starts whole
+  const keep = state.record && state.record.i === i && lengthOf() === (record.ref || record).sequence.length;
   state.record = record;
   if (!keep) state.view = [0, 0];
   drawRecord();
