@@ -251,6 +251,11 @@ def test_interrupted_run_keeps_only_its_completed_chunks(files, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(plan, interrupt)
     assert [p.name for p in tmp_path.iterdir()] == ["cut.h5.partial"]
+    # --resume: the completed rows are reported as resumed, not as scored (a resumed run's rate counted them)
+    scored, resumed = [], []
+    again = dataclasses.replace(request, scale=dataclasses.replace(request.scale, resume=True))
+    assert pipeline.run(pipeline.prepare(again, lambda n: [0]), scored.append, resumed.append).n == 9
+    assert (sum(resumed), sum(scored)) == (9, 0)
 
 
 def test_plan_is_frozen_and_running_it_twice_gives_the_same_file(files, tmp_path):

@@ -4,6 +4,7 @@ scale.py ``ScaleSpec``), ``pipeline.build_request`` handing options to them, and
 variants share. Nothing here loads a model."""
 
 import inspect
+import time
 
 import pytest
 
@@ -112,3 +113,13 @@ def test_every_option_of_every_command_says_what_it_does():
               if isinstance(option, click.Option) and not option.help]
     assert silent == []
     assert "PyTorch" in cli.help
+
+
+def test_the_rate_counts_only_the_rows_this_run_scored():
+    from seqlift.cli.main import Progress
+
+    progress = Progress(100, "scoring", quiet=True)
+    progress.resumed(90)  # copied from the interrupted run by --resume
+    progress.update(10)
+    assert (progress.done, progress.scored) == (100, 10)
+    assert progress.rate == pytest.approx(10 / (time.perf_counter() - progress.start), rel=0.5)
