@@ -18,11 +18,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from keras import ops
+from . import backend  # noqa: F401  (first: loads Keras without TensorFlow's C++ log lines)
 
-from . import rules
-from .errors import SeqliftError
-from .methods import TARGETS
+from keras import ops  # noqa: E402
+
+from . import rules  # noqa: E402
+from .errors import SeqliftError  # noqa: E402
+from .methods import TARGETS  # noqa: E402
 
 KINDS = TARGETS  # methods.TARGETS: --target is parsed without Keras
 

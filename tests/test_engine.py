@@ -118,3 +118,31 @@ def test_torch_compile_gives_the_eager_scores(monkeypatch):
     compiled = Explainer(model).deeplift(x, refs)
     assert_summation(compiled)
     np.testing.assert_allclose(compiled.contributions, eager.contributions, rtol=1e-5, atol=1e-7)
+
+
+def test_every_module_loads_keras_through_the_quiet_backend():
+    # seqlift benchmark printed TensorFlow's C++ log lines: targets.py imported keras before seqlift.backend, which
+    # hides what TensorFlow writes on fd 2 while it loads. Each module that imports keras (or tensorflow) at its top
+    # level imports backend first, or lives in a package whose __init__ does.
+    import ast
+    from pathlib import Path
+
+    root = Path(seqlift.__file__).parent
+    loud = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "backend.py":
+            continue
+        first = None
+        for node in ast.parse(path.read_text()).body:
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            relative = isinstance(node, ast.ImportFrom) and node.level
+            if relative and (node.module == "backend" or "backend" in [a.name for a in node.names]):
+                first = first or "backend"
+            elif not relative and any(n.split(".")[0] in ("keras", "tensorflow") for n in names):
+                first = first or "keras"
+        package_quiet = (path.parent / "__init__.py").is_file() and path.parent != root and \
+            "import backend" in (path.parent / "__init__.py").read_text()
+        if first == "keras" and not package_quiet:
+            loud.append(str(path.relative_to(root)))
+    assert loud == []
