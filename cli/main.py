@@ -570,6 +570,59 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
 
 @cli.command()
 @click.argument("scores", type=click.Path(dir_okay=False))
+@click.option("--motifs", "motifs_path", required=True, type=click.Path(),
+              help="The motifs to place: a seqlift motifs folder made from SCORES, a modisco-lite results .h5, or a "
+                   "MEME file (each PWM used as a CWM of its logo's letter heights).")
+@click.option("--out", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Folder for hits.tsv, hits.bed, motif_summary.tsv, cooccurrence.tsv/.png and spacing histograms.")
+@click.option("--task", type=int, default=None, help="Task whose scores are searched.  [default: the file's first task]")
+@click.option("--lambda", "lambda_", type=click.FloatRange(0), default=0.7, show_default=True,
+              help="Fi-NeMo's L1 penalty and minimum correlation of a hit with its CWM: higher calls fewer hits.")
+@click.option("--trim-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.3,
+              show_default=True, help="Each CWM is trimmed to the positions whose summed |contribution| reaches this "
+                                      "fraction of its largest (Fi-NeMo's default).")
+@click.option("--chunk-size", type=click.IntRange(1), default=2000, show_default=True,
+              help="Sequences fitted at a time: memory is set by it, not by the file.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
+              help="Where Fi-NeMo runs: auto takes a GPU when torch sees one.")
+@click.option("--force", is_flag=True,
+              help="Write into an existing non-empty folder: only the files seqlift writes are replaced.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@user_errors
+def hits(scores, motifs_path, outdir, task, lambda_, trim_threshold, chunk_size, device, force, quiet):
+    """Where each motif sits: Fi-NeMo's hit caller on the contribution scores of SCORES (pip install
+    'seqlift[hits]')."""
+    from seqlift import hits as hits_mod
+    from seqlift.errors import SeqliftError
+
+    try:
+        import finemo  # noqa: F401
+        import torch
+    except ImportError:
+        raise SeqliftError("seqlift hits runs Fi-NeMo, which is not installed: pip install 'seqlift[hits]'") from None
+    if device == "gpu" and not torch.cuda.is_available():
+        raise SeqliftError("--device gpu: torch sees no GPU")
+    bars = []  # made once the inputs are checked and the number of sequences is known
+
+    try:
+        result = hits_mod.call_hits(scores, motifs_path, outdir, task=task, lambda_=lambda_, threshold=trim_threshold,
+                                    chunk=chunk_size, device={"auto": None, "cpu": "cpu", "gpu": "cuda"}[device],
+                                    force=force, started=lambda n: bars.append(Progress(n, "calling hits", quiet)),
+                                    progress=lambda n: bars[0].update(n))
+    finally:
+        for bar in bars:
+            bar.close()
+    if result["unconverged"]:
+        click.echo(f"seqlift: warning: Fi-NeMo did not converge on {result['unconverged']} sequence(s); their hits are "
+                   "those of its last step", err=True)
+    if not quiet:
+        click.echo(f"wrote {result['hits']} hits in {result['sequences']} sequences to {Path(outdir) / 'hits.tsv'}"
+                   + (", hits.bed" if result["bed"] else " (no genome coordinates: no hits.bed)")
+                   + ", motif_summary.tsv, cooccurrence.tsv and spacing histograms", err=True)
+
+
+@cli.command()
+@click.argument("scores", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file: .png, .svg or .pdf.")
 @click.option("--task", type=int, default=None, help="Task to draw.  [default: the file's first task]")
 @click.option("--name", default=None, help="Draw the sequence with this name.")

@@ -226,6 +226,17 @@ def genome_placement(names, length: int, regions=None) -> list[tuple[str, int, s
     return placement
 
 
+def on_plus_strand(place: tuple[str, int, str], start: int, end: int, revcomp: bool, length: int):
+    """``(chrom, start, end, strand)`` on the genome of the span ``[start, end)`` of a scored sequence placed at
+    ``place`` (``genome_placement``'s ``(chrom, window start, strand)``); a sequence scored on the minus strand is
+    read backwards, so its span is mirrored and its strand flipped. ``revcomp``: the span reads the motif's
+    reverse complement in the scored sequence."""
+    chrom, offset, strand = place
+    if strand == "-":
+        start, end, revcomp = length - end, length - start, not revcomp
+    return chrom, offset + start, offset + end, "-" if revcomp else "+"
+
+
 def _seqlet_table(patterns, outdir, names):
     """seqlets.tsv: every seqlet of every pattern in its scored sequence's coordinates (0-based, end exclusive;
     strand '-' where the pattern matches the reverse complement), for the viewer and for scripts."""
@@ -245,10 +256,8 @@ def _seqlet_bed(patterns, outdir, placement, length: int):
     lines = []
     for p in patterns:
         for example, start, end, revcomp in p.seqlets:
-            chrom, offset, strand = placement[example]
-            if strand == "-":
-                start, end, revcomp = length - end, length - start, not revcomp
-            lines.append((chrom, offset + start, offset + end, p.name, "-" if revcomp else "+"))
+            chrom, start, end, strand = on_plus_strand(placement[example], start, end, revcomp, length)
+            lines.append((chrom, start, end, p.name, strand))
     lines.sort()
     with open(outdir / "seqlets.bed", "w") as handle:
         for chrom, start, end, name, strand in lines:
@@ -321,3 +330,36 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
             match(patterns, targets)
         table = write_outputs(patterns, tmp, names, placement, data["one_hot"].shape[1], data["task"], motif_db)
     return table
+
+
+def read_seqlets(motifs_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(motifs, seqlets)`` of a ``seqlift motifs`` folder: motifs.tsv, and seqlets.tsv (pattern, sequence
+    index and name, start, end, strand in the scored sequence's coordinates)."""
+    folder = Path(motifs_dir)
+    for name in ("motifs.tsv", "seqlets.tsv"):
+        if not (folder / name).is_file():
+            raise SeqliftError(f"--motifs {folder}: no {name}; give a folder written by seqlift motifs")
+    try:
+        motifs = pd.read_csv(folder / "motifs.tsv", sep="\t")
+        seqlets = pd.read_csv(folder / "seqlets.tsv", sep="\t", dtype={"name": str})
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise SeqliftError(f"--motifs {folder}: unreadable motifs.tsv or seqlets.tsv ({type(exc).__name__})") from None
+    for table, columns in ((motifs, ["pattern", "n_seqlets", "consensus", "best_match", "q_value"]),
+                           (seqlets, ["pattern", "index", "name", "start", "end", "strand"])):
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise SeqliftError(f"--motifs {folder}: a table lacks column {missing[0]}; rerun seqlift motifs")
+    return motifs, seqlets
+
+
+def check_seqlets_belong(seqlets: pd.DataFrame, names, motifs_dir, scores_path):
+    """A ``seqlift motifs`` folder's seqlets must come from this score file: each seqlet's row names the same
+    sequence there (``names``: the file's)."""
+    index = seqlets["index"].to_numpy(np.int64)
+    bad = seqlets[(index < 0) | (index >= len(names))]
+    if not len(bad):
+        bad = seqlets[[names[i] != str(n) for i, n in zip(index, seqlets["name"])]]
+    if len(bad):
+        raise SeqliftError(f"--motifs {motifs_dir}: its seqlets name sequence '{bad['name'].iloc[0]}' at row "
+                           f"{bad['index'].iloc[0]}, which {scores_path} does not hold there; give the folder "
+                           "seqlift motifs wrote for this file")

@@ -312,3 +312,42 @@ def draw_variant_logo(variants_path, out, variant: str, task=None, hypothetical=
         fig.savefig(outputs.file(out, ours=is_logo), dpi=dpi, format=kind,
                     metadata={"Software" if kind == "png" else "Creator": LOGO_MARK})
     return out
+
+
+def draw_cooccurrence(together: pd.DataFrame, n_sequences: int, out: Path):
+    """Heatmap of ``together`` (motifs × motifs: sequences holding both; the diagonal, the motif) as the fraction
+    of the ``n_sequences`` scored, each cell labelled with its count (``seqlift hits``)."""
+    from matplotlib.figure import Figure
+
+    names, counts = list(together.columns), together.to_numpy()
+    size = 1.5 + 0.6 * len(names)
+    fig = Figure(figsize=(size + 1.5, size))
+    ax = fig.add_subplot()
+    image = ax.imshow(counts / max(n_sequences, 1), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for (i, j), count in np.ndenumerate(counts):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                color="white" if count > 0.6 * max(n_sequences, 1) else "black")
+    fig.colorbar(image, ax=ax, label="fraction of sequences with both")
+    ax.set_title(f"motif co-occurrence ({n_sequences} sequences)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+
+
+def draw_spacing(distance: np.ndarray, counts: np.ndarray, first: str, second: str, out: Path):
+    """Histogram of the distances (bp, start of ``second``'s core minus ``first``'s) between their instances in one
+    sequence (``seqlift hits``), over the span where any occur."""
+    from matplotlib.figure import Figure
+
+    seen = np.flatnonzero(counts)
+    lo, hi = (distance[seen[0]], distance[seen[-1]]) if len(seen) else (-1, 1)
+    keep = (distance >= lo) & (distance <= hi)
+    fig = Figure(figsize=(7, 2.8))
+    ax = fig.add_subplot()
+    ax.bar(distance[keep], counts[keep], width=1.0, color="steelblue")
+    ax.set_xlabel(f"{second} start − {first} start (bp)")
+    ax.set_ylabel("pairs of instances")
+    ax.set_title(f"{first} and {second}: {int(counts.sum())} pairs in the same sequence")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)

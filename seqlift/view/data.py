@@ -303,23 +303,3 @@ def open_source(path) -> Source:
     except OSError:
         raise SeqliftError(f"{path}: not an HDF5 score or variant file") from None
     return VariantSource(path) if variants else ScoreSource(path)
-
-
-def read_seqlets(motifs_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(motifs, seqlets)`` of a ``seqlift motifs`` folder: motifs.tsv, and seqlets.tsv (pattern, sequence
-    index and name, start, end, strand in the scored sequence's coordinates)."""
-    folder = Path(motifs_dir)
-    for name in ("motifs.tsv", "seqlets.tsv"):
-        if not (folder / name).is_file():
-            raise SeqliftError(f"--motifs {folder}: no {name}; give a folder written by seqlift motifs")
-    try:
-        motifs = pd.read_csv(folder / "motifs.tsv", sep="\t")
-        seqlets = pd.read_csv(folder / "seqlets.tsv", sep="\t", dtype={"name": str})
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise SeqliftError(f"--motifs {folder}: unreadable motifs.tsv or seqlets.tsv ({type(exc).__name__})") from None
-    for table, columns in ((motifs, ["pattern", "n_seqlets", "consensus", "best_match", "q_value"]),
-                           (seqlets, ["pattern", "index", "name", "start", "end", "strand"])):
-        missing = [c for c in columns if c not in table.columns]
-        if missing:
-            raise SeqliftError(f"--motifs {folder}: a table lacks column {missing[0]}; rerun seqlift motifs")
-    return motifs, seqlets

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SeqliftError
-from .data import Source, read_seqlets
+from ..motifs import check_seqlets_belong, read_seqlets
+from .data import Source
 
 # In every page, so that a rerun of `seqlift view --out` knows the file is its own.
 PAGE_MARK = "<!-- seqlift view -->"
@@ -29,22 +30,10 @@ class Viewer:
         if self.motifs_dir is not None:
             try:
                 self._motifs, self._seqlets = read_seqlets(self.motifs_dir)
-                self._check_seqlets()
+                check_seqlets_belong(self._seqlets, source.names, self.motifs_dir, source.path)
             except BaseException:
                 source.close()
                 raise
-
-    def _check_seqlets(self):
-        """The motifs folder must come from this file: each seqlet's sequence index names the same sequence."""
-        seqlets, names = self._seqlets, self.source.names
-        bad = seqlets[(seqlets["index"] < 0) | (seqlets["index"] >= len(names))]
-        if len(bad) == 0:
-            mismatch = seqlets[[names[i] != n for i, n in zip(seqlets["index"], seqlets["name"])]]
-            bad = mismatch
-        if len(bad):
-            raise SeqliftError(f"--motifs {self.motifs_dir}: its seqlets name sequence '{bad['name'].iloc[0]}' at row "
-                               f"{bad['index'].iloc[0]}, which {self.source.path} does not hold there; give the folder "
-                               "seqlift motifs wrote for this file")
 
     def close(self):
         self.source.close()

@@ -1,0 +1,336 @@
+"""Where each motif sits: Fi-NeMo's hit caller (the ``finemo`` library) on a score file's contributions.
+
+seqlift does not re-implement hit calling. It feeds Fi-NeMo (``finemo.hitcaller.fit_contribs``: the projected
+contributions reconstructed as a sparse non-negative sum of the motifs' CWMs, both strands, each trimmed to its
+core) one chunk of sequences at a time, and gives the hits back in the user's coordinates: positions in each
+scored sequence and, for a BED-scored file or ``chrom:start-end`` names, on the genome (windows scored on the
+minus strand mapped back onto the plus strand).
+
+Motifs come from a ``seqlift motifs`` folder (its ``modisco_results.h5``, named by its ``motifs.tsv``), a
+modisco-lite results file, or a MEME file (each PWM as a CWM: its logo's letter heights, see ``meme_cwm``).
+Fi-NeMo runs on torch: ``pip install 'seqlift[hits]'``; nothing else in seqlift imports it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import SeqliftError
+from .motifs import (Pattern, check_seqlets_belong, genome_placement, on_plus_strand, oriented, read_motif_database,
+                     read_seqlets, trim_core)
+from .outputs import Outputs
+from .scorefile import ScoreFile
+
+# Fi-NeMo's own defaults (``finemo call-hits``): the L1 penalty, and the core a CWM is trimmed to (positions whose
+# summed |contribution| reaches this fraction of the largest).
+LAMBDA = 0.7
+TRIM_THRESHOLD = 0.3
+CHUNK = 2000  # sequences per call: Fi-NeMo's batch; memory is set by it, not by the file
+TOP_PAIRS = 6  # spacing histograms drawn for the most frequently co-occurring pairs of motifs
+HITS_COLUMNS = ["name", "index", "chrom", "start", "end", "strand", "motif", "match", "coefficient", "correlation",
+                "importance", "seq_start", "seq_end", "seq_strand"]
+
+
+@dataclass(frozen=True)
+class MotifSet:
+    """Motifs as Fi-NeMo takes them: motif ``k`` forward at row ``2k`` and as its reverse complement at ``2k + 1``.
+
+    names: ``(M,)``; matches: each motif's best database match, or ''. cwms: ``(2M, 4, W)`` float32 of unit norm;
+    masks: ``(2M, W)`` int8, 1 on the core; core: ``(2M, 2)`` its ``[start, end)``.
+    """
+
+    names: tuple[str, ...]
+    matches: tuple[str, ...]
+    cwms: np.ndarray
+    masks: np.ndarray
+    core: np.ndarray
+    source: Path
+
+    @property
+    def width(self) -> int:
+        return self.cwms.shape[2]
+
+
+def _pairs(forward: list[np.ndarray], threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forward CWMs ``(4, W)`` (one width) → Fi-NeMo's rows: each normalized, followed by its reverse complement,
+    with their cores (finemo's ``trim_motif``)."""
+    from finemo.data_io import trim_motif
+
+    cwms, masks, core = [], [], []
+    for cwm in forward:
+        cwm = cwm / np.sqrt((cwm ** 2).sum())
+        start, end = trim_motif(cwm, threshold)
+        width = cwm.shape[1]
+        for matrix, span in ((cwm, (start, end)), (cwm[::-1, ::-1], (width - end, width - start))):
+            mask = np.zeros(width, np.int8)
+            mask[span[0]:span[1]] = 1
+            cwms.append(matrix)
+            masks.append(mask)
+            core.append(span)
+    return np.stack(cwms).astype(np.float32), np.stack(masks), np.array(core, np.int64)
+
+
+def meme_cwm(pwm: np.ndarray) -> np.ndarray:
+    """A MEME motif's probabilities ``(4, W)`` as a CWM: each letter's height in its logo, probability × information
+    content (bits), the evidence a base at that position carries."""
+    p = np.clip(np.asarray(pwm, np.float64), 1e-9, None)
+    p = p / p.sum(0, keepdims=True)
+    return p * (2 + (p * np.log2(p)).sum(0, keepdims=True))
+
+
+def read_motifs(path, threshold: float = TRIM_THRESHOLD) -> MotifSet:
+    """The motifs of a ``seqlift motifs`` folder, a modisco-lite ``.h5`` or a MEME file (one-line errors naming it)."""
+    path = Path(path)
+    if not path.exists():
+        raise SeqliftError(f"--motifs {path}: not found; give a seqlift motifs folder, a modisco-lite .h5 or a "
+                           "MEME file")
+    if path.is_dir():
+        return _from_motifs_folder(path, threshold)
+    if path.suffix in (".h5", ".hdf5"):
+        patterns = modisco_patterns(path)
+        cwms, masks, core = _pairs([p.cwm.T for p in patterns], threshold)
+        return MotifSet(tuple(p.name for p in patterns), ("",) * len(patterns), cwms, masks, core, path)
+    database = read_motif_database(path)
+    width = max(np.shape(pwm)[1] for pwm in database.values())
+    forward = [np.pad(meme_cwm(pwm), ((0, 0), (0, width - np.shape(pwm)[1]))) for pwm in database.values()]
+    cwms, masks, core = _pairs(forward, threshold)
+    return MotifSet(tuple(database), ("",) * len(database), cwms, masks, core, path)
+
+
+def modisco_patterns(path: Path) -> list[Pattern]:
+    """The patterns of a modisco-lite results file as ``seqlift motifs`` shows them: ``pos_pattern_0``, ... then
+    the negative ones, each ``oriented`` on the strand whose consensus sorts first."""
+    import h5py
+
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError:
+        raise SeqliftError(f"--motifs {path}: not an HDF5 file (give modisco-lite's modisco_results.h5)") from None
+    patterns = []
+    with h5:
+        for group, sign in (("pos_patterns", "pos"), ("neg_patterns", "neg")):
+            found = h5[group] if group in h5 else {}
+            for key in sorted(found, key=lambda k: (len(k), k)):  # pattern_2 before pattern_10
+                if not {"contrib_scores", "sequence"} <= set(found[key]):
+                    raise SeqliftError(f"--motifs {path}: pattern {group}/{key} has no contrib_scores or sequence: "
+                                       "not a modisco-lite results file")
+                cwm = np.asarray(found[key]["contrib_scores"], np.float64)
+                patterns.append(oriented(Pattern(f"{sign}_{key}", sign, np.asarray(found[key]["sequence"]), cwm,
+                                                 core=trim_core(cwm))))
+    if not patterns:
+        raise SeqliftError(f"--motifs {path}: holds no patterns (no pos_patterns or neg_patterns)")
+    return patterns
+
+
+def _from_motifs_folder(folder: Path, threshold: float) -> MotifSet:
+    """A ``seqlift motifs`` folder: the CWMs of its ``modisco_results.h5``, on the strand ``seqlift motifs`` shows
+    them, named by their best TOMTOM match in its ``motifs.tsv``."""
+    table, _ = read_seqlets(folder)
+    results = folder / "modisco_results.h5"
+    if len(table) == 0:
+        raise SeqliftError(f"--motifs {folder}: seqlift motifs found no patterns there; there is nothing to call")
+    if not results.is_file():
+        raise SeqliftError(f"--motifs {folder}: no modisco_results.h5; give a folder written by seqlift motifs")
+    by_name = {p.name: p for p in modisco_patterns(results)}
+    missing = [name for name in table["pattern"] if name not in by_name]
+    if missing:
+        raise SeqliftError(f"--motifs {folder}: motifs.tsv names {missing[0]}, which modisco_results.h5 does not "
+                           "hold; rerun seqlift motifs")
+    cwms, masks, core = _pairs([by_name[name].cwm.T for name in table["pattern"]], threshold)
+    matches = tuple(m if isinstance(m, str) else "" for m in table["best_match"])
+    return MotifSet(tuple(table["pattern"]), matches, cwms, masks, core, folder)
+
+
+# ---------------------------------------------------------------------------------------------- calling
+def fit_hits(motifs: MotifSet, contrib: np.ndarray, one_hot: np.ndarray, lambdas: np.ndarray,
+             device=None) -> tuple[pd.DataFrame, int]:
+    """Fi-NeMo's hits in one block of sequences: ``contrib`` and ``one_hot`` ``(n, L, 4)``.
+
+    Returns ``(hits, n_unconverged)``: one row per hit with the block's row ``index``, ``motif`` (index into
+    ``motifs.names``), ``seq_start``/``seq_end`` (the core, 0-based, end exclusive, in the scored sequence),
+    ``seq_strand`` ('-': the motif's reverse complement), ``coefficient`` (in the file's units: Fi-NeMo's
+    coefficient × the sequence's scale²), ``correlation`` (cosine similarity of CWM and scores) and ``importance``
+    (summed |contribution| over the core).
+    """
+    import torch
+    from finemo.hitcaller import fit_contribs
+
+    n, length = contrib.shape[:2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        hits, qc = fit_contribs(motifs.cwms, np.ascontiguousarray(contrib.transpose(0, 2, 1), np.float32),
+                                np.ascontiguousarray(one_hot.transpose(0, 2, 1)).astype(np.int8), motifs.masks,
+                                False, np.asarray(lambdas, np.float32), batch_size=min(n, CHUNK),
+                                device=torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    unconverged = sum("not converged" in str(w.message) or "failed for region" in str(w.message) for w in caught)
+    hits, qc = ({name: frame[name].to_numpy() for name in frame.columns} for frame in (hits, qc))  # polars columns
+    scale = np.zeros(n)
+    scale[qc["peak_id"].astype(np.int64)] = qc["global_scale"]
+    row, rows, start = (hits[key].astype(np.int64) for key in ("peak_id", "motif_id", "hit_start"))
+    table = pd.DataFrame({
+        "index": row, "motif": rows // 2,
+        "seq_start": start + motifs.core[rows, 0], "seq_end": start + motifs.core[rows, 1],
+        "seq_strand": np.where(rows % 2 == 0, "+", "-"),
+        "coefficient": hits["hit_coefficient"].astype(np.float64) * scale[row] ** 2,
+        "correlation": hits["hit_similarity"].astype(np.float64),
+        "importance": hits["hit_importance"].astype(np.float64) * scale[row]})
+    return table.sort_values(["index", "seq_start", "motif", "seq_strand"], kind="stable").reset_index(drop=True), \
+        unconverged
+
+
+class Summary:
+    """What ``motif_summary.tsv``, ``cooccurrence.tsv`` and the spacing histograms need, added one block at a time
+    (per hit: three floats per motif for the medians; per pair of motifs: counts)."""
+
+    def __init__(self, motifs: MotifSet, length: int):
+        m = len(motifs.names)
+        self.motifs, self.length, self.n = motifs, length, 0
+        self.values = {key: [[] for _ in range(m)] for key in ("importance", "coefficient", "correlation")}
+        self.sequences = np.zeros(m, np.int64)
+        self.together = np.zeros((m, m), np.int64)
+        # spacing: start of the second motif's core minus the first's, -length..length
+        self.spacing = np.zeros((m, m, 2 * length + 1), np.int64)
+
+    def add(self, hits: pd.DataFrame, n: int):
+        self.n += n
+        for key, lists in self.values.items():
+            for k, values in hits.groupby("motif")[key]:
+                lists[k].append(values.to_numpy(np.float32))
+        for _, one in hits.groupby("index"):
+            present = np.unique(one["motif"].to_numpy())
+            self.sequences[present] += 1
+            self.together[np.ix_(present, present)] += 1
+            motif, start = one["motif"].to_numpy(), one["seq_start"].to_numpy()
+            for i, j in itertools.combinations(range(len(one)), 2):
+                a, b = (i, j) if motif[i] <= motif[j] else (j, i)
+                self.spacing[motif[a], motif[b], start[b] - start[a] + self.length] += 1
+
+    def motif_table(self) -> pd.DataFrame:
+        rows = []
+        for k, name in enumerate(self.motifs.names):
+            values = {key: np.concatenate(v[k]) if v[k] else np.zeros(0, np.float32) for key, v in self.values.items()}
+            median = lambda key: float(np.median(values[key])) if len(values[key]) else np.nan  # noqa: E731
+            rows.append({"motif": name, "match": self.motifs.matches[k], "instances": len(values["importance"]),
+                         "sequences": int(self.sequences[k]),
+                         "fraction_of_sequences": self.sequences[k] / max(self.n, 1),
+                         "median_importance": median("importance"), "median_coefficient": median("coefficient"),
+                         "median_correlation": median("correlation")})
+        return pd.DataFrame(rows)
+
+    def cooccurrence(self) -> pd.DataFrame:
+        """Sequences holding both motifs (the diagonal: sequences holding the motif)."""
+        names = list(self.motifs.names)
+        return pd.DataFrame(self.together, index=pd.Index(names, name="motif"), columns=names)
+
+    def top_pairs(self, k: int = TOP_PAIRS) -> list[tuple[int, int]]:
+        """The ``k`` pairs of motifs (a motif with itself included) with the most spaced instances, most first."""
+        counts = self.spacing.sum(-1)
+        pairs = [(int(counts[a, b]), a, b) for a in range(len(counts)) for b in range(a, len(counts)) if counts[a, b]]
+        return [(a, b) for _, a, b in sorted(pairs, key=lambda t: (-t[0], t[1], t[2]))[:k]]
+
+
+def call_hits(scores_path, motifs_path, outdir, task=None, lambda_: float = LAMBDA,
+              threshold: float = TRIM_THRESHOLD, chunk: int = CHUNK, device=None, force: bool = False,
+              progress=lambda n: None, started=lambda n: None) -> dict:
+    """``seqlift hits``: Fi-NeMo's hits of the motifs of ``motifs_path`` in the score file, written into ``outdir``:
+    ``hits.tsv``, ``hits.bed`` (when the sequences have genome coordinates), ``motif_summary.tsv``,
+    ``cooccurrence.tsv`` and ``cooccurrence.png``, ``spacing.tsv`` and ``spacing_A__B.png`` per top pair.
+
+    The score file is read ``chunk`` sequences at a time; ``started(n)`` is called once every input is checked,
+    ``progress(k)`` after each chunk of ``k`` sequences. Returns ``{"hits", "sequences", "unconverged", "bed"}``.
+    """
+    if not 0 < threshold < 1:
+        raise SeqliftError(f"--trim-threshold {threshold}: must lie between 0 and 1")
+    if lambda_ < 0:
+        raise SeqliftError(f"--lambda {lambda_}: must be 0 or more")
+    outputs = Outputs([scores_path, motifs_path])
+    outputs.check_folder(outdir, force)
+    motifs = read_motifs(motifs_path, threshold)
+    with ScoreFile(scores_path, task) as scores:
+        if motifs.width > scores.length:
+            raise SeqliftError(f"--motifs {motifs_path}: its motifs are {motifs.width} bp wide but the sequences of "
+                               f"{scores.path} have {scores.length}; call hits on longer sequences")
+        if Path(motifs_path).is_dir():
+            check_seqlets_belong(read_seqlets(motifs_path)[1], scores.names, motifs_path, scores.path)
+        placement = genome_placement(scores.names, scores.length, scores.regions())
+        summary = Summary(motifs, scores.length)
+        lambdas = np.full(len(motifs.cwms), lambda_, np.float32)
+        n_hits = unconverged = 0
+        bed = []
+        with outputs:
+            tmp = outputs.folder(outdir, force)
+            started(scores.n)
+            with open(tmp / "hits.tsv", "w") as handle:
+                handle.write("\t".join(HITS_COLUMNS) + "\n")
+                for start in range(0, scores.n, chunk):
+                    index = np.arange(start, min(start + chunk, scores.n))
+                    contrib, one_hot = scores.rows("contrib", index), scores.rows("one_hot", index)
+                    hits, failed = fit_hits(motifs, contrib, one_hot, lambdas, device)
+                    unconverged += failed
+                    summary.add(hits, len(index))
+                    hits["index"] += start
+                    table = _placed(hits, motifs, scores.names, placement, scores.length)
+                    table[HITS_COLUMNS].to_csv(handle, sep="\t", index=False, header=False, float_format="%.6g")
+                    if placement is not None:
+                        bed.append(table[["chrom", "start", "end", "motif", "coefficient", "strand"]])
+                    n_hits += len(table)
+                    progress(len(index))
+            if placement is not None:
+                _write_bed(bed, tmp / "hits.bed")
+            summary.motif_table().to_csv(tmp / "motif_summary.tsv", sep="\t", index=False, float_format="%.6g")
+            summary.cooccurrence().to_csv(tmp / "cooccurrence.tsv", sep="\t")
+            _write_spacing(summary, tmp)
+    return {"hits": n_hits, "sequences": summary.n, "unconverged": unconverged, "bed": placement is not None}
+
+
+def _placed(hits: pd.DataFrame, motifs: MotifSet, names, placement, length: int) -> pd.DataFrame:
+    """Hits with the sequence's name and, where ``placement`` gives it, genome coordinates (plus strand)."""
+    table = hits.copy()
+    table["name"] = names[table["index"].to_numpy()]
+    table["match"] = [motifs.matches[k] for k in table["motif"]]
+    table["motif"] = [motifs.names[k] for k in table["motif"]]
+    if placement is None:
+        table["chrom"] = ""
+        table["start"], table["end"], table["strand"] = table["seq_start"], table["seq_end"], table["seq_strand"]
+        return table
+    placed = [on_plus_strand(placement[i], s, e, strand == "-", length)
+              for i, s, e, strand in zip(table["index"], table["seq_start"], table["seq_end"], table["seq_strand"])]
+    table["chrom"] = [p[0] for p in placed]
+    table["start"] = np.array([p[1] for p in placed], np.int64)
+    table["end"] = np.array([p[2] for p in placed], np.int64)
+    table["strand"] = [p[3] for p in placed]
+    return table
+
+
+def _write_bed(blocks: list[pd.DataFrame], path: Path):
+    """BED6 sorted by chrom and start (IGV opens it as it is); the score column is the coefficient scaled to
+    0-1000 over the file, so a browser's shading follows it."""
+    bed = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(
+        columns=["chrom", "start", "end", "motif", "coefficient", "strand"])
+    top = bed["coefficient"].max() if len(bed) else 1.0
+    bed["score"] = np.rint(1000 * bed["coefficient"] / (top or 1.0)).astype(np.int64).clip(0, 1000)
+    bed = bed.sort_values(["chrom", "start", "end", "motif"], kind="stable")
+    bed[["chrom", "start", "end", "motif", "score", "strand"]].to_csv(path, sep="\t", index=False, header=False)
+
+
+def _write_spacing(summary: Summary, folder: Path):
+    """spacing.tsv (pair, distance, count) for the top pairs, one histogram each, and the co-occurrence heatmap."""
+    from . import plots
+
+    names = summary.motifs.names
+    rows = []
+    for a, b in summary.top_pairs():
+        counts = summary.spacing[a, b]
+        distance = np.arange(-summary.length, summary.length + 1)
+        nonzero = counts > 0
+        rows += [(names[a], names[b], int(d), int(c)) for d, c in zip(distance[nonzero], counts[nonzero])]
+        plots.draw_spacing(distance, counts, names[a], names[b], folder / f"spacing_{names[a]}__{names[b]}.png")
+    pd.DataFrame(rows, columns=["motif_a", "motif_b", "distance", "count"]).to_csv(folder / "spacing.tsv", sep="\t",
+                                                                                   index=False)
+    plots.draw_cooccurrence(summary.cooccurrence(), summary.n, folder / "cooccurrence.png")
