@@ -1,0 +1,183 @@
+"""seqlift hits: Fi-NeMo's hits of known CWMs planted in hand-built score files, their coordinates on the genome
+(plus and minus windows), the tables, and every misuse as one line."""
+
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from seqlift.cli.main import cli
+from seqlift.outputs import Outputs
+from seqlift.scorefile import ScoreWriter
+from seqlift.scoring import Scores
+
+pytest.importorskip("finemo", reason="seqlift hits needs Fi-NeMo: pip install 'seqlift[hits]'")
+
+LENGTH, WIDTH = 80, 8
+# Two motifs, every position informative (their whole width is the core): the CWM's value at its consensus base.
+# Each is written on the strand seqlift shows it (its consensus sorts before its reverse complement's), and that is
+# the strand hits are reported on, whichever way modisco-lite stored it.
+CONSENSUS = {"pos_pattern_0": "AGCTTATC", "pos_pattern_1": "AACAGGTG"}
+STRENGTH = np.array([1.0, 1.4, 1.8, 2.0, 2.0, 1.8, 1.4, 1.0])
+COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def cwm(consensus: str) -> np.ndarray:
+    """``(W, 4)``: the consensus base's contribution at each position, a little against the others."""
+    matrix = np.full((len(consensus), 4), -0.05)
+    for i, base in enumerate(consensus):
+        matrix[i, "ACGT".index(base)] = STRENGTH[i % len(STRENGTH)]
+    return matrix
+
+
+def write_modisco(path, consensus=CONSENSUS, stored_reversed=("pos_pattern_0",)):
+    """A modisco-lite results file holding these patterns (their CWMs and, as PPMs, their consensus), those in
+    ``stored_reversed`` on the other strand, as modisco-lite may align them."""
+    with h5py.File(path, "w") as h5:
+        for name, letters in consensus.items():
+            group = h5.create_group(f"pos_patterns/{name.removeprefix('pos_')}")
+            matrix, ppm = cwm(letters), np.eye(4)[["ACGT".index(b) for b in letters]] * 0.9 + 0.025
+            flip = (lambda m: m[::-1, ::-1]) if name in stored_reversed else (lambda m: m)  # noqa: E731
+            group["contrib_scores"], group["sequence"] = flip(matrix), flip(ppm)
+    return path
+
+
+# Planted instances: (sequence, motif, start, strand); sequence 2 holds two overlapping instances.
+PLANTED = [(0, "pos_pattern_0", 10, "+"), (0, "pos_pattern_1", 50, "-"), (1, "pos_pattern_1", 30, "+"),
+           (2, "pos_pattern_0", 20, "+"), (2, "pos_pattern_1", 25, "+"), (3, "pos_pattern_0", 60, "-")]
+
+
+def planted_scores(path, regions=None, n=5, seed=0):
+    """A score file of ``n`` random sequences of LENGTH bp whose projected contributions are the planted instances'
+    CWM values at their bases, with faint noise elsewhere (sequence 4 holds none)."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 4, (n, LENGTH))
+    contrib_at = rng.normal(0, 0.01, (n, LENGTH))
+    for i, motif, start, strand in PLANTED:
+        letters = CONSENSUS[motif] if strand == "+" else CONSENSUS[motif][::-1].translate(COMPLEMENT)
+        strength = STRENGTH if strand == "+" else STRENGTH[::-1]
+        for k, base in enumerate(letters):
+            codes[i, start + k] = "ACGT".index(base)
+            contrib_at[i, start + k] = strength[k]
+    one_hot = np.eye(4, dtype=np.float32)[codes]
+    contrib = (one_hot * contrib_at[..., None]).astype(np.float32)[:, None]
+    zeros = np.zeros((n, 1), np.float32)
+    with Outputs() as outputs:
+        writer = ScoreWriter(outputs, path, LENGTH, [0], {"tasks": np.array([0]), "method": "deeplift"},
+                             regions=regions is not None)
+        writer.append([f"seq{i}" for i in range(n)], one_hot, Scores(contrib, contrib * 2, zeros, zeros, zeros),
+                      regions)
+        writer.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def called(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hits")
+    regions = [SimpleNamespace(chrom="chr1", start=1000 + 100 * i, strand="-" if i % 2 else "+") for i in range(5)]
+    scores = planted_scores(d / "scores.h5", regions)
+    motifs = write_modisco(d / "modisco_results.h5")
+    result = invoke("hits", scores, "--motifs", motifs, "--out", d / "out", "--quiet")
+    assert result.exit_code == 0, result.output
+    return d, regions
+
+
+def test_every_planted_instance_is_found_on_its_strand_and_nothing_else(called):
+    d, _ = called
+    hits = pd.read_csv(d / "out" / "hits.tsv", sep="\t")
+    found = sorted(zip(hits["index"], hits["motif"], hits["seq_start"], hits["seq_strand"]))
+    assert found == sorted(PLANTED)
+    assert (hits["seq_end"] - hits["seq_start"] == WIDTH).all()
+    assert (hits["correlation"] > 0.8).all() and (hits["coefficient"] > 0).all()  # 0.87 where two overlap
+    importance = hits.set_index(["index", "seq_start"])["importance"]
+    assert importance[(1, 30)] == pytest.approx(STRENGTH.sum(), rel=0.02)  # Σ|contribution| over the core
+
+
+def test_bed_coordinates_are_base_exact_on_plus_and_minus_windows(called):
+    d, regions = called
+    bed = pd.read_csv(d / "out" / "hits.bed", sep="\t", header=None,
+                      names=["chrom", "start", "end", "motif", "score", "strand"])
+    expected = []
+    for i, motif, start, strand in PLANTED:
+        offset = regions[i].start
+        if regions[i].strand == "-":  # scored on the reverse complement: mirrored, strand flipped
+            expected.append(("chr1", offset + LENGTH - (start + WIDTH), offset + LENGTH - start, motif,
+                             "+" if strand == "-" else "-"))
+        else:
+            expected.append(("chr1", offset + start, offset + start + WIDTH, motif, strand))
+    assert sorted(zip(bed["chrom"], bed["start"], bed["end"], bed["motif"], bed["strand"])) == sorted(expected)
+    assert list(bed["start"]) == sorted(bed["start"])  # sorted, as IGV and tabix want
+    assert bed["score"].between(0, 1000).all()
+
+
+def test_summary_cooccurrence_and_spacing(called):
+    d, _ = called
+    summary = pd.read_csv(d / "out" / "motif_summary.tsv", sep="\t").set_index("motif")
+    assert summary.loc["pos_pattern_0", "instances"] == 3 and summary.loc["pos_pattern_1", "instances"] == 3
+    assert summary.loc["pos_pattern_0", "sequences"] == 3
+    assert summary.loc["pos_pattern_1", "fraction_of_sequences"] == pytest.approx(3 / 5)
+    together = pd.read_csv(d / "out" / "cooccurrence.tsv", sep="\t", index_col=0)
+    assert together.loc["pos_pattern_0", "pos_pattern_1"] == 2  # sequences 0 and 2
+    spacing = pd.read_csv(d / "out" / "spacing.tsv", sep="\t")
+    pair = spacing[(spacing["motif_a"] == "pos_pattern_0") & (spacing["motif_b"] == "pos_pattern_1")]
+    assert sorted(zip(pair["distance"], pair["count"])) == [(5, 1), (40, 1)]
+    for png in ("cooccurrence.png", "spacing_pos_pattern_0__pos_pattern_1.png"):
+        assert (d / "out" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_meme_file_and_names_without_coordinates(tmp_path):
+    from memelite.io import write_meme
+
+    scores = planted_scores(tmp_path / "s.h5")
+    ppm = lambda letters: np.eye(4)[["ACGT".index(b) for b in letters]].T * 0.97 + 0.0075  # noqa: E731
+    write_meme(str(tmp_path / "m.meme"), {"GATA": ppm(CONSENSUS["pos_pattern_0"]),
+                                          "EBOX": ppm(CONSENSUS["pos_pattern_1"])})
+    result = invoke("hits", scores, "--motifs", tmp_path / "m.meme", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "no genome coordinates: no hits.bed" in result.stderr and not (tmp_path / "out" / "hits.bed").exists()
+    hits = pd.read_csv(tmp_path / "out" / "hits.tsv", sep="\t")
+    names = {"pos_pattern_0": "GATA", "pos_pattern_1": "EBOX"}
+    found = set(zip(hits["index"], hits["motif"], hits["seq_start"], hits["seq_strand"]))
+    assert {(i, names[m], s, strand) for i, m, s, strand in PLANTED} <= found
+
+
+def test_misuse_is_one_line_and_writes_nothing(called, tmp_path):
+    d, _ = called
+    scores = d / "scores.h5"
+    other = planted_scores(tmp_path / "other.h5", n=6, seed=1)
+    (tmp_path / "empty").mkdir()
+    wide = write_modisco(tmp_path / "wide.h5", {"pos_pattern_0": "ACGT" * 30})
+    folder = tmp_path / "motifs"
+    folder.mkdir()
+    write_modisco(folder / "modisco_results.h5")
+    pd.DataFrame({"pattern": ["pos_pattern_0"], "n_seqlets": [1], "consensus": ["GATAAGCT"], "best_match": [""],
+                  "q_value": [np.nan]}).to_csv(folder / "motifs.tsv", sep="\t", index=False)
+    pd.DataFrame({"pattern": ["pos_pattern_0"], "index": [1], "name": ["not_seq1"], "start": [0], "end": [8],
+                  "strand": ["+"]}).to_csv(folder / "seqlets.tsv", sep="\t", index=False)
+    no_hypothetical = tmp_path / "nohyp.h5"
+    no_hypothetical.write_bytes(other.read_bytes())
+    with h5py.File(no_hypothetical, "a") as h5:
+        del h5["hypothetical"]
+    out = ("--out", tmp_path / "out")
+    cases = [
+        (["hits", scores, "--motifs", folder, *out], "which"),  # motifs of another score file
+        (["hits", scores, "--motifs", tmp_path / "empty", *out], "no motifs.tsv"),
+        (["hits", scores, "--motifs", wide, *out], "its motifs are 120 bp wide but the sequences of"),
+        (["hits", no_hypothetical, "--motifs", d / "modisco_results.h5", *out], "no 'hypothetical' dataset"),
+        (["hits", scores, "--motifs", tmp_path / "none.meme", *out], "not found"),
+        (["hits", scores, "--motifs", scores, *out], "holds no patterns"),
+        (["hits", scores, "--motifs", d / "modisco_results.h5", "--out", d], "holds this run's input"),
+        (["hits", scores, "--motifs", d / "modisco_results.h5", *out, "--task", 3], "task 3 is not in the file"),
+    ]
+    for args, message in cases:
+        result = invoke(*args)
+        assert result.exit_code == 1 and message in result.stderr, (args, result.output)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out").exists()
