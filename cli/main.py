@@ -524,9 +524,13 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
 @click.argument("scores", type=click.Path(dir_okay=False))
 @click.option("--out", "outdir", required=True, type=click.Path(file_okay=False), help="Folder for motifs.tsv, motifs.meme, logos, seqlets.bed and report.html.")
 @click.option("--task", type=int, default=None, help="Task to analyse.  [default: the file's first task]")
-@click.option("--motif-db", type=click.Path(dir_okay=False), default=None,
-              help="MEME file of known motifs (JASPAR, HOCOMOCO, ...) that TOMTOM names the patterns with; `seqlift "
-                   "simulate OUTDIR` writes OUTDIR/simulation_motifs.meme.  [default: none, patterns are not named]")
+@click.option("--motif-db", default="jaspar", show_default=True,
+              help="What TOMTOM names the patterns with: jaspar (JASPAR 2024 CORE, shipped by pyjaspar: no download), "
+                   "a MEME file (HOCOMOCO, ...; `seqlift simulate OUTDIR` writes OUTDIR/simulation_motifs.meme), or "
+                   "none (patterns left unnamed).")
+@click.option("--jaspar-taxon", type=click.Choice(["vertebrates", "plants", "insects", "fungi", "nematodes",
+                                                   "urochordates", "all"]), default="vertebrates", show_default=True,
+              help="With --motif-db jaspar: the JASPAR CORE collection's taxonomic group.")
 @click.option("--max-seqlets", type=click.IntRange(1), default=2000, show_default=True, help="Seqlets per metacluster.")
 @click.option("--window", type=click.IntRange(1), default=None, help="Central window searched for seqlets (bp).  [default: the whole sequence]")
 @click.option("--n-leiden", type=click.IntRange(1), default=2, show_default=True, help="Leiden clusterings with different seeds.")
@@ -541,17 +545,19 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
               help="Write into an existing non-empty folder: only the files seqlift writes are replaced.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @user_errors
-def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, force, quiet, seqlet_window,
-           seqlet_flank):
+def motifs(scores, outdir, task, motif_db, jaspar_taxon, max_seqlets, window, n_leiden, seed, force, quiet,
+           seqlet_window, seqlet_flank):
     """Discover motifs in a score file with TF-MoDISco-lite and name them with TOMTOM."""
     from seqlift import motifs as motifs_mod
 
     def started():
         if quiet:
             return
-        if motif_db is None:
-            click.echo("no --motif-db: patterns are not named by TOMTOM; give a MEME file (JASPAR, HOCOMOCO; for "
-                       "seqlift simulate data, OUTDIR/simulation_motifs.meme)", err=True)
+        if motif_db == motifs_mod.NO_DATABASE:
+            click.echo("--motif-db none: patterns are not named by TOMTOM", err=True)
+        elif motif_db == motifs_mod.JASPAR:
+            click.echo(f"naming patterns against {motifs_mod.JASPAR_RELEASE} CORE ({jaspar_taxon}), shipped by pyjaspar; "
+                       "--motif-db FILE.meme for another database", err=True)
         click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
 
     with warnings.catch_warnings():  # the filter below ends with the command (tests run many in one process)
@@ -560,7 +566,8 @@ def motifs(scores, outdir, task, motif_db, max_seqlets, window, n_leiden, seed, 
         table = motifs_mod.discover_motifs(scores, outdir, task=task, motif_db=motif_db, max_seqlets=max_seqlets,
                                            window=window, n_leiden=n_leiden, seed=seed,
                                            verbose=not quiet and sys.stderr.isatty(), force=force, started=started,
-                                           seqlet_window=seqlet_window, seqlet_flank=seqlet_flank)
+                                           seqlet_window=seqlet_window, seqlet_flank=seqlet_flank,
+                                           jaspar_taxon=jaspar_taxon)
     if quiet:
         return
     columns = ["pattern", "n_seqlets", "consensus", "best_match", "q_value"]

@@ -137,6 +137,39 @@ def read_motif_database(database) -> dict:
     return targets
 
 
+# ``--motif-db`` keywords: JASPAR's CORE collection as pyjaspar ships it (no download), or no naming at all.
+JASPAR, NO_DATABASE = "jaspar", "none"
+JASPAR_RELEASE = "JASPAR2024"
+JASPAR_TAXA = ("vertebrates", "plants", "insects", "fungi", "nematodes", "urochordates", "all")
+
+
+def jaspar_database(taxon: str = "vertebrates") -> dict:
+    """JASPAR 2024 CORE's motifs of one taxonomic group (or ``all``) as ``{"NAME (MATRIX_ID)": (4, w) PWM}``,
+    read from the SQLite copy pyjaspar ships: nothing is downloaded."""
+    if taxon not in JASPAR_TAXA:
+        raise SeqliftError(f"--jaspar-taxon {taxon}: choose one of {', '.join(JASPAR_TAXA)}")
+    from pyjaspar import jaspardb
+
+    found = jaspardb(release=JASPAR_RELEASE).fetch_motifs(collection="CORE",
+                                                          tax_group=None if taxon == "all" else [taxon])
+    database = {}
+    for motif in found:
+        counts = np.array([motif.counts[base] for base in ALPHABET], np.float64)
+        database[f"{motif.name} ({motif.matrix_id})"] = counts / counts.sum(0, keepdims=True)
+    return database
+
+
+def motif_database(motif_db=JASPAR, taxon: str = "vertebrates") -> tuple[dict | None, str]:
+    """``(targets, label)`` TOMTOM names patterns with: ``jaspar`` (JASPAR 2024 CORE of ``taxon``), ``none`` (no
+    naming: ``None``) or a MEME file (``read_motif_database``). ``label`` says which, for the report."""
+    if motif_db is None or str(motif_db) == NO_DATABASE:
+        return None, "no database"
+    if str(motif_db) == JASPAR:
+        targets = jaspar_database(taxon)
+        return targets, f"{JASPAR_RELEASE} CORE ({taxon}, {len(targets)} motifs, shipped by pyjaspar)"
+    return read_motif_database(motif_db), str(motif_db)
+
+
 def match(patterns: list[Pattern], targets: dict) -> list[Pattern]:
     """TOMTOM each pattern's trimmed PWM against ``targets`` (``read_motif_database``); best three with q-values."""
     from memelite import tomtom
@@ -293,22 +326,23 @@ core; PWM: information content of the seqlets' bases.</p>
     (outdir / "report.html").write_text(page)
 
 
-def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2000, window=None, n_leiden=2, seed=0,
-                    verbose=False, force=False, started=lambda: None, seqlet_window=SEQLET_WINDOW,
-                    seqlet_flank=SEQLET_FLANK):
+def discover_motifs(scores_path, outdir, task=None, motif_db=JASPAR, max_seqlets=2000, window=None, n_leiden=2,
+                    seed=0, verbose=False, force=False, started=lambda: None, seqlet_window=SEQLET_WINDOW,
+                    seqlet_flank=SEQLET_FLANK, jaspar_taxon="vertebrates"):
     """``seqlift motifs``: TF-MoDISco-lite + TOMTOM on a score file; writes everything into ``outdir``.
 
     The folder is built under a temporary name and its files moved into ``outdir`` at the end. An
     existing non-empty ``outdir`` is refused unless ``force``, and even then only the files written
     here are replaced. ``started()`` is called once every input has been checked, before the long part.
-    motif_db: a MEME file TOMTOM names the patterns with; without one the patterns are written unnamed
-    (empty ``best_match``), whatever the sequences are called.
+    motif_db: what TOMTOM names the patterns with (``motif_database``): ``jaspar`` (JASPAR 2024 CORE of
+    ``jaspar_taxon``, shipped by pyjaspar), a MEME file, or ``none`` (patterns written unnamed: empty ``best_match``).
     seqlet_window, seqlet_flank: ``run_modisco``'s. Returns the motif table.
     """
     from .references import check_seed
 
     check_seed(seed)
-    outputs = Outputs([scores_path, motif_db])
+    database_file = None if motif_db is None or str(motif_db) in (JASPAR, NO_DATABASE) else motif_db
+    outputs = Outputs([scores_path, database_file])
     outputs.check_folder(outdir, force)
     with ScoreFile(scores_path, task) as scores:  # modisco-lite takes whole arrays
         index = np.arange(scores.n)
@@ -316,7 +350,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
                 "hypothetical": scores.rows("hypothetical", index)}
         placement = genome_placement(scores.names, scores.length, scores.regions())
     names = data["names"]
-    targets = read_motif_database(motif_db) if motif_db is not None else None
+    targets, database = motif_database(motif_db, jaspar_taxon)
     with outputs:
         tmp = outputs.folder(outdir, force)
         started()
@@ -328,7 +362,8 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
         patterns = to_patterns(pos, neg, offset)
         if targets is not None:
             match(patterns, targets)
-        table = write_outputs(patterns, tmp, names, placement, data["one_hot"].shape[1], data["task"], motif_db)
+        table = write_outputs(patterns, tmp, names, placement, data["one_hot"].shape[1], data["task"],
+                              database if targets is not None else None)
     return table
 
 

@@ -232,14 +232,22 @@ def found_gata1(monkeypatch):
     monkeypatch.setattr(modiscolite.io, "save_hdf5", lambda path, *args: open(path, "wb").close())
 
 
-def test_without_motif_db_patterns_are_found_but_not_named_whatever_the_names(found_gata1, tmp_path, write_scores):
-    """Sequences named sim00000, ... (as seqlift simulate names them) are not matched against the simulation's
-    database unless it is given: without --motif-db, motifs.tsv has the pattern and no match, and stderr says so."""
+def test_patterns_are_named_against_jaspar_out_of_the_box_or_a_meme_file_or_not_at_all(found_gata1, tmp_path,
+                                                                                        write_scores):
+    """Without --motif-db, JASPAR 2024 CORE (vertebrates, shipped by pyjaspar: no download) names the stubbed GATA1
+    pattern; a MEME file names it from there; --motif-db none leaves it unnamed, and stderr says which."""
+    from seqlift.cli.main import motifs as motifs_command
+
     contrib = np.random.default_rng(0).normal(size=(4, 60, 4)).astype(np.float32)
     scores = write_scores(tmp_path / "s.h5", [f"sim{i:05d}" for i in range(4)], contrib)
-    bare = CliRunner().invoke(cli, ["motifs", str(scores), "--out", str(tmp_path / "bare")])
-    assert bare.exit_code == 0, bare.output
-    assert "no --motif-db: patterns are not named by TOMTOM" in bare.stderr
+    jaspar = CliRunner().invoke(cli, ["motifs", str(scores), "--out", str(tmp_path / "jaspar")])
+    assert jaspar.exit_code == 0, jaspar.output
+    assert "naming patterns against JASPAR2024 CORE (vertebrates)" in jaspar.stderr
+    table = pd.read_csv(tmp_path / "jaspar" / "motifs.tsv", sep="\t")
+    assert table["best_match"][0].startswith("GATA") and table["q_value"][0] < 0.05, table.iloc[0].to_dict()
+    assert "JASPAR2024 CORE (vertebrates, 879 motifs" in (tmp_path / "jaspar" / "report.html").read_text()
+    bare = CliRunner().invoke(cli, ["motifs", str(scores), "--out", str(tmp_path / "bare"), "--motif-db", "none"])
+    assert bare.exit_code == 0 and "--motif-db none: patterns are not named" in bare.stderr, bare.output
     table = pd.read_csv(tmp_path / "bare" / "motifs.tsv", sep="\t")
     assert list(table["pattern"]) == ["pos_pattern_0"] and table["best_match"].isna().all()
     assert table["q_value"].isna().all() and "no database" in (tmp_path / "bare" / "report.html").read_text()
@@ -249,6 +257,8 @@ def test_without_motif_db_patterns_are_found_but_not_named_whatever_the_names(fo
                                      "--motif-db", str(sim_mod.motif_database())])
     assert named.exit_code == 0, named.output
     assert pd.read_csv(tmp_path / "named" / "motifs.tsv", sep="\t")["best_match"].tolist() == ["GATA1_disc1"]
+    taxa = next(p for p in motifs_command.params if p.name == "jaspar_taxon").type.choices
+    assert tuple(taxa) == motifs_mod.JASPAR_TAXA
 
 
 def test_seqlet_window_and_flank_reach_modisco_lite(monkeypatch, tmp_path, write_scores):
