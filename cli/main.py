@@ -598,7 +598,7 @@ def motifs(scores, outdir, task, motif_db, jaspar_taxon, max_seqlets, window, n_
 @user_errors
 def hits(scores, motifs_path, outdir, task, lambda_, trim_threshold, chunk_size, device, force, quiet):
     """Where each motif sits: Fi-NeMo's hit caller on the contribution scores of SCORES (pip install
-    'seqlift[hits]')."""
+    'seqlift[hits]'). On a seqlift variants file: the motif instances each variant destroys or creates."""
     from seqlift import hits as hits_mod
     from seqlift.errors import SeqliftError
 
@@ -619,10 +619,14 @@ def hits(scores, motifs_path, outdir, task, lambda_, trim_threshold, chunk_size,
     finally:
         for bar in bars:
             bar.close()
-    if result["unconverged"]:
+    if result.get("unconverged"):
         click.echo(f"seqlift: warning: Fi-NeMo did not converge on {result['unconverged']} sequence(s); their hits are "
                    "those of its last step", err=True)
-    if not quiet:
+    if not quiet and "variants" in result:
+        click.echo(f"wrote {Path(outdir) / 'variant_hits.tsv'}: of the motif instances the {result['variants']} "
+                   f"variants touch, {result['destroyed']} destroyed, {result['created']} created, {result['kept']} "
+                   "kept; and variant_hits_summary.tsv", err=True)
+    elif not quiet:
         click.echo(f"wrote {result['hits']} hits in {result['sequences']} sequences to {Path(outdir) / 'hits.tsv'}"
                    + (", hits.bed" if result["bed"] else " (no genome coordinates: no hits.bed)")
                    + ", motif_summary.tsv, cooccurrence.tsv and spacing histograms", err=True)

@@ -54,20 +54,26 @@ PLANTED = [(0, "pos_pattern_0", 10, "+"), (0, "pos_pattern_1", 50, "-"), (1, "po
            (2, "pos_pattern_0", 20, "+"), (2, "pos_pattern_1", 25, "+"), (3, "pos_pattern_0", 60, "-")]
 
 
-def planted_scores(path, regions=None, n=5, seed=0):
-    """A score file of ``n`` random sequences of LENGTH bp whose projected contributions are the planted instances'
-    CWM values at their bases, with faint noise elsewhere (sequence 4 holds none)."""
+def plant(planted, n, seed=0):
+    """``(one_hot, contrib)`` ``(n, LENGTH, 4)``: random sequences whose projected contributions are the
+    ``planted`` instances' CWM values at their bases, with faint noise elsewhere."""
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 4, (n, LENGTH))
     contrib_at = rng.normal(0, 0.01, (n, LENGTH))
-    for i, motif, start, strand in PLANTED:
+    for i, motif, start, strand in planted:
         letters = CONSENSUS[motif] if strand == "+" else CONSENSUS[motif][::-1].translate(COMPLEMENT)
         strength = STRENGTH if strand == "+" else STRENGTH[::-1]
         for k, base in enumerate(letters):
             codes[i, start + k] = "ACGT".index(base)
             contrib_at[i, start + k] = strength[k]
     one_hot = np.eye(4, dtype=np.float32)[codes]
-    contrib = (one_hot * contrib_at[..., None]).astype(np.float32)[:, None]
+    return one_hot, (one_hot * contrib_at[..., None]).astype(np.float32)
+
+
+def planted_scores(path, regions=None, n=5, seed=0):
+    """A score file of ``n`` sequences holding the PLANTED instances (sequence 4 holds none)."""
+    one_hot, contrib = plant(PLANTED, n, seed)
+    contrib = contrib[:, None]
     zeros = np.zeros((n, 1), np.float32)
     with Outputs() as outputs:
         writer = ScoreWriter(outputs, path, LENGTH, [0], {"tasks": np.array([0]), "method": "deeplift"},
@@ -181,3 +187,36 @@ def test_misuse_is_one_line_and_writes_nothing(called, tmp_path):
         assert result.exit_code == 1 and message in result.stderr, (args, result.output)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_on_a_variant_file_the_instances_each_variant_destroys_creates_or_keeps(tmp_path):
+    # windows of 80 bp, the variant at index 40: variant a breaks a motif over it, b makes one, c keeps one over it
+    # and leaves one away from it (not reported); the ref and alt windows are hand-built as seqlift variants writes
+    ref_planted = [(0, "pos_pattern_0", 36, "+"), (2, "pos_pattern_1", 38, "-"), (2, "pos_pattern_0", 5, "+")]
+    alt_planted = [(1, "pos_pattern_1", 35, "+"), (2, "pos_pattern_1", 38, "-"), (2, "pos_pattern_0", 5, "+")]
+    path = tmp_path / "v.h5"
+    with h5py.File(path, "w") as h5:
+        strings = h5py.string_dtype()
+        for key, values in (("ids", ["a", "b", "c"]), ("chrom", ["chr1"] * 3), ("ref", ["A", "C", "G"]),
+                            ("alt", ["T", "G", "A"])):
+            h5[key] = np.array(values, dtype=object).astype(strings)
+        h5["pos"] = np.array([1001, 2001, 3001])
+        for side, planted in (("ref", ref_planted), ("alt", alt_planted)):
+            one_hot, contrib = plant(planted, 3, seed={"ref": 0, "alt": 1}[side])
+            h5[f"{side}_one_hot"], h5[f"{side}_contrib"], h5[f"{side}_hypothetical"] = one_hot, contrib, contrib
+        h5.attrs["variant_index"] = 40
+        h5.attrs["tasks"] = np.array([0])
+    result = invoke("hits", path, "--motifs", write_modisco(tmp_path / "m.h5"), "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "1 destroyed, 1 created, 1 kept" in result.stderr
+    table = pd.read_csv(tmp_path / "out" / "variant_hits.tsv", sep="\t")
+    window = {"a": 1000 - 40, "b": 2000 - 40, "c": 3000 - 40}  # 0-based window starts: POS - 1 - 40
+    got = sorted(zip(table["variant"], table["motif"], table["strand"], table["start"], table["change"]))
+    assert got == [("a", "pos_pattern_0", "+", window["a"] + 36, "destroyed"),
+                   ("b", "pos_pattern_1", "+", window["b"] + 35, "created"),
+                   ("c", "pos_pattern_1", "-", window["c"] + 38, "kept")]
+    kept = table[table["change"] == "kept"].iloc[0]
+    assert kept["ref_coefficient"] > 0 and kept["alt_coefficient"] > 0
+    assert np.isnan(table[table["change"] == "destroyed"]["alt_coefficient"]).all()
+    summary = pd.read_csv(tmp_path / "out" / "variant_hits_summary.tsv", sep="\t", index_col=0)
+    assert summary.loc["pos_pattern_0", "destroyed"] == 1 and summary.loc["pos_pattern_1", "created"] == 1
