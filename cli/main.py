@@ -693,6 +693,9 @@ def bigwig(scores, out, chrom_sizes, genome, task, hypothetical_max, force):
 @click.argument("scores", type=click.Path(dir_okay=False))
 @click.option("--motifs", "motifs_dir", type=click.Path(file_okay=False), default=None,
               help="A seqlift motifs folder made from SCORES: its seqlets drawn on the logos, its CWMs in a panel.")
+@click.option("--hits", "hits_dir", type=click.Path(file_okay=False), default=None,
+              help="A seqlift hits folder made from SCORES: each motif instance boxed on the logos, a filter per "
+                   "motif, and each motif's hits linking to their sequence, zoomed.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (the default is reachable from this machine only).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port (0: a free one).")
@@ -703,7 +706,7 @@ def bigwig(scores, out, chrom_sizes, genome, task, hypothetical_max, force):
 @click.option("--names", type=click.Path(dir_okay=False), default=None,
               help="With --out: a file of names (one per line) to include instead of --top.")
 @user_errors
-def view(scores, motifs_dir, host, port, out, top, names):
+def view(scores, motifs_dir, hits_dir, host, port, out, top, names):
     """Browse SCORES (a score or variant file) in a web browser: a sortable table and each sequence's logo.
 
     Serves until Ctrl-C on a local address with a random token in the URL; --out writes a page to send instead.
@@ -718,12 +721,12 @@ def view(scores, motifs_dir, host, port, out, top, names):
         def ready(url):
             click.echo(f"seqlift view: serving {scores} at {url}  (Ctrl-C stops it)", err=True)
 
-        view_mod.serve(scores, motifs_dir, host=host, port=port, ready=ready)
+        view_mod.serve(scores, motifs_dir, host=host, port=port, ready=ready, hits_dir=hits_dir)
         click.echo("seqlift view: stopped", err=True)
         return
     if top is not None and names is not None:
         raise click.UsageError("give --top or --names, not both")
-    path = view_mod.write_page(scores, out, motifs_dir, top=top or 500, names=names)
+    path = view_mod.write_page(scores, out, motifs_dir, top=top or 500, names=names, hits_dir=hits_dir)
     click.echo(f"wrote {path}", err=True)
 
 

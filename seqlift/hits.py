@@ -443,3 +443,21 @@ def _write_spacing(summary: Summary, folder: Path):
     pd.DataFrame(rows, columns=["motif_a", "motif_b", "distance", "count"]).to_csv(folder / "spacing.tsv", sep="\t",
                                                                                    index=False)
     plots.draw_cooccurrence(summary.cooccurrence(), summary.n, folder / "cooccurrence.png")
+
+
+def read_hits(folder) -> pd.DataFrame:
+    """A ``seqlift hits`` folder's ``hits.tsv``: one row per hit (``HITS_COLUMNS``); one-line errors naming it."""
+    folder = Path(folder)
+    path = folder / "hits.tsv"
+    if not path.is_file():
+        raise SeqliftError(f"--hits {folder}: no hits.tsv; give a folder written by seqlift hits")
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={"name": str, "motif": str, "match": str, "chrom": str})
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise SeqliftError(f"--hits {folder}: unreadable hits.tsv ({type(exc).__name__})") from None
+    missing = [c for c in HITS_COLUMNS if c not in table.columns]
+    if missing:
+        raise SeqliftError(f"--hits {folder}: hits.tsv lacks column {missing[0]}; rerun seqlift hits")
+    table["match"] = table["match"].fillna("")
+    return table
+

@@ -387,14 +387,15 @@ def read_seqlets(motifs_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
     return motifs, seqlets
 
 
-def check_seqlets_belong(seqlets: pd.DataFrame, names, motifs_dir, scores_path):
-    """A ``seqlift motifs`` folder's seqlets must come from this score file: each seqlet's row names the same
-    sequence there (``names``: the file's)."""
+def check_seqlets_belong(seqlets: pd.DataFrame, names, motifs_dir, scores_path, option="--motifs",
+                         what="seqlets", command="seqlift motifs"):
+    """A folder's ``seqlets`` (or any table with ``index`` and ``name`` columns: ``seqlift hits``' hits) must come
+    from this score file: each row's ``index`` names the same sequence there (``names``: the file's)."""
     index = seqlets["index"].to_numpy(np.int64)
     bad = seqlets[(index < 0) | (index >= len(names))]
     if not len(bad):
         bad = seqlets[[names[i] != str(n) for i, n in zip(index, seqlets["name"])]]
     if len(bad):
-        raise SeqliftError(f"--motifs {motifs_dir}: its seqlets name sequence '{bad['name'].iloc[0]}' at row "
+        raise SeqliftError(f"{option} {motifs_dir}: its {what} name sequence '{bad['name'].iloc[0]}' at row "
                            f"{bad['index'].iloc[0]}, which {scores_path} does not hold there; give the folder "
-                           "seqlift motifs wrote for this file")
+                           f"{command} wrote for this file")

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -208,8 +209,8 @@ def test_seqlet_boxes_sit_at_the_seqlets_positions_and_the_motif_panel_links_the
                for r in (line.split("\t") for line in (scored / "motifs" / "seqlets.tsv").read_text().splitlines()[1:])}
     for (pattern, index), (start, end) in seqlets.items():
         page.click(f"#rows tbody tr[data-i='{index}']")
-        page.wait_for_function(f"document.querySelector('#rows tr.selected')?.dataset.i === '{index}'")
-        page.wait_for_function("document.querySelector('svg.logo rect.seqlet')")
+        # the selected row is marked before its record arrives: wait for its logo, not the previous row's boxes
+        page.wait_for_function(f"document.getElementById('logos').dataset.i === '{index}'")
         boxes = page.eval_on_selector_all("svg.logo rect.seqlet", "r => r.map(b => [b.dataset.pattern, "
                                           "+b.getAttribute('x'), +b.getAttribute('width')])")
         assert boxes == [[pattern, start, end - start]]
@@ -264,7 +265,7 @@ def test_another_row_is_drawn_whole_while_another_task_keeps_the_zoom(browser, s
     zoomed = window()
     assert zoomed != "positions 0–40 of 40"
     page.select_option("#task", "1")  # the same sequence, another task: the zoom stays
-    page.wait_for_function("document.querySelectorAll('svg.logo').length > 0")
+    page.wait_for_function("document.getElementById('logos').dataset.task === '1'")
     assert window() == zoomed
     page.locator("#rows tbody tr").nth(1).click()
     page.wait_for_function("document.getElementById('window').textContent === 'positions 0–40 of 40'")
@@ -303,6 +304,67 @@ def test_a_nan_prediction_is_one_line_naming_the_sequence(scored, tmp_path):
                                       f"'{name}' (row 1) is NaN or infinite"), result.stderr
     with pytest.raises(SeqliftError, match="'prediction' of sequence"):
         serve(broken)  # the server refuses the file before it serves a page
+
+
+def write_hits_folder(folder, scores):
+    """A seqlift hits folder (its hits.tsv, the columns seqlift.hits writes) with hits in the file's rows 0 and 2."""
+    from seqlift.hits import HITS_COLUMNS
+
+    with h5py.File(scores) as h5:
+        names = [n.decode() for n in h5["names"][()]]
+    rows = [(0, "motif_a", "GATA1 (MA0035.5)", 5, 11, "+", 0.9), (0, "motif_b", "", 20, 28, "-", 0.4),
+            (2, "motif_a", "GATA1 (MA0035.5)", 30, 36, "+", 1.5)]
+    folder.mkdir()
+    pd.DataFrame([{"name": names[i], "index": i, "chrom": "", "start": s, "end": e, "strand": strand, "motif": m,
+                   "match": match, "coefficient": c, "correlation": 0.9, "importance": 1.0, "seq_start": s,
+                   "seq_end": e, "seq_strand": strand} for i, m, match, s, e, strand, c in rows],
+                 columns=HITS_COLUMNS).to_csv(folder / "hits.tsv", sep="\t", index=False)
+    return folder
+
+
+def test_hits_are_boxed_filtered_per_motif_and_link_to_their_sequence_zoomed(browser, scored, tmp_path):
+    hits = write_hits_folder(tmp_path / "hits", scored / "scores.h5")
+    out = tmp_path / "page.html"
+    result = invoke("view", scored / "scores.h5", "--out", out, "--hits", hits, "--names", _names_file(tmp_path, scored))
+    assert result.exit_code == 0, result.output
+    page, errors = open_page(browser, out.as_uri())
+    page.locator("#rows tbody tr", has_text=_name(scored, 0)).click()
+    page.wait_for_function("document.querySelectorAll('svg.logo rect.hit').length === 2")
+    boxes = page.eval_on_selector_all("svg.logo rect.hit", "r => r.map(b => [b.dataset.motif, +b.getAttribute('x'),"
+                                      " +b.getAttribute('width')])")
+    assert sorted(boxes) == [["motif_a", 5, 6], ["motif_b", 20, 8]]
+    page.locator("#hit-motifs input[data-motif='motif_b']").uncheck()  # the per-motif filter
+    page.wait_for_function("document.querySelectorAll('svg.logo rect.hit').length === 1")
+    page.locator("#hit-motifs a", has_text="motif_a").click()
+    links = page.locator("#hit-list a.hit-link")
+    assert links.count() == 2 and links.nth(0).inner_text().startswith(_name(scored, 2))  # strongest first
+    links.nth(0).click()
+    page.wait_for_function("document.getElementById('window').textContent === 'positions 10–40 of 40'")
+    assert page.locator("#rows tbody tr.selected").inner_text().startswith(_name(scored, 2))
+    assert errors == []
+
+
+def _name(scored, i):
+    with h5py.File(scored / "scores.h5") as h5:
+        return h5["names"][i].decode()
+
+
+def _names_file(tmp_path, scored):
+    with h5py.File(scored / "scores.h5") as h5:
+        names = [n.decode() for n in h5["names"][()]]
+    (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
+    return tmp_path / "names.txt"
+
+
+def test_hits_of_another_file_are_refused(scored, files, tmp_path):
+    other = tmp_path / "other.h5"
+    assert invoke("score", files / "model.h5", files / "in.fa", "--out", other, "--n-refs", 2, "--quiet").exit_code == 0
+    hits = write_hits_folder(tmp_path / "hits", scored / "scores.h5")
+    result = invoke("view", other, "--out", tmp_path / "p.html", "--hits", hits)
+    assert result.exit_code == 1 and "--hits" in result.stderr and "does not hold there" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "p.html").exists()
+    result = invoke("view", scored / "scores.h5", "--out", tmp_path / "p.html", "--hits", tmp_path)
+    assert result.exit_code == 1 and "no hits.tsv" in result.stderr
 
 
 # ---------------------------------------------------------------------------------------------- misuse

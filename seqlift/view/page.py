@@ -23,17 +23,25 @@ PAGE_MARK = "<!-- seqlift view -->"
 
 
 class Viewer:
-    def __init__(self, source: Source, motifs_dir=None):
+    """A file's ``Source``, with an optional ``seqlift motifs`` folder (seqlets, CWMs) and ``seqlift hits`` folder
+    (motif instances), both checked to come from that file."""
+
+    def __init__(self, source: Source, motifs_dir=None, hits_dir=None):
         self.source = source
         self.motifs_dir = Path(motifs_dir) if motifs_dir else None
-        self._motifs = self._seqlets = None
-        if self.motifs_dir is not None:
-            try:
+        self._motifs = self._seqlets = self._hits = None
+        try:
+            if self.motifs_dir is not None:
                 self._motifs, self._seqlets = read_seqlets(self.motifs_dir)
                 check_seqlets_belong(self._seqlets, source.names, self.motifs_dir, source.path)
-            except BaseException:
-                source.close()
-                raise
+            if hits_dir is not None:
+                from ..hits import read_hits
+
+                self._hits = read_hits(hits_dir)
+                check_seqlets_belong(self._hits, source.names, hits_dir, source.path, "--hits", "hits", "seqlift hits")
+        except BaseException:
+            source.close()
+            raise
 
     def close(self):
         self.source.close()
@@ -46,12 +54,35 @@ class Viewer:
         return self.source.tasks.index(task)
 
     def meta(self) -> dict:
-        return {**self.source.meta(), "motifs": self._motifs is not None}
+        return {**self.source.meta(), "motifs": self._motifs is not None, "hit_motifs": self.hit_motifs()}
 
     def record(self, i: int, task_index: int) -> dict:
         record = self.source.record(i, task_index)
         record["seqlets"] = self._seqlets_in(i)
+        record["hits"] = self._hits_in(i)
         return record
+
+    def hit_motifs(self, rows=None) -> list[dict]:
+        """Each motif with hits (in ``rows`` when given): its name, match and number of hits (the page's filter)."""
+        if self._hits is None:
+            return []
+        hits = self._hits if rows is None else self._hits[self._hits["index"].isin(rows)]
+        counts = hits.groupby("motif", sort=False).agg(match=("match", "first"), n=("index", "size"))
+        return [{"motif": m, "match": str(r.match), "n": int(r.n)} for m, r in counts.iterrows()]
+
+    def _hits_in(self, i: int) -> list[dict]:
+        if self._hits is None:
+            return []
+        return _hit_rows(self._hits[self._hits["index"] == i])
+
+    def hits_of(self, motif: str, rows=None, limit: int = 1000) -> list[dict]:
+        """The strongest ``limit`` hits of ``motif`` (by coefficient), in ``rows`` when given."""
+        if self._hits is None:
+            return []
+        found = self._hits[self._hits["motif"] == motif]
+        if rows is not None:
+            found = found[found["index"].isin(rows)]
+        return _hit_rows(found.sort_values("coefficient", ascending=False, kind="stable").head(limit))
 
     def _seqlets_in(self, i: int) -> list[dict]:
         if self._seqlets is None:
@@ -111,14 +142,17 @@ class Viewer:
         """Everything the page needs for ``rows``: the table of each task and each record of each task."""
         tasks = range(len(self.source.tasks))
         self.source.wait_totals()
-        return {"meta": {**self.meta(), "n": len(rows), "n_file": self.source.n, "totals_done": len(rows)},
+        return {"meta": {**self.meta(), "n": len(rows), "n_file": self.source.n, "totals_done": len(rows),
+                         "hit_motifs": self.hit_motifs(set(rows.tolist()))},
                 "rows": [self.source.table(t, rows) for t in tasks],
                 "records": [{str(int(i)): self.record(int(i), t) for i in rows} for t in tasks],
                 "motifs": self.motifs(),
                 "seqlets": {m["pattern"]: [s for s in self.seqlets_of(m["pattern"]) if s["i"] in set(rows.tolist())]
                             for m in self.motifs()},
                 "logos": {m["pattern"]: _data_url(self.motif_png(m["pattern"])) for m in self.motifs()
-                          if m["has_logo"]}}
+                          if m["has_logo"]},
+                "hits": {m["motif"]: self.hits_of(m["motif"], set(rows.tolist()), limit=None)
+                         for m in self.hit_motifs(set(rows.tolist()))}}
 
     def page(self, config: dict) -> str:
         static = resources.files("seqlift.view") / "static"
@@ -138,6 +172,13 @@ def embed_json(value) -> str:
     for char in "<>&":
         text = text.replace(char, f"\\u{ord(char):04x}")
     return text
+
+
+def _hit_rows(hits) -> list[dict]:
+    """Hits as the page draws them: in the scored sequence's coordinates."""
+    return [{"i": int(r.index), "name": str(r.name), "motif": str(r.motif), "match": str(r.match),
+             "start": int(r.seq_start), "end": int(r.seq_end), "strand": str(r.seq_strand),
+             "coefficient": float(r.coefficient)} for r in hits.itertuples()]
 
 
 def _data_url(png: bytes | None) -> str:

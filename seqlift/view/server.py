@@ -4,7 +4,7 @@ It binds to 127.0.0.1 on a free port by default; every request must carry the ra
 (403 without it), and only these paths exist (404 for anything else, ``../`` included):
 
 - ``/``: the page (script and style inline);
-- ``/api/meta``, ``/api/rows``, ``/api/record``, ``/api/motifs``, ``/api/seqlets``: JSON;
+- ``/api/meta``, ``/api/rows``, ``/api/record``, ``/api/motifs``, ``/api/seqlets``, ``/api/hits``: JSON;
 - ``/motif/PATTERN.png``: a pattern's CWM logo from the motifs folder, for a pattern its ``motifs.tsv`` names.
 """
 
@@ -80,13 +80,15 @@ _API = {
     "record": lambda viewer, q: viewer.record(int(q["i"]), viewer.task_index(q.get("task", "0"))),
     "motifs": lambda viewer, q: viewer.motifs(),
     "seqlets": lambda viewer, q: viewer.seqlets_of(q["pattern"]),
+    "hits": lambda viewer, q: viewer.hits_of(q["motif"]),
 }
 
 
-def serve(scores, motifs_dir=None, host="127.0.0.1", port=0, ready=lambda url: None, stop: threading.Event = None):
-    """Serve ``scores`` (and ``motifs_dir``) until Ctrl-C (or ``stop`` is set); ``ready(url)`` gets the URL with its
-    token once the server listens. Returns when stopped."""
-    viewer = Viewer(open_source(scores), motifs_dir)
+def serve(scores, motifs_dir=None, host="127.0.0.1", port=0, ready=lambda url: None, stop: threading.Event = None,
+          hits_dir=None):
+    """Serve ``scores`` (and ``motifs_dir``, ``hits_dir``) until Ctrl-C (or ``stop`` is set); ``ready(url)`` gets
+    the URL with its token once the server listens. Returns when stopped."""
+    viewer = Viewer(open_source(scores), motifs_dir, hits_dir)
     handler = type("Handler", (_Handler,), {"viewer": viewer, "token": secrets.token_urlsafe(24)})
     try:
         server = ThreadingHTTPServer((host, port), handler)
@@ -109,15 +111,15 @@ def serve(scores, motifs_dir=None, host="127.0.0.1", port=0, ready=lambda url: N
     return url
 
 
-def write_page(scores, out, motifs_dir=None, top=500, names=None, inputs=()) -> Path:
+def write_page(scores, out, motifs_dir=None, top=500, names=None, inputs=(), hits_dir=None) -> Path:
     """``seqlift view --out view.html``: one self-contained page (script, style and data inline, no network)
     holding the ``top`` sequences by prediction of the first task, or those listed in the file ``names``."""
     from ..outputs import Outputs
 
-    inputs = [scores, motifs_dir, names, *inputs]
+    inputs = [scores, motifs_dir, hits_dir, names, *inputs]
     outputs = Outputs(inputs)
     outputs.check_file(out, ours=_is_view_page)
-    viewer = Viewer(open_source(scores), motifs_dir)
+    viewer = Viewer(open_source(scores), motifs_dir, hits_dir)
     try:
         chosen = viewer.choose(top, _read_names(names) if names else None)
         page = viewer.page({"mode": "file", "data": viewer.embedded(chosen)})

@@ -73,6 +73,7 @@ const server = {
   record(i, task) { return this.get("/api/record", { i, task }); },
   motifs() { return this.get("/api/motifs"); },
   seqlets(pattern) { return this.get("/api/seqlets", { pattern }); },
+  hits(motif) { return this.get("/api/hits", { motif }); },
   logo(pattern) { return `/motif/${encodeURIComponent(pattern)}.png?token=${encodeURIComponent(config.token)}`; },
 };
 
@@ -107,6 +108,7 @@ const inline = {
   async record(i, task) { return this.data.records[this.taskIndex(task)][String(i)]; },
   async motifs() { return this.data.motifs; },
   async seqlets(pattern) { return this.data.seqlets[pattern] || []; },
+  async hits(motif) { return this.data.hits[motif] || []; },
   logo(pattern) { return this.data.logos[pattern] || ""; },
 };
 
@@ -115,7 +117,7 @@ const source = config.mode === "server" ? server : inline;
 // ---------------------------------------------------------------------------------------------- state
 const state = {
   meta: null, task: 0, sort: "", desc: true, query: "", offset: 0, total: 0,
-  selected: null, record: null, view: [0, 0], hypothetical: false,
+  selected: null, record: null, view: [0, 0], hypothetical: false, hiddenMotifs: new Set(),
 };
 const $ = (id) => document.getElementById(id);
 
@@ -260,6 +262,29 @@ function seqletMarks(record) {
   });
 }
 
+// one colour per hit motif, in the order the meta lists them
+const HIT_COLOURS = ["#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#0072b2", "#999999", "#f0e442"];
+
+function hitColour(motif) {
+  const k = state.meta.hit_motifs.findIndex((m) => m.motif === motif);
+  return HIT_COLOURS[(k < 0 ? 0 : k) % HIT_COLOURS.length];
+}
+
+function hitMarks(record) {
+  return (record.hits || []).filter((h) => !state.hiddenMotifs.has(h.motif)).map((h) => (range) => {
+    const rect = box("hit", h.start, h.end, range, { motif: h.motif, start: h.start, end: h.end, strand: h.strand });
+    rect.setAttribute("fill", "none");
+    rect.setAttribute("stroke", hitColour(h.motif));
+    rect.setAttribute("stroke-width", 2);
+    rect.setAttribute("vector-effect", "non-scaling-stroke");
+    const tip = document.createElementNS(SVG, "title");
+    tip.textContent = `${h.motif}${h.match ? " (" + h.match + ")" : ""} ${h.start}-${h.end} ${h.strand} ` +
+      `coefficient ${number(h.coefficient)}`;
+    rect.append(tip);
+    return rect;
+  });
+}
+
 function variantMark(index, span) {
   return (range) => {
     const rect = box("variant", index, index + Math.max(span, 0.3), range, { index, span });
@@ -282,13 +307,15 @@ function drawRecord() {
     const range = { stack: ranges[k].stack, low: low - pad, high: high + pad };  // one y scale for both alleles
     if (!variants) {
       return logoBlock(`${what} · prediction ${number(allele.prediction)} · delta ${number(record.delta)}`, allele,
-                       range, seqletMarks(record));
+                       range, [...seqletMarks(record), ...hitMarks(record)]);
     }
     const letters = record[`${side}_allele`];
     return logoBlock(`${side} allele ${letters} · ${what} · prediction ${number(allele.prediction)}`, allele, range,
                      [variantMark(record.variant_index, letters.length)]);
   });
   $("logos").replaceChildren(...blocks);
+  $("logos").dataset.i = record.i;  // which record (and task) is drawn: what a reader (or a test) waits for
+  $("logos").dataset.task = state.task;
   const length = alleles[0][1].sequence.length;
   if (state.view[1] <= state.view[0] || state.view[1] > length) state.view = [0, length];
   $("controls").hidden = false;
@@ -412,6 +439,55 @@ async function select(i) {
   drawRecord();
 }
 
+function drawHitMotifs() {
+  const motifs = state.meta.hit_motifs || [];
+  if (!motifs.length) return;
+  $("hit-panel").hidden = false;
+  const rows = motifs.map((m) => {
+    const row = document.createElement("div");
+    row.className = "hit-motif";
+    const show = document.createElement("input");
+    show.type = "checkbox";
+    show.checked = true;
+    show.dataset.motif = m.motif;
+    show.title = "draw this motif's instances";
+    show.addEventListener("change", () => {
+      if (show.checked) state.hiddenMotifs.delete(m.motif); else state.hiddenMotifs.add(m.motif);
+      if (state.record) drawRecord();
+    });
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.borderColor = hitColour(m.motif);
+    const name = document.createElement("a");
+    name.href = "#";
+    name.textContent = `${m.motif}${m.match ? " (" + m.match + ")" : ""} · ${m.n} hits`;
+    name.addEventListener("click", (event) => { event.preventDefault(); showHits(m.motif); });
+    row.append(show, swatch, name);
+    return row;
+  });
+  $("hit-motifs").replaceChildren(...rows);
+}
+
+async function showHits(motif) {
+  const hits = await source.hits(motif);
+  const links = hits.slice(0, 200).map((h) => {
+    const link = document.createElement("a");
+    link.href = "#";
+    link.className = "hit-link";
+    link.textContent = `${h.name} ${h.start}-${h.end} ${h.strand} (${number(h.coefficient)})`;
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      await select(h.i);
+      state.view = [Math.max(0, h.start - 20), Math.min(lengthOf(), h.end + 20)];
+      applyView();
+    });
+    return link;
+  });
+  const title = document.createElement("div");
+  title.textContent = `${motif}: ${hits.length} hits, strongest first` + (hits.length > 200 ? " (first 200)" : "");
+  $("hit-list").replaceChildren(title, ...links);
+}
+
 async function drawMotifs() {
   const motifs = await source.motifs();
   if (!motifs.length) return;
@@ -502,6 +578,7 @@ async function start() {
   drawHeader();
   const rows = await loadRows();
   drawMotifs();
+  drawHitMotifs();
   if (meta.totals_done !== undefined && meta.totals_done < meta.n) setTimeout(pollTotals, 1000);
   if (rows.length) await select(rows[0].i);
   document.body.dataset.ready = "1";
