@@ -468,19 +468,25 @@ function drawHitMotifs() {
   $("hit-motifs").replaceChildren(...rows);
 }
 
+function zoomLink(span, text) {
+  // a link that opens row span.i zoomed on [span.start, span.end) with 20 bp either side
+  const link = document.createElement("a");
+  link.href = "#";
+  link.textContent = text;
+  link.addEventListener("click", async (event) => {
+    event.preventDefault();
+    await select(span.i);
+    state.view = [Math.max(0, span.start - 20), Math.min(lengthOf(), span.end + 20)];
+    applyView();
+  });
+  return link;
+}
+
 async function showHits(motif) {
   const hits = await source.hits(motif);
   const links = hits.slice(0, 200).map((h) => {
-    const link = document.createElement("a");
-    link.href = "#";
+    const link = zoomLink(h, `${h.name} ${h.start}-${h.end} ${h.strand} (${number(h.coefficient)})`);
     link.className = "hit-link";
-    link.textContent = `${h.name} ${h.start}-${h.end} ${h.strand} (${number(h.coefficient)})`;
-    link.addEventListener("click", async (event) => {
-      event.preventDefault();
-      await select(h.i);
-      state.view = [Math.max(0, h.start - 20), Math.min(lengthOf(), h.end + 20)];
-      applyView();
-    });
     return link;
   });
   const title = document.createElement("div");
@@ -517,18 +523,7 @@ async function drawMotifs() {
 async function showSeqlets(pattern, card) {
   for (const other of document.querySelectorAll(".motif")) other.classList.toggle("selected", other === card);
   const seqlets = await source.seqlets(pattern);
-  const links = seqlets.slice(0, 200).map((s) => {
-    const link = document.createElement("a");
-    link.href = "#";
-    link.textContent = `${s.name} ${s.start}-${s.end}`;
-    link.addEventListener("click", async (event) => {
-      event.preventDefault();
-      await select(s.i);
-      state.view = [Math.max(0, s.start - 20), Math.min(lengthOf(), s.end + 20)];
-      applyView();
-    });
-    return link;
-  });
+  const links = seqlets.slice(0, 200).map((s) => zoomLink(s, `${s.name} ${s.start}-${s.end}`));
   const more = seqlets.length > 200 ? ` (first 200 of ${seqlets.length})` : "";
   const title = document.createElement("div");
   title.textContent = `${pattern}: ${seqlets.length} seqlets${more}`;
