@@ -269,8 +269,14 @@ class Outputs:
                 except FileNotFoundError:
                     pass
                 os.close(fd)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            try:  # the process id, for a second run's message; a full disk fails here, before any output
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)  # while still held, as _release_locks does
+                os.close(fd)
+                raise write_error(exc, final) from None
             self._locks[key] = fd
 
     def _release_locks(self):

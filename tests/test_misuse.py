@@ -655,14 +655,19 @@ def test_options_that_were_silently_accepted_are_refused(work):
     run_cases(work, first_week_option_cases(work))
 
 
+def damaged_copy(source: Path, folder: Path, name: str, change) -> Path:
+    """``folder/NAME.h5``: a copy of the score file ``source`` changed by ``change(h5)`` (h5py, read-write)."""
+    path = folder / f"{name}.h5"
+    shutil.copy(source, path)
+    with h5py.File(path, "r+") as h5:
+        change(h5)
+    return path
+
+
 def damaged(source: Path, folder: Path) -> dict:
     """Copies of a score file, each damaged one way, with the words its one-line refusal must hold."""
     def copy(name, change):
-        path = folder / f"{name}.h5"
-        shutil.copy(source, path)
-        with h5py.File(path, "r+") as h5:
-            change(h5)
-        return path
+        return damaged_copy(source, folder, name, change)
 
     def nan(h5):
         contrib = h5["contrib"][()]
@@ -976,3 +981,36 @@ def test_variants_misuse(work):
     assert "skipped 1 variant(s) whose REF does not match the genome" in result.stderr
     with h5py.File(work / "w.h5") as h5:
         assert [i.decode() for i in h5["ids"][()]] == ["ok"]
+
+
+# ---------------------------------------------------------------------------------------------- issue 25's misuse
+def set_value(key, row, value):
+    """A change for ``damaged_copy``: dataset ``key``'s row ``row`` set to ``value``."""
+    def change(h5):
+        values = h5[key][()]
+        values[row] = value
+        h5[key][...] = values
+    return change
+
+
+def test_bigwig_refuses_windows_off_the_genome_and_strands_it_does_not_know(work, tmp_path):
+    """A negative start crashed libBigWig (SIGSEGV: lock, temporary and run folder left); a strand '?' was written as
+    '+'; a chromosome longer than a bigWig holds was a traceback. Each is one line naming the file and sequence."""
+    scores, sizes = work / "scores.h5", ("--chrom-sizes", work / "sizes.txt")
+    negative = damaged_copy(scores, work, "negative", set_value("start", 0, -100))
+    cases = [(damaged_copy(scores, work, "unknown", set_value("strand", 1, "?")), sizes,
+              "unknown.h5: damaged score file: 'strand' of sequence 'p' (row 1) is not + or - ('?')"),
+             (damaged_copy(scores, work, "far", set_value("start", 0, 10**6)), sizes, "ends past chr1 (length 200)"),
+             (scores, ("--chrom-sizes", work / "huge.txt"), "chromosome 'chr1': its size 5000000000 is beyond what a "
+                                                           "bigWig file can hold")]
+    (work / "huge.txt").write_text("chr1\t5000000000\nchr2\t100\n")
+    before = digest(work)
+    for path, chrom_sizes, message in cases:
+        assert_refused(invoke("bigwig", path, "--out", work / "t.bw", *chrom_sizes), message, work, before)
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    proc = seqlift_process(["bigwig", negative, "--out", work / "t.bw", *sizes], work, tmpdir=tmpdir)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and err.strip().splitlines() == [
+        f"seqlift: error: {negative}: damaged score file: 'start' of sequence 'chr1:40-80' (row 0) is below 0 (-100)"]
+    assert digest(work) == before and not list(tmpdir.iterdir())
