@@ -324,6 +324,8 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
     outputs.check_folder(outdir, force)
     with ScoreFile(scores_path, task) as scores:  # modisco-lite takes whole arrays
         seqlet_sizes(scores.length, window, seqlet_window, seqlet_flank)  # before minutes of reading and searching
+        for _ in scores.chunks("contrib"):  # not modisco-lite's input, but NaN there means a damaged file all the same
+            pass
         index = np.arange(scores.n)
         data = {"names": scores.names, "task": scores.task, "one_hot": scores.rows("one_hot", index),
                 "hypothetical": scores.rows("hypothetical", index)}

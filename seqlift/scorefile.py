@@ -13,6 +13,7 @@ an interrupted run leaves nothing at the destination. The HDF5 layout (one task:
 from __future__ import annotations
 
 import hashlib
+import re
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -497,10 +498,13 @@ class ScoreFile:
         the file and dataset."""
         try:
             return self._h5[key][selection]
-        except OSError as exc:
-            reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-            raise SeqliftError(f"{self.path}: damaged score file: '{key}' cannot be read ({reason}); the file's bytes "
-                               "were changed on disk or in a copy: score again, or restore it") from None
+        except OSError as exc:  # HDF5's message wraps the reason: "Can't read data (filter returned failure ...)"
+            found = re.search(r"\(([^()]+)\)\s*$", str(exc).strip().split("\n")[0])
+            reason = found.group(1) if found else str(exc).strip()[:120] or type(exc).__name__
+            rows = (f" rows {selection.start}-{min(selection.stop, len(self._h5[key])) - 1}"
+                    if isinstance(selection, slice) and selection.start is not None else "")
+            raise SeqliftError(f"{self.path}: damaged score file: '{key}'{rows} cannot be read ({reason}): its bytes "
+                               "changed after it was written; score again, or restore it") from None
 
     def checked(self, key, values: np.ndarray, first: int = 0, index=None) -> np.ndarray:
         """``values`` (rows of dataset ``key``; rows ``first``.. or ``index``), refused in one line naming the

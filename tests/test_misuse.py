@@ -683,6 +683,11 @@ def damaged(source: Path, folder: Path) -> dict:
             h5[key].resize(0, axis=0)
         h5.attrs["n_sequences"] = 0
 
+    def numbered(h5):
+        n = len(h5["names"])
+        del h5["names"]
+        h5["names"] = np.arange(n)
+
     def reshaped(h5):
         del h5["hypothetical"]
         h5.create_dataset("hypothetical", data=np.zeros((3, 7, 4), np.float32))
@@ -699,10 +704,28 @@ def damaged(source: Path, folder: Path) -> dict:
         copy("nan", nan): "damaged score file: 'contrib' of sequence",
         copy("partial", lambda h5: h5.attrs.__setitem__("resume_completed_sequences", 1)):
             "is the in-progress file of a run that has not finished",
+        copy("halves", lambda h5: h5["one_hot"].__setitem__(Ellipsis, 0.5)):
+            "damaged score file: 'one_hot' of sequence",  # then: "is not one-hot"
+        copy("numbered", numbered): "damaged score file: 'names' holds int64 values, not text",
+        flipped(copy("flipped", lambda h5: None), "contrib"):
+            "damaged score file: 'contrib' rows 0-",  # then: "cannot be read (filter returned failure during read)"
     }
     if regions:
         cases[copy("nostart", lambda h5: h5.__delitem__("start"))] = "damaged score file: no 'start' dataset"
     return cases
+
+
+def flipped(path: Path, key: str) -> Path:
+    """``path`` with bytes flipped inside the first stored chunk of dataset ``key`` (a compressed one: HDF5 fails
+    to read it back, as after a bad copy or a failing disk)."""
+    with h5py.File(path) as h5:
+        chunk = h5[key].id.get_chunk_info(0)
+    with open(path, "r+b") as handle:
+        handle.seek(chunk.byte_offset + chunk.size // 2)
+        data = handle.read(16)
+        handle.seek(chunk.byte_offset + chunk.size // 2)
+        handle.write(bytes(b ^ 0xFF for b in data))
+    return path
 
 
 def test_every_reader_refuses_a_damaged_score_file_in_one_line(work):
@@ -712,9 +735,10 @@ def test_every_reader_refuses_a_damaged_score_file_in_one_line(work):
     for path, message in cases.items():
         for args in (["logo", path, "--out", work / "l.png"],
                      ["bigwig", path, "--out", work / "t.bw", "--chrom-sizes", work / "sizes.txt"],
-                     ["motifs", path, "--out", work / "m"]):
-            if "'contrib' of sequence" in message and args[0] == "motifs":
-                continue  # motifs reads one_hot and hypothetical only: a NaN contribution is not its input
+                     ["motifs", path, "--out", work / "m"], ["export", path, "--out", work / "e.h5"],
+                     ["view", path, "--out", work / "v.html"]):
+            if "'one_hot' of sequence" in message and args[0] == "bigwig":
+                continue  # bigwig reads contributions only (one_hot too would add its decompression to genome-scale runs)
             assert_refused(invoke(*args), message, work, before)
 
 
