@@ -411,7 +411,7 @@ def _score_heads(request, heads, tasks, quiet):
 @user_errors
 def variants(model, variants, genome, out, null, skip_invalid, tasks, model_output, target_kind, backend, quiet,
              **options):
-    """Score each variant of VARIANTS (VCF, plain or bgzip, or TSV chrom pos ref alt [id]) with MODEL: both
+    """Score each variant of VARIANTS (VCF: plain, bgzip or gzip; or TSV chrom pos ref alt [id]) with MODEL: both
     alleles' windows, their contributions and predictions, and the effect alt - ref."""
     from seqlift import effects, pipeline
     from seqlift.errors import SeqliftError
