@@ -526,8 +526,8 @@ class _ShardFile:
 def variant_effects(model, variants, genome, tasks=(0,), **options) -> tuple[pd.DataFrame, dict]:
     """Every variant's effect and both alleles' contribution scores, as ``seqlift variants`` computes them.
 
-    model: a model file (as ``seqlift score`` takes it) or a loaded ``keras.Model``; variants: a VCF (plain, bgzip or gzip) or TSV
-    ``chrom pos ref alt [id]``; genome: its FASTA. tasks: output indices. options: ``seqlift variants``'s options
+    model: a model file (as ``seqlift score`` takes it) or a loaded ``keras.Model``; variants: a VCF (plain, bgzip or
+    gzip) or TSV ``chrom pos ref alt [id]``; genome: its FASTA. tasks: output indices. options: ``seqlift variants``'s options
     by the keywords ``pipeline.build_request`` hands to each spec (``method``, ``rule``, ``reference``, ``n_refs``,
     ``seed``, ``target``, ``output``, ``rc_average``, ``batch_size``, ``skip_invalid``, ...) and ``null``
     (shuffled controls per variant).
