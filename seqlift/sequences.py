@@ -129,6 +129,13 @@ def _read_raw(faidx, start: int, size: int) -> bytes:
 
 
 def _index_mismatch(fasta) -> str | None:
+    try:
+        return _index_mismatch_of(fasta)
+    except (OSError, ValueError, EOFError) as exc:  # bgzip blocks a stale .gzi points into the middle of
+        return f"the file cannot be read where it points ({type(exc).__name__})"
+
+
+def _index_mismatch_of(fasta) -> str | None:
     """Why an open FASTA's index does not describe its file (a record added, removed or changed since it was
     made), or None. Checked against the file's bytes, never its modification time: each record's header line
     ``>NAME`` lies between the end the index gives the record before it (blank lines allowed) and the offset it
@@ -155,9 +162,10 @@ def _index_mismatch(fasta) -> str | None:
     return None
 
 
-def _checked_index(path: Path, index: Path, fasta):
-    """``fasta`` once its existing ``index`` is found to match ``path`` (``_index_mismatch``). One of the user's is
-    reported, never changed; one in seqlift's cache is made again."""
+def _checked_index(path: Path, index: Path, fasta, created: bool):
+    """``fasta`` once its ``index`` (and, for bgzip, its ``.gzi``) is found to match ``path`` (``_index_mismatch``).
+    An index of the user's is reported, never changed; one in seqlift's cache is made again. created: ``index`` was
+    made just now, from the file (so only a bgzip file's existing .gzi can be stale)."""
     key = tuple((str(p), s.st_size, s.st_mtime_ns, s.st_ino) for p, s in ((index, index.stat()), (path, path.stat())))
     if key in _CHECKED_INDEXES:
         return fasta
@@ -166,11 +174,13 @@ def _checked_index(path: Path, index: Path, fasta):
         _CHECKED_INDEXES.add(key)
         return fasta
     fasta.close()
-    if index != Path(f"{path}.fai"):  # seqlift's own, in its cache
+    if created or index != Path(f"{path}.fai"):  # seqlift's own: just made, or in its cache
         index.unlink(missing_ok=True)
-        return _open_fasta(path)
-    raise SeqliftError(f"{index}: this FASTA index does not match {path} ({problem}); remove it and seqlift "
-                       "indexes the FASTA again")
+        if not created:
+            return _open_fasta(path)
+    stale = fasta.faidx.gzi_indexname if created else f"{index}" + (" (and its .gzi)" if fasta.faidx._bgzf else "")
+    raise SeqliftError(f"{stale}: this FASTA index does not match {path} ({problem}); remove it and seqlift indexes the "
+                       "FASTA again")
 
 
 def _open_fasta(path):
@@ -200,7 +210,9 @@ def _open_fasta(path):
         if "BGZF" in message or "bgzip" in message.lower():
             message = "gzip-compressed FASTA must be bgzip-compressed (bgzip, not gzip)"
         raise SeqliftError(f"{path}: malformed FASTA ({message[:200]})") from None
-    return fasta if created else _checked_index(path, index, fasta)
+    if created and not fasta.faidx._bgzf:  # just made from the file itself
+        return fasta
+    return _checked_index(path, index, fasta, created)
 
 
 def open_genome(path):
