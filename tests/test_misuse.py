@@ -214,6 +214,14 @@ def bad_option_cases(w):
         (["motifs", w / "scores.h5", "--out", w / "missing" / "m"], "does not exist; create it first"),
         (["motifs", w / "scores.h5", "--out", w / "m", "--seed", "-3"], "seed -3 is out of range"),
         (["motifs", w / "scores.h5", "--out", w / "m", "--motif-db", w / "in.fa"], "no motifs in the MEME file"),
+        (["motifs", w / "scores.h5", "--out", w / "m", "--window", "500"],  # modisco-lite ran for minutes
+         "--window 500: longer than the score file's sequences (40 bp)"),
+        (["motifs", w / "scores.h5", "--out", w / "m", "--seqlet-window", "30", "--seqlet-flank", "10"],
+         "--seqlet-window and --seqlet-flank: a seqlet of 30 bp and two flanks of 10 bp (50 bp) does not fit in the "
+         "40 bp searched (the sequences are 40 bp)"),
+        (["motifs", w / "scores.h5", "--out", w / "m", "--window", "20", "--seqlet-flank", "1"],
+         "--seqlet-flank: a seqlet of 20 bp and two flanks of 1 bp (22 bp) does not fit in the 20 bp searched (the "
+         "sequences are 40 bp, --window 20)"),
         (["simulate", w / "sim", "--seed", "-1"], "seed -1 is out of range"),
         (["simulate", w / "sim", "--background", "nan,0.25,0.25,0.25"], "not a finite number"),
         (["simulate", w / "missing" / "sim"], "does not exist; create it first"),
