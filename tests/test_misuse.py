@@ -525,6 +525,36 @@ def test_a_failed_run_leaves_no_library_temporaries(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run_and_a_live_ones_kept(tmp_path):
+    """SIGKILL runs no handler, so a run's folder in the temporary folder stays; the next run removes it once it can
+    take the folder's lock. A folder whose lock another process holds (a live run, whatever its process id or PID
+    namespace) is kept, and so is one with no lock file (not seqlift's to judge)."""
+    import fcntl
+
+    code = ("import sys, time\nfrom seqlift.cli import main as m\n@m.cli.command()\ndef hang():\n"
+            "    print('ready', flush=True)\n    time.sleep(600)\nsys.argv = ['seqlift', 'hang']\nm.main()\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
+    killed = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert killed.stdout.readline().strip() == "ready"
+        assert len(list(tmp_path.glob("seqlift-run-*"))) == 1
+    finally:
+        killed.kill()
+        killed.communicate(timeout=60)
+    (tmp_path / "seqlift-run-unlocked").mkdir()
+    live = tmp_path / "seqlift-run-live"
+    live.mkdir()
+    lock = os.open(live / ".seqlift-run-lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        proc = subprocess.run([sys.executable, "-c", "from seqlift.cli.main import main; main()", "--version"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["seqlift-run-live", "seqlift-run-unlocked"]
+    finally:
+        os.close(lock)
+
+
 def test_ctrl_c_while_the_model_loads(work, tmp_path):
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
