@@ -720,6 +720,7 @@ def _scratch_folder() -> tuple[str, int] | None:
         making = tempfile.mkdtemp(prefix="seqlift-new-", dir=parent)
     except OSError:
         return None
+    fd = None
     try:  # made and locked under another prefix, then renamed: a seqlift-run-* folder is never unlocked while live
         fd = os.open(os.path.join(making, _SCRATCH_LOCK), os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -727,6 +728,8 @@ def _scratch_folder() -> tuple[str, int] | None:
         os.rename(making, scratch)
     except OSError:
         shutil.rmtree(making, ignore_errors=True)
+        if fd is not None:
+            os.close(fd)
         return None
     _remove_abandoned_scratch(parent, scratch)
     os.environ["TMPDIR"] = scratch  # child processes (Ray's) too
