@@ -315,6 +315,7 @@ class VariantWriter:
                 self._h5.flush()
 
     def _create(self, path: Path, attrs: dict) -> h5py.File:
+        self._outputs.ensure_room(self._path, 0)  # its header and empty datasets: HDF5 crashes on a failed write
         h5 = h5py.File(path, "w")
         length, rows = self.length, self._rows
         per_base = ((len(self.tasks),) if self.task_axis else ()) + (length, 4)

@@ -138,6 +138,12 @@ def to_patterns(pos, neg, offset) -> list[Pattern]:
     return patterns
 
 
+def _results_size(patterns) -> int:
+    """Bytes modisco-lite's ``save_hdf5`` writes for ``patterns`` (at most): each pattern's and each seqlet's three
+    (W, 4) arrays, and again for its sub-patterns, which hold the same seqlets."""
+    return sum(2 * (3 * np.asarray(p.sequence).nbytes * (len(p.seqlets) + 1) + 32 * len(p.seqlets)) for p in patterns)
+
+
 def read_motif_database(database) -> dict:
     """Motifs of a MEME file, ``{name: (4, w) PWM}``; anything else is a one-line error naming the file."""
     from memelite.io import read_meme
@@ -202,8 +208,9 @@ def _meme(patterns, path):
     from modiscolite.meme_writer import MEMEWriter, MEMEWriterMotif
 
     motifs = [MEMEWriterMotif(p.name, p.ppm[p.core[0]:p.core[1]], len(p.seqlets), ALPHABET) for p in patterns]
-    MEMEWriter("5", motifs=motifs, alphabet=ALPHABET, strands="+ -",  # motifs given: its default list is shared
-               background_frequencies="A 0.25 C 0.25 G 0.25 T 0.25").write(path)
+    writer = MEMEWriter("5", motifs=motifs, alphabet=ALPHABET, strands="+ -",  # motifs given: its default list is
+                        background_frequencies="A 0.25 C 0.25 G 0.25 T 0.25")  # shared
+    path.write_text(writer.get_output())  # not its write(): that turns a full disk into an IOError without errno
 
 
 def _logos(patterns, outdir):
@@ -339,6 +346,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=None, max_seqlets=2
                                                verbose, seqlet_window, seqlet_flank)
         import modiscolite
 
+        outputs.ensure_room(tmp, _results_size(pos + neg))  # HDF5 crashes on a failed write
         modiscolite.io.save_hdf5(str(tmp / "modisco_results.h5"), pos, neg, window)
         patterns = to_patterns(pos, neg, offset)
         if targets is not None:

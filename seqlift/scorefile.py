@@ -162,6 +162,7 @@ class ScoreWriter:
 
     def _create(self, path: Path, attrs: dict, regions: bool) -> h5py.File:
         """A new HDF5 file with every dataset empty, growing along its first axis."""
+        self._outputs.ensure_room(self._h5_path, 0)  # its header and empty datasets: HDF5 crashes on a failed write
         h5 = h5py.File(path, "w")
         # A resumable file's compressed chunks never straddle two of its chunks, so writing the next
         # chunk never rewrites (and a kill never damages) a flushed one: rows per HDF5 chunk divide it.
