@@ -419,7 +419,7 @@ def _score_heads(request, heads, tasks, quiet):
 @user_errors
 def variants(model, variants, genome, out, null, skip_invalid, tasks, model_output, target_kind, backend, quiet,
              **options):
-    """Score each variant of VARIANTS (VCF, plain or bgzip, or TSV chrom pos ref alt [id]) with MODEL: both
+    """Score each variant of VARIANTS (VCF: plain, bgzip or gzip; or TSV chrom pos ref alt [id]) with MODEL: both
     alleles' windows, their contributions and predictions, and the effect alt - ref."""
     from seqlift import effects, pipeline
     from seqlift.errors import SeqliftError
@@ -534,11 +534,13 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
 @click.option("--max-seqlets", type=click.IntRange(1), default=2000, show_default=True, help="Seqlets per metacluster.")
 @click.option("--window", type=click.IntRange(1), default=None, help="Central window searched for seqlets (bp).  [default: the whole sequence]")
 @click.option("--n-leiden", type=click.IntRange(1), default=2, show_default=True, help="Leiden clusterings with different seeds.")
-@click.option("--seqlet-window", type=click.IntRange(1), default=21, show_default=True,
+@click.option("--seqlet-window", type=click.IntRange(1), default=None,
               help="Seqlet core (bp): TF-MoDISco-lite's library default, which seqlift's benchmark used; "
-                   "`modisco motifs` defaults to 20 (-z).")
-@click.option("--seqlet-flank", type=click.IntRange(0), default=10, show_default=True,
-              help="Flank added to each seqlet (bp): the library's default; `modisco motifs` defaults to 5 (-f).")
+                   "`modisco motifs` defaults to 20 (-z).  [default: 21, or the window searched if shorter]")
+@click.option("--seqlet-flank", type=click.IntRange(0), default=None,
+              help="Flank added to each side of a seqlet (bp): the library's default; `modisco motifs` defaults to 5 "
+                   "(-f). Core and flanks must fit in the window searched.  [default: 10, or a quarter of the window "
+                   "if less]")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of TF-MoDISco-lite's random draws (numpy's global generator, as modisco-lite uses it).")
 @click.option("--force", is_flag=True,
@@ -776,20 +778,71 @@ def _is_variant_file(path) -> bool:
         return False
 
 
-def _scratch_folder() -> str | None:
+# The lock file inside each run's temporary folder: the run holds an ``flock`` on it for its whole life.
+_SCRATCH_LOCK = ".seqlift-run-lock"
+_SCRATCH_PREFIX = "seqlift-run-"
+
+
+def _scratch_folder() -> tuple[str, int] | None:
     """A folder of this run's own, made in the temporary folder, that every library's temporary files go to
     (TensorFlow's generated modules, a local Ray cluster's session and its workers' files): ``main`` removes it
     however the run ends, since a failed run's ``os._exit`` skips the exit handlers that would remove them one by
-    one, and Ray's workers are stopped without running theirs. None where no folder can be made there."""
+    one, and Ray's workers are stopped without running theirs. The run holds an ``flock`` on a lock file inside it
+    for its whole life, so a later run removes it only once its owner is gone (``_remove_abandoned_scratch``).
+    Returns the folder and the lock's descriptor, or None where no folder can be made there."""
+    import fcntl
+    import shutil
     import tempfile
 
+    parent = tempfile.gettempdir()
     try:
-        scratch = tempfile.mkdtemp(prefix="seqlift-run-")
+        making = tempfile.mkdtemp(prefix="seqlift-new-", dir=parent)
     except OSError:
         return None
+    fd = None
+    try:  # made and locked under another prefix, then renamed: a seqlift-run-* folder is never unlocked while live
+        fd = os.open(os.path.join(making, _SCRATCH_LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        scratch = os.path.join(parent, _SCRATCH_PREFIX + os.path.basename(making).removeprefix("seqlift-new-"))
+        os.rename(making, scratch)
+    except OSError:
+        shutil.rmtree(making, ignore_errors=True)
+        if fd is not None:
+            os.close(fd)
+        return None
+    _remove_abandoned_scratch(parent, scratch)
     os.environ["TMPDIR"] = scratch  # child processes (Ray's) too
     tempfile.tempdir = None  # gettempdir() reads TMPDIR again
-    return scratch
+    return scratch, fd
+
+
+def _remove_abandoned_scratch(parent: str, own: str):
+    """Remove the temporary folders of runs that are gone (SIGKILL, a crash: no handler of theirs ran). A folder
+    is abandoned when its lock can be taken: a live run holds it, whatever its process id or PID namespace (a
+    container sharing /tmp); a folder with no lock file is not judged."""
+    import fcntl
+    import shutil
+
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(_SCRATCH_PREFIX) or entry.path == own:
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            fd = os.open(os.path.join(entry.path, _SCRATCH_LOCK), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(entry.path, ignore_errors=True)  # while holding its lock: no other run judges it meanwhile
+        except OSError:  # held: its run is alive
+            pass
+        finally:
+            os.close(fd)
 
 
 def main():
@@ -801,6 +854,12 @@ def main():
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, a write fails (EFBIG) instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     scratch = _scratch_folder()
+
+    def remove_scratch():
+        if scratch:
+            shutil.rmtree(scratch[0], ignore_errors=True)
+            os.close(scratch[1])
+
     try:
         cli(prog_name="seqlift")
     except SystemExit as exc:
@@ -811,12 +870,10 @@ def main():
         # crashes on a file whose last write failed (disk full, file-size limit).
         sys.stdout.flush()
         sys.stderr.flush()
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+        remove_scratch()
         os._exit(code)
     finally:
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+        remove_scratch()
 
 
 if __name__ == "__main__":

@@ -331,6 +331,7 @@ class VariantWriter:
                 self._h5.flush()
 
     def _create(self, path: Path, attrs: dict) -> h5py.File:
+        self._outputs.ensure_room(self._path, 0)  # its header and empty datasets: HDF5 crashes on a failed write
         h5 = h5py.File(path, "w")
         length, rows = self.length, self._rows
         per_base = ((len(self.tasks),) if self.task_axis else ()) + (length, 4)
@@ -545,8 +546,8 @@ class _ShardFile:
 def variant_effects(model, variants, genome, tasks=(0,), **options) -> tuple[pd.DataFrame, dict]:
     """Every variant's effect and both alleles' contribution scores, as ``seqlift variants`` computes them.
 
-    model: a model file (as ``seqlift score`` takes it) or a loaded ``keras.Model``; variants: a VCF (plain or bgzip) or TSV
-    ``chrom pos ref alt [id]``; genome: its FASTA. tasks: output indices. options: ``seqlift variants``'s options
+    model: a model file (as ``seqlift score`` takes it) or a loaded ``keras.Model``; variants: a VCF (plain, bgzip or
+    gzip) or TSV ``chrom pos ref alt [id]``; genome: its FASTA. tasks: output indices. options: ``seqlift variants``'s options
     by the keywords ``pipeline.build_request`` hands to each spec (``method``, ``rule``, ``reference``, ``n_refs``,
     ``seed``, ``target``, ``output``, ``rc_average``, ``batch_size``, ``skip_invalid``, ...) and ``null``
     (shuffled controls per variant).

@@ -73,16 +73,38 @@ def trim_core(cwm: np.ndarray, fraction=TRIM_FRACTION) -> tuple[int, int]:
 SEQLET_WINDOW, SEQLET_FLANK = 21, 10
 
 
+def seqlet_sizes(length: int, window=None, seqlet_window=None, seqlet_flank=None) -> tuple[int, int, int]:
+    """``(window, seqlet core, flank)`` in bp for sequences of ``length`` bp: the central window TF-MoDISco-lite
+    searches (default: the whole sequence) and its ``sliding_window_size`` and ``flank_size``. The defaults
+    (``SEQLET_WINDOW``, ``SEQLET_FLANK``) shrink to fit short windows; a window longer than the sequences, or a
+    seqlet core and flanks given that do not fit in the window, are refused (modisco-lite would search for
+    minutes and find nothing)."""
+    if window is not None and window > length:
+        raise SeqliftError(f"--window {window}: longer than the score file's sequences ({length} bp); give at most "
+                           f"{length}, or leave it out to search the whole sequence")
+    window = window or length
+    core = min(SEQLET_WINDOW, window) if seqlet_window is None else seqlet_window
+    flank = min(SEQLET_FLANK, window // 4) if seqlet_flank is None else seqlet_flank
+    given = [option for option, value in (("--seqlet-window", seqlet_window), ("--seqlet-flank", seqlet_flank))
+             if value is not None]
+    if given and core + 2 * flank > window:
+        raise SeqliftError(f"{' and '.join(given)}: a seqlet of {core} bp and two flanks of {flank} bp "
+                           f"({core + 2 * flank} bp) does not fit in the {window} bp searched (the sequences are "
+                           f"{length} bp{f', --window {window}' if window != length else ''}); give smaller ones")
+    return window, core, flank
+
+
 def run_modisco(one_hot, hypothetical, max_seqlets=2000, window=None, n_leiden=2, seed=0, verbose=False,
-                seqlet_window=SEQLET_WINDOW, seqlet_flank=SEQLET_FLANK):
+                seqlet_window=None, seqlet_flank=None):
     """TF-MoDISco-lite on ``(N, L, 4)`` arrays; returns (positive patterns, negative patterns, window).
 
-    seqlet_window, seqlet_flank: its ``sliding_window_size`` and ``flank_size`` (bp; capped for short windows).
+    window, seqlet_window, seqlet_flank: the central window searched, its ``sliding_window_size`` and
+    ``flank_size`` (bp; ``seqlet_sizes`` checks them; by default 21 and 10, less for short windows).
     """
     import modiscolite
 
     length = one_hot.shape[1]
-    window = min(window or length, length)
+    window, seqlet_window, seqlet_flank = seqlet_sizes(length, window, seqlet_window, seqlet_flank)
     start = (length - window) // 2
     contrib = (hypothetical * one_hot).sum(-1)
     if not (contrib < 0).any() or not (contrib > 0).any():
@@ -95,8 +117,8 @@ def run_modisco(one_hot, hypothetical, max_seqlets=2000, window=None, n_leiden=2
         pos, neg = modiscolite.tfmodisco.TFMoDISco(
             one_hot=np.ascontiguousarray(one_hot[:, start:start + window], np.float32),
             hypothetical_contribs=np.ascontiguousarray(hypothetical[:, start:start + window], np.float32),
-            max_seqlets_per_metacluster=max_seqlets, sliding_window_size=min(seqlet_window, window),
-            flank_size=min(seqlet_flank, window // 4), target_seqlet_fdr=0.05, n_leiden_runs=n_leiden, verbose=verbose)
+            max_seqlets_per_metacluster=max_seqlets, sliding_window_size=seqlet_window, flank_size=seqlet_flank,
+            target_seqlet_fdr=0.05, n_leiden_runs=n_leiden, verbose=verbose)
     except ValueError as exc:  # its seqlet thresholds cannot be fitted when the scores carry too little signal
         raise SeqliftError(f"TF-MoDISco-lite could not separate seqlets from the background in these scores "
                            f"({str(exc)[:100]}); score more sequences or check the model") from None
@@ -114,6 +136,12 @@ def to_patterns(pos, neg, offset) -> list[Pattern]:
             patterns.append(oriented(Pattern(f"{sign}_pattern_{i}", sign, np.asarray(p.sequence), cwm, seqlets,
                                              trim_core(cwm))))
     return patterns
+
+
+def _results_size(patterns) -> int:
+    """Bytes modisco-lite's ``save_hdf5`` writes for ``patterns`` (at most): each pattern's and each seqlet's three
+    (W, 4) arrays, and again for its sub-patterns, which hold the same seqlets."""
+    return sum(2 * (3 * np.asarray(p.sequence).nbytes * (len(p.seqlets) + 1) + 32 * len(p.seqlets)) for p in patterns)
 
 
 def read_motif_database(database) -> dict:
@@ -213,8 +241,9 @@ def _meme(patterns, path):
     from modiscolite.meme_writer import MEMEWriter, MEMEWriterMotif
 
     motifs = [MEMEWriterMotif(p.name, p.ppm[p.core[0]:p.core[1]], len(p.seqlets), ALPHABET) for p in patterns]
-    MEMEWriter("5", motifs=motifs, alphabet=ALPHABET, strands="+ -",  # motifs given: its default list is shared
-               background_frequencies="A 0.25 C 0.25 G 0.25 T 0.25").write(path)
+    writer = MEMEWriter("5", motifs=motifs, alphabet=ALPHABET, strands="+ -",  # motifs given: its default list is
+                        background_frequencies="A 0.25 C 0.25 G 0.25 T 0.25")  # shared
+    path.write_text(writer.get_output())  # not its write(): that turns a full disk into an IOError without errno
 
 
 def _logos(patterns, outdir):
@@ -327,8 +356,8 @@ core; PWM: information content of the seqlets' bases.</p>
 
 
 def discover_motifs(scores_path, outdir, task=None, motif_db=JASPAR, max_seqlets=2000, window=None, n_leiden=2,
-                    seed=0, verbose=False, force=False, started=lambda: None, seqlet_window=SEQLET_WINDOW,
-                    seqlet_flank=SEQLET_FLANK, jaspar_taxon="vertebrates"):
+                    seed=0, verbose=False, force=False, started=lambda: None, seqlet_window=None, seqlet_flank=None,
+                    jaspar_taxon="vertebrates"):
     """``seqlift motifs``: TF-MoDISco-lite + TOMTOM on a score file; writes everything into ``outdir``.
 
     The folder is built under a temporary name and its files moved into ``outdir`` at the end. An
@@ -345,6 +374,9 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=JASPAR, max_seqlets
     outputs = Outputs([scores_path, database_file])
     outputs.check_folder(outdir, force)
     with ScoreFile(scores_path, task) as scores:  # modisco-lite takes whole arrays
+        seqlet_sizes(scores.length, window, seqlet_window, seqlet_flank)  # before minutes of reading and searching
+        for _ in scores.chunks("contrib"):  # not modisco-lite's input, but NaN there means a damaged file all the same
+            pass
         index = np.arange(scores.n)
         data = {"names": scores.names, "task": scores.task, "one_hot": scores.rows("one_hot", index),
                 "hypothetical": scores.rows("hypothetical", index)}
@@ -358,6 +390,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=JASPAR, max_seqlets
                                                verbose, seqlet_window, seqlet_flank)
         import modiscolite
 
+        outputs.ensure_room(tmp, _results_size(pos + neg))  # HDF5 crashes on a failed write
         modiscolite.io.save_hdf5(str(tmp / "modisco_results.h5"), pos, neg, window)
         patterns = to_patterns(pos, neg, offset)
         if targets is not None:

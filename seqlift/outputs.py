@@ -269,8 +269,14 @@ class Outputs:
                 except FileNotFoundError:
                     pass
                 os.close(fd)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            try:  # the process id, for a second run's message; a full disk fails here, before any output
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)  # while still held, as _release_locks does
+                os.close(fd)
+                raise write_error(exc, final) from None
             self._locks[key] = fd
 
     def _release_locks(self):
@@ -356,7 +362,8 @@ class Outputs:
             raise SeqliftError(f"{destination}: cannot write: the disk is full ({_size(free)} free, "
                                f"the next part needs up to {_size(nbytes)})")
         limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else -1
-        if limit not in (-1, getattr(resource, "RLIM_INFINITY", -1)) and tmp.stat().st_size + nbytes > limit:
+        size = tmp.stat().st_size if tmp.exists() else 0  # a resumable OUT.partial is set up beside, then renamed
+        if limit not in (-1, getattr(resource, "RLIM_INFINITY", -1)) and size + nbytes > limit:
             raise SeqliftError(f"{destination}: cannot write: the file-size limit was reached "
                                f"({_size(limit)}, see ulimit -f)")
 

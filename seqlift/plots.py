@@ -230,6 +230,7 @@ def draw_logo_file(scores_path, out, task=None, name=None, top=None, hypothetica
         if name is None:
             totals = np.concatenate([c.reshape(len(c), -1).sum(1) for _, c in scores.chunks("contrib")])
         chosen = choose_sequences(scores.names, totals, name, top)
+        scores.rows("one_hot", chosen)  # not drawn, but checked: a damaged file is refused whatever is drawn
         data = {"names": scores.names[chosen], "attrs": scores.attrs, "task": scores.task,
                 "contrib": scores.rows("contrib", chosen), "hypothetical": scores.rows("hypothetical", chosen)}
     return draw_logos(data, list(range(len(chosen))), out, hypothetical, start, end, around_max, motifs,

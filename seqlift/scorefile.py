@@ -13,6 +13,7 @@ an interrupted run leaves nothing at the destination. The HDF5 layout (one task:
 from __future__ import annotations
 
 import hashlib
+import re
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -161,6 +162,7 @@ class ScoreWriter:
 
     def _create(self, path: Path, attrs: dict, regions: bool) -> h5py.File:
         """A new HDF5 file with every dataset empty, growing along its first axis."""
+        self._outputs.ensure_room(self._h5_path, 0)  # its header and empty datasets: HDF5 crashes on a failed write
         h5 = h5py.File(path, "w")
         # A resumable file's compressed chunks never straddle two of its chunks, so writing the next
         # chunk never rewrites (and a kill never damages) a flushed one: rows per HDF5 chunk divide it.
@@ -199,7 +201,7 @@ class ScoreWriter:
         expand = (lambda a: a) if self.task_axis else (lambda a: a[:, None])
         for start in range(0, self.n, block):
             rows = slice(start, min(start + block, self.n))
-            names = [n.decode() if isinstance(n, bytes) else n for n in self._h5["names"][rows]]
+            names = _decoded(self._h5["names"][rows])
             one_hot = self._h5["one_hot"][rows]
             scores = Scores(**{name: expand(self._h5[key][rows]) for key, name in _FIELDS.items()})
             self._write_streams(names, one_hot, scores)
@@ -237,7 +239,7 @@ class ScoreWriter:
     def append_file_rows(self, values: dict):
         """Append rows read from another score file (``{dataset: rows}``, its layout) and their summary."""
         expand = (lambda a: a) if self.task_axis else (lambda a: a[:, None])
-        names = [n.decode() if isinstance(n, bytes) else n for n in values["names"]]
+        names = _decoded(values["names"])
         self.append_rows(values)
         self._write_streams(names, values["one_hot"],
                             SimpleNamespace(**{name: expand(values[key]) for key, name in _FIELDS.items()}))
@@ -324,8 +326,8 @@ def merge_shards(outputs: Outputs, out, shards, block: int = 4096) -> int:
             for i in order:
                 shard = files[i]
                 for start in range(0, shard.n, block):
-                    writer.append_file_rows({key: shard.finite(key, shard._h5[key][start:start + block], start)
-                                             for key in shard._h5})
+                    rows = slice(start, start + block)
+                    writer.append_file_rows({key: shard.checked(key, shard.read(key, rows), start) for key in shard._h5})
             writer.close()
         except BaseException:
             writer.abort()
@@ -399,6 +401,22 @@ class _NpzStream:
             pass
 
 
+# What a dataset holds where it is not numbers.
+_KINDS = {"names": "text", "chrom": "text", "strand": "text", "start": "integers"}
+
+
+def _holds(dataset, kind: str) -> bool:
+    """Whether an HDF5 dataset's type is ``kind``: "text", "integers" or "numbers"."""
+    if kind == "text":
+        return h5py.check_string_dtype(dataset.dtype) is not None
+    return dataset.dtype.kind in ("iu" if kind == "integers" else "iuf")
+
+
+def _decoded(values) -> list[str]:
+    """Strings of an HDF5 text dataset's values (h5py gives bytes)."""
+    return [v.decode() if isinstance(v, bytes) else v for v in values]
+
+
 class ScoreFile:
     """A score file opened for reading in pieces (a file of millions of sequences never loads whole).
 
@@ -417,17 +435,16 @@ class ScoreFile:
         self.path = path
         try:
             self._check()
+            self.attrs = dict(self._h5.attrs)
+            tasks = self.tasks
+            if task is not None and task not in tasks:
+                raise SeqliftError(f"{path}: task {task} is not in the file (tasks: {tasks})")
+            self.task = tasks[0] if task is None else task
+            self._task_index = tasks.index(self.task) if self._h5["contrib"].ndim == 4 else None
+            self.names = np.array(_decoded(self.read("names")))
         except BaseException:
             self._h5.close()
             raise
-        self.attrs = dict(self._h5.attrs)
-        tasks = self.tasks
-        if task is not None and task not in tasks:
-            self._h5.close()
-            raise SeqliftError(f"{path}: task {task} is not in the file (tasks: {tasks})")
-        self.task = tasks[0] if task is None else task
-        self._task_index = tasks.index(self.task) if self._h5["contrib"].ndim == 4 else None
-        self.names = np.array([n.decode() if isinstance(n, bytes) else n for n in self._h5["names"][()]])
         self.n = len(self.names)
         self.length = self._h5["one_hot"].shape[1]
 
@@ -445,6 +462,10 @@ class ScoreFile:
         if missing:
             raise SeqliftError(f"{path}: damaged score file: no '{missing[0]}' dataset"
                                + (f" (nor {', '.join(missing[1:])})" if missing[1:] else ""))
+        for key in ("names", "one_hot", *_FIELDS, "chrom", "start", "strand"):
+            kind = _KINDS.get(key, "numbers")
+            if key in h5 and not _holds(h5[key], kind):
+                raise SeqliftError(f"{path}: damaged score file: '{key}' holds {h5[key].dtype} values, not {kind}")
         try:
             tasks = [int(t) for t in np.atleast_1d(h5.attrs.get("tasks", [0]))]
         except (TypeError, ValueError):
@@ -472,21 +493,50 @@ class ScoreFile:
         if n == 0:
             raise SeqliftError(f"{path}: the score file holds no sequences")
 
-    def finite(self, key, values: np.ndarray, first: int = 0, index=None) -> np.ndarray:
-        """``values`` (rows of dataset ``key``), refused in one line naming the first NaN or infinite row."""
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
-            bad = int(np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(1))[0])
-            row = int(index[bad]) if index is not None else first + bad
-            raise SeqliftError(f"{self.path}: damaged score file: '{key}' of sequence '{self.names[row]}' (row {row}) "
-                               "is NaN or infinite")
+    def read(self, key, selection=()) -> np.ndarray:
+        """``selection`` (h5py indexing: a slice, increasing indices) of dataset ``key`` as stored; a part HDF5
+        cannot read back (a failed checksum or decompression: the file's bytes changed) is one line naming
+        the file and dataset."""
+        try:
+            return self._h5[key][selection]
+        except OSError as exc:  # HDF5's message wraps the reason: "Can't read data (filter returned failure ...)"
+            found = re.search(r"\(([^()]+)\)\s*$", str(exc).strip().split("\n")[0])
+            reason = found.group(1) if found else str(exc).strip()[:120] or type(exc).__name__
+            rows = (f" rows {selection.start}-{min(selection.stop, len(self._h5[key])) - 1}"
+                    if isinstance(selection, slice) and selection.start is not None else "")
+            raise SeqliftError(f"{self.path}: damaged score file: '{key}'{rows} cannot be read ({reason}): its bytes "
+                               "changed after it was written; score again, or restore it") from None
+
+    def checked(self, key, values: np.ndarray, first: int = 0, index=None) -> np.ndarray:
+        """``values`` (rows of dataset ``key``; rows ``first``.. or ``index``), refused in one line naming the
+        first row that holds NaN or infinity, or, for ``one_hot``, a position that is not one 1 and three 0s
+        (or all 0 for N)."""
+        problems = []
+        if values.dtype.kind == "f":
+            problems.append((~np.isfinite(values.reshape(len(values), -1)).all(1), "is NaN or infinite"))
+        if key == "one_hot":
+            one_hot = ((values == 0) | (values == 1)).all((-2, -1)) & (values.sum(-1) <= 1).all(-1)
+            problems.append((~one_hot, "is not one-hot (each position one 1 and three 0s, or all 0 for N)"))
+        for bad, what in problems:
+            if bad.any():
+                row = int(index[np.argmax(bad)]) if index is not None else first + int(np.argmax(bad))
+                raise SeqliftError(f"{self.path}: damaged score file: '{key}' of sequence '{self.names[row]}' "
+                                   f"(row {row}) {what}")
         return values
 
     def regions(self):
-        """``(chrom, start, strand)`` per record for BED input (records scored on their strand), else None."""
+        """``(chrom, start, strand)`` per record for BED input (records scored on their strand), else None. A start
+        below 0 or a strand other than + or - (what the writer writes) is refused, naming the sequence."""
         if "chrom" not in self._h5:
             return None
-        decode = lambda values: [v.decode() if isinstance(v, bytes) else v for v in values]  # noqa: E731
-        return list(zip(decode(self._h5["chrom"][()]), self._h5["start"][()].tolist(), decode(self._h5["strand"][()])))
+        chrom, start, strand = _decoded(self.read("chrom")), self.read("start").tolist(), _decoded(self.read("strand"))
+        for key, values, bad, what in (("start", start, lambda s: s < 0, "is below 0"),
+                                       ("strand", strand, lambda s: s not in ("+", "-"), "is not + or -")):
+            row = next((i for i, value in enumerate(values) if bad(value)), None)
+            if row is not None:
+                raise SeqliftError(f"{self.path}: damaged score file: '{key}' of sequence '{self.names[row]}' "
+                                   f"(row {row}) {what} ({values[row]!r})")
+        return list(zip(chrom, start, strand))
 
     def _select(self, key, values):
         if self._task_index is not None and key in _FIELDS:
@@ -497,15 +547,15 @@ class ScoreFile:
         """Rows ``index`` (any order) of dataset ``key`` for this task."""
         unique, position = np.unique(np.asarray(index, dtype=np.int64), return_inverse=True)
         if len(unique) and unique[-1] - unique[0] + 1 == len(unique):  # a run of rows: one slice, far faster
-            values = self._select(key, self._h5[key][unique[0]:unique[-1] + 1])
+            values = self._select(key, self.read(key, slice(unique[0], unique[-1] + 1)))
         else:
-            values = self._select(key, self._h5[key][unique])  # h5py reads increasing indices
-        return self.finite(key, values, index=unique)[position]
+            values = self._select(key, self.read(key, unique))  # h5py reads increasing indices
+        return self.checked(key, values, index=unique)[position]
 
     def chunks(self, key, size=4096):
         """``(start, rows)`` for successive chunks of dataset ``key`` for this task."""
         for start in range(0, self.n, size):
-            yield start, self.finite(key, self._select(key, self._h5[key][start:start + size]), start)
+            yield start, self.checked(key, self._select(key, self.read(key, slice(start, start + size))), start)
 
     def close(self):
         self._h5.close()

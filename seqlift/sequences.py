@@ -94,10 +94,93 @@ def _index_path(path: Path) -> Path:
 
 
 def _pyfaidx(path: Path, index: Path):
+    """pyfaidx's reader of ``path`` through ``index`` (made when missing). It never rebuilds an index it finds:
+    pyfaidx would judge one stale by modification times alone, and overwrite it; ``_index_mismatch`` checks it
+    against the file instead."""
+    import warnings
+
     import pyfaidx
 
-    return pyfaidx.Fasta(str(path), indexname=str(index), as_raw=True, sequence_always_upper=False,
-                         read_long_names=False, rebuild=True, build_index=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is older than FASTA file", category=RuntimeWarning)
+        return pyfaidx.Fasta(str(path), indexname=str(index), as_raw=True, sequence_always_upper=False,
+                             read_long_names=False, rebuild=False, build_index=True)
+
+
+# How far from where its index says a header line may start (bytes): further, the index is not this file's.
+_HEADER_LIMIT = 1 << 16
+# Indexes checked against their FASTA in this process: (index, its and the FASTA's size, time and inode).
+_CHECKED_INDEXES: set[tuple] = set()
+
+
+def _read_raw(faidx, start: int, size: int) -> bytes:
+    """``size`` bytes of the FASTA's text from ``start`` (uncompressed offsets: through pyfaidx's .gzi for bgzip)."""
+    if faidx._bgzf:
+        import bisect
+
+        from Bio.bgzf import make_virtual_offset
+
+        found = bisect.bisect_left(faidx.gzi_index, start)  # as pyfaidx's own reads find a block
+        block = faidx.gzi_index[found - 1 if found else 0]
+        faidx.file.seek(make_virtual_offset(block.cstart, start - block.ustart))
+    else:
+        faidx.file.seek(start)
+    return faidx.file.read(size)
+
+
+def _index_mismatch(fasta) -> str | None:
+    try:
+        return _index_mismatch_of(fasta)
+    except (OSError, ValueError, EOFError) as exc:  # bgzip blocks a stale .gzi points into the middle of
+        return f"the file cannot be read where it points ({type(exc).__name__})"
+
+
+def _index_mismatch_of(fasta) -> str | None:
+    """Why an open FASTA's index does not describe its file (a record added, removed or changed since it was
+    made), or None. Checked against the file's bytes, never its modification time: each record's header line
+    ``>NAME`` lies between the end the index gives the record before it (blank lines allowed) and the offset it
+    gives the record, and after the last record's last base comes nothing but white space. A few bytes read per
+    record."""
+    faidx, end = fasta.faidx, 0
+    for name, record in faidx.index.items():
+        if not 0 < record.offset - end <= _HEADER_LIMIT:
+            return f"record '{name}' does not start right after the record before it"
+        header = _read_raw(faidx, end, record.offset - end).lstrip(b" \t\r\n")
+        if header[:1] != b">" or not header.endswith(b"\n") or header[1:].split(maxsplit=1)[:1] != [name.encode()]:
+            return f"the line before record '{name}' (byte {record.offset}) is not its header '>{name}'"
+        end = record.bend
+    if not faidx.index:
+        return None
+    if record.rlen:  # from the last record's last base (the final newline may be missing)
+        tail = _read_raw(faidx, end - (record.lenb - record.lenc) - 1, _HEADER_LIMIT)
+        ends_there = tail[:1] not in (b"", b"\n", b"\r") and not tail[1:].strip()
+    else:
+        tail = _read_raw(faidx, end, _HEADER_LIMIT)
+        ends_there = not tail.strip()
+    if not ends_there or len(tail) == _HEADER_LIMIT:
+        return f"the file does not end with record '{name}' of {record.rlen} bp"
+    return None
+
+
+def _checked_index(path: Path, index: Path, fasta, created: bool):
+    """``fasta`` once its ``index`` (and, for bgzip, its ``.gzi``) is found to match ``path`` (``_index_mismatch``).
+    An index of the user's is reported, never changed; one in seqlift's cache is made again. created: ``index`` was
+    made just now, from the file (so only a bgzip file's existing .gzi can be stale)."""
+    key = tuple((str(p), s.st_size, s.st_mtime_ns, s.st_ino) for p, s in ((index, index.stat()), (path, path.stat())))
+    if key in _CHECKED_INDEXES:
+        return fasta
+    problem = _index_mismatch(fasta)
+    if problem is None:
+        _CHECKED_INDEXES.add(key)
+        return fasta
+    fasta.close()
+    if created or index != Path(f"{path}.fai"):  # seqlift's own: just made, or in its cache
+        index.unlink(missing_ok=True)
+        if not created:
+            return _open_fasta(path)
+    stale = fasta.faidx.gzi_indexname if created else f"{index}" + (" (and its .gzi)" if fasta.faidx._bgzf else "")
+    raise SeqliftError(f"{stale}: this FASTA index does not match {path} ({problem}); remove it and seqlift indexes the "
+                       "FASTA again")
 
 
 def _open_fasta(path):
@@ -116,7 +199,7 @@ def _open_fasta(path):
     index = _index_path(path)
     created = not index.exists()
     try:
-        return _pyfaidx(path, index)
+        fasta = _pyfaidx(path, index)
     except Exception as exc:  # noqa: BLE001 - pyfaidx raises many types for malformed files
         if created:
             index.unlink(missing_ok=True)  # an index of a file that is not FASTA helps nobody
@@ -127,6 +210,9 @@ def _open_fasta(path):
         if "BGZF" in message or "bgzip" in message.lower():
             message = "gzip-compressed FASTA must be bgzip-compressed (bgzip, not gzip)"
         raise SeqliftError(f"{path}: malformed FASTA ({message[:200]})") from None
+    if created and not fasta.faidx._bgzf:  # just made from the file itself
+        return fasta
+    return _checked_index(path, index, fasta, created)
 
 
 def open_genome(path):

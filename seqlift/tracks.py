@@ -46,6 +46,10 @@ def per_base_values(contrib: np.ndarray, hypothetical: np.ndarray | None = None)
     return contrib.sum(-1)
 
 
+# libBigWig stores chromosome sizes and positions as unsigned 32-bit numbers.
+BIGWIG_MAX_LENGTH = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class Windows:
     """Genome windows as arrays: ``chroms`` (names), and per record ``chrom`` (index into chroms), ``start``, ``end``."""
@@ -75,6 +79,15 @@ def genome_windows(names, sizes, coordinates=None) -> Windows:
         chrom[i], start[i], end[i] = codes.setdefault(coords[0], len(codes)), coords[1], coords[2]
     windows = Windows(list(codes), chrom, start, end)
     limits = np.array([sizes[c] for c in windows.chroms], np.int64)
+    if len(limits) and limits.max() > BIGWIG_MAX_LENGTH:
+        c = windows.chroms[int(limits.argmax())]
+        raise SeqliftError(f"chromosome '{c}': its size {sizes[c]} is beyond what a bigWig file can hold "
+                           f"({BIGWIG_MAX_LENGTH} bp); check the chromosome sizes")
+    before = np.flatnonzero((start < 0) | (end <= start))  # libBigWig crashes on these, it never reports them
+    if len(before):
+        i = before[0]
+        raise SeqliftError(f"record '{names[i]}': window {windows.chroms[chrom[i]]}:{start[i]}-{end[i]} is not on "
+                           "the genome (a start below 0, or an end not after the start)")
     past = np.flatnonzero(end > limits[chrom]) if len(names) else []
     if len(past):
         name, c = names[past[0]], windows.chroms[chrom[past[0]]]

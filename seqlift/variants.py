@@ -9,6 +9,7 @@ extended on the right to L. SNVs, deletions and insertions alike.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import warnings
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ def _variants_of(chrom: str, pos: int, ref: str, alts, vid: str | None, where: s
 
 
 def _is_vcf(path: Path) -> bool:
-    """A VCF starts with ``##fileformat=VCF`` (plain or bgzip); a TSV does not."""
+    """A VCF starts with ``##fileformat=VCF`` (plain, bgzip or gzip); a TSV does not."""
     opener = gzip.open if _gzipped(path) else open
     try:
         with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
@@ -88,20 +89,30 @@ def _gzipped(path: Path) -> bool:
 
 
 def _read_vcf(path: Path) -> tuple[list[Variant], int]:
-    """Variants of a VCF (plain or bgzip) read by pysam (htslib's parser, the one bcftools uses)."""
+    """Variants of a VCF (plain, bgzip or plain gzip) read by pysam (htslib's parser, the one bcftools uses).
+
+    The file is given to pysam as a stream (an open file): htslib reads all three alike in one pass, where a path
+    makes pysam ask for the position after the header, which a plain-gzip file cannot give (NotImplementedError)."""
     import pysam
 
     variants, skipped = [], 0
     verbosity = pysam.set_verbosity(0)  # htslib's own stderr lines (no index, parse errors): ours say it in one line
     try:
-        with pysam.VariantFile(str(path)) as vcf:
-            for number, record in enumerate(vcf, start=1):
-                found, n = _variants_of(record.chrom, record.pos, record.ref or "", record.alts, record.id,
-                                        f"{path}: record {number} ({record.chrom}:{record.pos})")
-                variants += found
-                skipped += n
+        with open(path, "rb") as handle:
+            vcf = pysam.VariantFile(handle)
+            try:
+                for number, record in enumerate(vcf, start=1):
+                    found, n = _variants_of(record.chrom, record.pos, record.ref or "", record.alts, record.id,
+                                            f"{path}: record {number} ({record.chrom}:{record.pos})")
+                    variants += found
+                    skipped += n
+            finally:
+                with contextlib.suppress(OSError, TypeError):  # closing a failed stream fails again (naming the
+                    vcf.close()  # file object: a TypeError): the first error is the one to report
     except (ValueError, OSError) as exc:
         message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if "does not have valid header" in message:  # pysam's words name the file object
+            message = "no valid header: ##fileformat=VCF... and #CHROM lines"
         raise SeqliftError(f"{path}: malformed VCF ({message})") from None
     finally:
         pysam.set_verbosity(verbosity)
@@ -136,7 +147,7 @@ def _read_tsv(path: Path) -> tuple[list[Variant], int]:
 
 
 def read_variants(path) -> list[Variant]:
-    """Every ALT allele of a VCF (plain or bgzip) or a TSV ``chrom pos ref alt [id]``, in file order.
+    """Every ALT allele of a VCF (plain, bgzip or gzip) or a TSV ``chrom pos ref alt [id]``, in file order.
 
     Symbolic alleles (``<DEL>``, ``*``, breakends) are skipped with a count in a warning; a missing ID becomes
     ``chrom:pos:ref:alt``.

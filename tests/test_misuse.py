@@ -214,6 +214,14 @@ def bad_option_cases(w):
         (["motifs", w / "scores.h5", "--out", w / "missing" / "m"], "does not exist; create it first"),
         (["motifs", w / "scores.h5", "--out", w / "m", "--seed", "-3"], "seed -3 is out of range"),
         (["motifs", w / "scores.h5", "--out", w / "m", "--motif-db", w / "in.fa"], "no motifs in the MEME file"),
+        (["motifs", w / "scores.h5", "--out", w / "m", "--window", "500"],  # modisco-lite ran for minutes
+         "--window 500: longer than the score file's sequences (40 bp)"),
+        (["motifs", w / "scores.h5", "--out", w / "m", "--seqlet-window", "30", "--seqlet-flank", "10"],
+         "--seqlet-window and --seqlet-flank: a seqlet of 30 bp and two flanks of 10 bp (50 bp) does not fit in the "
+         "40 bp searched (the sequences are 40 bp)"),
+        (["motifs", w / "scores.h5", "--out", w / "m", "--window", "20", "--seqlet-flank", "1"],
+         "--seqlet-flank: a seqlet of 20 bp and two flanks of 1 bp (22 bp) does not fit in the 20 bp searched (the "
+         "sequences are 40 bp, --window 20)"),
         (["simulate", w / "sim", "--seed", "-1"], "seed -1 is out of range"),
         (["simulate", w / "sim", "--background", "nan,0.25,0.25,0.25"], "not a finite number"),
         (["simulate", w / "missing" / "sim"], "does not exist; create it first"),
@@ -517,6 +525,36 @@ def test_a_failed_run_leaves_no_library_temporaries(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run_and_a_live_ones_kept(tmp_path):
+    """SIGKILL runs no handler, so a run's folder in the temporary folder stays; the next run removes it once it can
+    take the folder's lock. A folder whose lock another process holds (a live run, whatever its process id or PID
+    namespace) is kept, and so is one with no lock file (not seqlift's to judge)."""
+    import fcntl
+
+    code = ("import sys, time\nfrom seqlift.cli import main as m\n@m.cli.command()\ndef hang():\n"
+            "    print('ready', flush=True)\n    time.sleep(600)\nsys.argv = ['seqlift', 'hang']\nm.main()\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
+    killed = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert killed.stdout.readline().strip() == "ready"
+        assert len(list(tmp_path.glob("seqlift-run-*"))) == 1
+    finally:
+        killed.kill()
+        killed.communicate(timeout=60)
+    (tmp_path / "seqlift-run-unlocked").mkdir()
+    live = tmp_path / "seqlift-run-live"
+    live.mkdir()
+    lock = os.open(live / ".seqlift-run-lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        proc = subprocess.run([sys.executable, "-c", "from seqlift.cli.main import main; main()", "--version"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["seqlift-run-live", "seqlift-run-unlocked"]
+    finally:
+        os.close(lock)
+
+
 def test_ctrl_c_while_the_model_loads(work, tmp_path):
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
@@ -565,22 +603,61 @@ def test_a_file_size_limit_is_one_line(work, big_input, command):
     assert digest(work) == before
 
 
-@pytest.mark.slow  # 5-8 s: the default tier stays under five minutes
-def test_a_full_disk_is_one_line(work, tmp_path_factory):
+# TensorFlow's C++ log lines, which benchmark (not score) prints even with TF_CPP_MIN_LOG_LEVEL=3: not seqlift's.
+TENSORFLOW_LOG = ("WARNING: All log messages before absl::InitializeLog()", "I0000 ", "W0000 ", "E0000 ")
+
+
+def fill(mount: Path, left: int):
+    """Fill the file system at ``mount`` until at most ``left`` bytes are free (a file ``filler``)."""
+    with open(mount / "filler", "ab") as handle:
+        try:
+            while shutil.disk_usage(mount).free > left:
+                handle.write(b"\0" * 4096)
+                handle.flush()
+        except OSError:  # full
+            pass
+
+
+@pytest.mark.slow  # about 90 s: every writing command, twice, in a process of its own
+def test_a_full_disk_is_one_line(work, shards, tmp_path_factory):
+    """Every command that writes, on a disk with no room (the lock file's process id cannot be written: a 0-byte
+    lock was left and the error said 'output') and with a few kB (HDF5 crashed on a failed flush, modisco-lite's MEME
+    writer dropped the errno): one line naming the destination, and nothing left there, lock files included."""
+    import keras
+
     mount = tmp_path_factory.mktemp("full")
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
+    assert invoke("simulate", work / "sim", "--n-seqs", 40, "--length", 80, "--quiet").exit_code == 0
+    inputs = keras.Input((80, 4))  # benchmark's model: the simulation's length and three tasks
+    keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(4, 5)(inputs)))
+                ).save(work / "sim_model.h5")
+    chr1 = "".join(line.strip() for line in (work / "genome.fa").read_text().split(">chr2")[0].splitlines()[1:])
+    (work / "good.tsv").write_text(f"chr1\t100\t{chr1[99]}\tG\tok\n")
+    m, scores = work / "model.h5", work / "scores.h5"
+    runs = {"simulate": ["simulate", mount / "sim", "--n-seqs", 20000],  # 4 MB of FASTA, written by Python
+            "score": ["score", m, work / "in.fa", "--out", mount / "s.h5", "--n-refs", 2, "--batch-size", 1],
+            "variants": ["variants", m, work / "good.tsv", "--genome", work / "genome.fa", "--out", mount / "v.h5",
+                         "--n-refs", 2],
+            "benchmark": ["benchmark", work / "sim", "--out", mount / "b", "--model", work / "sim_model.h5", "--quiet",
+                          "--method", "saliency", "--n-test", 10, "--sensitivity-seqs", 5],
+            "motifs": ["motifs", scores, "--out", mount / "m"],
+            "logo": ["logo", scores, "--out", mount / "l.png"],
+            "bigwig": ["bigwig", scores, "--out", mount / "t.bw", "--chrom-sizes", work / "sizes.txt"],
+            "export": ["export", scores, "--out", mount / "e.h5"],
+            "merge": ["merge", mount / "merged.h5", *shards],
+            "view": ["view", scores, "--out", mount / "v.html"]}
     try:
-        runs = {"simulate": ["simulate", mount / "sim", "--n-seqs", 20000],  # 4 MB of FASTA, written by Python
-                "score": ["score", work / "model.h5", work / "in.fa", "--out", mount / "s.h5", "--n-refs", 2,
-                          "--batch-size", 1]}
-        (mount / "filler").write_bytes(b"\0" * 200_000)
-        for name, args in runs.items():
-            proc = seqlift_process(args, work)
-            _, err = proc.communicate(timeout=120)
-            assert proc.returncode == 1, (name, err)
-            assert len(err.strip().splitlines()) == 1 and "cannot write: the disk is full" in err, (name, err)
-            assert [p.name for p in mount.iterdir()] == ["filler"], name
+        for left in (0, 12_000):
+            fill(mount, left)
+            for name, args in runs.items():
+                proc = seqlift_process(args, work)
+                _, err = proc.communicate(timeout=300)
+                destination = args[1] if name in ("simulate", "merge") else args[args.index("--out") + 1]
+                lines = [line for line in err.strip().splitlines() if not line.startswith(TENSORFLOW_LOG)]
+                assert proc.returncode == 1, (name, left, err)
+                assert len(lines) == 1 and f"{destination}: cannot write: the disk is full" in lines[0], (name, left, err)
+                assert [p.name for p in mount.iterdir()] == ["filler"], (name, left)
     finally:
         subprocess.run(["umount", str(mount)], check=False)
 
@@ -655,14 +732,19 @@ def test_options_that_were_silently_accepted_are_refused(work):
     run_cases(work, first_week_option_cases(work))
 
 
+def damaged_copy(source: Path, folder: Path, name: str, change) -> Path:
+    """``folder/NAME.h5``: a copy of the score file ``source`` changed by ``change(h5)`` (h5py, read-write)."""
+    path = folder / f"{name}.h5"
+    shutil.copy(source, path)
+    with h5py.File(path, "r+") as h5:
+        change(h5)
+    return path
+
+
 def damaged(source: Path, folder: Path) -> dict:
     """Copies of a score file, each damaged one way, with the words its one-line refusal must hold."""
     def copy(name, change):
-        path = folder / f"{name}.h5"
-        shutil.copy(source, path)
-        with h5py.File(path, "r+") as h5:
-            change(h5)
-        return path
+        return damaged_copy(source, folder, name, change)
 
     def nan(h5):
         contrib = h5["contrib"][()]
@@ -677,6 +759,11 @@ def damaged(source: Path, folder: Path) -> dict:
         for key in h5:
             h5[key].resize(0, axis=0)
         h5.attrs["n_sequences"] = 0
+
+    def numbered(h5):
+        n = len(h5["names"])
+        del h5["names"]
+        h5["names"] = np.arange(n)
 
     def reshaped(h5):
         del h5["hypothetical"]
@@ -694,10 +781,28 @@ def damaged(source: Path, folder: Path) -> dict:
         copy("nan", nan): "damaged score file: 'contrib' of sequence",
         copy("partial", lambda h5: h5.attrs.__setitem__("resume_completed_sequences", 1)):
             "is the in-progress file of a run that has not finished",
+        copy("halves", lambda h5: h5["one_hot"].__setitem__(Ellipsis, 0.5)):
+            "damaged score file: 'one_hot' of sequence",  # then: "is not one-hot"
+        copy("numbered", numbered): "damaged score file: 'names' holds int64 values, not text",
+        flipped(copy("flipped", lambda h5: None), "contrib"):
+            "damaged score file: 'contrib' rows 0-",  # then: "cannot be read (filter returned failure during read)"
     }
     if regions:
         cases[copy("nostart", lambda h5: h5.__delitem__("start"))] = "damaged score file: no 'start' dataset"
     return cases
+
+
+def flipped(path: Path, key: str) -> Path:
+    """``path`` with bytes flipped inside the first stored chunk of dataset ``key`` (a compressed one: HDF5 fails
+    to read it back, as after a bad copy or a failing disk)."""
+    with h5py.File(path) as h5:
+        chunk = h5[key].id.get_chunk_info(0)
+    with open(path, "r+b") as handle:
+        handle.seek(chunk.byte_offset + chunk.size // 2)
+        data = handle.read(16)
+        handle.seek(chunk.byte_offset + chunk.size // 2)
+        handle.write(bytes(b ^ 0xFF for b in data))
+    return path
 
 
 def test_every_reader_refuses_a_damaged_score_file_in_one_line(work):
@@ -707,9 +812,10 @@ def test_every_reader_refuses_a_damaged_score_file_in_one_line(work):
     for path, message in cases.items():
         for args in (["logo", path, "--out", work / "l.png"],
                      ["bigwig", path, "--out", work / "t.bw", "--chrom-sizes", work / "sizes.txt"],
-                     ["motifs", path, "--out", work / "m"]):
-            if "'contrib' of sequence" in message and args[0] == "motifs":
-                continue  # motifs reads one_hot and hypothetical only: a NaN contribution is not its input
+                     ["motifs", path, "--out", work / "m"], ["export", path, "--out", work / "e.h5"],
+                     ["view", path, "--out", work / "v.html"]):
+            if "'one_hot' of sequence" in message and args[0] == "bigwig":
+                continue  # bigwig reads contributions only (one_hot too would add its decompression to genome-scale runs)
             assert_refused(invoke(*args), message, work, before)
 
 
@@ -976,3 +1082,36 @@ def test_variants_misuse(work):
     assert "skipped 1 variant(s) whose REF does not match the genome" in result.stderr
     with h5py.File(work / "w.h5") as h5:
         assert [i.decode() for i in h5["ids"][()]] == ["ok"]
+
+
+# ---------------------------------------------------------------------------------------------- issue 25's misuse
+def set_value(key, row, value):
+    """A change for ``damaged_copy``: dataset ``key``'s row ``row`` set to ``value``."""
+    def change(h5):
+        values = h5[key][()]
+        values[row] = value
+        h5[key][...] = values
+    return change
+
+
+def test_bigwig_refuses_windows_off_the_genome_and_strands_it_does_not_know(work, tmp_path):
+    """A negative start crashed libBigWig (SIGSEGV: lock, temporary and run folder left); a strand '?' was written as
+    '+'; a chromosome longer than a bigWig holds was a traceback. Each is one line naming the file and sequence."""
+    scores, sizes = work / "scores.h5", ("--chrom-sizes", work / "sizes.txt")
+    negative = damaged_copy(scores, work, "negative", set_value("start", 0, -100))
+    cases = [(damaged_copy(scores, work, "unknown", set_value("strand", 1, "?")), sizes,
+              "unknown.h5: damaged score file: 'strand' of sequence 'p' (row 1) is not + or - ('?')"),
+             (damaged_copy(scores, work, "far", set_value("start", 0, 10**6)), sizes, "ends past chr1 (length 200)"),
+             (scores, ("--chrom-sizes", work / "huge.txt"), "chromosome 'chr1': its size 5000000000 is beyond what a "
+                                                           "bigWig file can hold")]
+    (work / "huge.txt").write_text("chr1\t5000000000\nchr2\t100\n")
+    before = digest(work)
+    for path, chrom_sizes, message in cases:
+        assert_refused(invoke("bigwig", path, "--out", work / "t.bw", *chrom_sizes), message, work, before)
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    proc = seqlift_process(["bigwig", negative, "--out", work / "t.bw", *sizes], work, tmpdir=tmpdir)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and err.strip().splitlines() == [
+        f"seqlift: error: {negative}: damaged score file: 'start' of sequence 'chr1:40-80' (row 0) is below 0 (-100)"]
+    assert digest(work) == before and not list(tmpdir.iterdir())

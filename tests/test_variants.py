@@ -5,6 +5,7 @@ The VCFs are written by pysam (the VCF library seqlift reads them with); the mod
 """
 
 import dataclasses
+import gzip
 from pathlib import Path
 
 import h5py
@@ -52,13 +53,22 @@ def genome(tmp_path_factory):
 
 
 def test_vcf_multi_allelic_symbolic_and_missing_ids(tmp_path):
-    for name in ("v.vcf", "v.vcf.gz"):  # plain and bgzip
-        path = write_vcf(tmp_path / name, [("chr1", 10, "rs1", "A", ("G", "T")), ("chr1", 20, None, "C", ("<DEL>",)),
-                                           ("chr2", 5, None, "GT", ("G", "*"))])
+    records = [("chr1", 10, "rs1", "A", ("G", "T")), ("chr1", 20, None, "C", ("<DEL>",)), ("chr2", 5, None, "GT", ("G", "*"))]
+    plain = write_vcf(tmp_path / "v.vcf", records)
+    (tmp_path / "gzip.vcf.gz").write_bytes(gzip.compress(plain.read_bytes()))  # gzip, not bgzip: pysam failed on seek
+    for path in (plain, write_vcf(tmp_path / "v.vcf.gz", records), tmp_path / "gzip.vcf.gz"):  # plain, bgzip, gzip
         with pytest.warns(UserWarning, match="skipped 2 symbolic"):
             variants = read_variants(path)
         assert variants == [Variant("chr1", 10, "A", "G", "rs1"), Variant("chr1", 10, "A", "T", "rs1"),
                             Variant("chr2", 5, "GT", "G", "chr2:5:GT:G")]
+
+
+def test_a_cut_gzip_vcf_is_one_line(tmp_path):
+    records = [("chr1", k % 999 + 1, f"rs{k * 7919 % 100003}", "A", ("G",)) for k in range(50_000)]
+    data = gzip.compress(write_vcf(tmp_path / "v.vcf", records).read_bytes())
+    (tmp_path / "cut.vcf.gz").write_bytes(data[:len(data) // 2])
+    with pytest.raises(SeqliftError, match=r"cut.vcf.gz: malformed VCF \(truncated file\)$"):
+        read_variants(tmp_path / "cut.vcf.gz")
 
 
 def test_tsv_one_based_with_optional_id(tmp_path):

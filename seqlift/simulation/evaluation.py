@@ -199,20 +199,21 @@ def run_benchmark(simdir, outdir, model=None, methods=None, n_test=None, n_refs=
     k = min(sensitivity_seqs, len(split.names))
     masks = sensitivity_n_masks(k, split.one_hot.shape[1], seed=seed)
     drops = output_drops(explainers[RESCALE], split.one_hot[:k], masks, split.background, TASK_INDICES)
-    for m in chosen:
-        progress(m.label)
-        if m.rule not in explainers:
-            explainers[m.rule] = explainer_for_sequences(model, m.rule, True)
-        spec = ReferenceSpec(kind=m.reference, n_refs=n_refs, seed=seed, background=split.background)
-        scores = score_method(explainers[m.rule], m, split.one_hot, spec)
-        result = judge(m, scores, split, masks, drops)
-        if motifs:
-            progress(f"{m.label}: TF-MoDISco-lite on task 0")
-            result.recovery = {"method": m.label, **motif_recovery(split.one_hot, scores.hypothetical_task0, seed)}
-        results.append(result)
-    table = pd.DataFrame([row for result in results for row in result.rows])
     with outputs:
-        write_report(outputs.folder(outdir, force), table, results, len(split.names), simdir, model)
+        tmp = outputs.folder(outdir, force)  # before minutes of scoring: a full disk or a second run is refused now
+        for m in chosen:
+            progress(m.label)
+            if m.rule not in explainers:
+                explainers[m.rule] = explainer_for_sequences(model, m.rule, True)
+            spec = ReferenceSpec(kind=m.reference, n_refs=n_refs, seed=seed, background=split.background)
+            scores = score_method(explainers[m.rule], m, split.one_hot, spec)
+            result = judge(m, scores, split, masks, drops)
+            if motifs:
+                progress(f"{m.label}: TF-MoDISco-lite on task 0")
+                result.recovery = {"method": m.label, **motif_recovery(split.one_hot, scores.hypothetical_task0, seed)}
+            results.append(result)
+        table = pd.DataFrame([row for result in results for row in result.rows])
+        write_report(tmp, table, results, len(split.names), simdir, model)
     return table
 
 

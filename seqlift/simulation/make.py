@@ -100,7 +100,8 @@ def simulate_into(outdir, n_seqs=8000, length=200, seed=0, background=PAPER_BACK
 
             model, metrics = train(sim, seed=seed, progress=progress)
             logging.getLogger("absl").setLevel(logging.ERROR)  # the legacy-format notice: .h5 is asked for
-            model.save(tmp / "model.h5")
+            outputs.ensure_room(tmp, 8 * model.count_params())  # weights (and optimizer slots): HDF5 crashes on a
+            model.save(tmp / "model.h5")  # failed write
             metrics.to_csv(tmp / "metrics.tsv", sep="\t", index=False, float_format="%.4f")
             write_test_split(sim, tmp)
     return sim, metrics

@@ -136,15 +136,14 @@ class ScoreSource(Source):
     def __init__(self, path: Path):
         super().__init__(path)
         self.file = ScoreFile(path)  # checks the file whole before anything is shown
-        h5 = self.file._h5
         self.attrs, self.tasks, self.length = self.file.attrs, self.file.tasks, self.file.length
         self.names = np.asarray(self.file.names, dtype=object)
         # the table's columns are read whole: checked whole, so a NaN is one line here, not a broken page or answer
-        self.columns = {"prediction": _per_task(self.file.finite("prediction", h5["prediction"][()])),
+        self.columns = {"prediction": _per_task(self.file.checked("prediction", self.file.read("prediction"))),
                         "total": np.full((self.n, len(self.tasks)), np.nan),
-                        "delta": _per_task(self.file.finite("delta", h5["delta"][()]))}
+                        "delta": _per_task(self.file.checked("delta", self.file.read("delta")))}
         self._set_coordinates(self.file.regions())
-        self._summing = None
+        self._summing, self._summing_error = None, None
         if not self._totals_from_summary():
             self._summing = threading.Thread(target=self._sum_totals, daemon=True)
             self._summing.start()
@@ -152,6 +151,8 @@ class ScoreSource(Source):
     def wait_totals(self):
         if self._summing is not None:
             self._summing.join()
+        if self._summing_error is not None:  # a part of the file that cannot be read, found in the background
+            raise self._summing_error
 
     def _totals_from_summary(self) -> bool:
         """The totals from the TSV summary beside the file (same names and tasks), read in a moment."""
@@ -175,10 +176,13 @@ class ScoreSource(Source):
 
     def _sum_totals(self):
         """Sum each sequence's contributions, a block at a time, in the background (the table shows meanwhile)."""
-        h5 = self.file._h5
         for start in range(0, self.n, TOTALS_BLOCK):
             with self.lock:
-                block = h5["contrib"][start:start + TOTALS_BLOCK]
+                try:
+                    block = self.file.read("contrib", slice(start, start + TOTALS_BLOCK))
+                except SeqliftError as exc:
+                    self._summing_error = exc
+                    return
             sums = block.reshape(len(block), -1, self.length * 4).sum(-1) if block.ndim == 4 else \
                 block.reshape(len(block), -1).sum(-1)[:, None]
             self.columns["total"][start:start + len(block)] = sums
@@ -189,12 +193,12 @@ class ScoreSource(Source):
             raise SeqliftError(f"no sequence {i}")
         with self.lock:
             one_hot = self.file.rows("one_hot", [i])[0]
-            contrib = self.file._h5["contrib"][i]
-            hypothetical = self.file._h5["hypothetical"][i]
+            contrib = self.file.read("contrib", i)
+            hypothetical = self.file.read("hypothetical", i)
         if contrib.ndim == 3:
             contrib, hypothetical = contrib[task_index], hypothetical[task_index]
-        self.file.finite("contrib", contrib[None], i)
-        self.file.finite("hypothetical", hypothetical[None], i)
+        self.file.checked("contrib", contrib[None], i)
+        self.file.checked("hypothetical", hypothetical[None], i)
         return {"i": i, "name": self.names[i], "coords": self.coords[i], **self._place(i),
                 "sequence": "".join("ACGTN"[c] for c in one_hot_to_codes(one_hot)),
                 "contrib": _b64(contrib), "hypothetical": _b64(hypothetical),
