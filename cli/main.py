@@ -757,25 +757,14 @@ def merge(out, shards):
     """Join the score files of seqlift score --shard K/N (or variant files of seqlift variants --shard K/N; all N,
     any order) into OUT, in input order."""
     from seqlift.outputs import Outputs
-    from seqlift.scorefile import merge_shards
+    from seqlift.scorefile import VARIANTS, file_kind, merge_shards
 
-    variants = _is_variant_file(shards[0])
+    variants = file_kind(shards[0]) == VARIANTS
     if variants:
         from seqlift.effects import merge_variant_shards as merge_shards  # noqa: F811
     with Outputs(shards) as outputs:
         n = merge_shards(outputs, out, list(shards))
     click.echo(f"wrote {out} ({n} {'variants' if variants else 'sequences'} from {len(shards)} shards)", err=True)
-
-
-def _is_variant_file(path) -> bool:
-    """Whether ``path`` is an HDF5 variant file (seqlift variants), read without loading Keras."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as handle:
-            return "ref_contrib" in handle
-    except OSError:
-        return False
 
 
 # The lock file inside each run's temporary folder: the run holds an ``flock`` on it for its whole life.

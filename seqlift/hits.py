@@ -25,7 +25,7 @@ from .errors import SeqliftError
 from .motifs import (Pattern, check_seqlets_belong, genome_placement, on_plus_strand, oriented, read_motif_database,
                      read_seqlets, trim_core)
 from .outputs import Outputs
-from .scorefile import ScoreFile
+from .scorefile import VARIANTS, ScoreFile, VariantFile, file_kind
 
 # Fi-NeMo's own defaults (``finemo call-hits``): the L1 penalty, and the core a CWM is trimmed to (positions whose
 # summed |contribution| reaches this fraction of the largest).
@@ -249,7 +249,7 @@ def call_hits(scores_path, motifs_path, outdir, task=None, lambda_: float = LAMB
         raise SeqliftError(f"--trim-threshold {threshold}: must lie between 0 and 1")
     if lambda_ < 0:
         raise SeqliftError(f"--lambda {lambda_}: must be 0 or more")
-    if holds_variants(scores_path):
+    if file_kind(scores_path) == VARIANTS:
         return call_variant_hits(scores_path, motifs_path, outdir, task, lambda_, threshold, chunk, device, force,
                                  progress, started)
     outputs = Outputs([scores_path, motifs_path])
@@ -292,19 +292,6 @@ def call_hits(scores_path, motifs_path, outdir, task=None, lambda_: float = LAMB
     return {"hits": n_hits, "sequences": summary.n, "unconverged": unconverged, "bed": placement is not None}
 
 
-def holds_variants(path) -> bool:
-    """Whether ``path`` is an HDF5 file of variant windows (``seqlift variants``) rather than a score file."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as h5:
-            return "ref_contrib" in h5
-    except OSError:
-        return False
-
-
-# A variant file's windows: the datasets hits reads, per variant (per-base ones (N, [T,] L, 4)).
-VARIANT_WINDOWS = ("ids", "chrom", "pos", "ref", "alt", "ref_one_hot", "alt_one_hot", "ref_contrib", "alt_contrib")
 VARIANT_COLUMNS = ["variant", "chrom", "pos", "ref", "alt", "motif", "match", "strand", "start", "end", "change",
                    "ref_coefficient", "alt_coefficient", "ref_correlation", "alt_correlation"]
 
@@ -321,49 +308,26 @@ def call_variant_hits(variants_path, motifs_path, outdir, task=None, lambda_: fl
     (both windows start at the same base). ``start``/``end`` are on the genome (0-based, end exclusive; in the alt
     window past an indel they are the alt window's). Returns ``{"variants", "destroyed", "created", "kept"}``.
     """
-    import h5py
-
     outputs = Outputs([variants_path, motifs_path])
     outputs.check_folder(outdir, force)
     motifs = read_motifs(motifs_path, threshold)  # a motifs folder of any score file: the motifs of peaks, say
-    try:
-        h5 = h5py.File(variants_path, "r")
-    except OSError:
-        raise SeqliftError(f"{variants_path}: not an HDF5 variant file") from None
-    with h5:
-        missing = [key for key in VARIANT_WINDOWS if key not in h5]
-        if missing:
-            raise SeqliftError(f"{variants_path}: damaged variant file: no '{missing[0]}' dataset")
-        tasks = [int(t) for t in np.atleast_1d(h5.attrs.get("tasks", [0]))]
-        if task is not None and task not in tasks:
-            raise SeqliftError(f"{variants_path}: task {task} is not in the file (tasks: {tasks})")
-        column = tasks.index(task if task is not None else tasks[0]) if h5["ref_contrib"].ndim == 4 else None
-        n, length = h5["ref_one_hot"].shape[:2]
+    with VariantFile(variants_path, task) as variants:
+        n, length, centre = variants.n, variants.length, variants.variant_index
         if motifs.width > length:
             raise SeqliftError(f"--motifs {motifs_path}: its motifs are {motifs.width} bp wide but the windows of "
                                f"{variants_path} have {length}; call hits on longer windows")
-        text = lambda key: [v.decode() if isinstance(v, bytes) else str(v) for v in h5[key][()]]  # noqa: E731
-        ids, chrom, ref, alt = text("ids"), text("chrom"), text("ref"), text("alt")
-        pos = h5["pos"][()].astype(np.int64)
-        centre = int(h5.attrs.get("variant_index", length // 2))
         lambdas = np.full(len(motifs.cwms), lambda_, np.float32)
         rows, counts = [], {"destroyed": 0, "created": 0, "kept": 0}
         with outputs:
             tmp = outputs.folder(outdir, force)
             started(n)
             for first in range(0, n, chunk):
-                block = slice(first, min(first + chunk, n))
-                found = {}
-                for side in ("ref", "alt"):
-                    contrib = h5[f"{side}_contrib"][block]
-                    contrib = contrib[:, column] if column is not None else contrib
-                    if not np.isfinite(contrib).all():
-                        bad = first + int(np.flatnonzero(~np.isfinite(contrib.reshape(len(contrib), -1)).all(1))[0])
-                        raise SeqliftError(f"{variants_path}: damaged variant file: '{side}_contrib' of variant "
-                                           f"'{ids[bad]}' (row {bad}) is NaN or infinite")
-                    found[side], _ = fit_hits(motifs, contrib, h5[f"{side}_one_hot"][block], lambdas, device)
-                for i in range(block.start, block.stop):
-                    span = (centre, centre + max(len(ref[i]), len(alt[i])))
+                index = np.arange(first, min(first + chunk, n))
+                found = {side: fit_hits(motifs, variants.rows(f"{side}_contrib", index),
+                                        variants.rows(f"{side}_one_hot", index), lambdas, device)[0]
+                         for side in ("ref", "alt")}
+                for i in index:
+                    span = (centre, centre + max(len(variants.ref[i]), len(variants.alt[i])))
                     near = {side: _touching(hits[hits["index"] == i - first], span) for side, hits in found.items()}
                     for key in sorted(set(near["ref"]) | set(near["alt"])):
                         before, after = near["ref"].get(key), near["alt"].get(key)
@@ -372,12 +336,13 @@ def call_variant_hits(variants_path, motifs_path, outdir, task=None, lambda_: fl
                         counts[change] += 1
                         k, strand, start = key
                         hit = before if before is not None else after
-                        window = pos[i] - 1 - centre
-                        rows.append((ids[i], chrom[i], int(pos[i]), ref[i], alt[i], motifs.names[k], motifs.matches[k],
-                                     strand, window + start, window + int(hit["seq_end"]), change,
+                        window = variants.pos[i] - 1 - centre
+                        rows.append((variants.names[i], variants.chrom[i], int(variants.pos[i]), variants.ref[i],
+                                     variants.alt[i], motifs.names[k], motifs.matches[k], strand, window + start,
+                                     window + int(hit["seq_end"]), change,
                                      *(_value(h, "coefficient") for h in (before, after)),
                                      *(_value(h, "correlation") for h in (before, after))))
-                progress(block.stop - block.start)
+                progress(len(index))
             table = pd.DataFrame(rows, columns=VARIANT_COLUMNS)
             table.to_csv(tmp / "variant_hits.tsv", sep="\t", index=False, float_format="%.6g")
             summary = table.groupby(["motif", "change"]).size().unstack(fill_value=0)

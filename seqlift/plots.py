@@ -13,7 +13,7 @@ import pandas as pd
 
 from .errors import SeqliftError
 from .outputs import Outputs
-from .scorefile import ScoreFile
+from .scorefile import ScoreFile, VariantFile
 from .sequences import ALPHABET, parse_coordinates
 
 LOGO_FORMATS = (".png", ".svg", ".pdf")
@@ -243,7 +243,6 @@ def draw_variant_logo(variants_path, out, variant: str, task=None, hypothetical=
     the variant's bases shaded. variant: an ID, or ``chrom:pos:ref:alt`` (which tells apart the ALTs of a
     multi-allelic record that share an ID). The window drawn: ``start``..``end``, default 25 bp either side of the
     variant's first base (at ``L // 2``)."""
-    import h5py
     import logomaker
     from matplotlib.figure import Figure
 
@@ -251,35 +250,13 @@ def draw_variant_logo(variants_path, out, variant: str, task=None, hypothetical=
     if out.suffix.lower() not in LOGO_FORMATS:
         raise SeqliftError(f"{out}: logo output must end in .png, .svg or .pdf")
     Outputs([variants_path]).check_file(out, ours=is_logo)
-    try:
-        h5 = h5py.File(variants_path, "r")
-    except OSError:
-        raise SeqliftError(f"{variants_path}: not an HDF5 variant file") from None
-    with h5:
-        if "ref_contrib" not in h5:
-            raise SeqliftError(f"{variants_path}: not a variant file (seqlift variants writes them); --variant "
-                               "applies to variant files only")
-        text = lambda key: [v.decode() if isinstance(v, bytes) else str(v) for v in h5[key][()]]  # noqa: E731
-        ids, chrom, pos, ref, alt = text("ids"), text("chrom"), h5["pos"][()], text("ref"), text("alt")
-        full = [f"{c}:{p}:{r}:{a}" for c, p, r, a in zip(chrom, pos, ref, alt)]
-        hits = [i for i, name in enumerate(ids) if name == variant] or [i for i, name in enumerate(full) if name == variant]
-        if not hits:
-            raise SeqliftError(f"--variant {variant}: no such variant in {variants_path} (give its ID or chrom:pos:ref:alt)")
-        if len(hits) > 1:
-            raise SeqliftError(f"--variant {variant}: {len(hits)} variants have this ID; give one as chrom:pos:ref:alt "
-                               f"({', '.join(full[i] for i in hits[:3])})")
-        i = hits[0]
-        tasks = [int(t) for t in np.atleast_1d(h5.attrs.get("tasks", [0]))]
-        task = tasks[0] if task is None else task
-        if task not in tasks:
-            raise SeqliftError(f"--task {task}: {variants_path} holds task(s) {', '.join(map(str, tasks))}")
+    with VariantFile(variants_path, task) as variants:
+        i, task = variants.find(variant), variants.task
         key = "hypothetical" if hypothetical else "contrib"
-        rows = {side: h5[f"{side}_{key}"][i] for side in ("ref", "alt")}
-        if len(tasks) > 1:
-            rows = {side: value[tasks.index(task)] for side, value in rows.items()}
-        predictions = {side: np.atleast_1d(h5[f"{side}_prediction"][i])[tasks.index(task) if len(tasks) > 1 else 0]
-                       for side in ("ref", "alt")}
-        attrs = dict(h5.attrs)
+        rows = {side: variants.rows(f"{side}_{key}", [i])[0] for side in ("ref", "alt")}
+        predictions = {side: variants.rows(f"{side}_prediction", [i])[0] for side in ("ref", "alt")}
+        ids, chrom, pos, ref, alt = variants.names, variants.chrom, variants.pos, variants.ref, variants.alt
+        attrs = variants.attrs
     length = rows["ref"].shape[0]
     centre = length // 2
     s = max(0, centre - 25) if start is None else start

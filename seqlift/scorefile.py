@@ -417,29 +417,120 @@ def _decoded(values) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else v for v in values]
 
 
-class ScoreFile:
+class _H5Rows:
+    """What the readers of seqlift's files share: an HDF5 file read in pieces, each piece checked (``read``,
+    ``checked``), one task's rows of the datasets with a task axis (``rows``, ``chunks``). A subclass opens and
+    checks its kind of file and sets ``names`` (what errors call each row), ``n`` and ``_task_index``."""
+
+    KIND = "file"  # "score file", "variant file": what errors call it
+    ROW = "row"  # what a row is: "sequence", "variant"
+    PER_TASK: tuple = ()  # datasets with a task axis after the rows
+
+    def _open(self, path) -> Path:
+        path = Path(path)
+        if not path.exists():
+            raise SeqliftError(f"{path}: {self.KIND} not found")
+        try:
+            self._h5 = h5py.File(path, "r")
+        except OSError:
+            raise SeqliftError(f"{path}: not an HDF5 {self.KIND}") from None
+        self.path = path
+        return path
+
+    def _tasks(self, task) -> list[int]:
+        """The file's tasks (its ``tasks`` attribute), and ``self.task``: ``task``, or the first."""
+        try:
+            tasks = [int(t) for t in np.atleast_1d(self._h5.attrs.get("tasks", [0]))]
+        except (TypeError, ValueError):
+            raise SeqliftError(f"{self.path}: damaged {self.KIND}: its 'tasks' attribute is not a list of "
+                               "outputs") from None
+        if not tasks:
+            raise SeqliftError(f"{self.path}: damaged {self.KIND}: its 'tasks' attribute is empty")
+        if task is not None and task not in tasks:
+            raise SeqliftError(f"{self.path}: task {task} is not in the file (tasks: {tasks})")
+        self.task = tasks[0] if task is None else task
+        return tasks
+
+    def read(self, key, selection=()) -> np.ndarray:
+        """``selection`` (h5py indexing: a slice, increasing indices) of dataset ``key`` as stored; a part HDF5
+        cannot read back (a failed checksum or decompression: the file's bytes changed) is one line naming
+        the file and dataset."""
+        try:
+            return self._h5[key][selection]
+        except OSError as exc:  # HDF5's message wraps the reason: "Can't read data (filter returned failure ...)"
+            found = re.search(r"\(([^()]+)\)\s*$", str(exc).strip().split("\n")[0])
+            reason = found.group(1) if found else str(exc).strip()[:120] or type(exc).__name__
+            rows = (f" rows {selection.start}-{min(selection.stop, len(self._h5[key])) - 1}"
+                    if isinstance(selection, slice) and selection.start is not None else "")
+            raise SeqliftError(f"{self.path}: damaged {self.KIND}: '{key}'{rows} cannot be read ({reason}): its "
+                               "bytes changed after it was written; score again, or restore it") from None
+
+    def checked(self, key, values: np.ndarray, first: int = 0, index=None) -> np.ndarray:
+        """``values`` (rows of dataset ``key``; rows ``first``.. or ``index``), refused in one line naming the
+        first row that holds NaN or infinity, or, for ``one_hot``, a position that is not one 1 and three 0s
+        (or all 0 for N)."""
+        problems = []
+        if values.dtype.kind == "f":
+            problems.append((~np.isfinite(values.reshape(len(values), -1)).all(1), "is NaN or infinite"))
+        if key == "one_hot":
+            one_hot = ((values == 0) | (values == 1)).all((-2, -1)) & (values.sum(-1) <= 1).all(-1)
+            problems.append((~one_hot, "is not one-hot (each position one 1 and three 0s, or all 0 for N)"))
+        for bad, what in problems:
+            if bad.any():
+                row = int(index[np.argmax(bad)]) if index is not None else first + int(np.argmax(bad))
+                raise SeqliftError(f"{self.path}: damaged {self.KIND}: '{key}' of {self.ROW} '{self.names[row]}' "
+                                   f"(row {row}) {what}")
+        return values
+
+    def _select(self, key, values, task=None):
+        if self._task_index is not None and key in self.PER_TASK:
+            return values[:, self._task_index if task is None else self.tasks.index(task)]
+        return values
+
+    def __contains__(self, key) -> bool:
+        return key in self._h5
+
+    def rows(self, key, index, task=None) -> np.ndarray:
+        """Rows ``index`` (any order) of dataset ``key`` for this task (or ``task``, another of the file's)."""
+        unique, position = np.unique(np.asarray(index, dtype=np.int64), return_inverse=True)
+        if len(unique) and unique[-1] - unique[0] + 1 == len(unique):  # a run of rows: one slice, far faster
+            values = self._select(key, self.read(key, slice(unique[0], unique[-1] + 1)), task)
+        else:
+            values = self._select(key, self.read(key, unique), task)  # h5py reads increasing indices
+        return self.checked(key, values, index=unique)[position]
+
+    def chunks(self, key, size=4096):
+        """``(start, rows)`` for successive chunks of dataset ``key`` for this task."""
+        for start in range(0, self.n, size):
+            yield start, self.checked(key, self._select(key, self.read(key, slice(start, start + size))), start)
+
+    def close(self):
+        self._h5.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+
+
+class ScoreFile(_H5Rows):
     """A score file opened for reading in pieces (a file of millions of sequences never loads whole).
 
     ``names`` (all, as str), ``attrs``, ``task``, ``n``, ``length``; ``rows(key, index)`` and ``chunks(key)`` give
     one task's rows of ``contrib``, ``hypothetical``, ``one_hot``, ``delta``, ... as numpy arrays.
     """
 
+    KIND, ROW, PER_TASK = "score file", "sequence", tuple(_FIELDS)
+
     def __init__(self, path, task=None):
-        path = Path(path)
-        if not path.exists():
-            raise SeqliftError(f"{path}: score file not found")
-        try:
-            self._h5 = h5py.File(path, "r")
-        except OSError:
-            raise SeqliftError(f"{path}: not an HDF5 score file") from None
-        self.path = path
+        self._open(path)
         try:
             self._check()
             self.attrs = dict(self._h5.attrs)
-            tasks = self.tasks
-            if task is not None and task not in tasks:
-                raise SeqliftError(f"{path}: task {task} is not in the file (tasks: {tasks})")
-            self.task = tasks[0] if task is None else task
+            tasks = self._tasks(task)
             self._task_index = tasks.index(self.task) if self._h5["contrib"].ndim == 4 else None
             self.names = np.array(_decoded(self.read("names")))
         except BaseException:
@@ -466,13 +557,7 @@ class ScoreFile:
             kind = _KINDS.get(key, "numbers")
             if key in h5 and not _holds(h5[key], kind):
                 raise SeqliftError(f"{path}: damaged score file: '{key}' holds {h5[key].dtype} values, not {kind}")
-        try:
-            tasks = [int(t) for t in np.atleast_1d(h5.attrs.get("tasks", [0]))]
-        except (TypeError, ValueError):
-            raise SeqliftError(f"{path}: damaged score file: its 'tasks' attribute is not a list of outputs") from None
-        if not tasks:
-            raise SeqliftError(f"{path}: damaged score file: its 'tasks' attribute is empty")
-        self.tasks = tasks
+        self.tasks = tasks = self._tasks(None)
         n = h5["names"].shape[0] if h5["names"].ndim == 1 else None
         one_hot = h5["one_hot"].shape
         if n is None or len(one_hot) != 3 or one_hot[2] != 4:
@@ -493,37 +578,6 @@ class ScoreFile:
         if n == 0:
             raise SeqliftError(f"{path}: the score file holds no sequences")
 
-    def read(self, key, selection=()) -> np.ndarray:
-        """``selection`` (h5py indexing: a slice, increasing indices) of dataset ``key`` as stored; a part HDF5
-        cannot read back (a failed checksum or decompression: the file's bytes changed) is one line naming
-        the file and dataset."""
-        try:
-            return self._h5[key][selection]
-        except OSError as exc:  # HDF5's message wraps the reason: "Can't read data (filter returned failure ...)"
-            found = re.search(r"\(([^()]+)\)\s*$", str(exc).strip().split("\n")[0])
-            reason = found.group(1) if found else str(exc).strip()[:120] or type(exc).__name__
-            rows = (f" rows {selection.start}-{min(selection.stop, len(self._h5[key])) - 1}"
-                    if isinstance(selection, slice) and selection.start is not None else "")
-            raise SeqliftError(f"{self.path}: damaged score file: '{key}'{rows} cannot be read ({reason}): its bytes "
-                               "changed after it was written; score again, or restore it") from None
-
-    def checked(self, key, values: np.ndarray, first: int = 0, index=None) -> np.ndarray:
-        """``values`` (rows of dataset ``key``; rows ``first``.. or ``index``), refused in one line naming the
-        first row that holds NaN or infinity, or, for ``one_hot``, a position that is not one 1 and three 0s
-        (or all 0 for N)."""
-        problems = []
-        if values.dtype.kind == "f":
-            problems.append((~np.isfinite(values.reshape(len(values), -1)).all(1), "is NaN or infinite"))
-        if key == "one_hot":
-            one_hot = ((values == 0) | (values == 1)).all((-2, -1)) & (values.sum(-1) <= 1).all(-1)
-            problems.append((~one_hot, "is not one-hot (each position one 1 and three 0s, or all 0 for N)"))
-        for bad, what in problems:
-            if bad.any():
-                row = int(index[np.argmax(bad)]) if index is not None else first + int(np.argmax(bad))
-                raise SeqliftError(f"{self.path}: damaged score file: '{key}' of sequence '{self.names[row]}' "
-                                   f"(row {row}) {what}")
-        return values
-
     def regions(self):
         """``(chrom, start, strand)`` per record for BED input (records scored on their strand), else None. A start
         below 0 or a strand other than + or - (what the writer writes) is refused, naming the sequence."""
@@ -538,33 +592,85 @@ class ScoreFile:
                                    f"(row {row}) {what} ({values[row]!r})")
         return list(zip(chrom, start, strand))
 
-    def _select(self, key, values):
-        if self._task_index is not None and key in _FIELDS:
-            return values[:, self._task_index]
-        return values
+# A variant file (``seqlift variants``; ``effects.VariantWriter`` writes it): per variant its id and alleles, both
+# windows' one-hot and scores (N, [T,] L, 4) and predictions (N, [T]).
+VARIANT_DATASETS = ("ids", "chrom", "pos", "ref", "alt", "ref_one_hot", "alt_one_hot", "ref_contrib", "alt_contrib",
+                    "ref_hypothetical", "alt_hypothetical", "ref_prediction", "alt_prediction")
+_VARIANT_PER_TASK = ("ref_contrib", "alt_contrib", "ref_hypothetical", "alt_hypothetical", "ref_prediction",
+                     "alt_prediction", "delta", "p_value", "q_value")
+SCORES, VARIANTS = "scores", "variants"
 
-    def rows(self, key, index) -> np.ndarray:
-        """Rows ``index`` (any order) of dataset ``key`` for this task."""
-        unique, position = np.unique(np.asarray(index, dtype=np.int64), return_inverse=True)
-        if len(unique) and unique[-1] - unique[0] + 1 == len(unique):  # a run of rows: one slice, far faster
-            values = self._select(key, self.read(key, slice(unique[0], unique[-1] + 1)))
-        else:
-            values = self._select(key, self.read(key, unique))  # h5py reads increasing indices
-        return self.checked(key, values, index=unique)[position]
 
-    def chunks(self, key, size=4096):
-        """``(start, rows)`` for successive chunks of dataset ``key`` for this task."""
-        for start in range(0, self.n, size):
-            yield start, self.checked(key, self._select(key, self.read(key, slice(start, start + size))), start)
+def file_kind(path) -> str | None:
+    """What seqlift file ``path`` is: ``SCORES`` (seqlift score or merge), ``VARIANTS`` (seqlift variants), or None
+    (not HDF5, or neither). The one place that tells them apart."""
+    try:
+        with h5py.File(path, "r") as h5:
+            return VARIANTS if "ref_contrib" in h5 else SCORES if "contrib" in h5 else None
+    except OSError:
+        return None
 
-    def close(self):
-        self._h5.close()
 
-    def __enter__(self):
-        return self
+class VariantFile(_H5Rows):
+    """A variant file opened for reading in pieces: ``ids`` (``names``), ``chrom``, ``pos``, ``ref``, ``alt`` (all),
+    ``attrs``, ``task``, ``tasks``, ``n``, ``length``, ``variant_index`` (the variant's first base in both windows);
+    ``rows(key, index)`` and ``chunks(key)`` give one task's rows of ``ref_contrib``, ``alt_one_hot``, ..."""
 
-    def __exit__(self, *exc):
-        self.close()
+    KIND, ROW, PER_TASK = "variant file", "variant", _VARIANT_PER_TASK
+
+    def __init__(self, path, task=None):
+        self._open(path)
+        try:
+            h5 = self._h5
+            if "ref_contrib" not in h5:
+                raise SeqliftError(f"{path}: not a variant file (seqlift variants writes them; --variant and variant "
+                                   "effects need one)")
+            if COMPLETED in h5.attrs:
+                raise SeqliftError(f"{path}: is the in-progress file of a run that has not finished; continue it with "
+                                   "seqlift variants ... --resume, or remove it")
+            missing = [key for key in VARIANT_DATASETS if key not in h5]
+            if missing:
+                raise SeqliftError(f"{path}: damaged variant file: no '{missing[0]}' dataset")
+            self.attrs = dict(h5.attrs)
+            self.tasks = self._tasks(task)
+            n, self.length = h5["ref_one_hot"].shape[:2]
+            axis = (len(self.tasks),) if len(self.tasks) > 1 else ()
+            for key in VARIANT_DATASETS:
+                shape = ((n,) if key in ("ids", "chrom", "pos", "ref", "alt") else
+                         (n, self.length, 4) if key.endswith("one_hot") else
+                         (n,) + axis if key.endswith("prediction") else (n,) + axis + (self.length, 4))
+                if h5[key].shape != shape:
+                    raise SeqliftError(f"{path}: damaged variant file: '{key}' has shape {h5[key].shape}, expected "
+                                       f"{shape}")
+            if n == 0:
+                raise SeqliftError(f"{path}: the variant file holds no variants")
+            self._task_index = self.tasks.index(self.task) if axis else None
+            self.names = np.array(_decoded(self.read("ids")))
+            self.chrom, self.ref, self.alt = (_decoded(self.read(key)) for key in ("chrom", "ref", "alt"))
+            self.pos = self.read("pos").astype(np.int64)
+        except BaseException:
+            h5.close()
+            raise
+        self.n = n
+        self.variant_index = int(self.attrs.get("variant_index", self.length // 2))
+
+    def column(self, key) -> np.ndarray:
+        """A per-variant dataset whole, every task: ``(N, T)`` float64 (``ref_prediction``, ``p_value``, ...)."""
+        values = np.asarray(self.checked(key, self.read(key)), np.float64)
+        return values[:, None] if values.ndim == 1 else values
+
+    def find(self, variant: str) -> int:
+        """The row of ``variant``: its ID, or ``chrom:pos:ref:alt`` (one-line errors when none or several match)."""
+        full = [f"{c}:{p}:{r}:{a}" for c, p, r, a in zip(self.chrom, self.pos, self.ref, self.alt)]
+        rows = [i for i, name in enumerate(self.names) if name == variant] or \
+            [i for i, name in enumerate(full) if name == variant]
+        if not rows:
+            raise SeqliftError(f"--variant {variant}: no such variant in {self.path} (give its ID or "
+                               "chrom:pos:ref:alt)")
+        if len(rows) > 1:
+            raise SeqliftError(f"--variant {variant}: {len(rows)} variants have this ID; give one as chrom:pos:ref:alt "
+                               f"({', '.join(full[i] for i in rows[:3])})")
+        return rows[0]
 
 
 def read_scores(path, task=None) -> dict:

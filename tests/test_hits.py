@@ -204,6 +204,7 @@ def test_on_a_variant_file_the_instances_each_variant_destroys_creates_or_keeps(
         for side, planted in (("ref", ref_planted), ("alt", alt_planted)):
             one_hot, contrib = plant(planted, 3, seed={"ref": 0, "alt": 1}[side])
             h5[f"{side}_one_hot"], h5[f"{side}_contrib"], h5[f"{side}_hypothetical"] = one_hot, contrib, contrib
+            h5[f"{side}_prediction"] = contrib.sum((1, 2))
         h5.attrs["variant_index"] = 40
         h5.attrs["tasks"] = np.array([0])
     result = invoke("hits", path, "--motifs", write_modisco(tmp_path / "m.h5"), "--out", tmp_path / "out")

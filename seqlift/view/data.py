@@ -12,23 +12,15 @@ import base64
 import threading
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 
 from ..errors import SeqliftError
-from ..scorefile import ScoreFile, is_summary, summary_path
+from ..scorefile import VARIANTS, ScoreFile, VariantFile, file_kind, is_summary, summary_path
 from ..sequences import one_hot_to_codes, parse_coordinates
 
-# A variant file: per variant these datasets (N first; per-base (N, [T,] L, 4); predictions (N, [T])).
-VARIANT_DATASETS = ("ids", "chrom", "pos", "ref", "alt", "ref_one_hot", "alt_one_hot", "ref_contrib", "alt_contrib",
-                    "ref_hypothetical", "alt_hypothetical", "ref_prediction", "alt_prediction")
 # Rows of per-base scores summed per chunk while the totals column is computed in the background.
 TOTALS_BLOCK = 2048
-
-
-def _decode(values) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
 def _per_task(values: np.ndarray) -> np.ndarray:
@@ -224,41 +216,19 @@ class VariantSource(Source):
 
     def __init__(self, path: Path):
         super().__init__(path)
+        self.file = file = VariantFile(path)  # checks the file whole before anything is shown
         try:
-            self._h5 = h5py.File(path, "r")
-        except OSError:
-            raise SeqliftError(f"{path}: not an HDF5 file") from None
-        h5 = self._h5
-        missing = [k for k in VARIANT_DATASETS if k not in h5]
-        if missing:
-            h5.close()
-            raise SeqliftError(f"{path}: damaged variant file: no '{missing[0]}' dataset")
-        self.attrs = dict(h5.attrs)
-        self.tasks = [int(t) for t in np.atleast_1d(self.attrs.get("tasks", [0]))]
-        n, self.length = h5["ref_one_hot"].shape[:2]
-        per_base = (n,) + ((len(self.tasks),) if len(self.tasks) > 1 else ()) + (self.length, 4)
-        for key in ("ref_contrib", "alt_contrib", "ref_hypothetical", "alt_hypothetical"):
-            if h5[key].shape != per_base:
-                h5.close()
-                raise SeqliftError(f"{path}: damaged variant file: '{key}' has shape {h5[key].shape}, expected {per_base}")
-        if n == 0:
-            h5.close()
-            raise SeqliftError(f"{path}: the variant file holds no variants")
-        self.names = np.asarray(_decode(h5["ids"][()]), dtype=object)
-        self.chrom, self.pos = _decode(h5["chrom"][()]), h5["pos"][()].astype(np.int64)
-        self.ref, self.alt = _decode(h5["ref"][()]), _decode(h5["alt"][()])
-        ref, alt = _per_task(h5["ref_prediction"][()]), _per_task(h5["alt_prediction"][()])
-        self.columns = {"ref_prediction": ref, "alt_prediction": alt, "effect": alt - ref}
-        for key in ("p_value", "q_value"):
-            if key in h5:
-                self.columns[key] = _per_task(h5[key][()])
-        for key, values in self.columns.items():
-            bad = np.flatnonzero(~np.isfinite(values).all(1))
-            if len(bad):
-                h5.close()
-                dataset = "ref_prediction' or 'alt_prediction" if key == "effect" else key
-                raise SeqliftError(f"{path}: damaged variant file: '{dataset}' of variant '{self.names[bad[0]]}' "
-                                   f"(row {bad[0]}) is NaN or infinite")
+            self.attrs, self.tasks, self.length = file.attrs, file.tasks, file.length
+            self.names = np.asarray(file.names, dtype=object)
+            self.chrom, self.pos, self.ref, self.alt = file.chrom, file.pos, file.ref, file.alt
+            ref, alt = file.column("ref_prediction"), file.column("alt_prediction")
+            self.columns = {"ref_prediction": ref, "alt_prediction": alt, "effect": alt - ref}
+            for key in ("p_value", "q_value"):
+                if key in file:
+                    self.columns[key] = file.column(key)
+        except BaseException:
+            file.close()
+            raise
         start = self.pos - 1 - self.length // 2  # 0-based window start: the variant's first base at L // 2
         self._set_coordinates([(c, int(s), "+") for c, s in zip(self.chrom, start)])
         self.coords = [f"{c}:{p}" for c, p in zip(self.chrom, self.pos)]
@@ -270,13 +240,13 @@ class VariantSource(Source):
     def record(self, i: int, task_index: int) -> dict:
         if not 0 <= i < self.n:
             raise SeqliftError(f"no variant {i}")
+        task = self.tasks[task_index]
         alleles = {}
         with self.lock:
             for side in ("ref", "alt"):
-                contrib, hypothetical = self._h5[f"{side}_contrib"][i], self._h5[f"{side}_hypothetical"][i]
-                if contrib.ndim == 3:
-                    contrib, hypothetical = contrib[task_index], hypothetical[task_index]
-                codes = one_hot_to_codes(self._h5[f"{side}_one_hot"][i])
+                contrib, hypothetical = (self.file.rows(f"{side}_{key}", [i], task)[0]
+                                         for key in ("contrib", "hypothetical"))
+                codes = one_hot_to_codes(self.file.rows(f"{side}_one_hot", [i])[0])
                 alleles[side] = {"sequence": "".join("ACGTN"[c] for c in codes), "contrib": _b64(contrib),
                                  "hypothetical": _b64(hypothetical),
                                  "prediction": float(self.columns[f"{side}_prediction"][i, task_index])}
@@ -287,7 +257,7 @@ class VariantSource(Source):
                 "effect": row["effect"], "p_value": row.get("p_value"), "q_value": row.get("q_value"), **alleles}
 
     def close(self):
-        self._h5.close()
+        self.file.close()
 
 
 def _b64(values: np.ndarray) -> str:
@@ -301,9 +271,7 @@ def open_source(path) -> Source:
     path = Path(path)
     if not path.is_file():
         raise SeqliftError(f"{path}: file not found")
-    try:
-        with h5py.File(path, "r") as h5:
-            variants = "ref_contrib" in h5
-    except OSError:
-        raise SeqliftError(f"{path}: not an HDF5 score or variant file") from None
-    return VariantSource(path) if variants else ScoreSource(path)
+    kind = file_kind(path)
+    if kind is None:
+        raise SeqliftError(f"{path}: not an HDF5 score or variant file")
+    return VariantSource(path) if kind == VARIANTS else ScoreSource(path)
