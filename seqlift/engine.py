@@ -368,17 +368,62 @@ def run_pairs(explainer: Explainer, step, inputs, references, batch_size=None, f
                           f"({batch_size * n_refs} pairs) per step (set batch_size to choose)", stacklevel=2)
 
 
-# Explainers built for the one-call API from a path: the last few, keyed by file identity and settings.
-_BY_PATH: collections.OrderedDict = collections.OrderedDict()
-_BY_PATH_SIZE = 4
+class ExplainerCache:
+    """The one-call API's explainers (``seqlift.deeplift``, ``score``, ``attribute``): the last few, by settings.
+
+    Each entry keeps the digest of the weights its model was lowered with (``frontends.weights_digest``): a
+    model whose weights have changed since (a notebook edits them and calls again) is lowered again. Not a
+    dict, which torch.export would replace by a copy on the module while it captures it; a copy or a pickle
+    of a model holding one gets an empty one (the explainers are the original model's).
+    """
+
+    SIZE = 4
+
+    def __init__(self):
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, key, digest, make) -> Explainer:
+        """The explainer cached under ``key`` if its weights' digest is ``digest``, else ``make()``'s.
+
+        digest: a function giving the model's weights digest now (None for a model file, whose key says
+        which version of the file it is): taken again after ``make()``, which may load weights.
+        """
+        entry = self._entries.get(key)
+        if entry is None or (digest is not None and entry[0] != digest()):
+            explainer = make()
+            self._entries[key] = (digest() if digest is not None else None, explainer)
+            while len(self._entries) > self.SIZE:
+                self._entries.popitem(last=False)
+        self._entries.move_to_end(key)
+        return self._entries[key][1]
+
+    def __len__(self):
+        return len(self._entries)
+
+    def __reduce__(self):
+        return type(self), ()
+
+    def __copy__(self):
+        return type(self)()
+
+    def __deepcopy__(self, memo):
+        return type(self)()
+
+
+# Explainers built for the one-call API from a path, keyed by file identity and settings.
+_BY_PATH = ExplainerCache()
+_CACHE_ATTRIBUTE = "_seqlift_explainers"
 
 
 def cached_explainer(model, **settings) -> Explainer:
-    """An ``Explainer`` for ``model`` and ``settings``, reused across one-call API calls.
+    """An ``Explainer`` for ``model`` and ``settings``, reused across one-call API calls (``ExplainerCache``).
 
     A model object keeps its explainers on itself (a reference cycle the garbage collector frees
-    with the model, so the cache never keeps a model alive); a path keeps the last few explainers,
-    keyed by the file's path, size and modification time (a rewritten file is loaded again).
+    with the model: a table keyed by a weak reference to the model would keep it alive through each
+    explainer's own reference to it), and one is reused while the model's weights are unchanged. A
+    path keeps the last few explainers, keyed by the file's path, size and modification time (a
+    rewritten file is loaded again). Anything else that changes what the model computes (an attribute
+    its forward pass reads) is not seen: build an ``Explainer`` for it.
     """
     key = tuple(sorted((k, _fingerprint(v)) for k, v in settings.items()))
     if isinstance(model, (str, os.PathLike)):
@@ -387,21 +432,14 @@ def cached_explainer(model, **settings) -> Explainer:
         except OSError:
             return Explainer(model, **settings)  # the loader says what is wrong with the path
         key = (os.path.realpath(model), stat.st_size, stat.st_mtime_ns) + key
-        if key not in _BY_PATH:
-            _BY_PATH[key] = Explainer(model, **settings)
-            while len(_BY_PATH) > _BY_PATH_SIZE:
-                _BY_PATH.popitem(last=False)
-        _BY_PATH.move_to_end(key)
-        return _BY_PATH[key]
+        return _BY_PATH.get(key, None, lambda: Explainer(model, **settings))
     if frontends.for_object(model) is None:
         return Explainer(model, **settings)  # which says what is wrong with it
-    cache = getattr(model, "_seqlift_explainers", None)
-    if cache is None:
-        cache = {}
-        object.__setattr__(model, "_seqlift_explainers", cache)  # not a tracked Keras attribute
-    if key not in cache:
-        cache[key] = Explainer(model, **settings)
-    return cache[key]
+    cache = getattr(model, _CACHE_ATTRIBUTE, None)
+    if not isinstance(cache, ExplainerCache):
+        cache = ExplainerCache()
+        object.__setattr__(model, _CACHE_ATTRIBUTE, cache)  # not a tracked Keras or torch attribute
+    return cache.get(key, lambda: frontends.weights_digest(model), lambda: Explainer(model, **settings))
 
 
 def _fingerprint(value):

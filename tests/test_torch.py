@@ -213,6 +213,51 @@ def test_a_required_forward_input_must_be_given():
     assert_summation(seqlift.Explainer(TwoInputs().eval()).deeplift(x, refs, extra={"bias_track": track}))
 
 
+class ConvMean(torch.nn.Module):
+    """A convolution, ReLU, mean over positions and a dense layer: scores at any length."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(4, 6, 5, padding=2)
+        self.linear = torch.nn.Linear(6, 1)
+
+    def forward(self, x):
+        return self.linear(torch.relu(self.conv(x)).mean(-1))
+
+
+def test_the_python_api_lowers_a_module_once_and_again_once_its_weights_change(monkeypatch):
+    """A notebook calls seqlift.deeplift again and again: one capture and compiled step per module and shape,
+    until the weights are edited (in place, through .data too), when the module is lowered again."""
+    import copy
+    import pickle
+
+    import seqlift.frontends.torch as front_end
+
+    lowered = []
+    lower = front_end.lower
+    monkeypatch.setattr(front_end, "lower", lambda *a, **k: lowered.append(k["input_shape"]) or lower(*a, **k))
+    torch.manual_seed(1)
+    model = ConvMean().eval()
+    rng = np.random.default_rng(1)
+    x, refs = one_hot_ncl(rng, 2, 30), one_hot_ncl(rng, 2, 30, refs=3)
+    first = seqlift.deeplift(model, x, refs)
+    np.testing.assert_array_equal(seqlift.deeplift(model, x, refs), first)
+    assert lowered == [(4, 30)]
+    seqlift.deeplift(model, x[..., :20], refs[..., :20])  # another length: its own capture
+    assert lowered == [(4, 30), (4, 20)]
+    with torch.no_grad():
+        model.linear.weight.mul_(-2)
+    edited = seqlift.deeplift(model, x, refs)
+    assert len(lowered) == 3 and np.abs(edited - first).max() > 1e-3
+    model.conv.bias.data.add_(0.5)  # .data: in place, and unseen by the tensor's version counter
+    edited = seqlift.deeplift(model, x, refs)
+    assert len(lowered) == 4
+    np.testing.assert_allclose(edited, seqlift.Explainer(model).deeplift(x, refs).contributions, atol=1e-6)
+    # the cache does not travel with a copy or a pickle of the module
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert len(clone._seqlift_explainers) == 0
+
+
 # ------------------------------------------------------------------------------------------ the ways to give one
 BUILD = """
 import torch
