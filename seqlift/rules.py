@@ -375,11 +375,15 @@ class LayerNorm(Op):
     def __init__(self, name, kind, ndim, axes, epsilon, gamma, beta, center=True):
         super().__init__(name, kind)
         self.axes = tuple(sorted(a % ndim for a in axes))
-        shape = [1] * ndim
-        for a in self.axes:
-            shape[a] = -1
-        self.gamma = None if gamma is None else ops.reshape(gamma, shape)
-        self.beta = None if beta is None else ops.reshape(beta, shape)
+
+        def broadcast(param):  # (sizes of the normalized axes) -> 1 on every other axis
+            shape = [1] * ndim
+            for a, size in zip(self.axes, param.shape[-len(self.axes):]):
+                shape[a] = int(size)
+            return ops.reshape(param, shape)
+
+        self.gamma = None if gamma is None else broadcast(gamma)
+        self.beta = None if beta is None else broadcast(beta)
         self.epsilon, self.center = epsilon, center
 
     def _centered(self, v):

@@ -511,8 +511,14 @@ def _choose_output(model, names, output) -> int:
     return index
 
 
-def _shape_arg(shape):
-    """A shape argument with its batch-dependent entries as -1 (at most one)."""
+def _shape_arg(shape, traced):
+    """A shape argument with its batch-dependent entries as -1 (at most one).
+
+    traced: the shape torch traced for the result, which gives each size the argument leaves to be inferred
+    (``x.reshape(x.shape[0], -1)``: the batch, and -1 for the rest).
+    """
+    shape = [int(t) if not isinstance(s, Sym) and int(s) == -1 and not isinstance(t, torch.SymInt) else s
+             for s, t in zip(shape, traced)]
     shape = [(-1 if isinstance(s, Sym) else int(s)) for s in shape]
     if shape.count(-1) > 1:
         raise ValueError(f"shape {shape} has several batch-dependent sizes")
@@ -528,7 +534,7 @@ def _structural(kind, make):
 
 
 def _view(lw, fx, shape):
-    shape = _shape_arg(shape)
+    shape = _shape_arg(shape, fx.meta["val"].shape)
     return lambda xs: ops.reshape(xs[0], shape if -1 in shape else (-1,) + shape[1:])
 
 
