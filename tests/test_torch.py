@@ -12,6 +12,7 @@ import seqlift  # noqa: E402
 from seqlift import SeqliftError, methods  # noqa: E402
 from seqlift.cli.main import cli  # noqa: E402
 
+import tangermeme_toys as toys  # noqa: E402
 from helpers import assert_summation  # noqa: E402
 
 RTOL = 1e-5  # scores equal another tool's to this fraction of their largest magnitude
@@ -165,6 +166,52 @@ def test_small_enformer_sums_to_delta():
     np.testing.assert_allclose(attribution.prediction, expected, rtol=1e-5)
     reference = model(torch.tensor(refs.reshape(-1, 64, 4)))["human"].sum(dim=(1, 2)).detach().numpy()
     np.testing.assert_allclose(attribution.reference_prediction, reference.reshape(2, 3).mean(1), rtol=1e-5)
+
+
+class Flattened(torch.nn.Module):
+    """``model``'s output ``output`` (all of it for None) as ``(N, -1)``: the only output shape tangermeme explains."""
+
+    def __init__(self, model, output):
+        super().__init__()
+        self.model, self.output = model, output
+
+    def forward(self, X):
+        y = self.model(X)
+        y = y if self.output is None else y[self.output]
+        return y.reshape(len(y), -1)
+
+
+# Where tangermeme's rules are seqlift's but for float32 secants: its Rescale divides Δy by Δx as computed, seqlift
+# guards small differences (rules._secant). Attention (Transformer) has rules tangermeme has not: summation only.
+SECANTS = {"MultiActivation": 1e-3, "CustomSqrt": 1e-3}
+
+
+@pytest.mark.parametrize("name", sorted(toys.TOYS))
+def test_every_tangermeme_toy_model_scores_sums_to_delta_and_equals_deep_lift_shap(name):
+    """The modules of tangermeme's tests/toy_models.py (rebuilt in tests/tangermeme_toys.py: its package does not
+    ship them): each is lowered, sums to delta, and equals tangermeme's deep_lift_shap where their rules agree."""
+    tangermeme = pytest.importorskip("tangermeme.deep_lift_shap")
+    from tangermeme._deep_lift_utils import _nonlinear
+
+    build, output, target = toys.TOYS[name]
+    torch.manual_seed(0)
+    model = build().eval()
+    rng = np.random.default_rng(len(name))
+    x, refs = one_hot_ncl(rng, 2, toys.LENGTH), one_hot_ncl(rng, 2, toys.LENGTH, refs=3)
+    attribution = seqlift.Explainer(model, output=output).deeplift(x, refs, target=target)
+    scale = np.maximum(1.0, np.abs(attribution.prediction) + np.abs(attribution.reference_prediction))
+    assert np.all(attribution.delta <= 1e-4 * scale)
+    with torch.no_grad():
+        expected = Flattened(model, output)(torch.tensor(x))[:, target].numpy()
+    np.testing.assert_allclose(attribution.prediction, expected, rtol=1e-5, atol=1e-5)
+    if name == "Transformer":
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = tangermeme.deep_lift_shap(Flattened(model, output), torch.tensor(x), references=torch.tensor(refs),
+                                           target=target, hypothetical=True, device="cpu",
+                                           additional_nonlinear_ops={toys.CustomSqrtModule: _nonlinear}).numpy()
+    assert_close(attribution.hypothetical, theirs, SECANTS.get(name, RTOL))
 
 
 class Cumulative(torch.nn.Module):
