@@ -43,7 +43,8 @@ _BIG = 2 ** 62  # slice ends at or beyond this mean "to the end"
 # Operators kept whole rather than decomposed: each has one rule (a decomposition would spread it over
 # a max, a where and an exp, whose rules do not add up to the operator's)
 _KEPT_WHOLE = (aten.logsumexp.default, aten.softplus.default, aten.elu.default, aten.silu.default,
-               aten.leaky_relu.default, aten.hardtanh.default, aten.gelu.default, aten._log_softmax.default)
+               aten.leaky_relu.default, aten.hardtanh.default, aten.gelu.default, aten._log_softmax.default,
+               aten._safe_softmax.default)
 _CHECKS = ("aten._assert", "aten.sym_constrain_range", "aten._functional_assert")
 
 
@@ -569,15 +570,21 @@ def _unsqueeze(lw, fx, dim):
     return lambda xs: ops.expand_dims(xs[0], dim)
 
 
+def _size(fx, dim):
+    """Axis ``dim`` of ``fx``'s value: its size, or None where it depends on the batch (the batch, or the batch
+    merged with another axis, wherever it stands: attention moves it)."""
+    size = fx.meta["val"].shape[dim]
+    return None if isinstance(size, torch.SymInt) else int(size)
+
+
 def _slice(lw, fx, dim=0, start=None, end=None, step=1):
     rank = lw.rank(fx.args[0])
     dim = dim % rank
-    if dim == 0:
+    n = _size(fx.args[0], dim)
+    if n is None:
         if (start or 0) == 0 and (end is None or isinstance(end, Sym) or end >= _BIG) and step == 1:
             return lambda xs: xs[0]  # x[:] on the batch
         raise ValueError("slicing the batch dimension")
-    size = (None,) + lw.shape(fx.args[0])
-    n = size[dim]
     start = 0 if start is None else (start + n if start < 0 else min(start, n))
     end = n if end is None or end >= _BIG else (end + n if end < 0 else min(end, n))
     index = tuple([slice(None)] * dim + [slice(start, end, step)])
@@ -586,7 +593,7 @@ def _slice(lw, fx, dim=0, start=None, end=None, step=1):
 
 def _select(lw, fx, dim, index):
     dim = dim % lw.rank(fx.args[0])
-    if dim == 0:
+    if _size(fx.args[0], dim) is None:
         raise ValueError("selecting from the batch dimension")
     key = tuple([slice(None)] * dim + [index])
     return lambda xs: xs[0][key]
@@ -742,7 +749,19 @@ def _convolution(lw, fx, x, weight, bias, stride, padding, dilation, transposed,
         dense = lw.add(fx, rules.Dense(name, "convolution", kernel, b), [moved])
         return lw.add(fx, rules.Structural(name + "/channels_first", "permute",
                                            lambda xs: ops.transpose(xs[0], back)), [dense])
-    raise ValueError(f"a {w.ndim - 2}-D convolution with kernel {w.shape[2:]}")
+    if w.ndim == 4 and groups == 1 and w.shape[2] == lw.shape(fx.args[0])[1] and int(padding[0]) == 0:
+        # a 2-D convolution as tall as its input (the one-hot sequence as an image (N, 1, 4, L)): one output row, a
+        # 1-D convolution along the length over the C·H channels of the input's rows
+        _, channels, height, width = (None,) + lw.shape(fx.args[0])
+        kernel = ops.convert_to_tensor(np.ascontiguousarray(w.reshape(w.shape[0], -1, w.shape[3]).transpose(2, 1, 0)))
+        rows = lw.add(fx, rules.Structural(name + "/rows", "view", lambda xs: ops.reshape(
+            xs[0], (-1, channels * height, width))), [x])
+        op = rules.Conv1D(name, "convolution", kernel, b, strides=int(stride[1]), dilation=int(dilation[1]),
+                          padding=(int(padding[1]), int(padding[1])), channels_first=True)
+        row = lw.add(fx, op, [rows])
+        return lw.add(fx, rules.Structural(name + "/image", "unsqueeze", lambda xs: ops.expand_dims(xs[0], 2)), [row])
+    raise ValueError(f"a {w.ndim - 2}-D convolution with kernel {w.shape[2:]} (seqlift lowers 2-D ones only as "
+                     "tall as their input)")
 
 
 def _addmm(lw, fx, bias, a, b, beta=1, alpha=1):
@@ -958,6 +977,7 @@ ATEN = {
     aten._native_batch_norm_legit_no_training.default: _batch_norm,
     aten.native_layer_norm.default: _layer_norm,
     aten._softmax.default: _softmax,
+    aten._safe_softmax.default: _softmax,  # 0 for rows entirely -inf (masked): none without a mask
     aten._log_softmax.default: _log_softmax,
     aten.logsumexp.default: _logsumexp,
     aten.add.Tensor: _binary("add"),
