@@ -456,8 +456,20 @@ def _fingerprint(value):
     return repr(value)
 
 
+# What ``deeplift`` returns (``scores``), each ``(N, *S)``.
+SCORES = ("contributions", "projected", "hypothetical")
+
+
+def project(hypothetical, one_hot):
+    """Hypothetical contributions projected onto the observed base: ``hypothetical ⊙ one_hot`` (shapes
+    broadcast), what ``seqlift score`` writes as ``contrib``. Per position they sum to the contributions'
+    sum ``Σ_c m ⊙ (x − ref)`` (docs/method.md, "Averaging and hypothetical contributions")."""
+    return hypothetical * one_hot
+
+
 def deeplift(model, inputs, references, target=0, rule=RESCALE, batch_size=None, normalize=False, output=None,
-             input=None, extra=None, weights=None, custom_objects=None, layout=None, allow_pickle=False):
+             input=None, extra=None, weights=None, custom_objects=None, layout=None, allow_pickle=False,
+             scores="contributions"):
     """DeepLIFT contributions of ``inputs`` to one model output.
 
     model: a ``keras.Model`` or ``torch.nn.Module``, a path (``.h5`` from tf.keras 2.x or Keras 3, ``.keras``,
@@ -467,7 +479,8 @@ def deeplift(model, inputs, references, target=0, rule=RESCALE, batch_size=None,
     custom_objects: a Python file (or dict) of the custom layer classes the model file uses.
     inputs: ``(N, *S)``; references: ``(R, *S)`` shared by every input or ``(N, R, *S)`` per input.
     target: index into the model's flattened output, before a final sigmoid or softmax (that logit);
-    or 'sum' (the whole output) or 'profile' (its softmax-weighted mean-centred logits, see ``seqlift.targets``).
+    or 'sum' (the whole output), 'profile' or 'profile-fixed-weights' (its softmax-weighted mean-centred
+    logits, see ``seqlift.targets``).
     rule: 'rescale', 'reveal-cancel', 'genomics' (RevealCancel on dense layers, Rescale on
     convolutions), or a dict from layer class to rule (``graph.assign_rules``).
     normalize: mean-normalize the first convolution per column (for one-hot inputs).
@@ -475,12 +488,25 @@ def deeplift(model, inputs, references, target=0, rule=RESCALE, batch_size=None,
     input: for a model with several inputs, the one explained (index or name; default: the only one
     with 4 channels). extra: ``{name: array}`` for the others, held fixed: ``S`` or ``(1, *S)`` for
     every input, ``(N, *S)`` one row per input; default zeros.
-    Returns ``(N, *S)`` raw contributions ``m ⊙ (x − ref)`` averaged over references.
+    scores: what is returned, ``(N, *S)`` averaged over references: 'contributions' (raw, ``m ⊙ (x − ref)``
+    per channel), 'projected' (onto the observed base, ``project``: ``seqlift score``'s ``contrib``, what a
+    logo shows) or 'hypothetical' (``m − Σ_c m·ref``: what each base would contribute, TF-MoDISco's input);
+    or a tuple of these names, for a tuple of arrays. The model is lowered and compiled on the first call
+    and reused by later ones with the same settings and shapes while its weights are unchanged
+    (``cached_explainer``).
     """
+    names = (scores,) if isinstance(scores, str) else tuple(scores)
+    unknown = [name for name in names if name not in SCORES]
+    if unknown or not names:
+        raise SeqliftError(f"scores={scores!r}: choose {', '.join(SCORES)}, or a tuple of them")
     explainer = cached_explainer(model, rule=rule, normalize=normalize, output=output, input=input, weights=weights,
                                  custom_objects=custom_objects, layout=layout, allow_pickle=allow_pickle,
                                  **capture_shapes(model, inputs, extra))
-    return explainer.deeplift(inputs, references, target=target, batch_size=batch_size, extra=extra).contributions
+    attribution = explainer.deeplift(inputs, references, target=target, batch_size=batch_size, extra=extra)
+    arrays = {"contributions": attribution.contributions, "hypothetical": attribution.hypothetical}
+    if "projected" in names:
+        arrays["projected"] = project(attribution.hypothetical, np.asarray(inputs, attribution.hypothetical.dtype))
+    return arrays[scores] if isinstance(scores, str) else tuple(arrays[name] for name in names)
 
 
 def capture_shapes(model, inputs, extra=None) -> dict:

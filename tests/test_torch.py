@@ -75,6 +75,43 @@ def test_bpnet_profile_target_is_profile_wrapper_and_sums_to_delta():
     assert_summation(attribution)
 
 
+class FixedWeightsProfile(torch.nn.Module):
+    """chrombpnet's weightedsum_meannormed_logits on a BPNet's profile logits, in torch: the softmax of the
+    mean-normalized logits detached (its tf.stop_gradient), times those logits, summed."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, X):
+        logits = self.model(X)[0].reshape(len(X), -1)
+        logits = logits - logits.mean(dim=-1, keepdim=True)
+        return (torch.softmax(logits, dim=-1).detach() * logits).sum(dim=-1, keepdim=True)
+
+
+def test_profile_fixed_weights_equals_tangermeme_on_chrombpnets_weighted_logits():
+    """--target profile-fixed-weights is chrombpnet's convention: tangermeme's deep_lift_shap on its formula, to 1e-5;
+    its prediction is bpnet-lite's ProfileWrapper's, its scores sum to Σ w(x)·Δℓ̄ (not to the profile's change)."""
+    bpnet_module = pytest.importorskip("bpnetlite.bpnet")
+    tangermeme = pytest.importorskip("tangermeme.deep_lift_shap")
+    rng = np.random.default_rng(13)
+    x, refs = one_hot_ncl(rng, 3, 150), one_hot_ncl(rng, 3, 150, refs=4)
+    model = bpnet(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tangermeme: its deltas are not Σ C (the weights differ by sequence)
+        expected = tangermeme.deep_lift_shap(FixedWeightsProfile(model), torch.tensor(x), references=torch.tensor(refs),
+                                             hypothetical=True, device="cpu").numpy()
+    got = seqlift.Explainer(model, output="profile").deeplift(x, refs, target="profile-fixed-weights")
+    assert_close(got.hypothetical, expected)
+    assert_summation(got)
+    with torch.no_grad():
+        profile = bpnet_module.ProfileWrapper(model)
+        t_x = profile(torch.tensor(x)).numpy().ravel()
+        t_ref = profile(torch.tensor(refs.reshape(-1, 4, 150))).numpy().reshape(3, 4).mean(1)
+    np.testing.assert_allclose(got.prediction, t_x, rtol=1e-5, atol=1e-6)
+    assert np.abs(got.reference_prediction - t_ref).max() > 1e-4  # Σ w(x)·ℓ̄(ref), not the references' profile
+
+
 @pytest.mark.slow
 def test_chrombpnet_bias_and_accessibility_counts_sum_to_delta():
     chrombpnet = pytest.importorskip("bpnetlite.chrombpnet")
@@ -236,11 +273,38 @@ def test_an_operation_without_a_rule_is_named_with_its_module_path_before_any_wo
         seqlift.Explainer(Cumulative().eval(), input_length=20)
 
 
-def test_several_outputs_need_output_by_index_or_name():
-    with pytest.raises(SeqliftError, match=r"BPNet has 2 outputs \(0, 1\); choose one with output="):
+def test_several_outputs_are_named_as_forward_returns_them_or_as_the_module_says():
+    """bpnet-lite's BPNet returns (y_profile, y_counts): its outputs are 'profile' and 'counts'; a module's
+    output_names attribute names them; a return that is not a tuple of variables leaves the indices."""
+    with pytest.raises(SeqliftError, match=r"BPNet has 2 outputs \(profile, counts\); choose one with output="):
         seqlift.Explainer(bpnet(), input_length=100)
+    assert seqlift.Explainer(bpnet(), input_length=100, output="counts").graph.output_name == "counts"
+    assert seqlift.Explainer(bpnet(), input_length=100, output=0).graph.output_name == "profile"
     with pytest.raises(SeqliftError, match="output 2 is out of range"):
         seqlift.Explainer(bpnet(), input_length=100, output=2)
+    named = bpnet()
+    named.output_names = ("shape", "total")
+    assert seqlift.Explainer(named, input_length=100, output="total").graph.output_name == "total"
+    named.output_names = ("shape",)
+    with pytest.raises(SeqliftError, match=r"BPNet.output_names is \('shape',\): it must be 2 different names"):
+        seqlift.Explainer(named, input_length=100, output=1)
+    with pytest.raises(SeqliftError, match=r"ConvDense has 2 outputs \(0, 1\)"):
+        seqlift.Explainer(toys.ConvDense().eval(), input_length=toys.LENGTH)
+
+
+def test_deeplift_returns_the_projected_and_hypothetical_scores_that_score_writes():
+    rng = np.random.default_rng(14)
+    x, refs = one_hot_ncl(rng, 2, 100), one_hot_ncl(rng, 2, 100, refs=3)
+    model = bpnet(0)
+    raw, projected, hypothetical = seqlift.deeplift(model, x, refs, output="counts",
+                                                    scores=("contributions", "projected", "hypothetical"))
+    scores = seqlift.score(model, x, output="counts", reference=refs, normalize=False)
+    np.testing.assert_allclose(projected, scores.contributions[:, 0], atol=1e-7)
+    np.testing.assert_allclose(hypothetical, scores.hypothetical[:, 0], atol=1e-7)
+    np.testing.assert_allclose(projected.sum(1), raw.sum(1), atol=1e-6)  # per position, the same total
+    np.testing.assert_array_equal(seqlift.deeplift(model, x, refs, output="counts"), raw)
+    with pytest.raises(SeqliftError, match="scores='projection': choose contributions, projected, hypothetical"):
+        seqlift.deeplift(model, x, refs, output="counts", scores="projection")
 
 
 def test_a_required_forward_input_must_be_given():
@@ -364,6 +428,10 @@ def test_cli_scores_a_function_returning_a_module_with_a_state_dict(tmp_path):
     expected = module.eval()(x, torch.tensor(control))[1].detach().numpy().reshape(scores["prediction"].shape)
     np.testing.assert_allclose(scores["prediction"], expected, rtol=1e-5, atol=1e-6)
     assert scores["delta"].max() < 1e-5
+    import h5py
+
+    with h5py.File(out) as f:
+        assert f.attrs["output"] == "counts"  # --output 1 of forward's (y_profile, y_counts)
 
 
 def test_cli_refuses_a_pickled_module_unless_allowed_and_names_the_option(tmp_path):

@@ -19,9 +19,12 @@ XLA's convolutions read channels last, and a transpose around each would double 
 
 from __future__ import annotations
 
+import ast
 import inspect
 import math
 import operator
+import os
+import textwrap
 import warnings
 
 import numpy as np
@@ -231,6 +234,7 @@ class _Lowering:
             raise SeqliftError(f"output {names[chosen]} of {type(self.model).__name__} does not depend on its input "
                                f"'{self.explained}'")
         keep_ancestors(self.graph, value[1])
+        self.graph.output_name = names[chosen] if len(names) > 1 else ""
         shape = tuple(outs[chosen].meta["val"].shape)
         strip_final_activation(self.graph, len(shape))
         self.graph.output_size = math.prod(int(s) for s in shape[1:])
@@ -238,11 +242,20 @@ class _Lowering:
         return self.graph
 
     def _output_names(self, n):
+        """The module's ``output_names`` (a user's, as Keras models have), a dict's keys, the names of the
+        variables ``forward`` returns (``_returned_names``), else the indices."""
+        given = getattr(self.model, "output_names", None)
+        if given is not None:
+            if not (isinstance(given, (list, tuple)) and all(isinstance(g, str) and g for g in given)
+                    and len(set(given)) == len(given) == n):
+                raise SeqliftError(f"{type(self.model).__name__}.output_names is {given!r}: it must be {n} different "
+                                   f"names, one per output of forward")
+            return list(given)
         spec = self.program.call_spec.out_spec if hasattr(self.program, "call_spec") else None
         context = getattr(spec, "context", None)
         if isinstance(context, (list, tuple)) and len(context) == n and all(isinstance(c, str) for c in context):
             return list(context)  # a dict's keys
-        return [str(i) for i in range(n)]
+        return _returned_names(type(self.model).forward, n) or [str(i) for i in range(n)]
 
     # ------------------------------------------------------------------ one ATen node
     def _call(self, fx):
@@ -494,6 +507,34 @@ def _array(value):
 
 def _numpy(value):
     return value[1].detach().cpu().to(torch.float32).numpy()
+
+
+def _returned_names(forward, n) -> list[str] | None:
+    """The names of the ``n`` variables every ``return`` of ``forward`` returns (bpnet-lite's BPNet: ``return
+    y_profile, y_counts``), without a prefix ending in '_' they all share: ``['profile', 'counts']``. None where
+    the source cannot be read or a return is not the same tuple of names."""
+    try:
+        function = ast.parse(textwrap.dedent(inspect.getsource(forward))).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        return None
+    returned = set()
+    stack = list(ast.iter_child_nodes(function))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue  # a nested function's returns are not forward's
+        if isinstance(node, ast.Return):
+            elements = node.value.elts if isinstance(node.value, ast.Tuple) else []
+            returned.add(tuple(e.id if isinstance(e, ast.Name) else None for e in elements))
+        stack.extend(ast.iter_child_nodes(node))
+    if len(returned) != 1:
+        return None
+    names = list(returned.pop())
+    if len(names) != n or None in names or len(set(names)) != n:
+        return None
+    shared = os.path.commonprefix(names)
+    shared = shared[:shared.rfind("_") + 1]
+    return [name[len(shared):] for name in names] if all(len(name) > len(shared) for name in names) else names
 
 
 def _choose_output(model, names, output) -> int:
