@@ -542,6 +542,45 @@ def test_logsumexp_and_log_softmax_sum_to_delta_and_match_the_module():
     assert "LogSumExp" in kinds
 
 
+FIXED_LENGTH = """
+import torch
+
+
+class Basset(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(4, 8, 5, padding=2)
+        self.pool = torch.nn.MaxPool1d(4)
+        self.dense = torch.nn.Linear(8 * 50, 1)
+
+    def forward(self, x):
+        return self.dense(self.pool(torch.relu(self.conv(x))).reshape(x.shape[0], -1))
+
+
+def make():
+    return Basset()
+"""
+
+
+def test_a_module_built_for_another_length_is_one_line_naming_the_lengths_it_takes(tmp_path, capfd):
+    """--length 150 on a module whose dense layer takes 200 bp (pooled by 4: 200 to 203): one line on stderr, no torch
+    traceback, naming the module and the lengths; the same from Python."""
+    from click.testing import CliRunner
+
+    (tmp_path / "build.py").write_text(FIXED_LENGTH)
+    fasta = _fasta(tmp_path / "seqs.fa", np.random.default_rng(15), n=2, length=150)
+    result = CliRunner().invoke(cli, ["score", f"{tmp_path / 'build.py'}:make", fasta, "--length", "150", "--n-refs", "2",
+                                      "--out", str(tmp_path / "o.h5"), "--quiet"])
+    assert result.exit_code == 1
+    assert "Basset takes sequences of 200 to 203 bp, not 150: give --length 200" in result.output
+    assert "Traceback" not in capfd.readouterr().err  # torch logs a failed capture's traceback itself
+    namespace = {}
+    exec(FIXED_LENGTH, namespace)
+    rng = np.random.default_rng(16)
+    with pytest.raises(SeqliftError, match="Basset takes sequences of 200 to 203 bp, not 150"):
+        seqlift.deeplift(namespace["make"]().eval(), one_hot_ncl(rng, 1, 150), one_hot_ncl(rng, 1, 150, refs=2))
+
+
 SMALL = """
 import torch
 

@@ -20,7 +20,9 @@ XLA's convolutions read channels last, and a transpose around each would double 
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
+import logging
 import math
 import operator
 import os
@@ -130,17 +132,28 @@ def _example(shape, batch=2):
     return torch.rand((batch,) + tuple(shape), generator=torch.Generator().manual_seed(0))
 
 
+@contextlib.contextmanager
+def _quiet_torch_logs():
+    """torch logs the traceback of a failed capture (its fake tensors') on stderr before raising it; the error
+    seqlift makes of it is the one line the user sees."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _export(model, explained, extra_shapes, length, layout):
     """The exported program and the layout it was exported with (each layout tried when not given)."""
     errors = {}
     for candidate in [layout] if layout else LAYOUTS:
-        shape = (4, length) if candidate == "NCL" else (length, 4)
-        given = {explained: _example(shape), **{name: _example(s) for name, s in extra_shapes.items()}}
-        kwargs = {name: given[name] for name in _forward_parameters(model) if name in given}  # forward's order
+        kwargs = _inputs(model, explained, extra_shapes, length, candidate)
         batch = torch.export.Dim("batch", min=1)
         dynamic = {name: {0: batch} for name in kwargs}
         try:
-            with torch.no_grad(), warnings.catch_warnings():
+            with torch.no_grad(), warnings.catch_warnings(), _quiet_torch_logs():
                 warnings.simplefilter("ignore", FutureWarning)  # torch's own pytree deprecations
                 program = torch.export.export(model, (), kwargs, dynamic_shapes=dynamic, strict=False)
         except Exception as exc:  # noqa: BLE001 - the module does not run on this layout (or at all)
@@ -150,12 +163,78 @@ def _export(model, explained, extra_shapes, length, layout):
         for op in _KEPT_WHOLE:
             if op in table:
                 del table[op]
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_torch_logs():
             warnings.simplefilter("ignore", FutureWarning)
             return program.run_decompositions(table), candidate
+    for candidate in errors:
+        needed = _needed_lengths(model, explained, extra_shapes, length, candidate)
+        if needed:
+            lengths = str(needed[0]) if len(needed) == 1 else f"{needed[0]} to {needed[-1]}"
+            raise SeqliftError(f"{type(model).__name__} takes sequences of {lengths} bp, not {length}: give "
+                               f"--length {needed[0]} (input_length=), or sequences of that length")
     tried = "; ".join(f"(N, {'4, L' if k == 'NCL' else 'L, 4'}): {v}" for k, v in errors.items())
     raise SeqliftError(f"{type(model).__name__}: torch.export could not capture it with inputs of length {length} "
                        f"({tried[:600]})")
+
+
+def _inputs(model, explained, extra_shapes, length, layout, batch=2):
+    """Example keyword inputs of ``forward``, in its order, for sequences of ``length`` in ``layout``."""
+    shape = (4, length) if layout == "NCL" else (length, 4)
+    given = {explained: _example(shape, batch), **{name: _example(s, batch) for name, s in extra_shapes.items()}}
+    return {name: given[name] for name in _forward_parameters(model) if name in given}
+
+
+class _DenseMismatch(Exception):
+    """A dense layer got ``got`` features where it takes ``expected``: the module is built for another length."""
+
+    def __init__(self, got, expected):
+        super().__init__(got, expected)
+        self.got, self.expected = got, expected
+
+
+def _needed_lengths(model, explained, extra_shapes, length, layout, window=64) -> list[int]:
+    """The sequence lengths a module runs on, when a dense layer (``nn.Linear``) refuses ``length``: the features it
+    gets grow linearly with the length (give or take pooling's rounding), so two lengths give the length that
+    brings the features it takes, and forward passes around it find those that run. [] when no dense layer is
+    to blame or no length near it runs (inputs held fixed whose shape holds the length are resized with it)."""
+
+    def check(module, inputs):
+        got = inputs[0].shape[-1]
+        if got != module.in_features:
+            raise _DenseMismatch(got, module.in_features)
+
+    def features(n):
+        """None if the module runs on sequences of ``n`` bp, else its first wrong dense layer's features."""
+        extra = {name: tuple(n if s == length else s for s in shape) for name, shape in extra_shapes.items()}
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model(**_inputs(model, explained, extra, n, layout, batch=1))
+        except _DenseMismatch as mismatch:
+            return mismatch
+        except Exception:  # noqa: BLE001 - it fails at this length some other way
+            return False
+        return None
+
+    hooks = [m.register_forward_pre_hook(check) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    try:
+        first, second = features(length), features(2 * length)
+        if not (isinstance(first, _DenseMismatch) and isinstance(second, _DenseMismatch)) or \
+                second.expected != first.expected or second.got <= first.got:
+            return []
+        guess = round(length + (first.expected - first.got) * length / (second.got - first.got))
+        for n in sorted(range(max(1, guess - window), guess + window + 1), key=lambda n: abs(n - guess)):
+            if features(n) is None:
+                below, above = n, n
+                while below > max(1, guess - window) and features(below - 1) is None:
+                    below -= 1
+                while above < guess + window and features(above + 1) is None:
+                    above += 1
+                return list(range(below, above + 1))
+        return []
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 class _Lowering:
