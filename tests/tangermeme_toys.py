@@ -280,26 +280,10 @@ class MultiInputMultiOutput(torch.nn.Module):
         return self.conv(X) + shift, beta * self.dense(flat(X))
 
 
-# name: (module class, output seqlift explains (None: the only one), target: the logit's index)
-TOYS = {
-    "SumModel": (SumModel, None, 2),
-    "FlattenDense": (FlattenDense, None, 1),
-    "Conv": (Conv, None, 5),
-    "Conv1": (Conv1, None, 7),
-    "Scatter": (Scatter, None, 9),
-    "ConvDense": (ConvDense, 1, 2),
-    "ConvAvgDense": (ConvAvgDense, None, 0),
-    "ConvPoolDense": (ConvPoolDense, None, 0),
-    "SmallDeepSEA": (SmallDeepSEA, None, 0),
-    "ResidualConv": (ResidualConv, None, 0),
-    "Transformer": (Transformer, None, 0),
-    "Conv2DExpand": (Conv2DExpand, None, 0),
-    "CustomLinear": (CustomLinear, None, 0),
-    "CustomSqrt": (CustomSqrt, None, 0),
-    "DilatedConv": (DilatedConv, None, 0),
-    "ConvBatchNorm": (ConvBatchNorm, None, 0),
-    "ConvLayerNorm": (ConvLayerNorm, None, 0),
-    "MultiActivation": (MultiActivation, None, 0),
-    "DropoutConv": (DropoutConv, None, 0),
-    "MultiInputMultiOutput": (MultiInputMultiOutput, 1, 1),
-}
+MODULES = (SumModel, FlattenDense, Conv, Conv1, Scatter, ConvDense, ConvAvgDense, ConvPoolDense, SmallDeepSEA,
+           ResidualConv, Transformer, Conv2DExpand, CustomLinear, CustomSqrt, DilatedConv, ConvBatchNorm, ConvLayerNorm,
+           MultiActivation, DropoutConv, MultiInputMultiOutput)
+# (output, logit) explained where it is not logit 0 of the only output
+EXPLAINED = {"SumModel": (None, 2), "FlattenDense": (None, 1), "Conv": (None, 5), "Conv1": (None, 7), "Scatter": (None, 9),
+             "ConvDense": (1, 2), "MultiInputMultiOutput": (1, 1)}
+TOYS = {m.__name__: (m, *EXPLAINED.get(m.__name__, (None, 0))) for m in MODULES}

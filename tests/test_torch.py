@@ -325,16 +325,11 @@ def test_a_required_forward_input_must_be_given():
     assert_summation(seqlift.Explainer(TwoInputs().eval()).deeplift(x, refs, extra={"bias_track": track}))
 
 
-class ConvMean(torch.nn.Module):
-    """A convolution, ReLU, mean over positions and a dense layer: scores at any length."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv1d(4, 6, 5, padding=2)
-        self.linear = torch.nn.Linear(6, 1)
-
-    def forward(self, x):
-        return self.linear(torch.relu(self.conv(x)).mean(-1))
+def built(source):
+    """The module ``make()`` returns in Python ``source`` (a FILE.py of the CLI tests, for the Python API)."""
+    namespace = {}
+    exec(source, namespace)
+    return namespace["make"]().eval()
 
 
 def test_the_python_api_lowers_a_module_once_and_again_once_its_weights_change(monkeypatch):
@@ -348,8 +343,7 @@ def test_the_python_api_lowers_a_module_once_and_again_once_its_weights_change(m
     lowered = []
     lower = front_end.lower
     monkeypatch.setattr(front_end, "lower", lambda *a, **k: lowered.append(k["input_shape"]) or lower(*a, **k))
-    torch.manual_seed(1)
-    model = ConvMean().eval()
+    model = built(SMALL)  # a convolution, ReLU, mean over positions, dense: scores at any length
     rng = np.random.default_rng(1)
     x, refs = one_hot_ncl(rng, 2, 30), one_hot_ncl(rng, 2, 30, refs=3)
     first = seqlift.deeplift(model, x, refs)
@@ -574,11 +568,9 @@ def test_a_module_built_for_another_length_is_one_line_naming_the_lengths_it_tak
     assert result.exit_code == 1
     assert "Basset takes sequences of 200 to 203 bp, not 150: give --length 200" in result.output
     assert "Traceback" not in capfd.readouterr().err  # torch logs a failed capture's traceback itself
-    namespace = {}
-    exec(FIXED_LENGTH, namespace)
     rng = np.random.default_rng(16)
     with pytest.raises(SeqliftError, match="Basset takes sequences of 200 to 203 bp, not 150"):
-        seqlift.deeplift(namespace["make"]().eval(), one_hot_ncl(rng, 1, 150), one_hot_ncl(rng, 1, 150, refs=2))
+        seqlift.deeplift(built(FIXED_LENGTH), one_hot_ncl(rng, 1, 150), one_hot_ncl(rng, 1, 150, refs=2))
 
 
 SMALL = """
