@@ -343,7 +343,8 @@ def test_the_python_api_lowers_a_module_once_and_again_once_its_weights_change(m
     lowered = []
     lower = front_end.lower
     monkeypatch.setattr(front_end, "lower", lambda *a, **k: lowered.append(k["input_shape"]) or lower(*a, **k))
-    model = built(SMALL)  # a convolution, ReLU, mean over positions, dense: scores at any length
+    torch.manual_seed(1)
+    model = toys.ConvAvgDense().eval()  # a convolution, ReLU, mean over positions, dense: scores at any length
     rng = np.random.default_rng(1)
     x, refs = one_hot_ncl(rng, 2, 30), one_hot_ncl(rng, 2, 30, refs=3)
     first = seqlift.deeplift(model, x, refs)
@@ -352,7 +353,7 @@ def test_the_python_api_lowers_a_module_once_and_again_once_its_weights_change(m
     seqlift.deeplift(model, x[..., :20], refs[..., :20])  # another length: its own capture
     assert lowered == [(4, 30), (4, 20)]
     with torch.no_grad():
-        model.linear.weight.mul_(-2)
+        model.dense.weight.mul_(-2)
     edited = seqlift.deeplift(model, x, refs)
     assert len(lowered) == 3 and np.abs(edited - first).max() > 1e-3
     model.conv.bias.data.add_(0.5)  # .data: in place, and unseen by the tensor's version counter
