@@ -4,7 +4,11 @@ Models (random weights, nothing downloaded):
 
 - bpnet-lite ``BPNet``, 64 filters, 8 dilated layers, 2,114 bp input as ChromBPNet uses (no control
   tracks), explained through ``CountWrapper`` (the counts head);
-- a small ``enformer-pytorch`` Enformer (``--enformer-*`` options), the sum of its 'human' head.
+- a small ``enformer-pytorch`` Enformer (``--enformer-*`` options), the sum of its 'human' head;
+- ``bpnet-api``: what a bpnet-lite user types first, ``seqlift.deeplift(module, X, refs, output=1,
+  target='sum')`` on a ``BPNet`` of 32 filters and 4 layers, 1,000 bp, 10 references per sequence (the
+  Python API, its explainer cached on the module after a first call), against tangermeme's
+  ``deep_lift_shap`` on ``CountWrapper(module)`` with the same references, in the same run.
 
 Each sequence is explained against 20 dinucleotide-shuffled references. In one run this measures:
 
@@ -15,7 +19,8 @@ Each sequence is explained against 20 dinucleotide-shuffled references. In one r
 - tangermeme: ``deep_lift_shap`` on the module, same inputs and references (Enformer: tangermeme has no
   rule for its functional operations, so its scores there are not DeepLIFT's; only its speed is reported).
 
-Usage: python benchmarks/torch_models.py [--n-seqs 8] [--tangermeme-seqs 4] [--json OUT]
+Usage: python benchmarks/torch_models.py [--n-seqs 8] [--tangermeme-seqs 4] [--models bpnet,enformer,bpnet-api]
+[--json OUT]
 """
 
 from __future__ import annotations
@@ -68,6 +73,67 @@ def enformer(dim, depth, length):
             return self.inner(x.transpose(1, 2))["human"].sum(dim=(1, 2)).unsqueeze(-1)
 
     return HumanSum(model).eval(), length, "NCL", None
+
+
+def tangermeme_scores(module, xm, rm, batch_size, args=None):
+    """tangermeme's ``deep_lift_shap`` hypothetical scores of ``xm`` (N, 4, L) against ``rm`` (N, R, 4, L), and
+    its seconds (after a warm-up call on the first sequence)."""
+    import torch
+    from tangermeme.deep_lift_shap import deep_lift_shap
+
+    xt, rt = torch.from_numpy(xm), torch.from_numpy(rm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        deep_lift_shap(module, xt[:1], references=rt[:1], device="cpu", batch_size=batch_size)
+        start = time.perf_counter()
+        scores = deep_lift_shap(module, xt, references=rt, device="cpu", batch_size=batch_size,
+                                hypothetical=True).numpy()
+    return scores, time.perf_counter() - start
+
+
+def measure_api(n_seqs, n_refs=10, length=1000):
+    """The ``bpnet-api`` row: ``seqlift.deeplift`` on a bpnet-lite BPNet against tangermeme, one run."""
+    import torch
+    from bpnetlite.bpnet import BPNet, CountWrapper
+
+    torch.manual_seed(0)
+    module = BPNet(n_filters=32, n_layers=4, n_control_tracks=0, verbose=False).eval()
+    rng = np.random.default_rng(0)
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n_seqs, length))]
+    refs = shuffled_references(x, n_refs, seed=0)
+    xm, rm = x.transpose(0, 2, 1).copy(), refs.transpose(0, 1, 3, 2).copy()  # the module's layout
+
+    def call():
+        return seqlift.deeplift(module, xm, rm, output=1, target="sum", scores="hypothetical")
+
+    def uncached():  # every call captured, lowered and compiled again: the API before its cache worked
+        object.__delattr__(module, "_seqlift_explainers")
+        return call()
+
+    start = time.perf_counter()
+    call()  # captures, lowers and compiles
+    first_s = time.perf_counter() - start
+    api_s = timed(call, repeats=5)
+    hypothetical = call()
+    uncached_s = timed(uncached, repeats=1)
+    explainer = seqlift.Explainer(module, output=1, input_shape=xm.shape[1:])  # what seqlift score runs
+    explainer.deeplift(xm, rm, target="sum")
+    explainer_s = timed(lambda: explainer.deeplift(xm, rm, target="sum"), repeats=5)
+    expected, tm_s = tangermeme_scores(CountWrapper(module), xm, rm, n_seqs * n_refs)
+    return {
+        "model": f"bpnet-lite BPNet 32x4, {length} bp, seqlift.deeplift(module, X, refs, output=1, target='sum')",
+        "length": length,
+        "n_seqs": n_seqs,
+        "n_refs": n_refs,
+        "first_call_s": first_s,
+        "seqlift_api_seq_per_s": n_seqs / api_s,
+        "seqlift_api_uncached_seq_per_s": n_seqs / uncached_s,
+        "seqlift_explainer_seq_per_s": n_seqs / explainer_s,
+        "tangermeme_seqs": n_seqs,
+        "tangermeme_seq_per_s": n_seqs / tm_s,
+        "seqlift_api_over_tangermeme_speed": tm_s / api_s,
+        "max_relative_diff_vs_tangermeme": float(np.abs(hypothetical - expected).max() / np.abs(expected).max()),
+    }
 
 
 def plain_pass(explainer, batch):
@@ -153,20 +219,12 @@ def measure(name, module, length, n_seqs, tangermeme_seqs, skip_tangermeme):
     }
     if not skip_tangermeme:
         try:
-            from tangermeme.deep_lift_shap import deep_lift_shap
+            import tangermeme  # noqa: F401
         except ImportError:
             result["tangermeme"] = "not installed"
         else:
             n = min(tangermeme_seqs, n_seqs)
-            xt, rt = torch.from_numpy(xm[:n]), torch.from_numpy(rm[:n])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                deep_lift_shap(module, xt[:1], references=rt[:1], n_shuffles=N_REFS, device="cpu",
-                               batch_size=batch * N_REFS)
-                start = time.perf_counter()
-                tm = deep_lift_shap(module, xt, references=rt, n_shuffles=N_REFS, device="cpu",
-                                    batch_size=batch * N_REFS, hypothetical=True).numpy()
-                tm_s = time.perf_counter() - start
+            tm, tm_s = tangermeme_scores(module, xm[:n], rm[:n], batch * N_REFS)
             result["tangermeme_seqs"] = n
             result["tangermeme_seq_per_s"] = n / tm_s
             result["seqlift_over_tangermeme_speed"] = result["seqlift_seq_per_s"] / result["tangermeme_seq_per_s"]
@@ -191,6 +249,10 @@ def main():
 
     results = {"backend": backend.NAME, "device": "cpu", "torch_threads": torch.get_num_threads(), "models": []}
     for name in args.models.split(","):
+        if name == "bpnet-api":
+            results["models"].append(measure_api(args.n_seqs))
+            print(json.dumps(results["models"][-1], indent=2), flush=True)
+            continue
         module, length, _, _ = bpnet() if name == "bpnet" else enformer(args.enformer_dim, args.enformer_depth,
                                                                         args.enformer_length)
         label = ("bpnet-lite BPNet 64x8, 2114 bp (CountWrapper)" if name == "bpnet" else

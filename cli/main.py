@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from seqlift.methods import DEEPLIFT, METHODS, RULES  # the registry loads no Keras: --backend still applies
+from seqlift.methods import DEEPLIFT, METHODS, RULES, TARGETS  # the registry loads no Keras: --backend still applies
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -252,9 +252,11 @@ MODEL_OPTIONS = _options(  # frontends.spec.ModelSpec
 )
 METHOD_OPTIONS = _options(  # methods.MethodSpec
     click.option("--task", "tasks", multiple=True, help="Output index to explain, repeatable, or 'all'.  [default: 0]"),
-    click.option("--target", "target_kind", type=click.Choice(["logit", "sum", "profile"]), multiple=True,
+    click.option("--target", "target_kind", type=click.Choice(list(TARGETS)), multiple=True,
                  help="What is explained: each --task's logit, the sum of the output (a counts head), "
-                 "or a profile head's softmax-weighted mean-centred logits (BPNet/chrombpnet).  [default: logit]"),
+                 "or a profile head's softmax-weighted mean-centred logits (BPNet/chrombpnet): profile splits their "
+                 "change exactly, profile-fixed-weights holds the sequence's softmax weights fixed as chrombpnet "
+                 "does (its scores do not sum to the profile's change).  [default: logit]"),
     click.option("--method", type=click.Choice(list(METHODS)), default=DEEPLIFT.name, show_default=True,
                  help="; ".join(f"{m.name}: {m.description}" for m in METHODS.values()) + "."),
     click.option("--rule", type=click.Choice(RULES), default=None,

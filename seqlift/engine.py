@@ -368,17 +368,62 @@ def run_pairs(explainer: Explainer, step, inputs, references, batch_size=None, f
                           f"({batch_size * n_refs} pairs) per step (set batch_size to choose)", stacklevel=2)
 
 
-# Explainers built for the one-call API from a path: the last few, keyed by file identity and settings.
-_BY_PATH: collections.OrderedDict = collections.OrderedDict()
-_BY_PATH_SIZE = 4
+class ExplainerCache:
+    """The one-call API's explainers (``seqlift.deeplift``, ``score``, ``attribute``): the last few, by settings.
+
+    Each entry keeps the digest of the weights its model was lowered with (``frontends.weights_digest``): a
+    model whose weights have changed since (a notebook edits them and calls again) is lowered again. Not a
+    dict, which torch.export would replace by a copy on the module while it captures it; a copy or a pickle
+    of a model holding one gets an empty one (the explainers are the original model's).
+    """
+
+    SIZE = 4
+
+    def __init__(self):
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, key, digest, make) -> Explainer:
+        """The explainer cached under ``key`` if its weights' digest is ``digest``, else ``make()``'s.
+
+        digest: a function giving the model's weights digest now (None for a model file, whose key says
+        which version of the file it is): taken again after ``make()``, which may load weights.
+        """
+        entry = self._entries.get(key)
+        if entry is None or (digest is not None and entry[0] != digest()):
+            explainer = make()
+            self._entries[key] = (digest() if digest is not None else None, explainer)
+            while len(self._entries) > self.SIZE:
+                self._entries.popitem(last=False)
+        self._entries.move_to_end(key)
+        return self._entries[key][1]
+
+    def __len__(self):
+        return len(self._entries)
+
+    def __reduce__(self):
+        return type(self), ()
+
+    def __copy__(self):
+        return type(self)()
+
+    def __deepcopy__(self, memo):
+        return type(self)()
+
+
+# Explainers built for the one-call API from a path, keyed by file identity and settings.
+_BY_PATH = ExplainerCache()
+_CACHE_ATTRIBUTE = "_seqlift_explainers"
 
 
 def cached_explainer(model, **settings) -> Explainer:
-    """An ``Explainer`` for ``model`` and ``settings``, reused across one-call API calls.
+    """An ``Explainer`` for ``model`` and ``settings``, reused across one-call API calls (``ExplainerCache``).
 
     A model object keeps its explainers on itself (a reference cycle the garbage collector frees
-    with the model, so the cache never keeps a model alive); a path keeps the last few explainers,
-    keyed by the file's path, size and modification time (a rewritten file is loaded again).
+    with the model: a table keyed by a weak reference to the model would keep it alive through each
+    explainer's own reference to it), and one is reused while the model's weights are unchanged. A
+    path keeps the last few explainers, keyed by the file's path, size and modification time (a
+    rewritten file is loaded again). Anything else that changes what the model computes (an attribute
+    its forward pass reads) is not seen: build an ``Explainer`` for it.
     """
     key = tuple(sorted((k, _fingerprint(v)) for k, v in settings.items()))
     if isinstance(model, (str, os.PathLike)):
@@ -387,21 +432,14 @@ def cached_explainer(model, **settings) -> Explainer:
         except OSError:
             return Explainer(model, **settings)  # the loader says what is wrong with the path
         key = (os.path.realpath(model), stat.st_size, stat.st_mtime_ns) + key
-        if key not in _BY_PATH:
-            _BY_PATH[key] = Explainer(model, **settings)
-            while len(_BY_PATH) > _BY_PATH_SIZE:
-                _BY_PATH.popitem(last=False)
-        _BY_PATH.move_to_end(key)
-        return _BY_PATH[key]
+        return _BY_PATH.get(key, None, lambda: Explainer(model, **settings))
     if frontends.for_object(model) is None:
         return Explainer(model, **settings)  # which says what is wrong with it
-    cache = getattr(model, "_seqlift_explainers", None)
-    if cache is None:
-        cache = {}
-        object.__setattr__(model, "_seqlift_explainers", cache)  # not a tracked Keras attribute
-    if key not in cache:
-        cache[key] = Explainer(model, **settings)
-    return cache[key]
+    cache = getattr(model, _CACHE_ATTRIBUTE, None)
+    if not isinstance(cache, ExplainerCache):
+        cache = ExplainerCache()
+        object.__setattr__(model, _CACHE_ATTRIBUTE, cache)  # not a tracked Keras or torch attribute
+    return cache.get(key, lambda: frontends.weights_digest(model), lambda: Explainer(model, **settings))
 
 
 def _fingerprint(value):
@@ -418,8 +456,20 @@ def _fingerprint(value):
     return repr(value)
 
 
+# What ``deeplift`` returns (``scores``), each ``(N, *S)``.
+SCORES = ("contributions", "projected", "hypothetical")
+
+
+def project(hypothetical, one_hot):
+    """Hypothetical contributions projected onto the observed base: ``hypothetical ⊙ one_hot`` (shapes
+    broadcast), what ``seqlift score`` writes as ``contrib``. Per position they sum to the contributions'
+    sum ``Σ_c m ⊙ (x − ref)`` (docs/method.md, "Averaging and hypothetical contributions")."""
+    return hypothetical * one_hot
+
+
 def deeplift(model, inputs, references, target=0, rule=RESCALE, batch_size=None, normalize=False, output=None,
-             input=None, extra=None, weights=None, custom_objects=None, layout=None, allow_pickle=False):
+             input=None, extra=None, weights=None, custom_objects=None, layout=None, allow_pickle=False,
+             scores="contributions"):
     """DeepLIFT contributions of ``inputs`` to one model output.
 
     model: a ``keras.Model`` or ``torch.nn.Module``, a path (``.h5`` from tf.keras 2.x or Keras 3, ``.keras``,
@@ -429,7 +479,8 @@ def deeplift(model, inputs, references, target=0, rule=RESCALE, batch_size=None,
     custom_objects: a Python file (or dict) of the custom layer classes the model file uses.
     inputs: ``(N, *S)``; references: ``(R, *S)`` shared by every input or ``(N, R, *S)`` per input.
     target: index into the model's flattened output, before a final sigmoid or softmax (that logit);
-    or 'sum' (the whole output) or 'profile' (its softmax-weighted mean-centred logits, see ``seqlift.targets``).
+    or 'sum' (the whole output), 'profile' or 'profile-fixed-weights' (its softmax-weighted mean-centred
+    logits, see ``seqlift.targets``).
     rule: 'rescale', 'reveal-cancel', 'genomics' (RevealCancel on dense layers, Rescale on
     convolutions), or a dict from layer class to rule (``graph.assign_rules``).
     normalize: mean-normalize the first convolution per column (for one-hot inputs).
@@ -437,12 +488,25 @@ def deeplift(model, inputs, references, target=0, rule=RESCALE, batch_size=None,
     input: for a model with several inputs, the one explained (index or name; default: the only one
     with 4 channels). extra: ``{name: array}`` for the others, held fixed: ``S`` or ``(1, *S)`` for
     every input, ``(N, *S)`` one row per input; default zeros.
-    Returns ``(N, *S)`` raw contributions ``m ⊙ (x − ref)`` averaged over references.
+    scores: what is returned, ``(N, *S)`` averaged over references: 'contributions' (raw, ``m ⊙ (x − ref)``
+    per channel), 'projected' (onto the observed base, ``project``: ``seqlift score``'s ``contrib``, what a
+    logo shows) or 'hypothetical' (``m − Σ_c m·ref``: what each base would contribute, TF-MoDISco's input);
+    or a tuple of these names, for a tuple of arrays. The model is lowered and compiled on the first call
+    and reused by later ones with the same settings and shapes while its weights are unchanged
+    (``cached_explainer``).
     """
+    names = (scores,) if isinstance(scores, str) else tuple(scores)
+    unknown = [name for name in names if name not in SCORES]
+    if unknown or not names:
+        raise SeqliftError(f"scores={scores!r}: choose {', '.join(SCORES)}, or a tuple of them")
     explainer = cached_explainer(model, rule=rule, normalize=normalize, output=output, input=input, weights=weights,
                                  custom_objects=custom_objects, layout=layout, allow_pickle=allow_pickle,
                                  **capture_shapes(model, inputs, extra))
-    return explainer.deeplift(inputs, references, target=target, batch_size=batch_size, extra=extra).contributions
+    attribution = explainer.deeplift(inputs, references, target=target, batch_size=batch_size, extra=extra)
+    arrays = {"contributions": attribution.contributions, "hypothetical": attribution.hypothetical}
+    if "projected" in names:
+        arrays["projected"] = project(attribution.hypothetical, np.asarray(inputs, attribution.hypothetical.dtype))
+    return arrays[scores] if isinstance(scores, str) else tuple(arrays[name] for name in names)
 
 
 def capture_shapes(model, inputs, extra=None) -> dict:

@@ -50,6 +50,7 @@ class Graph:
     input_shape: tuple = ()
     output_size: int = 0
     output_shape: tuple = ()  # the explained output's shape without the batch axis, e.g. (L, 2) for a profile head
+    output_name: str = ""  # the explained output's name, of a model with several ('counts'), else ""
     normalized: list[str] = field(default_factory=list)
     input_name: str = ""  # the model input node 0 stands for: the one-hot sequence
     fixed_inputs: list[tuple[str, tuple]] = field(default_factory=list)  # every other input: (name, shape)

@@ -118,8 +118,9 @@ def in_silico_mutagenesis(explainer, inputs, target=0, batch_size=None, extra=No
     return attribute(explainer, ISM, inputs, None, target, batch_size, extra)
 
 
-# What is explained (``--target``): each task's logit, the sum of the output, or a profile head's profile.
-TARGETS = ("logit", "sum", "profile")
+# What is explained (``--target``): each task's logit, the sum of the output, or a profile head's profile, split
+# exactly or (chrombpnet's) with the sequence's softmax weights held fixed (``seqlift.targets``).
+TARGETS = ("logit", "sum", "profile", "profile-fixed-weights")
 # Relative convergence delta above which a run warns (--delta-warn).
 DELTA_WARN = 1e-3
 # Tasks one run explains without --force: each is a full pass and a full (N, L, 4) slice of the score file.

@@ -28,6 +28,8 @@ from keras import ops  # noqa: E402
 
 # Where |Δx| is below this fraction of max(|x|, |x0|), the secant Δy/Δx is replaced by its limit f'(x).
 TINY = 1e-6
+# Maxima of a reference's activations this close (relative) are tied (MaxPool).
+REFERENCE_TIES = 1e-4
 _FLOAT32_LOWEST = -3.0e38
 
 
@@ -377,11 +379,15 @@ class LayerNorm(Op):
     def __init__(self, name, kind, ndim, axes, epsilon, gamma, beta, center=True):
         super().__init__(name, kind)
         self.axes = tuple(sorted(a % ndim for a in axes))
-        shape = [1] * ndim
-        for a in self.axes:
-            shape[a] = -1
-        self.gamma = None if gamma is None else ops.reshape(gamma, shape)
-        self.beta = None if beta is None else ops.reshape(beta, shape)
+
+        def broadcast(param):  # (sizes of the normalized axes) -> 1 on every other axis
+            shape = [1] * ndim
+            for a, size in zip(self.axes, param.shape[-len(self.axes):]):
+                shape[a] = int(size)
+            return ops.reshape(param, shape)
+
+        self.gamma = None if gamma is None else broadcast(gamma)
+        self.beta = None if beta is None else broadcast(beta)
         self.epsilon, self.center = epsilon, center
 
     def _centered(self, v):
@@ -497,6 +503,14 @@ class Softmax(Op):
         return softmax_difference(per_pair(xs[0], ctx.n_refs), ds[0], self.axis)
 
 
+def _first_maximum(v, top, tolerance=0.0):
+    """One-hot ``(N, R, L_out, pool, C)`` of the first maximum ``top`` ``(N, R, L_out, C)`` of each window of ``v``;
+    values within ``tolerance`` of it (relative) are tied with it."""
+    top = ops.expand_dims(top, 3)
+    tied = ops.cast(top - v <= tolerance * ops.abs(top), v.dtype)
+    return ops.one_hot(ops.argmax(tied, axis=3), v.shape[3], axis=3)
+
+
 class MaxPool(Op):
     """Max pooling: each window's Δy goes to one input, with multiplier ``m = Δy / Δx_j`` there.
 
@@ -506,8 +520,12 @@ class MaxPool(Op):
     seeds' rule alone would give multipliers of any size and sign when the maximum falls (x = (1, 0),
     ref = (0.5, 2): m = −2 on the first input; x = (1.15, 0), ref = (1.15 + 6e-5, 1.68): m = 8770),
     which turns float32 rounding into completeness errors and noise into hypothetical scores.
-    Summation to delta holds exactly in every case. Among tied maxima, the input whose value in the
-    other sequence is largest is chosen (its Δx is closest to Δy).
+    Summation to delta holds exactly in every case. Among tied maxima the first is chosen, and an
+    input that did not change (Δx = 0, where the secant is undefined) takes the gradient: 1 at the
+    first maximum of the actual input, 0 elsewhere. Both are what torch's max pooling gives
+    tangermeme 1.6 (and captum), whose hypothetical scores then equal seqlift's; with one-hot
+    input, ties and unchanged windows are common. A reference's activations are ``x − Δ``, whose
+    rounding would break its ties: its maxima within ``REFERENCE_TIES`` (relative) are tied.
     """
 
     linear = False
@@ -548,15 +566,14 @@ class MaxPool(Op):
         x0 = x - d
         y, y0 = ops.max(x, axis=3), ops.max(x0, axis=3)
         dy = y - y0
-        pool = x.shape[3]
-        at_x = ops.one_hot(ops.argmax(ops.where(x >= ops.expand_dims(y, 3), x0, _FLOAT32_LOWEST), axis=3), pool, axis=3)
-        at_ref = ops.one_hot(ops.argmax(ops.where(x0 >= ops.expand_dims(y0, 3), x, _FLOAT32_LOWEST), axis=3), pool, axis=3)
+        # a reference's activations are x − Δ, whose rounding would break their ties (equal windows of DNA)
+        at_x, at_ref = _first_maximum(x, y), _first_maximum(x0, y0, REFERENCE_TIES)
         selected = ops.where(ops.expand_dims(dy >= 0, 3), at_x, at_ref)
         d_sel = ops.sum(selected * d, axis=3)
         span = ops.sum(selected * (x - x0), axis=3)  # what d_sel became in float32 (see _secant)
         m = _safe_ratio(dy, span, _is_tiny(span, y, y0), 1.0)
         dy = m * d_sel  # a max that stays at one input moves by exactly that input's Δ
-        m = ops.expand_dims(m, 3) * selected
+        m = ops.where(_is_tiny(d, x, x0), at_x, ops.expand_dims(m, 3) * selected)  # unchanged: the gradient
         dy = dy + ops.sum(m * (d_in - d), axis=3)
         return self._out(flat_pairs(dy))
 

@@ -7,7 +7,7 @@ an interrupted run leaves nothing at the destination. The HDF5 layout (one task:
 - ``contrib`` (N, [T,] L, 4) projected onto the observed base · ``hypothetical`` (N, [T,] L, 4)
 - ``delta`` (N, [T]) · ``prediction`` (N, [T]) · ``reference_prediction`` (N, [T])
 - attributes: seqlift version, backend, model path and sha256, tasks, method, rule, reference,
-  n_refs, seed, normalization, target (logit, sum or profile), rc_average (both strands averaged).
+  n_refs, seed, normalization, target (logit, sum, profile or profile-fixed-weights), rc_average (both strands averaged).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import references as refs_mod
 from . import targets as targets_mod
-from .engine import Explainer, cached_explainer, capture_shapes
+from .engine import Explainer, cached_explainer, capture_shapes, project
 from .errors import SeqliftError
 from .methods import DEEPLIFT, RESCALE, attribute, get_method
 from .references import ReferenceSpec
@@ -80,8 +80,8 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method=DEEPL
 
     refs: this chunk's references when the caller made them already (``references.make``); a method
     that uses no references is scored against zeros. extra: values of the model's other inputs, held
-    fixed (``Explainer.check_extra``). target: 'logit' (each task's logit), 'sum' or 'profile' (the
-    whole output; ``tasks`` must be ``[0]``). rc_average: also score each reverse complement against
+    fixed (``Explainer.check_extra``). target: 'logit' (each task's logit), or one of the whole output's
+    (``methods.TARGETS``: ``tasks`` must be ``[0]``). rc_average: also score each reverse complement against
     the reverse complements of its references, map its scores back onto the forward strand and
     average the two strands. extra_rc: with rc_average, how each input in ``extra`` flips with the
     sequence (``flip_extra``).
@@ -113,7 +113,7 @@ def score_chunk(explainer: Explainer, settings: dict, one_hot, start: int, names
 
 
 def explained_targets(explainer: Explainer, tasks, target="logit", rc_average=False) -> list:
-    """The ``Target`` explained for each task: its logit, or the one 'sum'/'profile' target (task 0).
+    """The ``Target`` explained for each task: its logit, or the one whole-output target (task 0).
 
     rc_average: a logit of an output with positions (a profile head, ``(L, strands)``) is refused, since
     the reverse complement's logit with the same index is another position's and strand's.
@@ -135,7 +135,7 @@ def _score_strand(explainer, one_hot, ref, explained, method, batch_size, extra=
     per_task = attribute(explainer, method, one_hot, ref, list(explained), batch_size=batch_size, extra=extra)
     hyp = np.stack([a.hypothetical for a in per_task], axis=1)
     return Scores(
-        contributions=(hyp * one_hot[:, None]).astype(np.float32),
+        contributions=project(hyp, one_hot[:, None]).astype(np.float32),
         hypothetical=hyp.astype(np.float32),
         delta=np.stack([a.delta for a in per_task], axis=1),
         prediction=np.stack([a.prediction for a in per_task], axis=1),
@@ -184,7 +184,7 @@ def score(model, one_hot, tasks=(0,), method=DEEPLIFT.name, rule=RESCALE, refere
     channels first); scores come back in the same layout, with a task axis right after N.
     reference: 'shuffle', 'frequency', 'zeros', or an array of references ``(R, *S)`` or
     ``(N, R, *S)`` in that layout. model, input, extra, weights, custom_objects, layout,
-    allow_pickle: as for ``seqlift.deeplift`` and ``Explainer``. target: 'logit', 'sum' or 'profile';
+    allow_pickle: as for ``seqlift.deeplift`` and ``Explainer``. target: one of ``methods.TARGETS``;
     rc_average: average both strands, with extra_rc saying how each input in extra flips (see
     ``score_one_hot``).
     """

@@ -90,10 +90,21 @@ def _pool_model():
     ((0.0, 0.0), (0.05, 0.5), (0.0, -0.5)),
     # unchanged max at position 1, reference larger at 2: Δy = −3 to position 2
     ((2.0, 2.0), (2.0, 5.0), (0.0, -3.0)),
+    # tie in the reference: Δy = 0.1 − 0.5 = −0.4 to its first maximum (Δx = −0.5, m = 0.8), as torch's max
+    # pooling and tangermeme choose
+    ((0.0, 0.1), (0.5, 0.5), (-0.4, 0.0)),
 ])
 def test_max_pool_rule_hand_worked(x, ref, expected):
     att = Explainer(_pool_model()).deeplift(np.array([x], "float32")[..., None], np.array([ref], "float32")[..., None])
     np.testing.assert_allclose(att.contributions[0, :, 0], expected, atol=1e-7)
+
+
+def test_max_pool_input_that_did_not_change_takes_the_gradient():
+    # x = (0.3, 0.1), ref = (0.3, 0.5): Δy = −0.2 to the reference's max (m = 0.5); position 1 did not change and
+    # is the input's maximum: its multiplier is the gradient, 1 (tangermeme's), though it contributes nothing
+    att = Explainer(_pool_model()).deeplift(np.array([[[0.3], [0.1]]], "float32"), np.array([[[0.3], [0.5]]], "float32"))
+    np.testing.assert_allclose(att.contributions[0, :, 0], (0.0, -0.2), atol=1e-7)
+    np.testing.assert_allclose(att.hypothetical[0, :, 0], (1 * (1 - 0.3), 0.5 * (1 - 0.5)), atol=1e-7)  # m (1 − ref)
 
 
 def test_max_pool_multipliers_lie_between_zero_and_one():

@@ -67,6 +67,32 @@ def test_summation_to_delta_for_each_target_against_numpy(target, output):
         assert np.all(att.delta <= 1e-5 * scale)
 
 
+def test_profile_fixed_weights_holds_the_sequences_softmax_weights_as_chrombpnet():
+    """t = Σ w(x)·ℓ̄ with the sequence's weights held fixed: its contributions sum to Σ w(x)·(ℓ̄(x) − ℓ̄(ref)), the
+    reference's prediction is Σ w(x)·ℓ̄(ref); the exact profile target's change differs by the weights' own."""
+    rng = np.random.default_rng(8)
+    model = bpnet()
+    x, refs = one_hot(rng, (3, LENGTH)), one_hot(rng, (3, 4, LENGTH))
+
+    def centred(v):
+        flat = v.reshape(len(v), -1).astype(np.float64)
+        return flat - flat.mean(1, keepdims=True)
+
+    logits_x = centred(model.predict(x, verbose=0)[0])
+    logits_ref = centred(model.predict(refs.reshape(-1, LENGTH, 4), verbose=0)[0]).reshape(3, 4, -1)
+    w = np.exp(logits_x) / np.exp(logits_x).sum(1, keepdims=True)
+    explainer = Explainer(model, output="profile")
+    fixed = explainer.deeplift(x, refs, target="profile-fixed-weights")
+    np.testing.assert_allclose(fixed.prediction, profile_target(model.predict(x, verbose=0)[0]), atol=1e-5)
+    np.testing.assert_allclose(fixed.reference_prediction, (w[:, None] * logits_ref).sum(-1).mean(1), atol=1e-5)
+    np.testing.assert_allclose(fixed.contributions.reshape(3, -1).sum(1),
+                               (w[:, None] * (logits_x[:, None] - logits_ref)).sum(-1).mean(1), atol=1e-5)
+    exact = explainer.deeplift(x, refs, target="profile")
+    assert np.abs(fixed.contributions - exact.contributions).max() > 1e-3
+    with pytest.raises(SeqliftError, match="target 'profile-fixed-weights' on an output of one value"):
+        Explainer(model, output="counts").deeplift(x, refs, target="profile-fixed-weights")
+
+
 def _profile_multipliers(x, x0):
     """The profile rule by hand, on ℓ = x: product rule for Σ w·ℓ̄, softmax rule for Δw (float64, in log
     space: each side's log Σ exp with its own shift, so logits thousands apart stay finite)."""
@@ -198,6 +224,11 @@ def test_score_records_the_target_and_rc_average(tmp_path):
         np.testing.assert_allclose(total, f["prediction"][()] - f["reference_prediction"][()], atol=1e-4)
     summary = pd.read_csv(tmp_path / "p.tsv", sep="\t")
     assert list(summary["target"]) == ["profile"] * 3
+    fixed = CliRunner().invoke(cli, [str(a) for a in args + ["--target", "profile-fixed-weights", "--out",
+                                                             tmp_path / "f.h5"]])
+    assert fixed.exit_code == 0, fixed.output
+    with h5py.File(tmp_path / "f.h5") as f:
+        assert f.attrs["target"] == "profile-fixed-weights"
     bad = CliRunner().invoke(cli, [str(a) for a in args + ["--target", "sum", "--task", 2, "--out", tmp_path / "b.h5"]])
     assert bad.exit_code == 1 and "--task applies to --target logit" in bad.output
     assert not (tmp_path / "b.h5").exists()

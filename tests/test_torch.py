@@ -12,6 +12,7 @@ import seqlift  # noqa: E402
 from seqlift import SeqliftError, methods  # noqa: E402
 from seqlift.cli.main import cli  # noqa: E402
 
+import tangermeme_toys as toys  # noqa: E402
 from helpers import assert_summation  # noqa: E402
 
 RTOL = 1e-5  # scores equal another tool's to this fraction of their largest magnitude
@@ -72,6 +73,43 @@ def test_bpnet_profile_target_is_profile_wrapper_and_sums_to_delta():
     expected = bpnet_module.ProfileWrapper(model)(torch.tensor(x), torch.tensor(control)).detach().numpy().ravel()
     np.testing.assert_allclose(attribution.prediction, expected, rtol=1e-5, atol=1e-6)
     assert_summation(attribution)
+
+
+class FixedWeightsProfile(torch.nn.Module):
+    """chrombpnet's weightedsum_meannormed_logits on a BPNet's profile logits, in torch: the softmax of the
+    mean-normalized logits detached (its tf.stop_gradient), times those logits, summed."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, X):
+        logits = self.model(X)[0].reshape(len(X), -1)
+        logits = logits - logits.mean(dim=-1, keepdim=True)
+        return (torch.softmax(logits, dim=-1).detach() * logits).sum(dim=-1, keepdim=True)
+
+
+def test_profile_fixed_weights_equals_tangermeme_on_chrombpnets_weighted_logits():
+    """--target profile-fixed-weights is chrombpnet's convention: tangermeme's deep_lift_shap on its formula, to 1e-5;
+    its prediction is bpnet-lite's ProfileWrapper's, its scores sum to Σ w(x)·Δℓ̄ (not to the profile's change)."""
+    bpnet_module = pytest.importorskip("bpnetlite.bpnet")
+    tangermeme = pytest.importorskip("tangermeme.deep_lift_shap")
+    rng = np.random.default_rng(13)
+    x, refs = one_hot_ncl(rng, 3, 150), one_hot_ncl(rng, 3, 150, refs=4)
+    model = bpnet(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tangermeme: its deltas are not Σ C (the weights differ by sequence)
+        expected = tangermeme.deep_lift_shap(FixedWeightsProfile(model), torch.tensor(x), references=torch.tensor(refs),
+                                             hypothetical=True, device="cpu").numpy()
+    got = seqlift.Explainer(model, output="profile").deeplift(x, refs, target="profile-fixed-weights")
+    assert_close(got.hypothetical, expected)
+    assert_summation(got)
+    with torch.no_grad():
+        profile = bpnet_module.ProfileWrapper(model)
+        t_x = profile(torch.tensor(x)).numpy().ravel()
+        t_ref = profile(torch.tensor(refs.reshape(-1, 4, 150))).numpy().reshape(3, 4).mean(1)
+    np.testing.assert_allclose(got.prediction, t_x, rtol=1e-5, atol=1e-6)
+    assert np.abs(got.reference_prediction - t_ref).max() > 1e-4  # Σ w(x)·ℓ̄(ref), not the references' profile
 
 
 @pytest.mark.slow
@@ -167,6 +205,53 @@ def test_small_enformer_sums_to_delta():
     np.testing.assert_allclose(attribution.reference_prediction, reference.reshape(2, 3).mean(1), rtol=1e-5)
 
 
+class Flattened(torch.nn.Module):
+    """``model``'s output ``output`` (all of it for None) as ``(N, -1)``: the only output shape tangermeme explains."""
+
+    def __init__(self, model, output):
+        super().__init__()
+        self.model, self.output = model, output
+
+    def forward(self, X):
+        y = self.model(X)
+        y = y if self.output is None else y[self.output]
+        return y.reshape(len(y), -1)
+
+
+# Where tangermeme's rules are seqlift's but for float32 secants: its Rescale divides Δy by Δx as computed, seqlift
+# guards small differences (rules._secant). Attention (Transformer) has rules tangermeme has not: summation only.
+SECANTS = {"MultiActivation": 1e-3, "CustomSqrt": 1e-3}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "Transformer" else n
+                                  for n in sorted(toys.TOYS)])  # the Transformer takes 12 s
+def test_every_tangermeme_toy_model_scores_sums_to_delta_and_equals_deep_lift_shap(name):
+    """The modules of tangermeme's tests/toy_models.py (rebuilt in tests/tangermeme_toys.py: its package does not
+    ship them): each is lowered, sums to delta, and equals tangermeme's deep_lift_shap where their rules agree."""
+    tangermeme = pytest.importorskip("tangermeme.deep_lift_shap")
+    from tangermeme._deep_lift_utils import _nonlinear
+
+    build, output, target = toys.TOYS[name]
+    torch.manual_seed(0)
+    model = build().eval()
+    rng = np.random.default_rng(len(name))
+    x, refs = one_hot_ncl(rng, 2, toys.LENGTH), one_hot_ncl(rng, 2, toys.LENGTH, refs=3)
+    attribution = seqlift.Explainer(model, output=output).deeplift(x, refs, target=target)
+    scale = np.maximum(1.0, np.abs(attribution.prediction) + np.abs(attribution.reference_prediction))
+    assert np.all(attribution.delta <= 1e-4 * scale)
+    with torch.no_grad():
+        expected = Flattened(model, output)(torch.tensor(x))[:, target].numpy()
+    np.testing.assert_allclose(attribution.prediction, expected, rtol=1e-5, atol=1e-5)
+    if name == "Transformer":
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = tangermeme.deep_lift_shap(Flattened(model, output), torch.tensor(x), references=torch.tensor(refs),
+                                           target=target, hypothetical=True, device="cpu",
+                                           additional_nonlinear_ops={toys.CustomSqrtModule: _nonlinear}).numpy()
+    assert_close(attribution.hypothetical, theirs, SECANTS.get(name, RTOL))
+
+
 class Cumulative(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -188,11 +273,38 @@ def test_an_operation_without_a_rule_is_named_with_its_module_path_before_any_wo
         seqlift.Explainer(Cumulative().eval(), input_length=20)
 
 
-def test_several_outputs_need_output_by_index_or_name():
-    with pytest.raises(SeqliftError, match=r"BPNet has 2 outputs \(0, 1\); choose one with output="):
+def test_several_outputs_are_named_as_forward_returns_them_or_as_the_module_says():
+    """bpnet-lite's BPNet returns (y_profile, y_counts): its outputs are 'profile' and 'counts'; a module's
+    output_names attribute names them; a return that is not a tuple of variables leaves the indices."""
+    with pytest.raises(SeqliftError, match=r"BPNet has 2 outputs \(profile, counts\); choose one with output="):
         seqlift.Explainer(bpnet(), input_length=100)
+    assert seqlift.Explainer(bpnet(), input_length=100, output="counts").graph.output_name == "counts"
+    assert seqlift.Explainer(bpnet(), input_length=100, output=0).graph.output_name == "profile"
     with pytest.raises(SeqliftError, match="output 2 is out of range"):
         seqlift.Explainer(bpnet(), input_length=100, output=2)
+    named = bpnet()
+    named.output_names = ("shape", "total")
+    assert seqlift.Explainer(named, input_length=100, output="total").graph.output_name == "total"
+    named.output_names = ("shape",)
+    with pytest.raises(SeqliftError, match=r"BPNet.output_names is \('shape',\): it must be 2 different names"):
+        seqlift.Explainer(named, input_length=100, output=1)
+    with pytest.raises(SeqliftError, match=r"ConvDense has 2 outputs \(0, 1\)"):
+        seqlift.Explainer(toys.ConvDense().eval(), input_length=toys.LENGTH)
+
+
+def test_deeplift_returns_the_projected_and_hypothetical_scores_that_score_writes():
+    rng = np.random.default_rng(14)
+    x, refs = one_hot_ncl(rng, 2, 100), one_hot_ncl(rng, 2, 100, refs=3)
+    model = bpnet(0)
+    raw, projected, hypothetical = seqlift.deeplift(model, x, refs, output="counts",
+                                                    scores=("contributions", "projected", "hypothetical"))
+    scores = seqlift.score(model, x, output="counts", reference=refs, normalize=False)
+    np.testing.assert_allclose(projected, scores.contributions[:, 0], atol=1e-7)
+    np.testing.assert_allclose(hypothetical, scores.hypothetical[:, 0], atol=1e-7)
+    np.testing.assert_allclose(projected.sum(1), raw.sum(1), atol=1e-6)  # per position, the same total
+    np.testing.assert_array_equal(seqlift.deeplift(model, x, refs, output="counts"), raw)
+    with pytest.raises(SeqliftError, match="scores='projection': choose contributions, projected, hypothetical"):
+        seqlift.deeplift(model, x, refs, output="counts", scores="projection")
 
 
 def test_a_required_forward_input_must_be_given():
@@ -211,6 +323,46 @@ def test_a_required_forward_input_must_be_given():
     x, refs = one_hot_ncl(rng, 2, 20), one_hot_ncl(rng, 2, 20, refs=3)
     track = rng.random((2, 2, 20)).astype("float32")
     assert_summation(seqlift.Explainer(TwoInputs().eval()).deeplift(x, refs, extra={"bias_track": track}))
+
+
+def built(source):
+    """The module ``make()`` returns in Python ``source`` (a FILE.py of the CLI tests, for the Python API)."""
+    namespace = {}
+    exec(source, namespace)
+    return namespace["make"]().eval()
+
+
+def test_the_python_api_lowers_a_module_once_and_again_once_its_weights_change(monkeypatch):
+    """A notebook calls seqlift.deeplift again and again: one capture and compiled step per module and shape,
+    until the weights are edited (in place, through .data too), when the module is lowered again."""
+    import copy
+    import pickle
+
+    import seqlift.frontends.torch as front_end
+
+    lowered = []
+    lower = front_end.lower
+    monkeypatch.setattr(front_end, "lower", lambda *a, **k: lowered.append(k["input_shape"]) or lower(*a, **k))
+    torch.manual_seed(1)
+    model = toys.ConvAvgDense().eval()  # a convolution, ReLU, mean over positions, dense: scores at any length
+    rng = np.random.default_rng(1)
+    x, refs = one_hot_ncl(rng, 2, 30), one_hot_ncl(rng, 2, 30, refs=3)
+    first = seqlift.deeplift(model, x, refs)
+    np.testing.assert_array_equal(seqlift.deeplift(model, x, refs), first)
+    assert lowered == [(4, 30)]
+    seqlift.deeplift(model, x[..., :20], refs[..., :20])  # another length: its own capture
+    assert lowered == [(4, 30), (4, 20)]
+    with torch.no_grad():
+        model.dense.weight.mul_(-2)
+    edited = seqlift.deeplift(model, x, refs)
+    assert len(lowered) == 3 and np.abs(edited - first).max() > 1e-3
+    model.conv.bias.data.add_(0.5)  # .data: in place, and unseen by the tensor's version counter
+    edited = seqlift.deeplift(model, x, refs)
+    assert len(lowered) == 4
+    np.testing.assert_allclose(edited, seqlift.Explainer(model).deeplift(x, refs).contributions, atol=1e-6)
+    # the cache does not travel with a copy or a pickle of the module
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert len(clone._seqlift_explainers) == 0
 
 
 # ------------------------------------------------------------------------------------------ the ways to give one
@@ -271,6 +423,10 @@ def test_cli_scores_a_function_returning_a_module_with_a_state_dict(tmp_path):
     expected = module.eval()(x, torch.tensor(control))[1].detach().numpy().reshape(scores["prediction"].shape)
     np.testing.assert_allclose(scores["prediction"], expected, rtol=1e-5, atol=1e-6)
     assert scores["delta"].max() < 1e-5
+    import h5py
+
+    with h5py.File(out) as f:
+        assert f.attrs["output"] == "counts"  # --output 1 of forward's (y_profile, y_counts)
 
 
 def test_cli_refuses_a_pickled_module_unless_allowed_and_names_the_option(tmp_path):
@@ -379,6 +535,43 @@ def test_logsumexp_and_log_softmax_sum_to_delta_and_match_the_module():
     np.testing.assert_allclose(attribution.prediction, expected, rtol=1e-5, atol=1e-6)
     kinds = {type(node.op).__name__ for node in explainer.graph.nodes}
     assert "LogSumExp" in kinds
+
+
+FIXED_LENGTH = """
+import torch
+
+
+class Basset(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(4, 8, 5, padding=2)
+        self.pool = torch.nn.MaxPool1d(4)
+        self.dense = torch.nn.Linear(8 * 50, 1)
+
+    def forward(self, x):
+        return self.dense(self.pool(torch.relu(self.conv(x))).reshape(x.shape[0], -1))
+
+
+def make():
+    return Basset()
+"""
+
+
+def test_a_module_built_for_another_length_is_one_line_naming_the_lengths_it_takes(tmp_path, capfd):
+    """--length 150 on a module whose dense layer takes 200 bp (pooled by 4: 200 to 203): one line on stderr, no torch
+    traceback, naming the module and the lengths; the same from Python."""
+    from click.testing import CliRunner
+
+    (tmp_path / "build.py").write_text(FIXED_LENGTH)
+    fasta = _fasta(tmp_path / "seqs.fa", np.random.default_rng(15), n=2, length=150)
+    result = CliRunner().invoke(cli, ["score", f"{tmp_path / 'build.py'}:make", fasta, "--length", "150", "--n-refs", "2",
+                                      "--out", str(tmp_path / "o.h5"), "--quiet"])
+    assert result.exit_code == 1
+    assert "Basset takes sequences of 200 to 203 bp, not 150: give --length 200" in result.output
+    assert "Traceback" not in capfd.readouterr().err  # torch logs a failed capture's traceback itself
+    rng = np.random.default_rng(16)
+    with pytest.raises(SeqliftError, match="Basset takes sequences of 200 to 203 bp, not 150"):
+        seqlift.deeplift(built(FIXED_LENGTH), one_hot_ncl(rng, 1, 150), one_hot_ncl(rng, 1, 150, refs=2))
 
 
 SMALL = """

@@ -6,7 +6,9 @@ row here and its module, which defines
 
 - ``load(model, weights, custom_objects, allow_pickle) -> model``: a model object (checked, with
   ``weights`` loaded into it) from an object of its framework or one of its files;
-- ``lower(model, output, input, layout) -> Graph``: the model as a ``seqlift.graph.Graph``.
+- ``lower(model, output, input, layout) -> Graph``: the model as a ``seqlift.graph.Graph``;
+- ``weights(model)``: its weights as ``(label, bytes as a uint8 array)`` pairs, what a lowering copies
+  (``weights_digest``: an explainer cached for a model object is stale once they change).
 
 Nothing here imports a framework: an object is matched to its front end only when its framework is
 already imported (a class of a package that is not imported cannot be that package's), a file by its
@@ -18,6 +20,7 @@ arguments, that returns a model object of any front end.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -102,6 +105,15 @@ def load(model, weights=None, custom_objects=None, allow_pickle=False):
                                "file or 'FILE.py:FUNCTION'")
     return fe, fe.implementation().load(model, weights=weights, custom_objects=custom_objects,
                                         allow_pickle=allow_pickle)
+
+
+def weights_digest(model) -> str:
+    """A digest of a model object's weights (its front end's ``weights``: labels, shapes and every byte)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for label, data in for_object(model).implementation().weights(model):
+        digest.update(label.encode())
+        digest.update(memoryview(data))
+    return digest.hexdigest()
 
 
 def model_name_of(function) -> str:

@@ -161,7 +161,7 @@ class ModelSpec:
             "extra_rc": "; ".join(flips),
             "normalization": ",".join(explainer.normalized) if explainer.normalized else "none",
             "final_activation": explainer.graph.final_activation or "none",
-            "output": self.output if self.output is not None else "",
+            "output": explainer.graph.output_name or (self.output if self.output is not None else ""),
         }
 
 

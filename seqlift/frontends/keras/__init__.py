@@ -10,6 +10,7 @@ from __future__ import annotations
 from ... import backend  # noqa: F401  (first: loads Keras quietly)
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 from ...errors import SeqliftError  # noqa: E402
 from .lowering import build_graph  # noqa: E402
@@ -23,6 +24,15 @@ def is_model(obj) -> bool:
 def load(model, weights=None, custom_objects=None, allow_pickle=False) -> keras.Model:
     """A checked ``keras.Model`` (``models.load_model``); ``allow_pickle`` does not apply to Keras files."""
     return load_model(model, weights, custom_objects)
+
+
+def weights(model):
+    """The model's variables as ``(label, bytes)``: path, shape and dtype, and a uint8 view of the values."""
+    from keras import ops
+
+    for variable in model.weights:
+        data = np.ascontiguousarray(ops.convert_to_numpy(variable)).reshape(-1).view(np.uint8)
+        yield f"{variable.path} {tuple(variable.shape)} {variable.dtype}", data
 
 
 def lower(model, output=None, input=None, layout=None, **shapes):

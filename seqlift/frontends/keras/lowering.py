@@ -373,6 +373,8 @@ def build_graph(model: keras.Model, output=None, input=None) -> Graph:
         size *= s
     graph.output_size = size
     graph.output_shape = tuple(out_tensor.shape[1:])
+    names = _output_names(model)
+    graph.output_name = names[chosen] if len(names) > 1 else ""
     return graph
 
 

@@ -8,4 +8,4 @@ each operator with the table ``lowering.ATEN``. torch is imported only here.
 from __future__ import annotations
 
 from .lowering import lower  # noqa: F401
-from .models import is_model, load  # noqa: F401
+from .models import is_model, load, weights  # noqa: F401

@@ -19,9 +19,14 @@ XLA's convolutions read channels last, and a transpose around each would double 
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import inspect
+import logging
 import math
 import operator
+import os
+import textwrap
 import warnings
 
 import numpy as np
@@ -43,7 +48,8 @@ _BIG = 2 ** 62  # slice ends at or beyond this mean "to the end"
 # Operators kept whole rather than decomposed: each has one rule (a decomposition would spread it over
 # a max, a where and an exp, whose rules do not add up to the operator's)
 _KEPT_WHOLE = (aten.logsumexp.default, aten.softplus.default, aten.elu.default, aten.silu.default,
-               aten.leaky_relu.default, aten.hardtanh.default, aten.gelu.default, aten._log_softmax.default)
+               aten.leaky_relu.default, aten.hardtanh.default, aten.gelu.default, aten._log_softmax.default,
+               aten._safe_softmax.default)
 _CHECKS = ("aten._assert", "aten.sym_constrain_range", "aten._functional_assert")
 
 
@@ -126,17 +132,28 @@ def _example(shape, batch=2):
     return torch.rand((batch,) + tuple(shape), generator=torch.Generator().manual_seed(0))
 
 
+@contextlib.contextmanager
+def _quiet_torch_logs():
+    """torch logs the traceback of a failed capture (its fake tensors') on stderr before raising it; the error
+    seqlift makes of it is the one line the user sees."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _export(model, explained, extra_shapes, length, layout):
     """The exported program and the layout it was exported with (each layout tried when not given)."""
     errors = {}
     for candidate in [layout] if layout else LAYOUTS:
-        shape = (4, length) if candidate == "NCL" else (length, 4)
-        given = {explained: _example(shape), **{name: _example(s) for name, s in extra_shapes.items()}}
-        kwargs = {name: given[name] for name in _forward_parameters(model) if name in given}  # forward's order
+        kwargs = _inputs(model, explained, extra_shapes, length, candidate)
         batch = torch.export.Dim("batch", min=1)
         dynamic = {name: {0: batch} for name in kwargs}
         try:
-            with torch.no_grad(), warnings.catch_warnings():
+            with torch.no_grad(), warnings.catch_warnings(), _quiet_torch_logs():
                 warnings.simplefilter("ignore", FutureWarning)  # torch's own pytree deprecations
                 program = torch.export.export(model, (), kwargs, dynamic_shapes=dynamic, strict=False)
         except Exception as exc:  # noqa: BLE001 - the module does not run on this layout (or at all)
@@ -146,12 +163,78 @@ def _export(model, explained, extra_shapes, length, layout):
         for op in _KEPT_WHOLE:
             if op in table:
                 del table[op]
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_torch_logs():
             warnings.simplefilter("ignore", FutureWarning)
             return program.run_decompositions(table), candidate
+    for candidate in errors:
+        needed = _needed_lengths(model, explained, extra_shapes, length, candidate)
+        if needed:
+            lengths = str(needed[0]) if len(needed) == 1 else f"{needed[0]} to {needed[-1]}"
+            raise SeqliftError(f"{type(model).__name__} takes sequences of {lengths} bp, not {length}: give "
+                               f"--length {needed[0]} (input_length=), or sequences of that length")
     tried = "; ".join(f"(N, {'4, L' if k == 'NCL' else 'L, 4'}): {v}" for k, v in errors.items())
     raise SeqliftError(f"{type(model).__name__}: torch.export could not capture it with inputs of length {length} "
                        f"({tried[:600]})")
+
+
+def _inputs(model, explained, extra_shapes, length, layout, batch=2):
+    """Example keyword inputs of ``forward``, in its order, for sequences of ``length`` in ``layout``."""
+    shape = (4, length) if layout == "NCL" else (length, 4)
+    given = {explained: _example(shape, batch), **{name: _example(s, batch) for name, s in extra_shapes.items()}}
+    return {name: given[name] for name in _forward_parameters(model) if name in given}
+
+
+class _DenseMismatch(Exception):
+    """A dense layer got ``got`` features where it takes ``expected``: the module is built for another length."""
+
+    def __init__(self, got, expected):
+        super().__init__(got, expected)
+        self.got, self.expected = got, expected
+
+
+def _needed_lengths(model, explained, extra_shapes, length, layout, window=64) -> list[int]:
+    """The sequence lengths a module runs on, when a dense layer (``nn.Linear``) refuses ``length``: the features it
+    gets grow linearly with the length (give or take pooling's rounding), so two lengths give the length that
+    brings the features it takes, and forward passes around it find those that run. [] when no dense layer is
+    to blame or no length near it runs (inputs held fixed whose shape holds the length are resized with it)."""
+
+    def check(module, inputs):
+        got = inputs[0].shape[-1]
+        if got != module.in_features:
+            raise _DenseMismatch(got, module.in_features)
+
+    def features(n):
+        """None if the module runs on sequences of ``n`` bp, else its first wrong dense layer's features."""
+        extra = {name: tuple(n if s == length else s for s in shape) for name, shape in extra_shapes.items()}
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model(**_inputs(model, explained, extra, n, layout, batch=1))
+        except _DenseMismatch as mismatch:
+            return mismatch
+        except Exception:  # noqa: BLE001 - it fails at this length some other way
+            return False
+        return None
+
+    hooks = [m.register_forward_pre_hook(check) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    try:
+        first, second = features(length), features(2 * length)
+        if not (isinstance(first, _DenseMismatch) and isinstance(second, _DenseMismatch)) or \
+                second.expected != first.expected or second.got <= first.got:
+            return []
+        guess = round(length + (first.expected - first.got) * length / (second.got - first.got))
+        for n in sorted(range(max(1, guess - window), guess + window + 1), key=lambda n: abs(n - guess)):
+            if features(n) is None:
+                below, above = n, n
+                while below > max(1, guess - window) and features(below - 1) is None:
+                    below -= 1
+                while above < guess + window and features(above + 1) is None:
+                    above += 1
+                return list(range(below, above + 1))
+        return []
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 class _Lowering:
@@ -230,6 +313,7 @@ class _Lowering:
             raise SeqliftError(f"output {names[chosen]} of {type(self.model).__name__} does not depend on its input "
                                f"'{self.explained}'")
         keep_ancestors(self.graph, value[1])
+        self.graph.output_name = names[chosen] if len(names) > 1 else ""
         shape = tuple(outs[chosen].meta["val"].shape)
         strip_final_activation(self.graph, len(shape))
         self.graph.output_size = math.prod(int(s) for s in shape[1:])
@@ -237,11 +321,20 @@ class _Lowering:
         return self.graph
 
     def _output_names(self, n):
+        """The module's ``output_names`` (a user's, as Keras models have), a dict's keys, the names of the
+        variables ``forward`` returns (``_returned_names``), else the indices."""
+        given = getattr(self.model, "output_names", None)
+        if given is not None:
+            if not (isinstance(given, (list, tuple)) and all(isinstance(g, str) and g for g in given)
+                    and len(set(given)) == len(given) == n):
+                raise SeqliftError(f"{type(self.model).__name__}.output_names is {given!r}: it must be {n} different "
+                                   f"names, one per output of forward")
+            return list(given)
         spec = self.program.call_spec.out_spec if hasattr(self.program, "call_spec") else None
         context = getattr(spec, "context", None)
         if isinstance(context, (list, tuple)) and len(context) == n and all(isinstance(c, str) for c in context):
             return list(context)  # a dict's keys
-        return [str(i) for i in range(n)]
+        return _returned_names(type(self.model).forward, n) or [str(i) for i in range(n)]
 
     # ------------------------------------------------------------------ one ATen node
     def _call(self, fx):
@@ -495,6 +588,34 @@ def _numpy(value):
     return value[1].detach().cpu().to(torch.float32).numpy()
 
 
+def _returned_names(forward, n) -> list[str] | None:
+    """The names of the ``n`` variables every ``return`` of ``forward`` returns (bpnet-lite's BPNet: ``return
+    y_profile, y_counts``), without a prefix ending in '_' they all share: ``['profile', 'counts']``. None where
+    the source cannot be read or a return is not the same tuple of names."""
+    try:
+        function = ast.parse(textwrap.dedent(inspect.getsource(forward))).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        return None
+    returned = set()
+    stack = list(ast.iter_child_nodes(function))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue  # a nested function's returns are not forward's
+        if isinstance(node, ast.Return):
+            elements = node.value.elts if isinstance(node.value, ast.Tuple) else []
+            returned.add(tuple(e.id if isinstance(e, ast.Name) else None for e in elements))
+        stack.extend(ast.iter_child_nodes(node))
+    if len(returned) != 1:
+        return None
+    names = list(returned.pop())
+    if len(names) != n or None in names or len(set(names)) != n:
+        return None
+    shared = os.path.commonprefix(names)
+    shared = shared[:shared.rfind("_") + 1]
+    return [name[len(shared):] for name in names] if all(len(name) > len(shared) for name in names) else names
+
+
 def _choose_output(model, names, output) -> int:
     if output is None:
         if len(names) > 1:
@@ -511,8 +632,14 @@ def _choose_output(model, names, output) -> int:
     return index
 
 
-def _shape_arg(shape):
-    """A shape argument with its batch-dependent entries as -1 (at most one)."""
+def _shape_arg(shape, traced):
+    """A shape argument with its batch-dependent entries as -1 (at most one).
+
+    traced: the shape torch traced for the result, which gives each size the argument leaves to be inferred
+    (``x.reshape(x.shape[0], -1)``: the batch, and -1 for the rest).
+    """
+    shape = [int(t) if not isinstance(s, Sym) and int(s) == -1 and not isinstance(t, torch.SymInt) else s
+             for s, t in zip(shape, traced)]
     shape = [(-1 if isinstance(s, Sym) else int(s)) for s in shape]
     if shape.count(-1) > 1:
         raise ValueError(f"shape {shape} has several batch-dependent sizes")
@@ -528,7 +655,7 @@ def _structural(kind, make):
 
 
 def _view(lw, fx, shape):
-    shape = _shape_arg(shape)
+    shape = _shape_arg(shape, fx.meta["val"].shape)
     return lambda xs: ops.reshape(xs[0], shape if -1 in shape else (-1,) + shape[1:])
 
 
@@ -563,15 +690,21 @@ def _unsqueeze(lw, fx, dim):
     return lambda xs: ops.expand_dims(xs[0], dim)
 
 
+def _size(fx, dim):
+    """Axis ``dim`` of ``fx``'s value: its size, or None where it depends on the batch (the batch, or the batch
+    merged with another axis, wherever it stands: attention moves it)."""
+    size = fx.meta["val"].shape[dim]
+    return None if isinstance(size, torch.SymInt) else int(size)
+
+
 def _slice(lw, fx, dim=0, start=None, end=None, step=1):
     rank = lw.rank(fx.args[0])
     dim = dim % rank
-    if dim == 0:
+    n = _size(fx.args[0], dim)
+    if n is None:
         if (start or 0) == 0 and (end is None or isinstance(end, Sym) or end >= _BIG) and step == 1:
             return lambda xs: xs[0]  # x[:] on the batch
         raise ValueError("slicing the batch dimension")
-    size = (None,) + lw.shape(fx.args[0])
-    n = size[dim]
     start = 0 if start is None else (start + n if start < 0 else min(start, n))
     end = n if end is None or end >= _BIG else (end + n if end < 0 else min(end, n))
     index = tuple([slice(None)] * dim + [slice(start, end, step)])
@@ -580,7 +713,7 @@ def _slice(lw, fx, dim=0, start=None, end=None, step=1):
 
 def _select(lw, fx, dim, index):
     dim = dim % lw.rank(fx.args[0])
-    if dim == 0:
+    if _size(fx.args[0], dim) is None:
         raise ValueError("selecting from the batch dimension")
     key = tuple([slice(None)] * dim + [index])
     return lambda xs: xs[0][key]
@@ -736,7 +869,19 @@ def _convolution(lw, fx, x, weight, bias, stride, padding, dilation, transposed,
         dense = lw.add(fx, rules.Dense(name, "convolution", kernel, b), [moved])
         return lw.add(fx, rules.Structural(name + "/channels_first", "permute",
                                            lambda xs: ops.transpose(xs[0], back)), [dense])
-    raise ValueError(f"a {w.ndim - 2}-D convolution with kernel {w.shape[2:]}")
+    if w.ndim == 4 and groups == 1 and w.shape[2] == lw.shape(fx.args[0])[1] and int(padding[0]) == 0:
+        # a 2-D convolution as tall as its input (the one-hot sequence as an image (N, 1, 4, L)): one output row, a
+        # 1-D convolution along the length over the C·H channels of the input's rows
+        _, channels, height, width = (None,) + lw.shape(fx.args[0])
+        kernel = ops.convert_to_tensor(np.ascontiguousarray(w.reshape(w.shape[0], -1, w.shape[3]).transpose(2, 1, 0)))
+        rows = lw.add(fx, rules.Structural(name + "/rows", "view", lambda xs: ops.reshape(
+            xs[0], (-1, channels * height, width))), [x])
+        op = rules.Conv1D(name, "convolution", kernel, b, strides=int(stride[1]), dilation=int(dilation[1]),
+                          padding=(int(padding[1]), int(padding[1])), channels_first=True)
+        row = lw.add(fx, op, [rows])
+        return lw.add(fx, rules.Structural(name + "/image", "unsqueeze", lambda xs: ops.expand_dims(xs[0], 2)), [row])
+    raise ValueError(f"a {w.ndim - 2}-D convolution with kernel {w.shape[2:]} (seqlift lowers 2-D ones only as "
+                     "tall as their input)")
 
 
 def _addmm(lw, fx, bias, a, b, beta=1, alpha=1):
@@ -952,6 +1097,7 @@ ATEN = {
     aten._native_batch_norm_legit_no_training.default: _batch_norm,
     aten.native_layer_norm.default: _layer_norm,
     aten._softmax.default: _softmax,
+    aten._safe_softmax.default: _softmax,  # 0 for rows entirely -inf (masked): none without a mask
     aten._log_softmax.default: _log_softmax,
     aten.logsumexp.default: _logsumexp,
     aten.add.Tensor: _binary("add"),

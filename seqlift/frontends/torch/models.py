@@ -23,6 +23,15 @@ def is_model(obj) -> bool:
     return torch is not None and isinstance(obj, torch.nn.Module)
 
 
+def weights(model):
+    """The module's parameters and buffers as ``(label, bytes)``: name, shape and dtype, and a uint8 view."""
+    import torch
+
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        data = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+        yield f"{name} {tuple(tensor.shape)} {tensor.dtype}", data
+
+
 def load(model, weights=None, custom_objects=None, allow_pickle=False):
     """The module in inference mode, with ``weights`` (a state dict file) loaded into it."""
     import torch
