@@ -37,13 +37,16 @@ def cwm(consensus: str) -> np.ndarray:
     return matrix
 
 
-def write_modisco(path, consensus=CONSENSUS, stored_reversed=("pos_pattern_0",)):
+def write_modisco(path, consensus=CONSENSUS, stored_reversed=("pos_pattern_0",), flank=0):
     """A modisco-lite results file holding these patterns (their CWMs and, as PPMs, their consensus), those in
-    ``stored_reversed`` on the other strand, as modisco-lite may align them."""
+    ``stored_reversed`` on the other strand, as modisco-lite may align them; ``flank`` uninformative positions
+    each side (TF-MoDISco's patterns carry 10 or more), which trimming leaves out of the core."""
     with h5py.File(path, "w") as h5:
         for name, letters in consensus.items():
             group = h5.create_group(f"pos_patterns/{name.removeprefix('pos_')}")
             matrix, ppm = cwm(letters), np.eye(4)[["ACGT".index(b) for b in letters]] * 0.9 + 0.025
+            matrix = np.pad(matrix, ((flank, flank), (0, 0)), constant_values=0.001)
+            ppm = np.pad(ppm, ((flank, flank), (0, 0)), constant_values=0.25)
             flip = (lambda m: m[::-1, ::-1]) if name in stored_reversed else (lambda m: m)  # noqa: E731
             group["contrib_scores"], group["sequence"] = flip(matrix), flip(ppm)
     return path
@@ -104,6 +107,23 @@ def test_every_planted_instance_is_found_on_its_strand_and_nothing_else(called):
     assert (hits["correlation"] > 0.8).all() and (hits["coefficient"] > 0).all()  # 0.87 where two overlap
     importance = hits.set_index(["index", "seq_start"])["importance"]
     assert importance[(1, 30)] == pytest.approx(STRENGTH.sum(), rel=0.02)  # Σ|contribution| over the core
+
+
+def test_instances_at_either_end_of_a_sequence_are_found_though_the_pattern_has_flanks(tmp_path):
+    # Fi-NeMo places a pattern only where its whole width fits: with 10 bp flanks, a core within 10 bp of an end was
+    # never called (recall of the shipped example's planted instances 0.757) until the sequences were padded
+    at_ends = [(0, "pos_pattern_0", 0, "+"), (0, "pos_pattern_1", LENGTH - WIDTH, "-"), (1, "pos_pattern_1", 3, "+")]
+    one_hot, contrib = plant(at_ends, 2)
+    zeros = np.zeros((2, 1), np.float32)
+    with Outputs() as outputs:
+        writer = ScoreWriter(outputs, tmp_path / "s.h5", LENGTH, [0], {"tasks": np.array([0])})
+        writer.append(["e0", "e1"], one_hot, Scores(contrib[:, None], contrib[:, None], zeros, zeros, zeros))
+        writer.close()
+    result = invoke("hits", tmp_path / "s.h5", "--motifs", write_modisco(tmp_path / "m.h5", flank=10), "--out",
+                    tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    hits = pd.read_csv(tmp_path / "out" / "hits.tsv", sep="\t")
+    assert sorted(zip(hits["index"], hits["motif"], hits["seq_start"], hits["seq_strand"])) == sorted(at_ends)
 
 
 def test_bed_coordinates_are_base_exact_on_plus_and_minus_windows(called):
