@@ -14,6 +14,7 @@ Fi-NeMo runs on torch: ``pip install 'seqlift[hits]'``; nothing else in seqlift 
 from __future__ import annotations
 
 import itertools
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,14 +58,18 @@ class MotifSet:
         return self.cwms.shape[2]
 
 
-def _pairs(forward: list[np.ndarray], threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Forward CWMs ``(4, W)`` (one width) → Fi-NeMo's rows: each normalized, followed by its reverse complement,
+def _pairs(forward: dict[str, np.ndarray], threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forward CWMs ``{name: (4, W)}`` (one width) → Fi-NeMo's rows: each normalized, followed by its reverse complement,
     with their cores (finemo's ``trim_motif``)."""
     from finemo.data_io import trim_motif
 
     cwms, masks, core = [], [], []
-    for cwm in forward:
-        cwm = cwm / np.sqrt((cwm ** 2).sum())
+    for name, cwm in forward.items():
+        norm = np.sqrt((cwm ** 2).sum())
+        if not np.isfinite(norm) or norm == 0:
+            raise SeqliftError(f"--motifs: motif '{name}' carries no information (a flat or empty matrix); leave it "
+                               "out")
+        cwm = cwm / norm
         start, end = trim_motif(cwm, threshold)
         width = cwm.shape[1]
         for matrix, span in ((cwm, (start, end)), (cwm[::-1, ::-1], (width - end, width - start))):
@@ -94,11 +99,11 @@ def read_motifs(path, threshold: float = TRIM_THRESHOLD) -> MotifSet:
         return _from_motifs_folder(path, threshold)
     if path.suffix in (".h5", ".hdf5"):
         patterns = modisco_patterns(path)
-        cwms, masks, core = _pairs([p.cwm.T for p in patterns], threshold)
+        cwms, masks, core = _pairs({p.name: p.cwm.T for p in patterns}, threshold)
         return MotifSet(tuple(p.name for p in patterns), ("",) * len(patterns), cwms, masks, core, path)
     database = read_motif_database(path)
     width = max(np.shape(pwm)[1] for pwm in database.values())
-    forward = [np.pad(meme_cwm(pwm), ((0, 0), (0, width - np.shape(pwm)[1]))) for pwm in database.values()]
+    forward = {name: np.pad(meme_cwm(pwm), ((0, 0), (0, width - np.shape(pwm)[1]))) for name, pwm in database.items()}
     cwms, masks, core = _pairs(forward, threshold)
     return MotifSet(tuple(database), ("",) * len(database), cwms, masks, core, path)
 
@@ -142,7 +147,7 @@ def _from_motifs_folder(folder: Path, threshold: float) -> MotifSet:
     if missing:
         raise SeqliftError(f"--motifs {folder}: motifs.tsv names {missing[0]}, which modisco_results.h5 does not "
                            "hold; rerun seqlift motifs")
-    cwms, masks, core = _pairs([by_name[name].cwm.T for name in table["pattern"]], threshold)
+    cwms, masks, core = _pairs({name: by_name[name].cwm.T for name in table["pattern"]}, threshold)
     matches = tuple(m if isinstance(m, str) else "" for m in table["best_match"])
     return MotifSet(tuple(table["pattern"]), matches, cwms, masks, core, folder)
 
@@ -255,8 +260,8 @@ def call_hits(scores_path, motifs_path, outdir, task=None, lambda_: float = LAMB
     """
     if not 0 < threshold < 1:
         raise SeqliftError(f"--trim-threshold {threshold}: must lie between 0 and 1")
-    if lambda_ < 0:
-        raise SeqliftError(f"--lambda {lambda_}: must be 0 or more")
+    if not np.isfinite(lambda_) or lambda_ < 0:
+        raise SeqliftError(f"--lambda {lambda_}: must be a number, 0 or more (Fi-NeMo's default is {LAMBDA})")
     if file_kind(scores_path) == VARIANTS:
         return call_variant_hits(scores_path, motifs_path, outdir, task, lambda_, threshold, chunk, device, force,
                                  progress, started)
@@ -390,6 +395,12 @@ def _placed(hits: pd.DataFrame, motifs: MotifSet, names, placement, length: int)
     return table
 
 
+def _file_safe(name: str) -> str:
+    """A motif's name as part of a file name: what is not a letter, digit, '.', '-' or '_' becomes '_'
+    (HOMER's names hold '/', JASPAR's a space)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
 def _write_bed(blocks: list[pd.DataFrame], path: Path):
     """BED6 sorted by chrom and start (IGV opens it as it is); the score column is the coefficient scaled to
     0-1000 over the file, so a browser's shading follows it."""
@@ -397,6 +408,7 @@ def _write_bed(blocks: list[pd.DataFrame], path: Path):
         columns=["chrom", "start", "end", "motif", "coefficient", "strand"])
     top = bed["coefficient"].max() if len(bed) else 1.0
     bed["score"] = np.rint(1000 * bed["coefficient"] / (top or 1.0)).astype(np.int64).clip(0, 1000)
+    bed["motif"] = bed["motif"].str.replace(r"\s+", "_", regex=True)  # BED's fields may be split on any space
     bed = bed.sort_values(["chrom", "start", "end", "motif"], kind="stable")
     bed[["chrom", "start", "end", "motif", "score", "strand"]].to_csv(path, sep="\t", index=False, header=False)
 
@@ -412,7 +424,8 @@ def _write_spacing(summary: Summary, folder: Path):
         distance = np.arange(-summary.length, summary.length + 1)
         nonzero = counts > 0
         rows += [(names[a], names[b], int(d), int(c)) for d, c in zip(distance[nonzero], counts[nonzero])]
-        plots.draw_spacing(distance, counts, names[a], names[b], folder / f"spacing_{names[a]}__{names[b]}.png")
+        plots.draw_spacing(distance, counts, names[a], names[b],
+                           folder / f"spacing_{_file_safe(names[a])}__{_file_safe(names[b])}.png")
     pd.DataFrame(rows, columns=["motif_a", "motif_b", "distance", "count"]).to_csv(folder / "spacing.tsv", sep="\t",
                                                                                    index=False)
     plots.draw_cooccurrence(summary.cooccurrence(), summary.n, folder / "cooccurrence.png")
@@ -431,6 +444,18 @@ def read_hits(folder) -> pd.DataFrame:
     missing = [c for c in HITS_COLUMNS if c not in table.columns]
     if missing:
         raise SeqliftError(f"--hits {folder}: hits.tsv lacks column {missing[0]}; rerun seqlift hits")
+    for column in ("index", "seq_start", "seq_end", "coefficient", "correlation", "importance"):
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = np.flatnonzero(~np.isfinite(values.to_numpy(np.float64)))
+        if column in ("index", "seq_start", "seq_end") and not len(bad):
+            bad = np.flatnonzero(values.to_numpy(np.float64) % 1 != 0)
+        if len(bad):
+            raise SeqliftError(f"--hits {folder}: hits.tsv line {bad[0] + 2}: {column} {table[column].iloc[bad[0]]!r} "
+                               "is not a number it can hold; rerun seqlift hits")
+        table[column] = values
+    if ((table["seq_start"] < 0) | (table["seq_end"] <= table["seq_start"])).any():
+        raise SeqliftError(f"--hits {folder}: hits.tsv has a hit that ends before it starts or starts before 0; "
+                           "rerun seqlift hits")
     table["match"] = table["match"].fillna("")
     return table
 

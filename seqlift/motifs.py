@@ -158,6 +158,12 @@ def read_motif_database(database) -> dict:
         raise SeqliftError(f"{database}: not a MEME motif file ({reason})") from None
     if not targets:
         raise SeqliftError(f"{database}: no motifs in the MEME file")
+    named = [line.split()[1] for line in database.read_text(errors="replace").splitlines()
+             if line.startswith("MOTIF") and len(line.split()) > 1]
+    twice = sorted({name for name in named if named.count(name) > 1})
+    if twice:  # read_meme keeps the last of them: one matrix would stand for both
+        raise SeqliftError(f"{database}: motif name '{twice[0]}' is used by {named.count(twice[0])} motifs; "
+                           "give each motif its own name")
     for name, pwm in targets.items():
         pwm = np.asarray(pwm, np.float64)
         if pwm.ndim != 2 or pwm.shape[0] != 4 or pwm.shape[1] == 0 or not np.all(np.isfinite(pwm)):

@@ -127,6 +127,8 @@ class Outputs:
         if path.is_dir() and any(path.iterdir()) and not force:
             raise SeqliftError(f"{option} {path}: folder exists and is not empty; choose a new folder, or add --force "
                                "to replace only the files seqlift writes there")
+        if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):  # found now, not after the work
+            raise SeqliftError(f"{option} {path}: folder is not writable; choose another, or change its permissions")
         self._check_parent(path, option)
         return path
 

@@ -241,3 +241,35 @@ def test_on_a_variant_file_the_instances_each_variant_destroys_creates_or_keeps(
     assert np.isnan(table[table["change"] == "destroyed"]["alt_coefficient"]).all()
     summary = pd.read_csv(tmp_path / "out" / "variant_hits_summary.tsv", sep="\t", index_col=0)
     assert summary.loc["pos_pattern_0", "destroyed"] == 1 and summary.loc["pos_pattern_1", "created"] == 1
+
+
+def test_awkward_motif_files_and_options_are_one_line_or_handled(tmp_path):
+    """Found by a new-user trial: a name used twice (the last matrix stood for both), a flat matrix (a traceback),
+    a name holding '/' or a space (a traceback writing its histogram; a BED split on the space), --lambda nan
+    (every position called a hit) and a hits.tsv edited by hand (view took it)."""
+    scores = planted_scores(tmp_path / "s.h5")
+    ppm = lambda letters: np.eye(4)[["ACGT".index(b) for b in letters]] * 0.97 + 0.0075  # noqa: E731
+    meme = lambda motifs: "MEME version 4\n\nALPHABET= ACGT\n\n" + "".join(  # noqa: E731
+        f"MOTIF {name}\nletter-probability matrix: alength= 4 w= {len(m)}\n"
+        + "".join(" ".join(f"{v:.4f}" for v in row) + "\n" for row in m) + "\n" for name, m in motifs)
+    (tmp_path / "twice.meme").write_text(meme([("GATA", ppm("AGCTTATC")), ("GATA", ppm("AACAGGTG"))]))
+    (tmp_path / "flat.meme").write_text(meme([("GATA", ppm("AGCTTATC")), ("FLAT", np.full((8, 4), 0.25))]))
+    (tmp_path / "odd.meme").write_text(meme([("MA0035.5 GATA1/disc", ppm("AGCTTATC")), ("EBOX", ppm("AACAGGTG"))]))
+    cases = [(["--motifs", tmp_path / "twice.meme"], "motif name 'GATA' is used by 2 motifs"),
+             (["--motifs", tmp_path / "flat.meme"], "motif 'FLAT' carries no information"),
+             (["--motifs", tmp_path / "odd.meme", "--lambda", "nan"], "--lambda nan: must be a number"),
+             (["--motifs", tmp_path / "odd.meme", "--lambda", "inf"], "--lambda inf: must be a number")]
+    for args, message in cases:
+        result = invoke("hits", scores, *args, "--out", tmp_path / "no")
+        assert result.exit_code == 1 and message in result.stderr, (args, result.output)
+        assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "no").exists()
+    result = invoke("hits", scores, "--motifs", tmp_path / "odd.meme", "--out", tmp_path / "odd", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert any(p.name.startswith("spacing_MA0035.5_GATA1_disc") for p in (tmp_path / "odd").iterdir())
+    hits = pd.read_csv(tmp_path / "odd" / "hits.tsv", sep="\t")
+    assert "MA0035.5 GATA1/disc" in set(hits["motif"])  # the table keeps the name as the database gives it
+    hits["seq_start"] = hits["seq_start"].astype(object)
+    hits.loc[0, "seq_start"] = "abc"
+    hits.to_csv(tmp_path / "odd" / "hits.tsv", sep="\t", index=False)
+    view = invoke("view", scores, "--hits", tmp_path / "odd", "--out", tmp_path / "p.html")
+    assert view.exit_code == 1 and "hits.tsv line 2: seq_start 'abc' is not a number" in view.stderr, view.output

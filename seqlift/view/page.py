@@ -39,6 +39,9 @@ class Viewer:
 
                 self._hits = read_hits(hits_dir)
                 check_seqlets_belong(self._hits, source.names, hits_dir, source.path, "--hits", "hits", "seqlift hits")
+                if (self._hits["seq_end"] > source.length).any():
+                    raise SeqliftError(f"--hits {hits_dir}: it has hits past the end of {source.path}'s "
+                                       f"{source.length} bp sequences; give the folder seqlift hits wrote for it")
         except BaseException:
             source.close()
             raise
