@@ -435,6 +435,9 @@ def read_hits(folder) -> pd.DataFrame:
     """A ``seqlift hits`` folder's ``hits.tsv``: one row per hit (``HITS_COLUMNS``); one-line errors naming it."""
     folder = Path(folder)
     path = folder / "hits.tsv"
+    if not path.is_file() and (folder / "variant_hits.tsv").is_file():
+        raise SeqliftError(f"--hits {folder}: holds a variant file's hits (variant_hits.tsv), which seqlift view does "
+                           "not draw; open variant_hits.tsv as a table")
     if not path.is_file():
         raise SeqliftError(f"--hits {folder}: no hits.tsv; give a folder written by seqlift hits")
     try:
