@@ -179,6 +179,7 @@ def test_sensitivity_n_of_an_exact_additive_attribution_is_one():
     assert abs(metrics.sensitivity_n(per_position, masks, noise, 0)[5]) < 0.5
 
 
+@pytest.mark.slow  # 6-8 s; the default tier tests its metrics one by one above
 def test_benchmark_runs_end_to_end_on_a_tiny_simulation(tmp_path):
     sim = sim_mod.simulate(n_seqs=80, length=150, seed=2)
     sim_mod.write(sim, tmp_path)

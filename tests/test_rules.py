@@ -191,11 +191,11 @@ SLOW_CASES = {"Multiply-product-of-branches", "Softmax-over-positions", "Dense-s
               "LayerNormalization-no-affine-two-axes", "MultiHeadAttention"}
 
 
-# Cases whose RevealCancel path differs in kind (sign splits through weights, pooling, merges, products,
-# softmax, normalization, attention): the default tier runs RevealCancel on these, the slow tier on all.
-REVEAL_CANCEL_DEFAULT = {"Conv1D-causal", "Dense-on-sequence", "ReLU", "PReLU", "MaxPooling1D", "BatchNormalization",
-                         "Add-residual", "Subtract", "Concatenate", "Multiply-gate", "Softmax-inside",
-                         "LayerNormalization", "MultiHeadAttention-cross-gated", "Activation-sigmoid"}
+# One case for each kind of RevealCancel path (sign splits through weights, pooling, merges, products, softmax,
+# normalization, attention): the default tier runs RevealCancel on these, the slow tier on all (the default tier
+# passed five minutes with 14 of them; convolutions, activations, subtraction, concatenation and batch norm went).
+REVEAL_CANCEL_DEFAULT = {"Dense-on-sequence", "MaxPooling1D", "Add-residual", "Multiply-gate", "Softmax-inside",
+                         "LayerNormalization", "MultiHeadAttention-cross-gated"}
 
 
 def _layer_rule_cases():
@@ -269,7 +269,7 @@ def test_summation_to_delta_on_random_architectures(seed):
         assert_summation(att)
 
 
-@pytest.mark.parametrize("seed", [0] + [pytest.param(s, marks=pytest.mark.slow) for s in range(1, 4)])
+@pytest.mark.parametrize("seed", [pytest.param(s, marks=pytest.mark.slow) for s in range(4)])  # 12-17 s each
 def test_summation_to_delta_on_a_transformer_block(seed):
     rng = np.random.default_rng(2000 + seed)
     model = randomize(transformer_block(seed), seed=seed)
