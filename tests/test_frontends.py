@@ -56,6 +56,7 @@ def _attributes(source: str) -> set[str]:
     return names
 
 
+@pytest.mark.slow  # 8-10 s: a fresh interpreter scoring a Keras model
 def test_the_keras_path_never_imports_torch():
     # the front ends' own modules; the registry and the framework-free ModelSpec (frontends.spec) may load
     code = ("import sys, numpy as np, seqlift.engine, seqlift.graph, seqlift.rules, seqlift.scoring, seqlift.pipeline\n"

@@ -107,6 +107,7 @@ def test_gradient_methods_on_a_linear_model():
     np.testing.assert_allclose(ig.contributions[0], w * x[0], atol=1e-5)  # linear: IG = gradient × input
 
 
+@pytest.mark.slow  # 5 s; IG's linear case above stays in the default tier
 def test_integrated_gradients_completeness_on_a_nonlinear_model():
     rng = np.random.default_rng(0)
     inp = keras.Input((12, 4))

@@ -291,7 +291,7 @@ def _bpnet_like(seed=5):
     return _randomize(keras.Model([seq, control], [profile, counts]), seed)
 
 
-@pytest.mark.parametrize("output", ["counts", "profile"])
+@pytest.mark.parametrize("output", [pytest.param("counts", marks=pytest.mark.slow), "profile"])
 def test_fixed_control_track_shifts_predictions_but_contributes_nothing(output):
     model = _bpnet_like()
     explainer = seqlift.Explainer(model, output=output, normalize=True)

@@ -75,7 +75,8 @@ def test_same_seed_same_scores_bit_for_bit(files, tmp_path):
         assert np.array_equal(a["hypothetical"][()], b["hypothetical"][()])
 
 
-@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.slow) if name == "integrated-gradients" else m
+                                    for name, m in METHODS.items()], ids=list(METHODS))  # IG: 5-6 s
 def test_every_method_writes_scores(files, tmp_path, method):
     out = tmp_path / "m.h5"
     refs = ["--n-refs", 2] if method.uses_references else []

@@ -195,7 +195,7 @@ SLOW_CASES = {"Multiply-product-of-branches", "Softmax-over-positions", "Dense-s
 # normalization, attention): the default tier runs RevealCancel on these, the slow tier on all (the default tier
 # passed five minutes with 14 of them; convolutions, activations, subtraction, concatenation and batch norm went).
 REVEAL_CANCEL_DEFAULT = {"Dense-on-sequence", "MaxPooling1D", "Add-residual", "Multiply-gate", "Softmax-inside",
-                         "LayerNormalization", "MultiHeadAttention-cross-gated"}
+                         "LayerNormalization"}  # attention (5-6 s) under Rescale only
 
 
 def _layer_rule_cases():
@@ -259,7 +259,7 @@ def _random_architecture(seed):
     return keras.Model(inp, layers.Dense(2, activation=str(rng.choice(["sigmoid", "softmax", "linear"])))(h))
 
 
-@pytest.mark.parametrize("seed", [s if s < 1 else pytest.param(s, marks=pytest.mark.slow) for s in range(15)])
+@pytest.mark.parametrize("seed", [pytest.param(s, marks=pytest.mark.slow) for s in range(15)])  # 9-14 s each
 def test_summation_to_delta_on_random_architectures(seed):
     rng = np.random.default_rng(1000 + seed)
     model = randomize(_random_architecture(seed), seed=seed)
