@@ -48,8 +48,11 @@ NUMPY_TARGETS = {
 }
 
 
-@pytest.mark.parametrize("target, output", sorted(NUMPY_TARGETS))
-def test_summation_to_delta_for_each_target_against_numpy(target, output):
+# profile under every rule: the default tier takes Rescale, the slow tier the others (3-4 s each)
+@pytest.mark.parametrize("target, output, rules", [
+    *[(t, o, ["rescale"]) for t, o in sorted(NUMPY_TARGETS)],
+    pytest.param("profile", "profile", [r for r in RULES if r != "rescale"], marks=pytest.mark.slow)])
+def test_summation_to_delta_for_each_target_against_numpy(target, output, rules):
     rng = np.random.default_rng(5)
     model = bpnet()
     x, refs = one_hot(rng, (4, LENGTH)), one_hot(rng, (4, 3, LENGTH))
@@ -57,7 +60,7 @@ def test_summation_to_delta_for_each_target_against_numpy(target, output):
     t = NUMPY_TARGETS[(target, output)]
     t_x = t(model.predict(x, verbose=0)[head])
     t_ref = t(model.predict(refs.reshape(-1, LENGTH, 4), verbose=0)[head]).reshape(4, 3).mean(1)
-    for rule in RULES if target == "profile" else ["rescale"]:
+    for rule in rules:
         att = Explainer(model, rule=rule, output=output).deeplift(x, refs, target=7 if target == "logit" else target)
         scale = 1 + np.abs(t_x) + np.abs(t_ref)
         np.testing.assert_allclose(att.prediction, t_x, atol=2e-5 * scale.max())
