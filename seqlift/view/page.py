@@ -56,8 +56,9 @@ class Viewer:
             raise SeqliftError(f"task {task} is not in the file (tasks: {self.source.tasks})")
         return self.source.tasks.index(task)
 
-    def meta(self) -> dict:
-        return {**self.source.meta(), "motifs": self._motifs is not None, "hit_motifs": self.hit_motifs()}
+    def meta(self, rows=None) -> dict:
+        """The file's description; ``hit_motifs`` counts the hits in ``rows`` when given (a written page's)."""
+        return {**self.source.meta(), "motifs": self._motifs is not None, "hit_motifs": self.hit_motifs(rows)}
 
     def record(self, i: int, task_index: int) -> dict:
         record = self.source.record(i, task_index)
@@ -144,18 +145,17 @@ class Viewer:
     def embedded(self, rows: np.ndarray) -> dict:
         """Everything the page needs for ``rows``: the table of each task and each record of each task."""
         tasks = range(len(self.source.tasks))
+        chosen = set(rows.tolist())
         self.source.wait_totals()
-        return {"meta": {**self.meta(), "n": len(rows), "n_file": self.source.n, "totals_done": len(rows),
-                         "hit_motifs": self.hit_motifs(set(rows.tolist()))},
+        meta, motifs = self.meta(chosen), self.motifs()
+        return {"meta": {**meta, "n": len(rows), "n_file": self.source.n, "totals_done": len(rows)},
                 "rows": [self.source.table(t, rows) for t in tasks],
                 "records": [{str(int(i)): self.record(int(i), t) for i in rows} for t in tasks],
-                "motifs": self.motifs(),
-                "seqlets": {m["pattern"]: [s for s in self.seqlets_of(m["pattern"]) if s["i"] in set(rows.tolist())]
-                            for m in self.motifs()},
-                "logos": {m["pattern"]: _data_url(self.motif_png(m["pattern"])) for m in self.motifs()
-                          if m["has_logo"]},
-                "hits": {m["motif"]: self.hits_of(m["motif"], set(rows.tolist()), limit=None)
-                         for m in self.hit_motifs(set(rows.tolist()))}}
+                "motifs": motifs,
+                "seqlets": {m["pattern"]: [s for s in self.seqlets_of(m["pattern"]) if s["i"] in chosen]
+                            for m in motifs},
+                "logos": {m["pattern"]: _data_url(self.motif_png(m["pattern"])) for m in motifs if m["has_logo"]},
+                "hits": {m["motif"]: self.hits_of(m["motif"], chosen, limit=None) for m in meta["hit_motifs"]}}
 
     def page(self, config: dict) -> str:
         static = resources.files("seqlift.view") / "static"
