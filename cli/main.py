@@ -759,14 +759,11 @@ def merge(out, shards):
     """Join the score files of seqlift score --shard K/N (or variant files of seqlift variants --shard K/N; all N,
     any order) into OUT, in input order."""
     from seqlift.outputs import Outputs
-    from seqlift.scorefile import VARIANTS, file_kind, merge_shards
+    from seqlift.files import merge as merge_files
 
-    variants = file_kind(shards[0]) == VARIANTS
-    if variants:
-        from seqlift.effects import merge_variant_shards as merge_shards  # noqa: F811
     with Outputs(shards) as outputs:
-        n = merge_shards(outputs, out, list(shards))
-    click.echo(f"wrote {out} ({n} {'variants' if variants else 'sequences'} from {len(shards)} shards)", err=True)
+        n, kind = merge_files(outputs, out, list(shards))
+    click.echo(f"wrote {out} ({n} {kind.rows} from {len(shards)} shards)", err=True)
 
 
 # The lock file inside each run's temporary folder: the run holds an ``flock`` on it for its whole life.

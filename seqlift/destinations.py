@@ -11,7 +11,8 @@ from pathlib import Path
 from .errors import SeqliftError
 from .outputs import Outputs
 from .plots import LOGO_FORMATS, is_logo
-from .scorefile import is_modisco_input, is_score_file, is_summary, modisco_paths, summary_path
+from .rowfile import is_summary, summary_path
+from .scorefile import is_modisco_input, is_score_file, modisco_paths
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ from .errors import SeqliftError
 from .motifs import (Pattern, check_seqlets_belong, genome_placement, on_plus_strand, oriented, read_motif_database,
                      read_seqlets, trim_core)
 from .outputs import Outputs
-from .scorefile import VARIANTS, ScoreFile, VariantFile, file_kind
+from .files import VARIANTS, file_kind
+from .scorefile import ScoreFile
+from .variantfile import VariantFile
 
 # Fi-NeMo's own defaults (``finemo call-hits``): the L1 penalty, and the core a CWM is trimmed to (positions whose
 # summed |contribution| reaches this fraction of the largest).

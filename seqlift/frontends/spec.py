@@ -141,7 +141,7 @@ class ModelSpec:
 
     def attributes(self, explainer) -> dict:
         """The score file's attributes for the model (``explainer``: the one built from it)."""
-        from ..scorefile import sha256
+        from ..rowfile import sha256
 
         given = dict(item.partition("=")[::2] for item in self.extra)
         extra = "; ".join(f"{name}={Path(given[name]).resolve() if name in given else 'zeros'}"
