@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from seqlift.destinations import EXTRA_OUTPUTS  # loads no Keras either
 from seqlift.methods import DEEPLIFT, METHODS, RULES, TARGETS  # the registry loads no Keras: --backend still applies
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -302,6 +303,10 @@ SCALE_OPTIONS = _options(  # scale.ScaleSpec
                  help="Where the model runs: auto takes a GPU when the backend sees one; gpu without one is an "
                       "error."),
 )
+EXTRA_OUTPUT_OPTIONS = _options(*(  # seqlift score's extra outputs, one option per registered format
+    click.option(extra.option, extra.keyword, default=None, help=extra.help,
+                 type=click.Path(dir_okay=False) if extra.names_file else None)
+    for extra in EXTRA_OUTPUTS.values()))
 RUN_OPTIONS = _options(  # this process: read by the CLI, not by the library
     click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
                  help="Keras backend.  [default: Keras's configured backend]"),
@@ -320,10 +325,7 @@ RUN_OPTIONS = _options(  # this process: read by the CLI, not by the library
 @REFERENCE_OPTIONS
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Score file (HDF5).  [default: INPUT.seqlift.h5]")
-@click.option("--modisco", default=None,
-              help="Also write PREFIX_ohe.npz and PREFIX_hyp.npz for `modisco motifs -s ... -a ...`.")
-@click.option("--logo", type=click.Path(dir_okay=False), default=None, help="Also draw a logo of the top sequence (PNG/SVG/PDF).")
-@click.option("--bigwig", type=click.Path(dir_okay=False), default=None, help="Also write a bigWig track (needs chrom:start-end names).")
+@EXTRA_OUTPUT_OPTIONS
 @click.option("--chrom-sizes", type=click.Path(dir_okay=False), default=None, help="Chromosome sizes for --bigwig.")
 @SCALE_OPTIONS
 @RUN_OPTIONS
@@ -356,21 +358,7 @@ def score(model, input, genome, skip_invalid, tasks, model_output, target_kind, 
     if not quiet:
         click.echo(f"wrote {result.out} ({result.n} sequences, {len(plan.tasks)} task(s), "
                    f"{progress.rate:.1f} sequences/s) and {result.summary}", err=True)
-    _draw(plan, result)
-
-
-def _draw(plan, result):
-    """--logo and --bigwig of a finished run, from its score file."""
-    outputs = plan.request.outputs
-    if outputs.logo:
-        from seqlift import plots
-
-        plots.draw_logo_file(result.out, outputs.logo, task=plan.tasks[0], inputs=plan.input_paths())
-    if outputs.bigwig:
-        from seqlift import tracks
-
-        tracks.write_bigwig_file(result.out, outputs.bigwig, chrom_sizes=outputs.chrom_sizes,
-                                 genome=plan.request.genome, task=plan.tasks[0], inputs=plan.input_paths())
+    plan.request.outputs.finish(plan, result.out)
 
 
 def _score_heads(request, heads, tasks, quiet):
@@ -397,7 +385,7 @@ def _score_heads(request, heads, tasks, quiet):
         click.echo(f"wrote {files} and their summaries ({results[0].n} sequences, {progress.rate:.1f} sequences/s)",
                    err=True)
     for plan, result in zip(plans, results):
-        _draw(plan, result)
+        plan.request.outputs.finish(plan, result.out)
 
 
 @cli.command()

@@ -99,6 +99,10 @@ class VariantOutputs:
     out: Path | str
 
     @classmethod
+    def keywords(cls) -> list[str]:
+        return ["out"]
+
+    @classmethod
     def parse(cls, out) -> VariantOutputs:
         return cls(out)  # as given: Outputs.check_file says what is wrong with it
 

@@ -78,9 +78,13 @@ def build_request(model, input, genome=None, skip_invalid=False, outputs=ScoreOu
     writes nothing (the Python API)."""
     options = dict(options)
 
+    def names(parse, skip=()) -> list[str]:
+        if parse == outputs.parse:
+            return outputs.keywords()  # an output format's keyword is registered, not in the signature
+        return [name for name in inspect.signature(parse).parameters if name not in skip]
+
     def take(parse, skip=()):
-        names = [name for name in inspect.signature(parse).parameters if name not in skip]
-        return {name: options.pop(name) for name in names if name in options}
+        return {name: options.pop(name) for name in names(parse, skip) if name in options}
 
     model_spec = ModelSpec.parse(model, **take(ModelSpec.parse, ("model",)))
     method = MethodSpec.parse(**take(MethodSpec.parse))
@@ -89,7 +93,7 @@ def build_request(model, input, genome=None, skip_invalid=False, outputs=ScoreOu
     destinations = take(outputs.parse)
     if options:
         known = [name for parse in (ModelSpec.parse, MethodSpec.parse, ReferenceSpec.parse, ScaleSpec.parse,
-                                    outputs.parse) for name in inspect.signature(parse).parameters]
+                                    outputs.parse) for name in names(parse)]
         raise TypeError(unknown_options(options, known))
     if destinations.get("out") is None:
         given = [name for name, value in destinations.items() if value]
@@ -414,7 +418,7 @@ def score_writer(plan: ScorePlan, outputs: Outputs) -> ScoreWriter:
     """The writer of ``plan``'s score file, summary and TF-MoDISco inputs, its files owned by ``outputs``."""
     request = plan.request
     return ScoreWriter(outputs, request.out, plan.source.length, list(plan.tasks), attributes(plan),
-                       summary=request.summary, modisco=request.outputs.modisco, n_expected=len(plan.rows),
+                       summary=request.summary, streams=request.outputs.streams(outputs, plan),
                        regions=plan.source.regions is not None, resume=resume_keys(plan),
                        resuming=request.scale.resume)
 

@@ -65,14 +65,14 @@ class ScoreWriter:
     """Append chunks of scores to a score file (``rowfile.RowWriter``), its TSV summary and TF-MoDISco-lite inputs,
     in temporaries claimed from ``outputs`` (renamed when its block ends).
 
-    out: the HDF5 path. summary: the TSV path (or None). modisco: a prefix for TF-MoDISco-lite's
-    ``PREFIX_ohe.npz`` and ``PREFIX_hyp.npz`` (``PREFIX_task{t}_hyp.npz`` for several tasks).
+    out: the HDF5 path. summary: the TSV path (or None). streams: more files written chunk by chunk as the
+    scores come (``ModiscoInputs``; each has ``write(names, one_hot, scores)``, ``close(n)`` and ``discard()``).
     regions: write ``chrom``, ``start`` and ``strand`` datasets (BED input) beside the names.
     resume, resuming: as ``RowWriter``'s (``completed`` replays an interrupted run's rows).
     """
 
     def __init__(self, outputs: Outputs, out, length: int, tasks: list[int], attrs: dict, summary=None,
-                 modisco=None, n_expected: int | None = None, regions=False, resume: dict | None = None,
+                 streams=(), regions=False, resume: dict | None = None,
                  resuming: bool = False):
         self.length, self.tasks = length, list(tasks)
         self.task_axis = len(self.tasks) > 1
@@ -82,12 +82,7 @@ class ScoreWriter:
                                is_score_file, resume, resuming)
         self._tsv = open(outputs.file(summary, ours=is_summary), "w") if summary else None
         self._tsv_header = True
-        self._modisco = []
-        if modisco:
-            if n_expected is None:
-                raise ValueError("n_expected is needed to stream TF-MoDISco inputs")
-            self._modisco = [_NpzStream(outputs.file(p, "--modisco", is_modisco_input), (n_expected, 4, length))
-                             for p in modisco_paths(modisco, self.tasks)]
+        self._streams = list(streams)
 
     @classmethod
     def for_shards(cls, outputs: Outputs, out, first: ScoreFile, attrs: dict) -> ScoreWriter:
@@ -155,10 +150,8 @@ class ScoreWriter:
     def _write_streams(self, names, one_hot, scores: Scores):
         if self._tsv:
             self._write_summary(names, scores)
-        if self._modisco:
-            self._modisco[0].write(one_hot.transpose(0, 2, 1))
-            for t, stream in enumerate(self._modisco[1:]):
-                stream.write(scores.hypothetical[:, t].transpose(0, 2, 1))
+        for stream in self._streams:
+            stream.write(names, one_hot, scores)
 
     def _write_summary(self, names, scores: Scores):
         per_position = scores.contributions.sum(-1)  # (N, T, L)
@@ -189,7 +182,7 @@ class ScoreWriter:
         self._rows.close()
         if self._tsv:
             self._tsv.close()
-        for stream in self._modisco:
+        for stream in self._streams:
             stream.close(self.n)
 
     def abort(self):
@@ -200,7 +193,29 @@ class ScoreWriter:
                 self._tsv.close()
         except Exception:  # noqa: BLE001 - already closed or broken: removing it is what matters
             pass
-        for stream in self._modisco:
+        for stream in self._streams:
+            stream.discard()
+
+
+class ModiscoInputs:
+    """TF-MoDISco-lite's inputs, streamed as the scores come: ``PREFIX_ohe.npz`` and ``PREFIX_hyp.npz``
+    (``PREFIX_task{t}_hyp.npz`` for several tasks), each ``(n_expected, 4, length)``, claimed from ``outputs``."""
+
+    def __init__(self, outputs: Outputs, prefix, tasks, n_expected: int, length: int):
+        self._files = [_NpzStream(outputs.file(p, "--modisco", is_modisco_input), (n_expected, 4, length))
+                       for p in modisco_paths(prefix, tasks)]
+
+    def write(self, names, one_hot: np.ndarray, scores: Scores):
+        self._files[0].write(one_hot.transpose(0, 2, 1))
+        for t, stream in enumerate(self._files[1:]):
+            stream.write(scores.hypothetical[:, t].transpose(0, 2, 1))
+
+    def close(self, n: int):
+        for stream in self._files:
+            stream.close(n)
+
+    def discard(self):
+        for stream in self._files:
             stream.discard()
 
 
