@@ -9,6 +9,7 @@ import h5py
 
 from .outputs import Outputs
 from .rowfile import merge_shards
+from . import scorefile, variantfile
 from .scorefile import ScoreFile, ScoreWriter
 from .variantfile import VariantFile, VariantWriter
 
@@ -24,8 +25,8 @@ class FileKind:
     marker: str
 
 
-SCORES = FileKind("scores", ScoreFile, ScoreWriter, "sequences", "contrib")
-VARIANTS = FileKind("variants", VariantFile, VariantWriter, "variants", "ref_contrib")
+SCORES = FileKind("scores", ScoreFile, ScoreWriter, "sequences", scorefile.MARKER)
+VARIANTS = FileKind("variants", VariantFile, VariantWriter, "variants", variantfile.MARKER)
 KINDS = (VARIANTS, SCORES)  # a variant file is checked first: its marker is the more specific
 
 

@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # scoring loads Keras; reading and writing score files does n
 _PER_BASE = {"contrib": "contributions", "hypothetical": "hypothetical"}
 _PER_SEQUENCE = {"delta": "delta", "prediction": "prediction", "reference_prediction": "reference_prediction"}
 _FIELDS = {**_PER_BASE, **_PER_SEQUENCE}
+# The dataset that makes a file a score file (``files.file_kind``).
+MARKER = "contrib"
 
 
 def is_score_file(path) -> bool:
@@ -286,7 +288,7 @@ class ScoreFile(RowFile):
         """Refuse, in one line naming the file, what no reader can use: a foreign or in-progress file, missing
         datasets, shapes or row counts that disagree, no sequences. (NaN is found as rows are read.)"""
         h5, path = self._h5, self.path
-        if "contrib" not in h5:
+        if MARKER not in h5:
             raise SeqliftError(f"{path}: not a seqlift score file (no 'contrib' dataset)")
         if COMPLETED in h5.attrs:
             raise SeqliftError(f"{path}: is the in-progress file of a run that has not finished; continue it with "

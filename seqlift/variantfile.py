@@ -21,6 +21,8 @@ from .errors import SeqliftError
 from .outputs import Outputs
 from .rowfile import COMPLETED, TEXT, Column, RowFile, RowWriter, chunk_rows, decoded, is_summary, summary_path
 
+# The dataset that makes a file a variant file (``files.file_kind``).
+MARKER = "ref_contrib"
 # The datasets every variant file has (others depend on the run: _PER_VARIANT, js_distance, the null's).
 VARIANT_DATASETS = ("ids", "chrom", "pos", "ref", "alt", "ref_one_hot", "alt_one_hot", "ref_contrib", "alt_contrib",
                     "ref_hypothetical", "alt_hypothetical", "ref_prediction", "alt_prediction")
@@ -39,7 +41,7 @@ def is_variant_file(path) -> bool:
     """Whether ``path`` is a variant file seqlift wrote (a new run may replace it)."""
     try:
         with h5py.File(path, "r") as handle:
-            return "seqlift_version" in handle.attrs and "ref_contrib" in handle
+            return "seqlift_version" in handle.attrs and MARKER in handle
     except OSError:
         return False
 
@@ -174,7 +176,7 @@ class VariantFile(RowFile):
         self._open(path)
         try:
             h5 = self._h5
-            if "ref_contrib" not in h5:
+            if MARKER not in h5:
                 raise SeqliftError(f"{path}: not a variant file (seqlift variants writes them; --variant and variant "
                                    "effects need one)")
             if COMPLETED in h5.attrs:

@@ -1,6 +1,7 @@
 """Every command's outputs on fixed inputs, kept to prove a refactor changed nothing (not collected by pytest).
 
-    python tests/output_matrix.py run DIR        # run the matrix with this checkout's code; outputs under DIR
+    python tests/output_matrix.py run DIR [FROM] # run the matrix with this checkout's code; outputs under DIR
+                                                 # (FROM: take the inputs an earlier run made, byte for byte)
     python tests/output_matrix.py compare A B    # every dataset, attribute and table of A equals B's
 
 ``run`` builds its inputs itself (the shipped simulation model and 48 of its sequences, a genome made of
@@ -10,11 +11,13 @@ score and variant files; ``--resume`` after SIGKILL (score and variants); ``--ra
 installed); ``logo``, ``bigwig``, ``export`` and ``view --out``.
 
 ``compare`` reads HDF5 files as their datasets (dtype, shape, values, NaN equal to NaN) and every
-attribute, and every other file as bytes, except those whose bytes carry the run's own time or path
-(PNG metadata, the page's embedded paths): those are listed in ``VOLATILE`` and compared as parsed data.
+attribute, and every other file as bytes; paths are compared with the run's folder and checkout named
+generically (``placed``), since each run records where its inputs were.
 """
 
 import os
+import shutil
+import re
 import signal
 import subprocess
 import sys
@@ -120,9 +123,15 @@ def killed_then_resumed(args: list, out: Path, after: int):
     seqlift(*args, "--resume")
 
 
-def run(d: Path):
+INPUTS = ("in.fa", "genome.fa", "sizes.txt", "peaks.bed", "variants.tsv", "net.py", "two.keras")
+
+
+def run(d: Path, inputs_from: Path | None = None):
     d.mkdir(parents=True, exist_ok=True)
     i = make_inputs(d)
+    if inputs_from is not None:  # a .keras file records when it was saved: the same model, other bytes
+        for name in INPUTS:
+            shutil.copyfile(inputs_from / name, d / name)
     runs = {
         "fasta": ["score", i["model"], i["fa"], "--task", "all", "--out", d / "fasta.h5", "--modisco", d / "mod", *FAST],
         "bed": ["score", i["model"], i["bed"], "--genome", i["genome"], "--out", d / "bed.h5", *FAST],
@@ -179,6 +188,16 @@ def h5_contents(path: Path) -> dict:
     return items
 
 
+def placed(value, folder: Path):
+    """A text value with the run's folder and the checkout it ran from (paths recorded in attributes) named
+    generically: two runs in other folders or checkouts record the same."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        return re.sub(r"\S*/data/simulations/", "<REPO>/data/simulations/", value.replace(str(folder), "<DIR>"))
+    return value
+
+
 def same(a, b) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     if a.dtype.kind == "f" and b.dtype.kind == "f":
@@ -211,7 +230,7 @@ def compare(a: Path, b: Path) -> int:
                 if isinstance(va, tuple):
                     if va[:2] != vb[:2] or not same(va[2], vb[2]):
                         problems.append(f"{name}:{key}: values differ")
-                elif not same(va, vb):
+                elif not same(placed(va, a), placed(vb, b)):
                     problems.append(f"{name}:{key}: {va!r} != {vb!r}")
         elif name.suffix == ".html":
             if page_data(pa).replace(str(a), "<DIR>") != page_data(pb).replace(str(b), "<DIR>"):
@@ -225,8 +244,8 @@ def compare(a: Path, b: Path) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "run":
-        run(Path(sys.argv[2]).resolve())
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "run":
+        run(Path(sys.argv[2]).resolve(), Path(sys.argv[3]).resolve() if len(sys.argv) == 4 else None)
     elif len(sys.argv) == 4 and sys.argv[1] == "compare":
         sys.exit(compare(Path(sys.argv[2]).resolve(), Path(sys.argv[3]).resolve()))
     else:
