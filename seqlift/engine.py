@@ -90,7 +90,7 @@ class Explainer:
         self._lowering = dict(output=output, input=input, layout=layout)
         self._graph = None
         self._steps = {}
-        if self.frontend.name == "keras" or input_length is not None or input_shape is not None:
+        if self.frontend.declares_shapes or input_length is not None or input_shape is not None:
             self.lower(input_length=input_length, input_shape=input_shape, extra_shapes=extra_shapes)
 
     def lower(self, **shapes):
@@ -514,7 +514,7 @@ def capture_shapes(model, inputs, extra=None) -> dict:
     the model's layout, and ``extra_shapes`` (each extra array is ``(1, *S)`` or ``(N, *S)``)."""
     front_end = frontends.for_object(model) if not isinstance(model, (str, os.PathLike)) else (
         None if frontends.split_function(model) else frontends.for_file(model))
-    if front_end is not None and front_end.name == "keras":
+    if front_end is not None and front_end.declares_shapes:
         return {}
     return {"input_shape": tuple(np.shape(inputs)[1:]),
             "extra_shapes": {name: tuple(np.shape(v)[1:]) for name, v in (extra or {}).items()}}
