@@ -28,7 +28,7 @@ from . import targets as targets_mod  # noqa: E402
 from .errors import SeqliftError  # noqa: E402
 from . import frontends  # noqa: E402
 from .graph import Graph, assign_rules, normalize_first_convolution  # noqa: E402
-from .methods import DEEPLIFT, METHODS, RESCALE, REVEAL_CANCEL, Method  # noqa: E402
+from .choices import DEEPLIFT, RESCALE, REVEAL_CANCEL, Method  # noqa: E402
 
 # Pairs (input × reference) per compiled step when the caller gives no batch size. Eager PyTorch
 # keeps every intermediate of the step alive until the backward pass (~35 GB at 1024 pairs of the
@@ -90,7 +90,7 @@ class Explainer:
         self._lowering = dict(output=output, input=input, layout=layout)
         self._graph = None
         self._steps = {}
-        if self.frontend.name == "keras" or input_length is not None or input_shape is not None:
+        if self.frontend.declares_shapes or input_length is not None or input_shape is not None:
             self.lower(input_length=input_length, input_shape=input_shape, extra_shapes=extra_shapes)
 
     def lower(self, **shapes):
@@ -275,14 +275,13 @@ class Explainer:
         target: an output index (that logit), 'sum', 'profile' (see ``seqlift.targets``), or a list of
         them (a list of ``Attribution`` is returned; a ``multi_target`` method scores them in one pass).
         extra: values of the model's other inputs, held fixed (see ``check_extra``).
-        options: the method's own (``method.options``), e.g. ``ig_steps``; those of other registered methods
-        are ignored (one call can loop over methods), any other name is an error.
+        options: the method's own (``method.options``), e.g. ``ig_steps``; ``seqlift.attribute`` takes a
+        method by name and sets aside the options of the registry's other methods.
         """
-        known = {name for m in METHODS.values() for name in m.options}
-        unknown = sorted(set(options) - known)
+        unknown = sorted(set(options) - set(method.options))
         if unknown:
-            raise SeqliftError(f"no method takes the option {', '.join(unknown)} (options: {', '.join(sorted(known))})")
-        options = {name: value for name, value in options.items() if name in method.options}
+            raise SeqliftError(f"method {method.name} takes no option {', '.join(unknown)} (its options: "
+                               f"{', '.join(method.options) or 'none'})")
         self._lower_for(inputs, extra)
         several = isinstance(target, (list, tuple))
         explained = tuple(self.target(t) for t in (target if several else [target]))
@@ -312,7 +311,7 @@ class Explainer:
 
     def deeplift(self, inputs, references, target=0, batch_size=None, extra=None) -> Attribution:
         """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``:
-        ``attribute`` with the registry's DeepLIFT (``seqlift.methods.DEEPLIFT``)."""
+        ``attribute`` with DeepLIFT's record (``seqlift.choices.DEEPLIFT``, the registry's first)."""
         return self.attribute(DEEPLIFT, inputs, references, target, batch_size, extra)
 
 
@@ -515,7 +514,7 @@ def capture_shapes(model, inputs, extra=None) -> dict:
     the model's layout, and ``extra_shapes`` (each extra array is ``(1, *S)`` or ``(N, *S)``)."""
     front_end = frontends.for_object(model) if not isinstance(model, (str, os.PathLike)) else (
         None if frontends.split_function(model) else frontends.for_file(model))
-    if front_end is not None and front_end.name == "keras":
+    if front_end is not None and front_end.declares_shapes:
         return {}
     return {"input_shape": tuple(np.shape(inputs)[1:]),
             "extra_shapes": {name: tuple(np.shape(v)[1:]) for name, v in (extra or {}).items()}}

@@ -36,7 +36,8 @@ class FrontEnd:
     """One framework: ``module`` (imported on first use) loads and lowers its models.
 
     package: the top-level package of its model classes; kind: what a model is called in messages;
-    suffixes: the model files it reads.
+    suffixes: the model files it reads. declares_shapes: its models declare their inputs' shapes, so one is
+    lowered when loaded; the others are captured from the shapes of the arrays of a call (or a given length).
     """
 
     name: str
@@ -44,13 +45,15 @@ class FrontEnd:
     package: str
     kind: str
     suffixes: tuple[str, ...]
+    declares_shapes: bool = False
 
     def implementation(self):
         return importlib.import_module(self.module)
 
 
 FRONT_ENDS: dict[str, FrontEnd] = {fe.name: fe for fe in (
-    FrontEnd("keras", f"{__name__}.keras", "keras", "keras.Model", (".h5", ".hdf5", ".keras", ".json")),
+    FrontEnd("keras", f"{__name__}.keras", "keras", "keras.Model", (".h5", ".hdf5", ".keras", ".json"),
+             declares_shapes=True),
     FrontEnd("torch", f"{__name__}.torch", "torch", "torch.nn.Module", (".pt", ".pth")),
 )}
 

@@ -69,7 +69,7 @@ class ModelSpec:
                         input=self.input, weights=self.weights, custom_objects=self.custom_objects,
                         layout=self.layout, allow_pickle=self.allow_pickle)
         front_end = for_file(self.given) if not split_function(self.given) else None
-        if front_end is None or front_end.name != "keras":
+        if front_end is None or not front_end.declares_shapes:
             settings.update(self._capture_shapes(sequences))
         return settings
 

@@ -28,6 +28,7 @@ import operator
 import os
 import textwrap
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -62,6 +63,29 @@ class Sym:
 
 
 SYM = Sym()
+
+
+# What a value of the exported graph became while lowering: a graph node, a constant, or the outputs of an
+# operation with several (batch norm's (output, mean, invstd): the first is lowered, the others are None).
+@dataclass(frozen=True)
+class NodeValue:
+    """The output of graph node ``index``."""
+
+    index: int
+
+
+@dataclass(frozen=True, eq=False)
+class Const:
+    """A constant: a parameter, a buffer, or what torch computed from constants alone (``_fold``)."""
+
+    tensor: torch.Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class Multi:
+    """The outputs of an operation that has several, each a ``NodeValue``, ``Const`` or None (not lowered)."""
+
+    values: list
 
 
 def lower(model, output=None, input=None, layout=None, input_length=None, input_shape=None, extra_shapes=None) -> Graph:
@@ -247,7 +271,7 @@ class _Lowering:
                            input_layout="channels_first" if layout == "NCL" else "channels_last")
         self.explained, self.extra_shapes = explained, extra_shapes
         self.varies = {}  # graph node id -> depends on the explained input
-        self.values = {}  # fx node -> ('node', id) | ('const', tensor) | python value
+        self.values = {}  # fx node -> NodeValue | Const | Multi | python value
 
     # ------------------------------------------------------------------ values
     def node(self, op, inputs, source=None, fixed=False):
@@ -258,7 +282,7 @@ class _Lowering:
             op = rules.Fixed(op)
         i = self.graph.add(op, inputs, source)
         self.varies[i] = varies
-        return ("node", i)
+        return NodeValue(i)
 
     def run(self, output):
         g = self.graph
@@ -284,9 +308,9 @@ class _Lowering:
         for fx in self.program.graph.nodes:
             if fx.op == "placeholder":
                 if fx.name in constants:
-                    self.values[fx] = ("const", state[constants[fx.name]].detach())
+                    self.values[fx] = Const(state[constants[fx.name]].detach())
                 elif user_inputs[fx.name] == self.explained:
-                    self.values[fx] = ("node", first)
+                    self.values[fx] = NodeValue(first)
                 else:
                     name = user_inputs[fx.name]
                     shape = tuple(self.extra_shapes[name])
@@ -295,7 +319,7 @@ class _Lowering:
                     self.varies[i] = False
                     g.fixed_inputs.append((name, shape))
                     offset += op.size
-                    self.values[fx] = ("node", i)
+                    self.values[fx] = NodeValue(i)
             elif fx.op == "call_function":
                 self.values[fx] = self._call(fx)
             elif fx.op == "output":
@@ -309,10 +333,10 @@ class _Lowering:
         value = self.values[outs[chosen]]
         if _is_node(value):
             value = self.materialize(value)
-        if value[0] != "node" or not self.varies[value[1]]:
+        if not _is_node(value) or not self.varies[value.index]:
             raise SeqliftError(f"output {names[chosen]} of {type(self.model).__name__} does not depend on its input "
                                f"'{self.explained}'")
-        keep_ancestors(self.graph, value[1])
+        keep_ancestors(self.graph, value.index)
         self.graph.output_name = names[chosen] if len(names) > 1 else ""
         shape = tuple(outs[chosen].meta["val"].shape)
         strip_final_activation(self.graph, len(shape))
@@ -346,11 +370,11 @@ class _Lowering:
             return SYM if fx.args[1] == 0 else int(fx.meta["val"])
         if fx.target is operator.getitem:
             container, index = args
-            if isinstance(container, tuple) and container and container[0] == "multi":
-                if container[1][index] is None:
+            if isinstance(container, Multi):
+                if container.values[index] is None:
                     raise SeqliftError(f"{self._where(fx)}: output {index} of {fx.args[0].target} is used; seqlift "
                                        "lowers its first output only")
-                return container[1][index]
+                return container.values[index]
             return container[index]
         if not _depends(args) and not _depends(kwargs):
             return self._fold(fx, args, kwargs)
@@ -380,24 +404,22 @@ class _Lowering:
     # (convolutions, elementwise functions, batch norm, slices, sums, concatenation) and transposed back
     # (``materialize``) only where an operation needs the module's own layout.
     def is_channels_last(self, value) -> bool:
-        return _is_node(value) and value[1] in self.channels_last
+        return _is_node(value) and value.index in self.channels_last
 
     def mark(self, value, channels_last=True):
         if channels_last and _is_node(value):
-            self.channels_last.add(value[1])
+            self.channels_last.add(value.index)
         return value
 
     def materialize(self, value):
         """``value`` with every channels-last node replaced by the module's layout (one transpose each)."""
         if self.is_channels_last(value):
-            i = value[1]
+            i = value.index
             if i not in self.materialized:
                 op = rules.Structural(self.graph.nodes[i].op.name + "/ncl", "permute",
                                       lambda xs: ops.transpose(xs[0], (0, 2, 1)))
                 self.materialized[i] = self.node(op, [i])
             return self.materialized[i]
-        if isinstance(value, tuple) and value and value[0] in ("node", "const", "multi"):
-            return value
         if isinstance(value, (list, tuple)):
             return type(value)(self.materialize(v) for v in value)
         if isinstance(value, dict):
@@ -407,9 +429,9 @@ class _Lowering:
     def to_channels_last(self, value):
         if self.is_channels_last(value):
             return value
-        op = rules.Structural(self.graph.nodes[value[1]].op.name + "/nlc", "permute",
+        op = rules.Structural(self.graph.nodes[value.index].op.name + "/nlc", "permute",
                               lambda xs: ops.transpose(xs[0], (0, 2, 1)))
-        return self.mark(self.node(op, [value[1]]))
+        return self.mark(self.node(op, [value.index]))
 
     def _fold(self, fx, args, kwargs):
         """A node of constants only: computed now by torch."""
@@ -463,7 +485,7 @@ class _Lowering:
         return len(val.shape)
 
     def add(self, fx, op, inputs, fixed=False):
-        ids = [i for _, i in inputs]
+        ids = [value.index for value in inputs]
         if op.linear:
             return self.node(op, ids, self.source(fx), fixed)
         # A nonlinear rule pairs each activation with its references along the first axis: that axis must be
@@ -476,8 +498,8 @@ class _Lowering:
             raise ValueError(f"its input's first axis is the batch merged with another ({merged}x)")
         name = op.name
         split = [self.node(rules.Structural(name + "/unmerge", "view", lambda xs, k=merged: ops.reshape(
-            xs[0], (-1, k) + tuple(xs[0].shape[1:]))), [i], self.source(fx))[1] for i in ids]
-        out = self.node(op, split, self.source(fx), fixed)[1]
+            xs[0], (-1, k) + tuple(xs[0].shape[1:]))), [i], self.source(fx)).index for i in ids]
+        out = self.node(op, split, self.source(fx), fixed).index
         return self.node(rules.Structural(name + "/merge", "view", lambda xs: ops.reshape(
             xs[0], (-1,) + tuple(xs[0].shape[2:]))), [out], self.source(fx))
 
@@ -502,7 +524,7 @@ class _Lowering:
 
 # ---------------------------------------------------------------------------------- helpers
 def _map(value, fn):
-    if isinstance(value, (list, tuple)) and not (isinstance(value, tuple) and value and value[0] in ("node", "const", "multi")):
+    if isinstance(value, (list, tuple)):
         return type(value)(_map(v, fn) for v in value)
     if isinstance(value, dict):
         return {k: _map(v, fn) for k, v in value.items()}
@@ -523,7 +545,7 @@ def _leaves(value):
 
 
 def _depends(value) -> bool:
-    if isinstance(value, tuple) and value and value[0] == "node":
+    if isinstance(value, NodeValue):
         return True
     if isinstance(value, (list, tuple)):
         return any(_depends(v) for v in value)
@@ -545,7 +567,7 @@ def _map_sym(value):
 def _plain(value):
     """Values with their constants as torch tensors (for torch to compute)."""
     if _is_const(value):
-        return value[1]
+        return value.tensor
     if isinstance(value, (list, tuple)):
         return type(value)(_plain(v) for v in value)
     if isinstance(value, dict):
@@ -554,38 +576,38 @@ def _plain(value):
 
 
 def _unwrap(value):
-    if isinstance(value, tuple) and value and value[0] == "const":
-        return value[1]
+    if isinstance(value, Const):
+        return value.tensor
     return value
 
 
 def _wrap(result):
     if isinstance(result, torch.Tensor):
-        return ("const", result.detach())
+        return Const(result.detach())
     if isinstance(result, (tuple, list)):
-        return ("multi", [_wrap(r) for r in result])
+        return Multi([_wrap(r) for r in result])
     return result
 
 
 def _is_node(value) -> bool:
-    return isinstance(value, tuple) and len(value) == 2 and value[0] == "node"
+    return isinstance(value, NodeValue)
 
 
 def _is_const(value) -> bool:
-    return isinstance(value, tuple) and len(value) == 2 and value[0] == "const"
+    return isinstance(value, Const)
 
 
 def _array(value):
     """A constant (tensor or number) as a backend tensor of the engine's dtype."""
     if _is_const(value):
-        value = value[1]
+        value = value.tensor
     if isinstance(value, torch.Tensor):
         return ops.convert_to_tensor(value.detach().cpu().to(torch.float32).numpy())
     return value
 
 
 def _numpy(value):
-    return value[1].detach().cpu().to(torch.float32).numpy()
+    return value.tensor.detach().cpu().to(torch.float32).numpy()
 
 
 def _returned_names(forward, n) -> list[str] | None:
@@ -766,7 +788,7 @@ def _binary(kind):
     def lower(lw, fx, a, b, alpha=1):
         name = lw.name_of(fx)
         if alpha != 1:
-            b = ("const", _unwrap(b) * alpha) if not _is_node(b) else b
+            b = Const(_unwrap(b) * alpha) if not _is_node(b) else b
             if _is_node(b):
                 b = _scaled(lw, fx, b, alpha)
         if _is_node(a) and _is_node(b):
@@ -925,14 +947,14 @@ def _layer_norm(lw, fx, x, shape, weight, bias, eps):
     axes = list(range(rank - len(shape), rank))
     op = rules.LayerNorm(lw.name_of(fx), "layer_norm", rank, axes, eps, None if weight is None else _array(weight),
                          None if bias is None else _array(bias))
-    return ("multi", [lw.add(fx, op, [x]), None, None])
+    return Multi([lw.add(fx, op, [x]), None, None])
 
 
 def _batch_norm(lw, fx, x, weight, bias, running_mean, running_var, momentum, eps):
     rank = lw.rank(fx.args[0])
     op = rules.BatchNorm(lw.name_of(fx), "batch_norm", rank, 1, _array(running_mean), _array(running_var),
                          None if weight is None else _array(weight), None if bias is None else _array(bias), eps)
-    return ("multi", [lw.add(fx, op, [x]), None, None])
+    return Multi([lw.add(fx, op, [x]), None, None])
 
 
 def _to_channels_last(rank):
@@ -961,7 +983,7 @@ def _max_pool(lw, fx, x, kernel, stride=None, padding=0, dilation=1, ceil_mode=F
     pooled = lw.add(fx, rules.MaxPool(name, "max_pool", int(kernel[1]), int(stride[1]), "valid"), [to])
     back = lw.add(fx, rules.Structural(name + "/to_nc1l", "max_pool", lambda xs: ops.expand_dims(
         ops.transpose(xs[0], (0, 2, 1)), 2)), [pooled])
-    return ("multi", [back, None])
+    return Multi([back, None])
 
 
 def _avg_pool(lw, fx, x, kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -1006,7 +1028,7 @@ def _channels_last_lowering(lw, fx, args, kwargs):
     lowering = ATEN[fx.target]
     if name == "convolution":
         x, weight = args[0], args[1]
-        if not (_is_const(weight) and weight[1].dim() == 3) or lw.rank(fx.args[0]) != 3:
+        if not (_is_const(weight) and weight.tensor.dim() == 3) or lw.rank(fx.args[0]) != 3:
             return None
         return lw.mark(_convolution(lw, fx, lw.to_channels_last(x), *args[1:], channels_last=True, **kwargs))
     if not lw.is_channels_last(args[0] if args else None) and not (
@@ -1027,7 +1049,7 @@ def _channels_last_lowering(lw, fx, args, kwargs):
         x, weight, bias, mean, var, momentum, eps = args
         op = rules.BatchNorm(lw.name_of(fx), "batch_norm", 3, 2, _array(mean), _array(var),
                              None if weight is None else _array(weight), None if bias is None else _array(bias), eps)
-        return ("multi", [lw.mark(lw.add(fx, op, [x])), None, None])
+        return Multi([lw.mark(lw.add(fx, op, [x])), None, None])
     if name == "slice":
         x, dim = args[0], (args[1] if len(args) > 1 else 0) % 3
         if dim == 0:
@@ -1065,7 +1087,7 @@ def _channels_last_lowering(lw, fx, args, kwargs):
 def _scalar(value) -> bool:
     if isinstance(value, (int, float)):
         return True
-    return _is_const(value) and value[1].numel() == 1
+    return _is_const(value) and value.tensor.numel() == 1
 
 
 ATEN = {
