@@ -13,16 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import Callable, Mapping
 
 from .errors import SeqliftError
 from .outputs import Outputs
 from .plots import LOGO_FORMATS, is_logo
 from .rowfile import is_summary, summary_path
 from .scorefile import ModiscoInputs, is_modisco_input, is_score_file, modisco_paths
-
-if TYPE_CHECKING:
-    from .pipeline import ScorePlan
 
 
 class ExtraOutput:
@@ -31,6 +28,7 @@ class ExtraOutput:
     A subclass says what the value names (``paths``), which file already there a rerun may replace (``ours``: a
     predicate, or None: never), and how it is written: ``stream`` (written chunk by chunk with the score file) or
     ``finish`` (made from the finished score file). ``check`` refuses a malformed value before anything is read.
+    ``plan`` is always the run's ``pipeline.ScorePlan`` (the pipeline sits above this module).
     """
 
     keyword: str = ""
@@ -53,11 +51,11 @@ class ExtraOutput:
         """The value for one head of several (``pipeline.prepare_heads``): ``NAME.LABEL.SUFFIX``."""
         return str(Path(value).with_name(f"{Path(value).stem}.{label}{Path(value).suffix}"))
 
-    def stream(self, outputs: Outputs, value, plan: ScorePlan):
+    def stream(self, outputs: Outputs, value, plan):
         """A stream the ``ScoreWriter`` feeds (``write``, ``close``, ``discard``), or None."""
         return None
 
-    def finish(self, value, score_file: Path, plan: ScorePlan):
+    def finish(self, value, score_file: Path, plan):
         """Write the output from the finished score file."""
 
 
@@ -84,7 +82,7 @@ class Modisco(ExtraOutput):
     def for_head(self, value, label: str):
         return f"{value}.{label}"
 
-    def stream(self, outputs: Outputs, value, plan: ScorePlan):
+    def stream(self, outputs: Outputs, value, plan):
         return ModiscoInputs(outputs, value, plan.tasks, len(plan.rows), plan.source.length)
 
 
@@ -96,7 +94,7 @@ class Logo(ExtraOutput):
         if Path(value).suffix.lower() not in LOGO_FORMATS:
             raise SeqliftError(f"--logo {value}: must end in {', '.join(LOGO_FORMATS)}")
 
-    def finish(self, value, score_file: Path, plan: ScorePlan):
+    def finish(self, value, score_file: Path, plan):
         from .plots import draw_logo_file
 
         draw_logo_file(score_file, value, task=plan.tasks[0], inputs=plan.input_paths())
@@ -106,7 +104,7 @@ class BigWig(ExtraOutput):
     keyword = "bigwig"
     help = "Also write a bigWig track (needs chrom:start-end names, or BED input; --chrom-sizes or --genome)."
 
-    def finish(self, value, score_file: Path, plan: ScorePlan):
+    def finish(self, value, score_file: Path, plan):
         from .tracks import write_bigwig_file
 
         write_bigwig_file(score_file, value, chrom_sizes=plan.request.outputs.chrom_sizes, genome=plan.request.genome,
@@ -172,12 +170,12 @@ class ScoreOutputs:
                 raise SeqliftError(f"{option} {path}: is also {seen[path.resolve()]}'s file; give different names")
             seen[path.resolve()] = option
 
-    def streams(self, outputs: Outputs, plan: ScorePlan) -> list:
+    def streams(self, outputs: Outputs, plan) -> list:
         """The streams of the extra outputs written chunk by chunk with the score file."""
         made = (EXTRA_OUTPUTS[k].stream(outputs, v, plan) for k, v in self.extras.items())
         return [stream for stream in made if stream is not None]
 
-    def finish(self, plan: ScorePlan, score_file: Path):
+    def finish(self, plan, score_file: Path):
         """Write the extra outputs made from the finished score file."""
         for keyword, value in self.extras.items():
             EXTRA_OUTPUTS[keyword].finish(value, Path(score_file), plan)
