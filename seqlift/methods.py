@@ -37,6 +37,16 @@ METHODS: dict[str, Method] = {m.name: m for m in (DEEPLIFT, GRAD_X_INPUT, SALIEN
                                                   GUIDED_BACKPROP, ISM)}
 
 
+def register_method(method: Method) -> Method:
+    """Add ``method`` to ``METHODS``: ``--method`` (the choices of a CLI imported after it), ``MethodSpec`` and
+    ``attribute`` take its name from then on. A name registered again is replaced. Its ``build_step`` and ``run``
+    are any callables of the forms ``Method`` documents (``engine.summarize`` turns multipliers into scores)."""
+    if not isinstance(method, Method):
+        raise SeqliftError(f"register_method: {method!r} is not a seqlift.methods.Method")
+    METHODS[method.name] = method
+    return method
+
+
 def get_method(method: str | Method) -> Method:
     """The registered ``Method`` named ``method`` (a ``Method`` is returned as it is)."""
     if isinstance(method, Method):
