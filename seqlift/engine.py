@@ -30,11 +30,10 @@ from . import frontends  # noqa: E402
 from .graph import Graph, assign_rules, normalize_first_convolution  # noqa: E402
 from .choices import DEEPLIFT, RESCALE, REVEAL_CANCEL, Method  # noqa: E402
 
-# Pairs (input × reference) per compiled step when the caller gives no batch size. Eager PyTorch
-# keeps every intermediate of the step alive until the backward pass (~35 GB at 1024 pairs of the
-# 1000 bp benchmark model); XLA (TensorFlow, JAX) frees them, 4096 pairs fit in ~40 GB.
+# Pairs (input × reference) per compiled step when the caller gives no batch size; on a GPU, what the
+# backend's memory allows (backend.Backend.pairs_per_step_gpu).
 PAIRS_PER_STEP_CPU = 256
-PAIRS_PER_STEP_GPU = 1024 if backend.NAME == "torch" else 4096
+PAIRS_PER_STEP_GPU = backend.ADAPTER.pairs_per_step_gpu
 
 
 @dataclass
@@ -82,7 +81,7 @@ class Explainer:
     def __init__(self, model, rule=RESCALE, normalize=False, device=None, output=None, input=None, weights=None,
                  custom_objects=None, layout=None, allow_pickle=False, channels_last=False, input_length=None,
                  input_shape=None, extra_shapes=None):
-        if device == "cpu" and backend.NAME == "torch" and backend.gpu_available():
+        if device == "cpu" and backend.ADAPTER.cpu_needs_hidden_gpu and backend.gpu_available():
             raise SeqliftError("device='cpu' with the torch backend needs the GPU hidden before Keras is imported "
                                "(CUDA_VISIBLE_DEVICES=''); `seqlift score --device cpu` does this")
         self.frontend, self.model = frontends.load(model, weights, custom_objects, allow_pickle)
@@ -146,7 +145,7 @@ class Explainer:
         for node in self.graph.nodes[1:]:
             value = node.op.forward([acts[j] for j in node.inputs])
             if guided and isinstance(node.op, rules.Elementwise):
-                value = backend.positive_gradient(value)
+                value = backend.ADAPTER.positive_gradient(value)
             acts.append(value)
         return acts
 
@@ -207,7 +206,7 @@ class Explainer:
             finally:
                 graph.fixed_values = None
 
-        return backend.compile(step)
+        return backend.ADAPTER.compile(step)
 
     def check_extra(self, extra, n: int) -> list:
         """The fixed inputs' values as ``(1 or n, *S)`` arrays (views, not copies), in graph order.
@@ -329,7 +328,7 @@ def deeplift_step(explainer: Explainer, targets):
             dt = targets_mod.difference(target, out_x, out_d, n_refs, explainer.graph.final_activation)
             return dt, explainer.target_value(out_x, target)
 
-        m, (dt, t_x) = backend.input_gradient(objective, d)
+        m, (dt, t_x) = backend.ADAPTER.input_gradient(objective, d)
         return summarize(m, d, ref, dt, t_x)
 
     return explainer.compile(step)
@@ -360,7 +359,7 @@ def run_pairs(explainer: Explainer, step, inputs, references, batch_size=None, f
         try:
             return [Attribution(*_batched(run, arrays, batch_size))]
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
-            if batch_size == 1 or not backend.is_out_of_memory(exc):
+            if batch_size == 1 or not backend.ADAPTER.is_out_of_memory(exc):
                 raise
             batch_size //= 2
             warnings.warn(f"out of device memory; retrying with {batch_size} sequences "

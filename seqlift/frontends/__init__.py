@@ -152,6 +152,19 @@ def describe(model) -> str:
     return str(Path(model).resolve())
 
 
+def choose(names: list[str], value, kind: str, owner: str) -> int:
+    """The index of a model's input or output given by name or index (``kind``: 'input' or 'output'); ``owner``
+    names the model in messages."""
+    if isinstance(value, str) and not value.lstrip("-").isdigit():
+        if value not in names:
+            raise SeqliftError(f"{owner} has no {kind} '{value}' ({kind}s: {', '.join(names)})")
+        return names.index(value)
+    index = int(value)
+    if not 0 <= index < len(names):
+        raise SeqliftError(f"{kind} {index} is out of range: {owner} has {len(names)} {kind}(s)")
+    return index
+
+
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:200]
