@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from seqlift.destinations import EXTRA_OUTPUTS  # loads no Keras either
+from seqlift.choices import TASK_TARGET
 from seqlift.methods import DEEPLIFT, METHODS, RULES, TARGETS  # the registry loads no Keras: --backend still applies
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -366,10 +367,10 @@ def _score_heads(request, heads, tasks, quiet):
     from seqlift import pipeline
     from seqlift.errors import SeqliftError
 
-    if tasks and all(target != "logit" for _, target in heads):
+    if tasks and all(target != TASK_TARGET for _, target in heads):
         raise SeqliftError("--task applies to --target logit; every --target given explains a whole output")
     plans = pipeline.prepare_heads(request, heads,
-                                   lambda target, n: _parse_tasks(tasks if target == "logit" else (), n))
+                                   lambda target, n: _parse_tasks(tasks if target == TASK_TARGET else (), n))
     progress = Progress(len(plans[0].rows), "scoring", quiet)
     try:
         results = pipeline.run_heads(plans, progress.update, progress.resumed)

@@ -23,6 +23,7 @@ RULES = (RESCALE, REVEAL_CANCEL, GENOMICS)
 # output, or a profile head's profile, split exactly or (chrombpnet's) with the sequence's softmax weights held
 # fixed. Each is a ``targets.TargetKind`` of that name.
 TARGETS = ("logit", "sum", "profile", "profile-fixed-weights")
+TASK_TARGET = TARGETS[0]  # the one target chosen per task (--task); the others explain a whole output
 
 
 @dataclass(frozen=True)

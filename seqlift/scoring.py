@@ -152,7 +152,7 @@ def explained_targets(explainer: Explainer, tasks, target="logit", rc_average=Fa
     rc_average: a logit of an output with positions (a profile head, ``(L, strands)``) is refused, since
     the reverse complement's logit with the same index is another position's and strand's.
     """
-    if target == "logit":
+    if getattr(targets_mod.KINDS.get(target), "indexed", False):  # a logit per task
         if rc_average and targets_mod.is_positional(explainer.graph.output_shape):
             raise SeqliftError(f"--rc-average with --target logit on an output of shape "
                                f"{explainer.graph.output_shape} (positions and strands) would average each logit "
