@@ -84,7 +84,7 @@ def midpoint_gradient_step(explainer, targets):
         n_refs, shape = ref.shape[1], tuple(x.shape[1:])
         flat_ref = ops.reshape(ref, (-1,) + shape)
         d = pair_differences(x, ref)
-        grad, _ = backend.input_gradient(lambda z: (explainer.target_on(z, target),), flat_ref + 0.5 * d)
+        grad, _ = backend.ADAPTER.input_gradient(lambda z: (explainer.target_on(z, target),), flat_ref + 0.5 * d)
         t_x = explainer.target_on(x, target)
         dt = ops.reshape(ops.expand_dims(t_x, 1) - ops.reshape(explainer.target_on(flat_ref, target), (-1, n_refs)),
                          (-1,))
