@@ -614,7 +614,7 @@ def hits(scores, motifs_path, outdir, task, lambda_, trim_threshold, chunk_size,
     if device == "gpu" and not torch.cuda.is_available():
         raise SeqliftError("--device gpu: torch sees no GPU")
     bars = []  # made once the inputs are checked and the number of sequences is known
-
+    hits_mod.steady_heap()  # peak memory flat over any number of chunks (see its docstring)
     try:
         result = hits_mod.call_hits(scores, motifs_path, outdir, task=task, lambda_=lambda_, threshold=trim_threshold,
                                     chunk=chunk_size, device={"auto": None, "cpu": "cpu", "gpu": "cuda"}[device],

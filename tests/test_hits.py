@@ -273,3 +273,81 @@ def test_awkward_motif_files_and_options_are_one_line_or_handled(tmp_path):
     hits.to_csv(tmp_path / "odd" / "hits.tsv", sep="\t", index=False)
     view = invoke("view", scores, "--hits", tmp_path / "odd", "--out", tmp_path / "p.html")
     assert view.exit_code == 1 and "hits.tsv line 2: seq_start 'abc' is not a number" in view.stderr, view.output
+
+
+def test_medians_are_exact_whatever_the_blocks(tmp_path):
+    from seqlift.hits import Medians
+
+    rng = np.random.default_rng(0)
+    group = np.minimum(rng.integers(0, 6, 5000), 4)  # groups 5 and 6 hold nothing
+    values = {"importance": rng.normal(0, 1, 5000).astype(np.float32),
+              "coefficient": rng.integers(-3, 3, 5000).astype(np.float32)}  # ties, negatives and zeros
+    values["importance"][group == 3] = 0.0
+    medians = Medians(tmp_path / "values", 7, tuple(values))
+    medians.BLOCK = 777  # passes that cut the file at other places than the blocks added
+    for start in range(0, 5000, 1000):
+        medians.add(group[start:start + 1000], {key: v[start:start + 1000] for key, v in values.items()})
+    found = medians.medians()
+    medians.close()
+    for key, v in values.items():
+        expected = [np.median(v[group == k].astype(np.float64)) if (group == k).any() else np.nan for k in range(7)]
+        np.testing.assert_array_equal(found[key], expected)
+
+
+def test_bed_runs_merge_into_one_sorted_bed_however_many(tmp_path):
+    from seqlift.hits import BedRuns
+
+    rng = np.random.default_rng(1)
+    blocks = [pd.DataFrame({"chrom": rng.choice(["chr1", "chr2", "chr10"], 40), "start": rng.integers(0, 50, 40),
+                            "motif": rng.choice(["A", "B C"], 40), "coefficient": rng.random(40),
+                            "strand": rng.choice(["+", "-"], 40)}) for _ in range(9)]
+    for block in blocks:
+        block["end"] = block["start"] + 8
+    runs = BedRuns(tmp_path)
+    runs.FAN_IN = 3  # merged twice on the way
+    for block in blocks:
+        runs.add(block)
+    runs.write(tmp_path / "hits.bed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hits.bed"]  # no run left
+    bed = pd.read_csv(tmp_path / "hits.bed", sep="\t", header=None,
+                      names=["chrom", "start", "end", "motif", "score", "strand"])
+    every = pd.concat(blocks, ignore_index=True)
+    every["motif"] = every["motif"].str.replace(" ", "_")
+    every["score"] = np.rint(1000 * every["coefficient"] / every["coefficient"].max()).astype(np.int64)
+    expected = every.sort_values(["chrom", "start", "end", "motif"], kind="stable")
+    pd.testing.assert_frame_equal(bed, expected[bed.columns].reset_index(drop=True), check_dtype=False)
+
+
+def test_memory_does_not_grow_with_the_number_of_hits(tmp_path, monkeypatch):
+    # Every hit used to be kept until the end (the BED's rows, three values per hit for the medians): at 100,000
+    # sequences that grows with the file. Fi-NeMo is replaced by a stand-in calling 600 hits per chunk of 25.
+    import tracemalloc
+
+    from seqlift import hits as hits_mod
+
+    def fit(motifs, contrib, one_hot, lambdas, device=None):
+        rng = np.random.default_rng(len(contrib))
+        start = rng.integers(0, LENGTH - WIDTH, 600)
+        return pd.DataFrame({"index": np.sort(rng.integers(0, len(contrib), 600)), "motif": rng.integers(0, 2, 600),
+                             "seq_start": start, "seq_end": start + WIDTH, "seq_strand": rng.choice(["+", "-"], 600),
+                             "coefficient": rng.random(600), "correlation": rng.random(600),
+                             "importance": rng.random(600)}), 0
+
+    monkeypatch.setattr(hits_mod, "fit_hits", fit)
+    monkeypatch.setattr(hits_mod, "_write_spacing", lambda summary, folder: None)  # drawing is not measured here
+    # what is bounded by a constant, not by the hits, set to the same small bound at both sizes: the files the BED
+    # merge holds open and the records the medians count at a time
+    monkeypatch.setattr(hits_mod.BedRuns, "FAN_IN", 4)
+    monkeypatch.setattr(hits_mod.Medians, "BLOCK", 2000)
+    motifs = write_modisco(tmp_path / "m.h5")
+    peaks = {}
+    for n in (100, 800):  # 4 and 32 chunks
+        regions = [SimpleNamespace(chrom="chr1", start=100 * i, strand="+") for i in range(n)]
+        scores = planted_scores(tmp_path / f"s{n}.h5", regions, n=n)
+        tracemalloc.start()
+        result = hits_mod.call_hits(scores, motifs, tmp_path / f"out{n}", chunk=25, device="cpu")
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert result["hits"] == 600 * n // 25
+    assert peaks[800] < peaks[100] + 1_000_000, peaks  # 28 more chunks of 600 hits: not kept
+    assert len(pd.read_csv(tmp_path / "out800" / "hits.bed", sep="\t", header=None)) == 600 * 32
