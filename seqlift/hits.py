@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import json
 import re
 import warnings
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from .errors import SeqliftError
 from .motifs import (Pattern, check_seqlets_belong, genome_placement, on_plus_strand, oriented, read_motif_database,
                      read_seqlets, trim_core)
 from .outputs import Outputs
-from .scorefile import VARIANTS, ScoreFile, VariantFile, file_kind
+from .scorefile import VARIANTS, ScoreFile, VariantFile, file_kind, sha256
 
 # Fi-NeMo's own defaults (``finemo call-hits``): the L1 penalty, and the core a CWM is trimmed to (positions whose
 # summed |contribution| reaches this fraction of the largest).
@@ -35,6 +36,11 @@ LAMBDA = 0.7
 TRIM_THRESHOLD = 0.3
 CHUNK = 2000  # sequences per call: Fi-NeMo's batch; memory is set by it, not by the file
 TOP_PAIRS = 6  # spacing histograms drawn for the most frequently co-occurring pairs of motifs
+# Every file seqlift hits writes in its folder, scores' and variants' alike: with --force, those an earlier run left
+# that this one does not write are removed (``Outputs.folder``'s owns), so the folder never mixes two runs.
+OWNS = ("hits.tsv", "hits.bed", "hits_source.json", "motif_summary.tsv", "cooccurrence.tsv", "cooccurrence.png",
+        "spacing.tsv", "spacing_*__*.png", "variant_hits.tsv", "variant_hits_summary.tsv")
+SOURCE = "hits_source.json"  # the score file the hits are of (its path and sha256), and the motifs
 HITS_COLUMNS = ["name", "index", "chrom", "start", "end", "strand", "motif", "match", "coefficient", "correlation",
                 "importance", "seq_start", "seq_end", "seq_strand"]
 
@@ -388,7 +394,8 @@ def call_hits(scores_path, motifs_path, outdir, task=None, lambda_: float = LAMB
         lambdas = np.full(len(motifs.cwms), lambda_, np.float32)
         n_hits = unconverged = 0
         with outputs:
-            tmp = outputs.folder(outdir, force)
+            tmp = outputs.folder(outdir, force, owns=OWNS)
+            _write_source(tmp, scores_path, motifs_path)
             started(scores.n)
             # nothing here grows with the file: each chunk's hits go to hits.tsv and the BED runs as it is done
             summary, bed = Summary(motifs, scores.length, tmp / ".hits.values"), BedRuns(tmp)
@@ -447,7 +454,8 @@ def call_variant_hits(variants_path, motifs_path, outdir, task=None, lambda_: fl
         lambdas = np.full(len(motifs.cwms), lambda_, np.float32)
         rows, counts = [], {"destroyed": 0, "created": 0, "kept": 0}
         with outputs:
-            tmp = outputs.folder(outdir, force)
+            tmp = outputs.folder(outdir, force, owns=OWNS)
+            _write_source(tmp, variants_path, motifs_path)
             started(n)
             for first in range(0, n, chunk):
                 index = np.arange(first, min(first + chunk, n))
@@ -594,6 +602,32 @@ def _write_spacing(summary: Summary, folder: Path):
     pd.DataFrame(rows, columns=["motif_a", "motif_b", "distance", "count"]).to_csv(folder / "spacing.tsv", sep="\t",
                                                                                    index=False)
     plots.draw_cooccurrence(summary.cooccurrence(), summary.n, folder / "cooccurrence.png")
+
+
+def _write_source(folder: Path, scores_path, motifs_path):
+    """``hits_source.json``: which score file (path and sha256: its identity, whatever its sequences are called) and
+    which motifs the folder's hits are of."""
+    (folder / SOURCE).write_text(json.dumps({"scores": str(Path(scores_path).resolve()),
+                                             "scores_sha256": sha256(scores_path),
+                                             "motifs": str(Path(motifs_path).resolve())}, indent=1) + "\n")
+
+
+def check_hits_belong(folder, scores_path, option="--hits"):
+    """Refuse, in one line, a ``seqlift hits`` folder made from another score file than ``scores_path`` (its
+    ``hits_source.json`` records that file's sha256). A folder without one (written before it was recorded) is
+    checked by its sequence names only, as ``check_seqlets_belong`` does."""
+    path = Path(folder) / SOURCE
+    if not path.is_file():
+        return
+    try:
+        recorded = json.loads(path.read_text())
+        digest, made_from = str(recorded["scores_sha256"]), str(recorded.get("scores", "another file"))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise SeqliftError(f"{option} {folder}: unreadable {SOURCE}; rerun seqlift hits") from None
+    if digest != sha256(scores_path):
+        raise SeqliftError(f"{option} {folder}: its hits are of another score file ({made_from}: the sha256 "
+                           f"differs from {scores_path}'s); give the folder seqlift hits wrote for this file, or run "
+                           "seqlift hits on it")
 
 
 def read_hits(folder) -> pd.DataFrame:

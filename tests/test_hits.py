@@ -1,6 +1,7 @@
 """seqlift hits: Fi-NeMo's hits of known CWMs planted in hand-built score files, their coordinates on the genome
 (plus and minus windows), the tables, and every misuse as one line."""
 
+import json
 from types import SimpleNamespace
 
 import h5py
@@ -351,3 +352,34 @@ def test_memory_does_not_grow_with_the_number_of_hits(tmp_path, monkeypatch):
         assert result["hits"] == 600 * n // 25
     assert peaks[800] < peaks[100] + 1_000_000, peaks  # 28 more chunks of 600 hits: not kept
     assert len(pd.read_csv(tmp_path / "out800" / "hits.bed", sep="\t", header=None)) == 600 * 32
+
+
+def test_force_removes_what_an_earlier_run_wrote_that_this_one_does_not(called, tmp_path):
+    # an earlier run on scores with coordinates left hits.bed and a spacing histogram; the new one (no coordinates,
+    # one motif) writes neither: with --force they used to stay, beside tables of another run
+    d, _ = called
+    out = tmp_path / "out"
+    assert invoke("hits", d / "scores.h5", "--motifs", d / "modisco_results.h5", "--out", out, "--quiet").exit_code == 0
+    assert (out / "hits.bed").exists() and (out / "spacing_pos_pattern_0__pos_pattern_1.png").exists()
+    (out / "notes.txt").write_text("mine")
+    (out / "spacing_plan.png").write_bytes(b"mine")  # not a name seqlift hits writes
+    write_modisco(tmp_path / "one.h5", {"pos_pattern_0": CONSENSUS["pos_pattern_0"]})
+    result = invoke("hits", planted_scores(tmp_path / "s.h5"), "--motifs", tmp_path / "one.h5", "--out", out,
+                    "--force", "--quiet")
+    assert result.exit_code == 0, result.output
+    left = sorted(p.name for p in out.iterdir())
+    assert left == sorted(["hits.tsv", "hits_source.json", "motif_summary.tsv", "cooccurrence.tsv", "cooccurrence.png",
+                           "spacing.tsv", "notes.txt", "spacing_plan.png"])
+
+
+def test_view_refuses_the_hits_of_another_score_file_with_the_same_names(called, tmp_path):
+    # same sequence names and length, other scores: the names could not tell them apart
+    d, _ = called
+    source = json.loads((d / "out" / "hits_source.json").read_text())
+    assert source["scores"] == str((d / "scores.h5").resolve()) and len(source["scores_sha256"]) == 64
+    other = planted_scores(tmp_path / "other.h5", seed=7)
+    result = invoke("view", other, "--hits", d / "out", "--out", tmp_path / "p.html")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert f"--hits {d / 'out'}: its hits are of another score file" in result.stderr
+    assert "give the folder seqlift hits wrote for this file" in result.stderr and not (tmp_path / "p.html").exists()
+    assert invoke("view", d / "scores.h5", "--hits", d / "out", "--out", tmp_path / "p.html").exit_code == 0

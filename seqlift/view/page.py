@@ -35,9 +35,10 @@ class Viewer:
                 self._motifs, self._seqlets = read_seqlets(self.motifs_dir)
                 check_seqlets_belong(self._seqlets, source.names, self.motifs_dir, source.path)
             if hits_dir is not None:
-                from ..hits import read_hits
+                from ..hits import check_hits_belong, read_hits
 
                 self._hits = read_hits(hits_dir)
+                check_hits_belong(hits_dir, source.path)
                 check_seqlets_belong(self._hits, source.names, hits_dir, source.path, "--hits", "hits", "seqlift hits")
                 if (self._hits["seq_end"] > source.length).any():
                     raise SeqliftError(f"--hits {hits_dir}: it has hits past the end of {source.path}'s "
