@@ -108,7 +108,7 @@ def read_motifs(path, threshold: float = TRIM_THRESHOLD) -> MotifSet:
         patterns = modisco_patterns(path)
         cwms, masks, core = _pairs({p.name: p.cwm.T for p in patterns}, threshold)
         return MotifSet(tuple(p.name for p in patterns), ("",) * len(patterns), cwms, masks, core, path)
-    database = read_motif_database(path)
+    database = read_motif_database(path, "--motifs")
     width = max(np.shape(pwm)[1] for pwm in database.values())
     forward = {name: np.pad(meme_cwm(pwm), ((0, 0), (0, width - np.shape(pwm)[1]))) for name, pwm in database.items()}
     cwms, masks, core = _pairs(forward, threshold)
@@ -376,8 +376,10 @@ def call_hits(scores_path, motifs_path, outdir, task=None, lambda_: float = LAMB
     """
     if not 0 < threshold < 1:
         raise SeqliftError(f"--trim-threshold {threshold}: must lie between 0 and 1")
-    if not np.isfinite(lambda_) or lambda_ < 0:
-        raise SeqliftError(f"--lambda {lambda_}: must be a number, 0 or more (Fi-NeMo's default is {LAMBDA})")
+    if not np.isfinite(lambda_) or lambda_ <= 0:
+        # Fi-NeMo divides its duality gap (the convergence test) by lambda, and keeps hits correlating >= lambda
+        raise SeqliftError(f"--lambda {lambda_:g}: must be a number above 0 (Fi-NeMo's L1 penalty and the least "
+                           f"correlation a hit keeps; at 0 its fit never converges); its default is {LAMBDA}")
     if file_kind(scores_path) == VARIANTS:
         return call_variant_hits(scores_path, motifs_path, outdir, task, lambda_, threshold, chunk, device, force,
                                  progress, started)

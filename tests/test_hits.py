@@ -383,3 +383,25 @@ def test_view_refuses_the_hits_of_another_score_file_with_the_same_names(called,
     assert f"--hits {d / 'out'}: its hits are of another score file" in result.stderr
     assert "give the folder seqlift hits wrote for this file" in result.stderr and not (tmp_path / "p.html").exists()
     assert invoke("view", d / "scores.h5", "--hits", d / "out", "--out", tmp_path / "p.html").exit_code == 0
+
+
+def test_meme_files_and_lambda_that_cannot_be_used_are_one_line_naming_the_option(tmp_path):
+    """A MEME file Fi-NeMo cannot take: the message named neither --motifs nor the file's problem (a width-0 motif
+    was numpy's 'index 0 is out of bounds'), and a negative probability was taken; --lambda 0 ran Fi-NeMo to its
+    step limit on every sequence (its convergence test divides by lambda)."""
+    scores = planted_scores(tmp_path / "s.h5")
+    header = "MEME version 4\n\nALPHABET= ACGT\n\n"
+    good = "MOTIF A\nletter-probability matrix: alength= 4 w= 2\n0.9 0.05 0.03 0.02\n0.1 0.7 0.1 0.1\n\n"
+    (tmp_path / "zero.meme").write_text(header + "MOTIF Z\nletter-probability matrix: alength= 4 w= 0\n\n" + good)
+    (tmp_path / "negative.meme").write_text(header + good.replace("0.9 0.05", "1.2 -0.2").replace("0.03 0.02", "0 0"))
+    (tmp_path / "garbage.meme").write_text("MOTIF X\nletter-probability matrix: alength= 4 w= 2\n0.5 0.5\n")
+    cases = [(["--motifs", tmp_path / "zero.meme"], f"--motifs {tmp_path / 'zero.meme'}: motif 'Z' has width 0"),
+             (["--motifs", tmp_path / "negative.meme"],
+              f"--motifs {tmp_path / 'negative.meme'}: motif 'A' has a probability below 0 (-0.2)"),
+             (["--motifs", tmp_path / "garbage.meme"], f"--motifs {tmp_path / 'garbage.meme'}: not a MEME motif file"),
+             (["--motifs", tmp_path / "zero.meme", "--lambda", "0"], "--lambda 0: must be a number above 0"),
+             (["--motifs", tmp_path / "zero.meme", "--lambda", "-1"], "--lambda -1: must be a number above 0")]
+    for args, message in cases:
+        result = invoke("hits", scores, *args, "--out", tmp_path / "no")
+        assert result.exit_code == 1 and message in result.stderr, (args, result.output)
+        assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "no").exists()
