@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import json
 import re
 import warnings
 from dataclasses import dataclass
@@ -25,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import SeqliftError
-from .motifs import (Pattern, check_seqlets_belong, genome_placement, on_plus_strand, oriented, read_motif_database,
+from .motifs import (MOTIFS_SOURCE, Pattern, check_seqlets_belong, genome_placement, on_plus_strand, oriented, read_motif_database,
                      read_seqlets, trim_core)
 from .outputs import Outputs
-from .scorefile import VARIANTS, ScoreFile, VariantFile, file_kind, sha256
+from .scorefile import VARIANTS, ScoreFile, VariantFile, check_source, file_kind, write_source
 
 # Fi-NeMo's own defaults (``finemo call-hits``): the L1 penalty, and the core a CWM is trimmed to (positions whose
 # summed |contribution| reaches this fraction of the largest).
@@ -392,12 +391,13 @@ def call_hits(scores_path, motifs_path, outdir, task=None, lambda_: float = LAMB
                                f"{scores.path} have {scores.length}; call hits on longer sequences")
         if Path(motifs_path).is_dir():
             check_seqlets_belong(read_seqlets(motifs_path)[1], scores.names, motifs_path, scores.path)
+            check_source(motifs_path, MOTIFS_SOURCE, scores.path, "--motifs", "seqlift motifs")
         placement = genome_placement(scores.names, scores.length, scores.regions())
         lambdas = np.full(len(motifs.cwms), lambda_, np.float32)
         n_hits = unconverged = 0
         with outputs:
             tmp = outputs.folder(outdir, force, owns=OWNS)
-            _write_source(tmp, scores_path, motifs_path)
+            write_source(tmp, SOURCE, scores_path, motifs=Path(motifs_path).resolve())
             started(scores.n)
             # nothing here grows with the file: each chunk's hits go to hits.tsv and the BED runs as it is done
             summary, bed = Summary(motifs, scores.length, tmp / ".hits.values"), BedRuns(tmp)
@@ -457,7 +457,7 @@ def call_variant_hits(variants_path, motifs_path, outdir, task=None, lambda_: fl
         rows, counts = [], {"destroyed": 0, "created": 0, "kept": 0}
         with outputs:
             tmp = outputs.folder(outdir, force, owns=OWNS)
-            _write_source(tmp, variants_path, motifs_path)
+            write_source(tmp, SOURCE, variants_path, motifs=Path(motifs_path).resolve())
             started(n)
             for first in range(0, n, chunk):
                 index = np.arange(first, min(first + chunk, n))
@@ -606,30 +606,9 @@ def _write_spacing(summary: Summary, folder: Path):
     plots.draw_cooccurrence(summary.cooccurrence(), summary.n, folder / "cooccurrence.png")
 
 
-def _write_source(folder: Path, scores_path, motifs_path):
-    """``hits_source.json``: which score file (path and sha256: its identity, whatever its sequences are called) and
-    which motifs the folder's hits are of."""
-    (folder / SOURCE).write_text(json.dumps({"scores": str(Path(scores_path).resolve()),
-                                             "scores_sha256": sha256(scores_path),
-                                             "motifs": str(Path(motifs_path).resolve())}, indent=1) + "\n")
-
-
 def check_hits_belong(folder, scores_path, option="--hits"):
-    """Refuse, in one line, a ``seqlift hits`` folder made from another score file than ``scores_path`` (its
-    ``hits_source.json`` records that file's sha256). A folder without one (written before it was recorded) is
-    checked by its sequence names only, as ``check_seqlets_belong`` does."""
-    path = Path(folder) / SOURCE
-    if not path.is_file():
-        return
-    try:
-        recorded = json.loads(path.read_text())
-        digest, made_from = str(recorded["scores_sha256"]), str(recorded.get("scores", "another file"))
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise SeqliftError(f"{option} {folder}: unreadable {SOURCE}; rerun seqlift hits") from None
-    if digest != sha256(scores_path):
-        raise SeqliftError(f"{option} {folder}: its hits are of another score file ({made_from}: the sha256 "
-                           f"differs from {scores_path}'s); give the folder seqlift hits wrote for this file, or run "
-                           "seqlift hits on it")
+    """Refuse, in one line, a ``seqlift hits`` folder made from another score file than ``scores_path``."""
+    check_source(folder, SOURCE, scores_path, option, "seqlift hits")
 
 
 def read_hits(folder) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .errors import SeqliftError
 from .outputs import Outputs
-from .scorefile import ScoreFile
+from .scorefile import ScoreFile, write_source
 from .sequences import ALPHABET, codes_to_string, parse_coordinates, reverse_complement
 
 # Trim a pattern's CWM to the span whose per-position |contribution| reaches this fraction of its max.
@@ -189,6 +189,12 @@ def read_motif_database(database, option="--motif-db") -> dict:
 
 # ``--motif-db`` keywords: JASPAR's CORE collection as pyjaspar ships it (no download), or no naming at all.
 JASPAR, NO_DATABASE = "jaspar", "none"
+MOTIFS_SOURCE = "motifs_source.json"  # the score file the motifs were found in (its path and sha256)
+# Every file seqlift motifs writes in its folder: with --force, those an earlier run left that this one does not
+# write (the logos of a pattern it no longer finds) are removed (``Outputs.folder``'s owns).
+OWNS = ("motifs.tsv", "motifs.meme", "seqlets.tsv", "seqlets.bed", "report.html", "modisco_results.h5",
+        MOTIFS_SOURCE, "pos_pattern_*.cwm.png", "pos_pattern_*.pwm.png", "neg_pattern_*.cwm.png",
+        "neg_pattern_*.pwm.png")
 JASPAR_RELEASE = "JASPAR2024"
 JASPAR_TAXON = "vertebrates"  # the default group
 JASPAR_TAXA = ("vertebrates", "plants", "insects", "fungi", "nematodes", "urochordates", "all")
@@ -418,7 +424,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=JASPAR, max_seqlets
     names = data["names"]
     targets, database = motif_database(motif_db, jaspar_taxon)
     with outputs:
-        tmp = outputs.folder(outdir, force)
+        tmp = outputs.folder(outdir, force, owns=OWNS)
         started()
         pos, neg, window, offset = run_modisco(data["one_hot"], data["hypothetical"], max_seqlets, window, n_leiden, seed,
                                                verbose, seqlet_window, seqlet_flank)
@@ -429,6 +435,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=JASPAR, max_seqlets
         patterns = to_patterns(pos, neg, offset)
         if targets is not None:
             match(patterns, targets)
+        write_source(tmp, MOTIFS_SOURCE, scores_path)
         table = write_outputs(patterns, tmp, names, placement, data["one_hot"].shape[1], data["task"],
                               database if targets is not None else None)
     return table

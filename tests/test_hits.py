@@ -380,7 +380,8 @@ def test_view_refuses_the_hits_of_another_score_file_with_the_same_names(called,
     other = planted_scores(tmp_path / "other.h5", seed=7)
     result = invoke("view", other, "--hits", d / "out", "--out", tmp_path / "p.html")
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
-    assert f"--hits {d / 'out'}: its hits are of another score file" in result.stderr
+    made_from = (d / "scores.h5").resolve()
+    assert f"--hits {d / 'out'}: was made from another score file ({made_from}: the sha256" in result.stderr
     assert "give the folder seqlift hits wrote for this file" in result.stderr and not (tmp_path / "p.html").exists()
     assert invoke("view", d / "scores.h5", "--hits", d / "out", "--out", tmp_path / "p.html").exit_code == 0
 
@@ -405,3 +406,23 @@ def test_meme_files_and_lambda_that_cannot_be_used_are_one_line_naming_the_optio
         result = invoke("hits", scores, *args, "--out", tmp_path / "no")
         assert result.exit_code == 1 and message in result.stderr, (args, result.output)
         assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "no").exists()
+
+
+def test_hits_refuse_a_motifs_folder_of_another_score_file_with_the_same_names(tmp_path, monkeypatch):
+    from seqlift import motifs as motifs_mod
+
+    scores, other = planted_scores(tmp_path / "s.h5"), planted_scores(tmp_path / "o.h5", seed=7)
+    folder = tmp_path / "motifs"
+    folder.mkdir()
+    write_modisco(folder / "modisco_results.h5")
+    pd.DataFrame({"pattern": ["pos_pattern_0"], "n_seqlets": [1], "consensus": ["GATAAGCT"], "best_match": [""],
+                  "q_value": [np.nan]}).to_csv(folder / "motifs.tsv", sep="\t", index=False)
+    pd.DataFrame({"pattern": ["pos_pattern_0"], "index": [0], "name": ["seq0"], "start": [10], "end": [18],
+                  "strand": ["+"]}).to_csv(folder / "seqlets.tsv", sep="\t", index=False)
+    motifs_mod.write_source(folder, motifs_mod.MOTIFS_SOURCE, other)  # as seqlift motifs records it
+    result = invoke("hits", scores, "--motifs", folder, "--out", tmp_path / "out")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert f"--motifs {folder}: was made from another score file ({other.resolve()}" in result.stderr
+    assert not (tmp_path / "out").exists()
+    motifs_mod.write_source(folder, motifs_mod.MOTIFS_SOURCE, scores)
+    assert invoke("hits", scores, "--motifs", folder, "--out", tmp_path / "out", "--quiet").exit_code == 0

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SeqliftError
-from ..motifs import check_seqlets_belong, read_seqlets
+from ..motifs import MOTIFS_SOURCE, check_seqlets_belong, read_seqlets
+from ..scorefile import check_source
 from .data import Source
 
 # In every page, so that a rerun of `seqlift view --out` knows the file is its own.
@@ -34,6 +35,7 @@ class Viewer:
             if self.motifs_dir is not None:
                 self._motifs, self._seqlets = read_seqlets(self.motifs_dir)
                 check_seqlets_belong(self._seqlets, source.names, self.motifs_dir, source.path)
+                check_source(self.motifs_dir, MOTIFS_SOURCE, source.path, "--motifs", "seqlift motifs")
             if hits_dir is not None:
                 from ..hits import check_hits_belong, read_hits
 
