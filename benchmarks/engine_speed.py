@@ -62,7 +62,7 @@ def plain_pass(model, batch):
     """A compiled gradient of the model's output w.r.t. its input; the floor for any explainer."""
     from keras import ops
 
-    step = backend.compile(lambda x: backend.input_gradient(lambda z: (ops.sum(model(z), axis=-1),), x)[0])
+    step = backend.ADAPTER.compile(lambda x: backend.ADAPTER.input_gradient(lambda z: (ops.sum(model(z), axis=-1),), x)[0])
 
     def run(data):
         with backend.scope():
@@ -161,11 +161,11 @@ def main():
         "seqlift_over_plain_time": seqlift_s / plain_s,
         "shuffle_seq_per_s": args.n_seqs / shuffle_s,
         "max_convergence_delta": float(attribution.delta.max()),
-        "tensor_device": backend.tensor_device(backend.to_tensor(x[:1], args.device)),
+        "tensor_device": backend.ADAPTER.tensor_device(backend.to_tensor(x[:1], args.device)),
     }
     if on_gpu:
         result["gpu"] = _gpu_name()
-    if args.compare_cpu and backend.NAME == "torch" and on_gpu:
+    if args.compare_cpu and backend.ADAPTER.cpu_needs_hidden_gpu and on_gpu:
         result["cpu_comparison"] = "not in-process on torch (model variables live on the GPU): compare files of `seqlift score --device cpu`"
     elif args.compare_cpu:
         n = min(args.compare_cpu, args.n_seqs)

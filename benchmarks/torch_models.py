@@ -147,7 +147,7 @@ def plain_pass(explainer, batch):
             out = explainer.forward(z)[graph.output]
             return (ops.sum(ops.reshape(out, (ops.shape(out)[0], -1)), axis=-1),)
 
-        return backend.input_gradient(total, x)[0]
+        return backend.ADAPTER.input_gradient(total, x)[0]
 
     step = explainer.compile(grad)
     fixed = explainer.fixed_rows(None, 1)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from seqlift.destinations import EXTRA_OUTPUTS  # loads no Keras either
+from seqlift.choices import TASK_TARGET
 from seqlift.methods import DEEPLIFT, METHODS, RULES, TARGETS  # the registry loads no Keras: --backend still applies
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -302,6 +304,10 @@ SCALE_OPTIONS = _options(  # scale.ScaleSpec
                  help="Where the model runs: auto takes a GPU when the backend sees one; gpu without one is an "
                       "error."),
 )
+EXTRA_OUTPUT_OPTIONS = _options(*(  # seqlift score's extra outputs, one option per registered format
+    click.option(extra.option, extra.keyword, default=None, help=extra.help,
+                 type=click.Path(dir_okay=False) if extra.names_file else None)
+    for extra in EXTRA_OUTPUTS.values()))
 RUN_OPTIONS = _options(  # this process: read by the CLI, not by the library
     click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
                  help="Keras backend.  [default: Keras's configured backend]"),
@@ -320,10 +326,7 @@ RUN_OPTIONS = _options(  # this process: read by the CLI, not by the library
 @REFERENCE_OPTIONS
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Score file (HDF5).  [default: INPUT.seqlift.h5]")
-@click.option("--modisco", default=None,
-              help="Also write PREFIX_ohe.npz and PREFIX_hyp.npz for `modisco motifs -s ... -a ...`.")
-@click.option("--logo", type=click.Path(dir_okay=False), default=None, help="Also draw a logo of the top sequence (PNG/SVG/PDF).")
-@click.option("--bigwig", type=click.Path(dir_okay=False), default=None, help="Also write a bigWig track (needs chrom:start-end names).")
+@EXTRA_OUTPUT_OPTIONS
 @click.option("--chrom-sizes", type=click.Path(dir_okay=False), default=None, help="Chromosome sizes for --bigwig.")
 @SCALE_OPTIONS
 @RUN_OPTIONS
@@ -356,21 +359,7 @@ def score(model, input, genome, skip_invalid, tasks, model_output, target_kind, 
     if not quiet:
         click.echo(f"wrote {result.out} ({result.n} sequences, {len(plan.tasks)} task(s), "
                    f"{progress.rate:.1f} sequences/s) and {result.summary}", err=True)
-    _draw(plan, result)
-
-
-def _draw(plan, result):
-    """--logo and --bigwig of a finished run, from its score file."""
-    outputs = plan.request.outputs
-    if outputs.logo:
-        from seqlift import plots
-
-        plots.draw_logo_file(result.out, outputs.logo, task=plan.tasks[0], inputs=plan.input_paths())
-    if outputs.bigwig:
-        from seqlift import tracks
-
-        tracks.write_bigwig_file(result.out, outputs.bigwig, chrom_sizes=outputs.chrom_sizes,
-                                 genome=plan.request.genome, task=plan.tasks[0], inputs=plan.input_paths())
+    plan.request.outputs.finish(plan, result.out)
 
 
 def _score_heads(request, heads, tasks, quiet):
@@ -378,10 +367,10 @@ def _score_heads(request, heads, tasks, quiet):
     from seqlift import pipeline
     from seqlift.errors import SeqliftError
 
-    if tasks and all(target != "logit" for _, target in heads):
+    if tasks and all(target != TASK_TARGET for _, target in heads):
         raise SeqliftError("--task applies to --target logit; every --target given explains a whole output")
     plans = pipeline.prepare_heads(request, heads,
-                                   lambda target, n: _parse_tasks(tasks if target == "logit" else (), n))
+                                   lambda target, n: _parse_tasks(tasks if target == TASK_TARGET else (), n))
     progress = Progress(len(plans[0].rows), "scoring", quiet)
     try:
         results = pipeline.run_heads(plans, progress.update, progress.resumed)
@@ -397,7 +386,7 @@ def _score_heads(request, heads, tasks, quiet):
         click.echo(f"wrote {files} and their summaries ({results[0].n} sequences, {progress.rate:.1f} sequences/s)",
                    err=True)
     for plan, result in zip(plans, results):
-        _draw(plan, result)
+        plan.request.outputs.finish(plan, result.out)
 
 
 @cli.command()
@@ -761,14 +750,11 @@ def merge(out, shards):
     """Join the score files of seqlift score --shard K/N (or variant files of seqlift variants --shard K/N; all N,
     any order) into OUT, in input order."""
     from seqlift.outputs import Outputs
-    from seqlift.scorefile import VARIANTS, file_kind, merge_shards
+    from seqlift.files import merge as merge_files
 
-    variants = file_kind(shards[0]) == VARIANTS
-    if variants:
-        from seqlift.effects import merge_variant_shards as merge_shards  # noqa: F811
     with Outputs(shards) as outputs:
-        n = merge_shards(outputs, out, list(shards))
-    click.echo(f"wrote {out} ({n} {'variants' if variants else 'sequences'} from {len(shards)} shards)", err=True)
+        n, kind = merge_files(outputs, out, list(shards))
+    click.echo(f"wrote {out} ({n} {kind.rows} from {len(shards)} shards)", err=True)
 
 
 # The lock file inside each run's temporary folder: the run holds an ``flock`` on it for its whole life.

@@ -10,30 +10,37 @@ from __future__ import annotations
 import logging
 import socket
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Mapping
+
 from .errors import SeqliftError
+
+if TYPE_CHECKING:  # the driver checks an address (``check_address``) without loading Keras
+    from .scoring import ChunkSettings
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a worker needs: how to build the explainer once (``scoring.explainer_for_sequences``'s keywords) and how
+    each chunk is scored (``chunk``)."""
+
+    explainer: Mapping
+    chunk: ChunkSettings
 
 
 class ChunkScorer:
-    """One Ray worker: the explainer built once from ``settings`` (``pipeline.worker_settings``)."""
+    """One Ray worker: the explainer built once from ``settings``; it runs whatever scoring function the driver
+    sends, as the driver would run it itself."""
 
-    def __init__(self, settings: dict):
+    def __init__(self, settings: WorkerSettings):
         from .scoring import explainer_for_sequences
 
         self.settings = settings
-        self.explainer = explainer_for_sequences(**settings["explainer"])
+        self.explainer = explainer_for_sequences(**settings.explainer)
 
-    def score(self, one_hot, start: int, names, extra, extra_rc=None):
-        """Scores of one chunk ``(n, L, 4)`` whose first sequence is input row ``start``."""
-        from .scoring import score_chunk
-
-        return score_chunk(self.explainer, self.settings, one_hot, start, names, extra=extra, extra_rc=extra_rc)
-
-    def score_variants(self, ids, ref, alt, start: int, nulls, extra, extra_rc=None):
-        """One chunk of variants as ``effects.score_variant_chunk`` scores it in a single process."""
-        from .effects import score_variant_chunk
-
-        return score_variant_chunk(self.explainer, self.settings, ids, ref, alt, start, nulls=nulls, extra=extra,
-                                   extra_rc=extra_rc)
+    def run(self, score: Callable, args: tuple):
+        """``score(explainer, chunk settings, *args)``: one chunk's scores."""
+        return score(self.explainer, self.settings.chunk, *args)
 
 
 # Seconds to wait for a Ray head at HOST:PORT to answer before giving up (ray.init itself retries for minutes).
@@ -70,10 +77,10 @@ def connect(address: str):
     return ray
 
 
-def ray_map(settings: dict, jobs, address: str, workers: int | None):
-    """``(kept, result)`` for each ``(kept, method, args)`` of ``jobs``, in order: ``ChunkScorer.method(*args)`` run
-    by ``workers`` Ray workers (default: one per GPU, else one), each holding the model built from ``settings``
-    once; ``kept`` stays with the driver."""
+def ray_map(settings: WorkerSettings, jobs, address: str, workers: int | None):
+    """``(kept, result)`` for each ``(kept, score, args)`` of ``jobs``, in order: ``score(explainer, settings.chunk,
+    *args)`` run by ``workers`` Ray workers (default: one per GPU, else one), each holding the model built from
+    ``settings`` once; ``kept`` stays with the driver. ``score`` is a module-level function (sent by reference)."""
     ray = connect(address)
     from ray.util import ActorPool
 
@@ -83,8 +90,8 @@ def ray_map(settings: dict, jobs, address: str, workers: int | None):
     pool = ActorPool([remote.remote(settings) for _ in range(workers)])
     pending = []
     try:
-        for kept, method, args in jobs:
-            pool.submit(lambda actor, v: getattr(actor, v[0]).remote(*v[1]), (method, args))
+        for kept, score, args in jobs:
+            pool.submit(lambda actor, job: actor.run.remote(*job), (score, args))
             pending.append(kept)
             if len(pending) > 2 * workers:  # a bounded number in flight keeps the driver's memory flat
                 yield pending.pop(0), pool.get_next()

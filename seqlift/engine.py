@@ -28,13 +28,12 @@ from . import targets as targets_mod  # noqa: E402
 from .errors import SeqliftError  # noqa: E402
 from . import frontends  # noqa: E402
 from .graph import Graph, assign_rules, normalize_first_convolution  # noqa: E402
-from .methods import DEEPLIFT, METHODS, RESCALE, REVEAL_CANCEL, Method  # noqa: E402
+from .choices import DEEPLIFT, RESCALE, REVEAL_CANCEL, Method  # noqa: E402
 
-# Pairs (input × reference) per compiled step when the caller gives no batch size. Eager PyTorch
-# keeps every intermediate of the step alive until the backward pass (~35 GB at 1024 pairs of the
-# 1000 bp benchmark model); XLA (TensorFlow, JAX) frees them, 4096 pairs fit in ~40 GB.
+# Pairs (input × reference) per compiled step when the caller gives no batch size; on a GPU, what the
+# backend's memory allows (backend.Backend.pairs_per_step_gpu).
 PAIRS_PER_STEP_CPU = 256
-PAIRS_PER_STEP_GPU = 1024 if backend.NAME == "torch" else 4096
+PAIRS_PER_STEP_GPU = backend.ADAPTER.pairs_per_step_gpu
 
 
 @dataclass
@@ -82,7 +81,7 @@ class Explainer:
     def __init__(self, model, rule=RESCALE, normalize=False, device=None, output=None, input=None, weights=None,
                  custom_objects=None, layout=None, allow_pickle=False, channels_last=False, input_length=None,
                  input_shape=None, extra_shapes=None):
-        if device == "cpu" and backend.NAME == "torch" and backend.gpu_available():
+        if device == "cpu" and backend.ADAPTER.cpu_needs_hidden_gpu and backend.gpu_available():
             raise SeqliftError("device='cpu' with the torch backend needs the GPU hidden before Keras is imported "
                                "(CUDA_VISIBLE_DEVICES=''); `seqlift score --device cpu` does this")
         self.frontend, self.model = frontends.load(model, weights, custom_objects, allow_pickle)
@@ -90,7 +89,7 @@ class Explainer:
         self._lowering = dict(output=output, input=input, layout=layout)
         self._graph = None
         self._steps = {}
-        if self.frontend.name == "keras" or input_length is not None or input_shape is not None:
+        if self.frontend.declares_shapes or input_length is not None or input_shape is not None:
             self.lower(input_length=input_length, input_shape=input_shape, extra_shapes=extra_shapes)
 
     def lower(self, **shapes):
@@ -146,7 +145,7 @@ class Explainer:
         for node in self.graph.nodes[1:]:
             value = node.op.forward([acts[j] for j in node.inputs])
             if guided and isinstance(node.op, rules.Elementwise):
-                value = backend.positive_gradient(value)
+                value = backend.ADAPTER.positive_gradient(value)
             acts.append(value)
         return acts
 
@@ -207,7 +206,7 @@ class Explainer:
             finally:
                 graph.fixed_values = None
 
-        return backend.compile(step)
+        return backend.ADAPTER.compile(step)
 
     def check_extra(self, extra, n: int) -> list:
         """The fixed inputs' values as ``(1 or n, *S)`` arrays (views, not copies), in graph order.
@@ -275,14 +274,13 @@ class Explainer:
         target: an output index (that logit), 'sum', 'profile' (see ``seqlift.targets``), or a list of
         them (a list of ``Attribution`` is returned; a ``multi_target`` method scores them in one pass).
         extra: values of the model's other inputs, held fixed (see ``check_extra``).
-        options: the method's own (``method.options``), e.g. ``ig_steps``; those of other registered methods
-        are ignored (one call can loop over methods), any other name is an error.
+        options: the method's own (``method.options``), e.g. ``ig_steps``; ``seqlift.attribute`` takes a
+        method by name and sets aside the options of the registry's other methods.
         """
-        known = {name for m in METHODS.values() for name in m.options}
-        unknown = sorted(set(options) - known)
+        unknown = sorted(set(options) - set(method.options))
         if unknown:
-            raise SeqliftError(f"no method takes the option {', '.join(unknown)} (options: {', '.join(sorted(known))})")
-        options = {name: value for name, value in options.items() if name in method.options}
+            raise SeqliftError(f"method {method.name} takes no option {', '.join(unknown)} (its options: "
+                               f"{', '.join(method.options) or 'none'})")
         self._lower_for(inputs, extra)
         several = isinstance(target, (list, tuple))
         explained = tuple(self.target(t) for t in (target if several else [target]))
@@ -312,7 +310,7 @@ class Explainer:
 
     def deeplift(self, inputs, references, target=0, batch_size=None, extra=None) -> Attribution:
         """DeepLIFT scores of ``inputs`` ``(N, *S)`` against ``references`` ``(R, *S)`` or ``(N, R, *S)``:
-        ``attribute`` with the registry's DeepLIFT (``seqlift.methods.DEEPLIFT``)."""
+        ``attribute`` with DeepLIFT's record (``seqlift.choices.DEEPLIFT``, the registry's first)."""
         return self.attribute(DEEPLIFT, inputs, references, target, batch_size, extra)
 
 
@@ -330,7 +328,7 @@ def deeplift_step(explainer: Explainer, targets):
             dt = targets_mod.difference(target, out_x, out_d, n_refs, explainer.graph.final_activation)
             return dt, explainer.target_value(out_x, target)
 
-        m, (dt, t_x) = backend.input_gradient(objective, d)
+        m, (dt, t_x) = backend.ADAPTER.input_gradient(objective, d)
         return summarize(m, d, ref, dt, t_x)
 
     return explainer.compile(step)
@@ -361,7 +359,7 @@ def run_pairs(explainer: Explainer, step, inputs, references, batch_size=None, f
         try:
             return [Attribution(*_batched(run, arrays, batch_size))]
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
-            if batch_size == 1 or not backend.is_out_of_memory(exc):
+            if batch_size == 1 or not backend.ADAPTER.is_out_of_memory(exc):
                 raise
             batch_size //= 2
             warnings.warn(f"out of device memory; retrying with {batch_size} sequences "
@@ -515,7 +513,7 @@ def capture_shapes(model, inputs, extra=None) -> dict:
     the model's layout, and ``extra_shapes`` (each extra array is ``(1, *S)`` or ``(N, *S)``)."""
     front_end = frontends.for_object(model) if not isinstance(model, (str, os.PathLike)) else (
         None if frontends.split_function(model) else frontends.for_file(model))
-    if front_end is not None and front_end.name == "keras":
+    if front_end is not None and front_end.declares_shapes:
         return {}
     return {"input_shape": tuple(np.shape(inputs)[1:]),
             "extra_shapes": {name: tuple(np.shape(v)[1:]) for name, v in (extra or {}).items()}}

@@ -31,7 +31,7 @@ def _input_gradient_step(explainer: Explainer, target, guided=False, absolute=Fa
     """Gradient at the input (``guided``: through guided backpropagation; ``absolute``: its size)."""
 
     def step(x, ref):
-        grad, (t_x,) = backend.input_gradient(lambda z: (explainer.target_on(z, target, guided=guided),), x)
+        grad, (t_x,) = backend.ADAPTER.input_gradient(lambda z: (explainer.target_on(z, target, guided=guided),), x)
         if absolute:
             grad = ops.abs(grad)
         n_refs, shape = ref.shape[1], tuple(x.shape[1:])
@@ -72,7 +72,7 @@ def integrated_gradients_step(explainer: Explainer, targets, ig_steps: int = IG_
         total = ops.zeros_like(d)
         for k in range(ig_steps):
             alpha = (k + 0.5) / ig_steps
-            grad, _ = backend.input_gradient(lambda z: (explainer.target_on(z, target),), flat_ref + alpha * d)
+            grad, _ = backend.ADAPTER.input_gradient(lambda z: (explainer.target_on(z, target),), flat_ref + alpha * d)
             total = total + grad
         t_x = explainer.target_on(x, target)
         dt = _target_differences(explainer, t_x, flat_ref, target, n_refs)

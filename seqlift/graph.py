@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from . import rules
 from .errors import SeqliftError
-from .methods import GENOMICS, RESCALE, REVEAL_CANCEL, RULES
+from .choices import GENOMICS, RESCALE, REVEAL_CANCEL, RULES
 
-# Each of ``methods.RULES`` as a table from layer class (or a ``rules`` operation class: the weighted
+# Each of ``choices.RULES`` as a table from layer class (or a ``rules`` operation class: the weighted
 # operation feeding the nonlinearity) to rule; '*': every other nonlinearity.
 RULE_PRESETS = {
     RESCALE: {},
@@ -99,7 +99,7 @@ def strip_final_activation(graph: Graph, output_rank: int):
 def assign_rules(graph: Graph, rule) -> None:
     """Choose Rescale or RevealCancel for each nonlinearity.
 
-    ``rule``: one of ``methods.RULES`` ('rescale', 'reveal-cancel', 'genomics'), or a dict from layer
+    ``rule``: one of ``choices.RULES`` ('rescale', 'reveal-cancel', 'genomics'), or a dict from layer
     class to rule: the class of the layer holding the activation (or a base class of it), else for
     a standalone activation the nearest weighted layer before it; ``'*'`` sets the default.
     """

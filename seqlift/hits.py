@@ -24,10 +24,13 @@ import numpy as np
 import pandas as pd
 
 from .errors import SeqliftError
-from .motifs import (MOTIFS_SOURCE, Pattern, check_seqlets_belong, genome_placement, on_plus_strand, oriented, read_motif_database,
-                     read_seqlets, trim_core)
+from .motifs import (MOTIFS_SOURCE, Pattern, check_seqlets_belong, genome_placement, on_plus_strand, oriented,
+                     read_motif_database, read_seqlets, trim_core)
 from .outputs import Outputs
-from .scorefile import VARIANTS, ScoreFile, VariantFile, check_source, file_kind, write_source
+from .files import VARIANTS, file_kind
+from .rowfile import check_source, write_source
+from .scorefile import ScoreFile
+from .variantfile import VariantFile
 
 # Fi-NeMo's own defaults (``finemo call-hits``): the L1 penalty, and the core a CWM is trimmed to (positions whose
 # summed |contribution| reaches this fraction of the largest).

@@ -14,57 +14,14 @@ builders and runners are imported from their modules on first use.
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import dataclass
-from typing import Callable
 
+# The names of rules and targets and the engine's own method live below the engine (``seqlift.choices``);
+# the registry gives them to its readers (the CLI, the benchmark) with the other methods.
+from .choices import DEEPLIFT, GENOMICS, RESCALE, REVEAL_CANCEL, RULES, TARGETS, Lazy, Method  # noqa: F401
 from .errors import SeqliftError
 
-# DeepLIFT's rules for nonlinearities, by name (``graph.RULE_PRESETS`` says where each applies):
-# Rescale everywhere, RevealCancel everywhere, or RevealCancel after dense layers only (genomics).
-RESCALE = "rescale"
-REVEAL_CANCEL = "reveal-cancel"
-GENOMICS = "genomics"
-RULES = (RESCALE, REVEAL_CANCEL, GENOMICS)
-
-
-@dataclass(frozen=True)
-class Lazy:
-    """The function ``name`` of the seqlift module ``module``, imported when first called."""
-
-    module: str
-    name: str
-
-    def __call__(self, *args, **kwargs):
-        return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.name)(*args, **kwargs)
-
-
-@dataclass(frozen=True)
-class Method:
-    """One attribution method.
-
-    build_step: ``(explainer, targets, **options) -> step``, the compiled step for a tuple of
-        ``Target``s (one, unless ``multi_target``), cached per explainer by (name, targets, options).
-    run: ``(explainer, step, inputs, references, batch_size, fixed, **options) -> [Attribution]``, one
-        per target: ``engine.run_pairs`` for (input, reference) pair steps.
-    uses_references: its multipliers compare each input with references; the others are scored
-        against a zero reference (``x − 0 = x``). complete: claims summation to delta.
-    multi_target: one pass serves every target. options: the keyword options it takes.
-    """
-
-    name: str
-    description: str
-    build_step: Callable
-    run: Callable = Lazy("engine", "run_pairs")
-    uses_references: bool = False
-    complete: bool = False
-    multi_target: bool = False
-    options: tuple[str, ...] = ()
-
-
-DEEPLIFT = Method("deeplift", "DeepLIFT (Shrikumar et al. 2017), rules chosen by --rule",
-                  Lazy("engine", "deeplift_step"), uses_references=True, complete=True)
 GRAD_X_INPUT = Method("grad-x-input", "gradient × input (Ancona et al. 2018)", Lazy("gradients", "gradient_step"))
 SALIENCY = Method("saliency", "|gradient| (Simonyan et al. 2014)", Lazy("gradients", "saliency_step"))
 INTEGRATED_GRADIENTS = Method("integrated-gradients", "integrated gradients from each reference (Sundararajan "
@@ -78,6 +35,16 @@ ISM = Method("ism", "in-silico mutagenesis: every single-base substitution", Laz
 
 METHODS: dict[str, Method] = {m.name: m for m in (DEEPLIFT, GRAD_X_INPUT, SALIENCY, INTEGRATED_GRADIENTS,
                                                   GUIDED_BACKPROP, ISM)}
+
+
+def register_method(method: Method) -> Method:
+    """Add ``method`` to ``METHODS``: ``--method`` (the choices of a CLI imported after it), ``MethodSpec`` and
+    ``attribute`` take its name from then on. A name registered again is replaced. Its ``build_step`` and ``run``
+    are any callables of the forms ``Method`` documents (``engine.summarize`` turns multipliers into scores)."""
+    if not isinstance(method, Method):
+        raise SeqliftError(f"register_method: {method!r} is not a seqlift.methods.Method")
+    METHODS[method.name] = method
+    return method
 
 
 def get_method(method: str | Method) -> Method:
@@ -97,13 +64,20 @@ def attribute(explainer, method, inputs, references, target=0, batch_size=None, 
     ``x − ref`` (pass zeros for the textbook gradient×input). ``explainer`` may also be a model or a
     path: its explainer is then built once and reused by later calls (``engine.cached_explainer``).
     extra: values of the model's other inputs, held fixed (``Explainer.check_extra``).
-    options: the method's own (``ig_steps`` for integrated gradients, default 32).
+    options: the method's own (``ig_steps`` for integrated gradients, default 32); those of other registered
+    methods are ignored (one call can loop over methods), any other name is an error.
     """
     from .engine import Explainer, cached_explainer, capture_shapes
 
+    known = {name for m in METHODS.values() for name in m.options}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise SeqliftError(f"no method takes the option {', '.join(unknown)} (options: {', '.join(sorted(known))})")
+    method = get_method(method)
+    options = {name: value for name, value in options.items() if name in method.options}  # one call can loop over methods
     if not isinstance(explainer, Explainer):
         explainer = cached_explainer(explainer, **capture_shapes(explainer, inputs, extra))
-    return explainer.attribute(get_method(method), inputs, references, target, batch_size, extra, **options)
+    return explainer.attribute(method, inputs, references, target, batch_size, extra, **options)
 
 
 def in_silico_mutagenesis(explainer, inputs, target=0, batch_size=None, extra=None):
@@ -118,9 +92,6 @@ def in_silico_mutagenesis(explainer, inputs, target=0, batch_size=None, extra=No
     return attribute(explainer, ISM, inputs, None, target, batch_size, extra)
 
 
-# What is explained (``--target``): each task's logit, the sum of the output, or a profile head's profile, split
-# exactly or (chrombpnet's) with the sequence's softmax weights held fixed (``seqlift.targets``).
-TARGETS = ("logit", "sum", "profile", "profile-fixed-weights")
 # Relative convergence delta above which a run warns (--delta-warn).
 DELTA_WARN = 1e-3
 # Tasks one run explains without --force: each is a full pass and a full (N, L, 4) slice of the score file.

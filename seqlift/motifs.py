@@ -19,7 +19,8 @@ import pandas as pd
 
 from .errors import SeqliftError
 from .outputs import Outputs
-from .scorefile import ScoreFile, write_source
+from .rowfile import write_source
+from .scorefile import ScoreFile
 from .sequences import ALPHABET, codes_to_string, parse_coordinates, reverse_complement
 
 # Trim a pattern's CWM to the span whose per-position |contribution| reaches this fraction of its max.

@@ -36,8 +36,10 @@ from .methods import MAX_TASKS, Method, MethodSpec
 from .outputs import Outputs
 from .references import ReferenceSpec
 from .scale import PREFETCH_DEPTH, ScaleSpec
-from .scorefile import ScoreWriter, sha256
-from .scoring import Scores, explained_targets, explainer_for_sequences, score_one_hot
+from .rowfile import sha256
+from .scorefile import ScoreWriter
+from .scoring import (ChunkSettings, ScoredChunk, Scores, explained_targets, explainer_for_sequences,
+                      score_chunk)
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,13 @@ def build_request(model, input, genome=None, skip_invalid=False, outputs=ScoreOu
     writes nothing (the Python API)."""
     options = dict(options)
 
+    def names(parse, skip=()) -> list[str]:
+        if parse == outputs.parse:
+            return outputs.keywords()  # an output format's keyword is registered, not in the signature
+        return [name for name in inspect.signature(parse).parameters if name not in skip]
+
     def take(parse, skip=()):
-        names = [name for name in inspect.signature(parse).parameters if name not in skip]
-        return {name: options.pop(name) for name in names if name in options}
+        return {name: options.pop(name) for name in names(parse, skip) if name in options}
 
     model_spec = ModelSpec.parse(model, **take(ModelSpec.parse, ("model",)))
     method = MethodSpec.parse(**take(MethodSpec.parse))
@@ -87,7 +93,7 @@ def build_request(model, input, genome=None, skip_invalid=False, outputs=ScoreOu
     destinations = take(outputs.parse)
     if options:
         known = [name for parse in (ModelSpec.parse, MethodSpec.parse, ReferenceSpec.parse, ScaleSpec.parse,
-                                    outputs.parse) for name in inspect.signature(parse).parameters]
+                                    outputs.parse) for name in names(parse)]
         raise TypeError(unknown_options(options, known))
     if destinations.get("out") is None:
         given = [name for name, value in destinations.items() if value]
@@ -225,6 +231,7 @@ class Result:
     n: int
     worst: tuple | None = None  # (relative delta, name, task) of the worst sequence
     n_over: dict = field(default_factory=dict)
+    windows: int = 1  # sequences scored per row (a variant's ref and alt: 2)
 
     def worst_delta(self, threshold: float) -> str | None:
         """A one-line warning when convergence deltas exceed ``threshold`` (relative), else None."""
@@ -234,7 +241,7 @@ class Result:
         if count == 0:
             return None
         rel, name, task = self.worst
-        return (f"{count} of {self.n} sequence(s) have a convergence delta above {threshold:g} (relative); "
+        return (f"{count} of {self.n * self.windows} sequence(s) have a convergence delta above {threshold:g} (relative); "
                 f"worst: '{name}' (task {task}), {rel:.3g}")
 
 
@@ -371,35 +378,49 @@ def _check_track_coordinates(request: ScoreRequest, source: SequenceSource):
 
 
 # ----------------------------------------------------------------------------- run
-def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None,
-        resumed: Callable[[int], None] | None = None) -> Result:
-    """Score everything into ``OUT.partial``, flushed chunk by chunk and renamed at the end. A failure
-    removes it unless ``--resume``; a killed run leaves it, and ``--resume`` continues it.
-    progress(n): n more rows scored; resumed(n): n rows an interrupted run completed (default: ``progress``)."""
-    resumed = resumed or progress
-    request = plan.request
+def run_loop(plan: ScorePlan, open_writer: Callable, chunks: Callable, progress: Callable[[int], None] = lambda n: None,
+             resumed: Callable[[int], None] | None = None, windows: int = 1) -> Result:
+    """The one run loop of ``seqlift score`` and ``seqlift variants``: the writer ``open_writer()`` (a ``ScoreWriter``
+    or ``VariantWriter``, its files owned by ``plan.outputs``) continues what an interrupted run completed, then
+    takes each chunk of ``chunks(rows)`` (scored chunks, with ``n`` and ``tracked()``) for the rows left. A failure
+    removes every file unless ``--resume``; a killed run leaves ``OUT.partial``, and ``--resume`` continues it.
+    progress(n): n more rows scored; resumed(n): the n rows an interrupted run completed (default: ``progress``);
+    windows: sequences scored per row (for the convergence-delta warning's count)."""
     tracker = DeltaTracker(plan.delta_thresholds, plan.method.complete)
     with plan.outputs:
-        attrs = attributes(plan)
-        writer = ScoreWriter(plan.outputs, request.out, plan.source.length, list(plan.tasks), attrs,
-                             summary=request.summary, modisco=request.outputs.modisco, n_expected=len(plan.rows),
-                             regions=plan.source.regions is not None, resume=resume_keys(plan),
-                             resuming=request.scale.resume)
+        writer = open_writer()
         try:
-            for names, _, scores in writer.completed():
-                tracker.add(scores, names, plan.tasks)
-                resumed(len(names))
-            for names, one_hot, regions, scores in _scored(plan, range(plan.rows.start + writer.n, plan.rows.stop)):
-                check_finite(scores, names, plan.tasks)
-                writer.append(names, one_hot, scores, regions)
-                tracker.add(scores, names, plan.tasks)
-                progress(len(names))
+            for done in writer.completed():
+                tracker.add_chunk(done, plan.tasks)
+            if writer.n:
+                (resumed or progress)(writer.n)
+            for chunk in chunks(range(plan.rows.start + writer.n, plan.rows.stop)):
+                writer.add(chunk)
+                tracker.add_chunk(chunk, plan.tasks)
+                progress(chunk.n)
             writer.close()
         except BaseException:
             writer.abort()
             raise
-    return Result(out=Path(request.out), summary=request.summary, n=writer.n, worst=tracker.worst,
-                  n_over=tracker.n_over)
+    request = plan.request
+    return Result(Path(request.out), request.summary, writer.n, tracker.worst, tracker.n_over, windows)
+
+
+def run(plan: ScorePlan, progress: Callable[[int], None] = lambda n: None,
+        resumed: Callable[[int], None] | None = None) -> Result:
+    """Score everything into the score file (``OUT.partial`` when resumable, renamed at the end), its summary and
+    TF-MoDISco inputs: ``run_loop`` with a ``ScoreWriter`` and ``scored_chunks``."""
+    return run_loop(plan, lambda: score_writer(plan, plan.outputs), lambda rows: scored_chunks(plan, rows),
+                    progress, resumed)
+
+
+def score_writer(plan: ScorePlan, outputs: Outputs) -> ScoreWriter:
+    """The writer of ``plan``'s score file, summary and TF-MoDISco inputs, its files owned by ``outputs``."""
+    request = plan.request
+    return ScoreWriter(outputs, request.out, plan.source.length, list(plan.tasks), attributes(plan),
+                       summary=request.summary, streams=request.outputs.streams(outputs, plan),
+                       regions=plan.source.regions is not None, resume=resume_keys(plan),
+                       resuming=request.scale.resume)
 
 
 def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n: None,
@@ -416,26 +437,24 @@ def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n
     with first.outputs:  # one owner for every head's files: they are all written, or none is
         try:
             for plan in plans:
-                attrs = attributes(plan)
-                writers.append(ScoreWriter(first.outputs, plan.request.out, plan.source.length, list(plan.tasks), attrs,
-                                           summary=plan.request.summary, modisco=plan.request.outputs.modisco,
-                                           n_expected=len(plan.rows), regions=plan.source.regions is not None,
-                                           resume=resume_keys(plan), resuming=plan.request.scale.resume))
+                writers.append(score_writer(plan, first.outputs))
             for writer, tracker, plan in zip(writers, trackers, plans):
-                for names, _, scores in writer.completed():
-                    tracker.add(scores, names, plan.tasks)
+                for done in writer.completed():
+                    tracker.add_chunk(done, plan.tasks)
             done = min(writer.n for writer in writers)  # every head has these rows; some may have one chunk more
-            (resumed or progress)(done)
+            if done:
+                (resumed or progress)(done)
             start = first.rows.start + done
             with Prefetch(_prepared(first, range(start, first.rows.stop))) as prepared:
-                for names, one_hot, regions, refs in prepared:
+                for (names, one_hot, regions), args in prepared:
                     for plan, writer, tracker in zip(plans, writers, trackers):
                         if first.rows.start + writer.n >= start + len(names):
                             continue  # flushed by this head before the interruption
-                        scores = _score_chunk(plan, names, one_hot, refs, start)
+                        scores = score_chunk(plan.explainer, chunk_settings(plan, plan.batch_size), *args)
                         check_finite(scores, names, plan.tasks)
-                        writer.append(names, one_hot, scores, regions)
-                        tracker.add(scores, names, plan.tasks)
+                        chunk = ScoredChunk(names, one_hot, scores, regions)
+                        writer.add(chunk)
+                        tracker.add_chunk(chunk, plan.tasks)
                     start += len(names)
                     progress(len(names))
             for writer in writers:
@@ -448,26 +467,19 @@ def run_heads(plans: list[ScorePlan], progress: Callable[[int], None] = lambda n
             for p, w, t in zip(plans, writers, trackers)]
 
 
-def _score_chunk(plan: ScorePlan, names, one_hot, refs, start: int) -> Scores:
-    """One chunk's scores for ``plan``, whose first sequence is input row ``start``."""
-    request = plan.request
-    return score_one_hot(plan.explainer, one_hot, plan.tasks, plan.method, plan.references, start_index=start,
-                         names=names, batch_size=plan.batch_size, refs=refs,
-                         extra=extra_chunk(plan, start, len(names)),
-                         target=request.method.target, rc_average=request.method.rc_average,
-                         extra_rc=extra_chunk(plan, start, len(names), plan.extra_rc))
-
-
 def _prepared(plan: ScorePlan, rows: range, make_refs: bool = True):
-    """Chunks with their references made: what the prefetch thread computes while the engine scores.
-    ``rows``: the input rows to score (whole chunks); the others are read but not prepared."""
+    """``((names, one_hot, regions), args of score_chunk)`` of each chunk of ``rows`` (whole chunks; the others are
+    read but not prepared), its references made (``make_refs``: when this process scores; Ray workers make their
+    own): what the prefetch thread prepares while the engine scores."""
     start = 0
     for names, one_hot, regions in plan.source.chunks(plan.chunk):
         if start >= rows.stop:
             return
         if start >= rows.start:
             make = make_refs and plan.method.uses_references
-            yield names, one_hot, regions, plan.references.make(one_hot, start, names) if make else None
+            refs = plan.references.make(one_hot, start, names) if make else None
+            yield (names, one_hot, regions), (one_hot, start, names, refs, extra_chunk(plan, start, len(names)),
+                                              extra_chunk(plan, start, len(names), plan.extra_rc))
         start += len(names)
 
 
@@ -479,36 +491,44 @@ def extra_chunk(plan: ScorePlan, start: int, n: int, values=None) -> dict:
             for name, v in (plan.extra if values is None else values).items()}
 
 
-def _scored(plan: ScorePlan, rows: range):
-    """``(names, one_hot (n, L, 4), regions, Scores)`` of each chunk of ``rows``, in input order: scored
-    in this process while a thread prepares the next chunks, or by Ray workers (``--ray``)."""
-    request, start = plan.request, rows.start
-    with Prefetch(_prepared(plan, rows, make_refs=not request.scale.ray)) as prepared:
-        if request.scale.ray:
+def scored(plan: ScorePlan, prepared, score: Callable):
+    """``(kept, result)`` for each ``(kept, args)`` of ``prepared``, in input order: ``score(explainer, chunk
+    settings, *args)``, run in this process while a thread prepares the next chunks, or by Ray workers (``--ray``;
+    ``score`` is then sent to them by reference: a module-level function)."""
+    scale = plan.request.scale
+    with Prefetch(prepared) as items:
+        if scale.ray:
             from .cluster import ray_map
 
-            jobs = (((names, one_hot, regions), "score",
-                     (one_hot, first, names, extra_chunk(plan, first, len(names)),
-                      extra_chunk(plan, first, len(names), plan.extra_rc)))
-                    for first, (names, one_hot, regions, _) in _starts(prepared, start))
-            for kept, scores in ray_map(worker_settings(plan), jobs, request.scale.ray, request.scale.workers):
-                yield *kept, scores
+            yield from ray_map(worker_settings(plan), ((kept, score, args) for kept, args in items), scale.ray,
+                               scale.workers)
             return
-        for names, one_hot, regions, refs in prepared:
-            yield names, one_hot, regions, _score_chunk(plan, names, one_hot, refs, start)
-            start += len(names)
+        settings = chunk_settings(plan, plan.batch_size)  # the batch chosen for this machine's memory
+        for kept, args in items:
+            yield kept, score(plan.explainer, settings, *args)
 
 
-def worker_settings(plan: ScorePlan) -> dict:
+def scored_chunks(plan: ScorePlan, rows: range):
+    """``ScoredChunk`` of each chunk of ``rows``, in input order (``scored``), checked for NaN."""
+    prepared = _prepared(plan, rows, make_refs=not plan.request.scale.ray)
+    for (names, one_hot, regions), scores in scored(plan, prepared, score_chunk):
+        check_finite(scores, names, plan.tasks)
+        yield ScoredChunk(names, one_hot, scores, regions)
+
+
+def worker_settings(plan: ScorePlan):
     """What a Ray worker needs to build the explainer once and score chunks as this process would."""
-    return {"explainer": explainer_settings(plan.request), **score_settings(plan, plan.request.scale.batch_size)}
+    from .cluster import WorkerSettings
+
+    return WorkerSettings(MappingProxyType(explainer_settings(plan.request)),
+                          chunk_settings(plan, plan.request.scale.batch_size))
 
 
-def score_settings(plan: ScorePlan, batch_size: int | None) -> dict:
+def chunk_settings(plan: ScorePlan, batch_size: int | None) -> ChunkSettings:
     """How each chunk is scored (``scoring.score_chunk``): the tasks, method, references, target and strands."""
     method = plan.request.method
-    return {"tasks": list(plan.tasks), "method": plan.method.name, "spec": plan.references, "batch_size": batch_size,
-            "target": method.target, "rc_average": method.rc_average}
+    return ChunkSettings(tuple(plan.tasks), plan.method.name, plan.references, batch_size, method.target,
+                         method.rc_average)
 
 
 def resume_keys(plan: ScorePlan) -> dict:
@@ -527,13 +547,6 @@ def attributes(plan: ScorePlan) -> dict:
             "tasks": np.asarray(plan.tasks, dtype=np.int64), **request.method.attributes(),
             **plan.references.attributes(),
             **scale_mod.shard_attributes(request.scale.shard, plan.rows, plan.source.n_sequences)}
-
-
-def _starts(chunks, start: int):
-    """``(first row, chunk)`` for successive chunks whose first row is ``start``."""
-    for item in chunks:
-        yield start, item
-        start += len(item[0])
 
 
 class Prefetch:
@@ -594,6 +607,11 @@ class DeltaTracker:
         self.enabled = enabled
         self.worst = None
         self.n_over = {t: 0 for t in thresholds}
+
+    def add_chunk(self, chunk, tasks):
+        """Every ``(names, Scores)`` of a scored chunk (``chunk.tracked()``)."""
+        for names, scores in chunk.tracked():
+            self.add(scores, names, tasks)
 
     def add(self, scores: Scores, names, tasks):
         if not self.enabled:

@@ -13,7 +13,8 @@ import pandas as pd
 
 from .errors import SeqliftError
 from .outputs import Outputs
-from .scorefile import ScoreFile, VariantFile
+from .scorefile import ScoreFile
+from .variantfile import VariantFile
 from .sequences import ALPHABET, parse_coordinates
 
 LOGO_FORMATS = (".png", ".svg", ".pdf")

@@ -259,20 +259,118 @@ def composition(one_hot) -> np.ndarray:
     return (counts / counts.sum()).astype(np.float32)
 
 
+class ReferenceKind:
+    """One way of making references. ``name``: what ``--reference`` says (and the score file's ``reference``
+    attribute, but for ``given``, whose FASTA path it is); ``options``: the options only this kind takes."""
+
+    name = ""
+    options: tuple[str, ...] = ()
+
+    @property
+    def shown(self) -> str:
+        """How ``--reference`` names this kind in messages."""
+        return self.name
+
+    def per_input(self, spec: ReferenceSpec) -> int:
+        return 1
+
+    def for_input(self, spec: ReferenceSpec, length: int, n_inputs: int, composition) -> ReferenceSpec:
+        return spec
+
+    def make(self, spec: ReferenceSpec, one_hot: np.ndarray, start_index: int, names) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"ReferenceKind({self.name!r})"
+
+
+class Shuffle(ReferenceKind):
+    """``n_refs`` dinucleotide shuffles of each sequence, seeded (``shuffled_references``)."""
+
+    name = "shuffle"
+    options = ("--n-refs", "--seed")
+
+    def per_input(self, spec):
+        return spec.n_refs
+
+    def make(self, spec, one_hot, start_index, names):
+        return shuffled_references(one_hot, spec.n_refs, spec.seed, start_index, names)
+
+
+class Frequency(ReferenceKind):
+    """One reference of expected bases: the background (default: the input's composition) at every position."""
+
+    name = "frequency"
+    options = ("--background",)
+
+    def for_input(self, spec, length, n_inputs, composition):
+        return replace(spec, background=composition()) if spec.background is None else spec
+
+    def make(self, spec, one_hot, start_index, names):
+        background = spec.background if spec.background is not None else composition(one_hot)
+        return frequency_reference(background, one_hot.shape[1])
+
+
+class Zeros(ReferenceKind):
+    """One all-zeros reference (what methods without references are scored against: ``x − 0 = x``)."""
+
+    name = "zeros"
+
+    def make(self, spec, one_hot, start_index, names):
+        return np.zeros((1, one_hot.shape[1], 4), np.float32)
+
+
+class Given(ReferenceKind):
+    """References given as arrays, or read from a FASTA file (``refs_per_input`` consecutive records per input)."""
+
+    name = "given"
+    options = ("--refs-per-input",)
+
+    @property
+    def shown(self) -> str:
+        return "PATH.fa"
+
+    def per_input(self, spec):
+        return spec.given.shape[-3]  # (R, L, 4) or (N, R, L, 4)
+
+    def for_input(self, spec, length, n_inputs, composition):
+        if spec.given is not None:
+            return spec
+        path = Path(spec.path)
+        if not path.exists():
+            raise SeqliftError(f"--reference {path}: not {', '.join(REFERENCE_KINDS)} or an existing FASTA file")
+        _, refs = encode_records(read_fasta(path), length, path)
+        if spec.refs_per_input:
+            if len(refs) != n_inputs * spec.refs_per_input:
+                needed = n_inputs * spec.refs_per_input
+                raise SeqliftError(f"{path}: {len(refs)} reference records, but --refs-per-input "
+                                   f"{spec.refs_per_input} with {n_inputs} inputs needs {needed}")
+            refs = refs.reshape(n_inputs, spec.refs_per_input, length, 4)
+        return replace(spec, given=refs)
+
+    def make(self, spec, one_hot, start_index, names):
+        if spec.given.ndim == 4:
+            return spec.given[start_index:start_index + len(one_hot)]
+        return spec.given
+
+
+SHUFFLE, FREQUENCY, ZEROS, GIVEN = Shuffle(), Frequency(), Zeros(), Given()
+KINDS: dict[str, ReferenceKind] = {kind.name: kind for kind in (SHUFFLE, FREQUENCY, ZEROS, GIVEN)}
 # What ``--reference`` may name besides a FASTA file of references (kind 'given').
-REFERENCE_KINDS = ("shuffle", "frequency", "zeros")
+REFERENCE_KINDS = tuple(name for name, kind in KINDS.items() if kind is not GIVEN)
 
 
 @dataclass(frozen=True)
 class ReferenceSpec:
-    """How references are made: 'shuffle' (``n_refs`` per sequence, seeded), 'frequency', 'zeros' or 'given'.
+    """How references are made: ``kind`` names a ``ReferenceKind`` ('shuffle': ``n_refs`` per sequence,
+    seeded; 'frequency', 'zeros' or 'given'), as ``--reference`` and the score file name it.
 
     background: ``(4,)`` ACGT composition for 'frequency' (None: the input's, see ``for_input``).
     given: ``(R, L, 4)`` shared by every input or ``(N, R, L, 4)`` per input, read from ``path``
     (``refs_per_input`` consecutive records per input) by ``for_input``.
     """
 
-    kind: str = "shuffle"
+    kind: str = SHUFFLE.name
     n_refs: int = 20
     seed: int = 0
     background: np.ndarray | None = None
@@ -286,74 +384,49 @@ class ReferenceSpec:
         """The spec ``seqlift score`` was given: ``--reference`` ('shuffle', 'frequency', 'zeros' or a FASTA
         path; None: shuffle) and its options (None: not given). An option that does nothing with this
         reference or ``method`` is an error; a method that uses no references is scored against zeros."""
-        text = reference or "shuffle"
-        kind = text if text in REFERENCE_KINDS else "given"
+        text = reference or SHUFFLE.name
+        kind = KINDS[text] if text in REFERENCE_KINDS else GIVEN
         method = get_method(method)
         given = {"--reference": reference, "--n-refs": n_refs, "--seed": seed, "--background": background,
                  "--refs-per-input": refs_per_input}
         for option, value in given.items():
             if value is not None and not method.uses_references:
                 raise SeqliftError(f"{option} does nothing with --method {method.name}, which uses no reference")
-        needs = {"--n-refs": (n_refs, "shuffle"), "--seed": (seed, "shuffle"),
-                 "--background": (background, "frequency"), "--refs-per-input": (refs_per_input, "given")}
-        for option, (value, needed) in needs.items():
-            if value is not None and kind != needed:
-                raise SeqliftError(f"{option} applies to --reference {'PATH.fa' if needed == 'given' else needed} "
-                                   f"only, not --reference {text}")
+        for option, value in given.items():
+            owner = next((k for k in KINDS.values() if option in k.options), kind)
+            if value is not None and owner is not kind:
+                raise SeqliftError(f"{option} applies to --reference {owner.shown} only, not --reference {text}")
         if not method.uses_references:
-            return cls("zeros")
-        return cls(kind, n_refs=20 if n_refs is None else n_refs, seed=_option_seed(seed),
+            return cls(ZEROS.name)
+        return cls(kind.name, n_refs=20 if n_refs is None else n_refs, seed=_option_seed(seed),
                    background=None if background is None else parse_background(background),
-                   path=text if kind == "given" else None, refs_per_input=refs_per_input)
+                   path=text if kind is GIVEN else None, refs_per_input=refs_per_input)
+
+    @property
+    def source(self) -> ReferenceKind:
+        """The ``ReferenceKind`` that ``kind`` names."""
+        if self.kind not in KINDS:
+            raise SeqliftError(f"unknown reference kind '{self.kind}'")
+        return KINDS[self.kind]
 
     @property
     def name(self) -> str:
         """What ``--reference`` said: the kind, or the references' FASTA file."""
-        return self.path if self.kind == "given" and self.path else self.kind
+        return self.path if self.source is GIVEN and self.path else self.kind
 
     @property
     def per_input(self) -> int:
         """References per input: the one place this number is worked out."""
-        if self.kind == "shuffle":
-            return self.n_refs
-        if self.kind == "given":
-            return self.given.shape[-3]  # (R, L, 4) or (N, R, L, 4)
-        return 1
+        return self.source.per_input(self)
 
     def for_input(self, length: int, n_inputs: int, composition: Callable[[], np.ndarray]) -> ReferenceSpec:
         """This spec completed for an input of ``n_inputs`` sequences of ``length`` bp: a FASTA of references
         read and checked, or ``composition()`` (the input's ACGT composition) as a missing background."""
-        if self.kind == "frequency" and self.background is None:
-            return replace(self, background=composition())
-        if self.kind != "given" or self.given is not None:
-            return self
-        path = Path(self.path)
-        if not path.exists():
-            raise SeqliftError(f"--reference {path}: not {', '.join(REFERENCE_KINDS)} or an existing FASTA file")
-        _, refs = encode_records(read_fasta(path), length, path)
-        if self.refs_per_input:
-            if len(refs) != n_inputs * self.refs_per_input:
-                needed = n_inputs * self.refs_per_input
-                raise SeqliftError(f"{path}: {len(refs)} reference records, but --refs-per-input "
-                                   f"{self.refs_per_input} with {n_inputs} inputs needs {needed}")
-            refs = refs.reshape(n_inputs, self.refs_per_input, length, 4)
-        return replace(self, given=refs)
+        return self.source.for_input(self, length, n_inputs, composition)
 
     def make(self, one_hot: np.ndarray, start_index: int, names=None) -> np.ndarray:
         """References for a chunk of sequences whose first one has global index ``start_index``."""
-        length = one_hot.shape[1]
-        if self.kind == "shuffle":
-            return shuffled_references(one_hot, self.n_refs, self.seed, start_index, names)
-        if self.kind == "frequency":
-            background = self.background if self.background is not None else composition(one_hot)
-            return frequency_reference(background, length)
-        if self.kind == "zeros":
-            return np.zeros((1, length, 4), np.float32)
-        if self.kind == "given":
-            if self.given.ndim == 4:
-                return self.given[start_index:start_index + len(one_hot)]
-            return self.given
-        raise SeqliftError(f"unknown reference kind '{self.kind}'")
+        return self.source.make(self, one_hot, start_index, names)
 
     def attributes(self) -> dict:
         """The score file's attributes for the references."""

@@ -57,7 +57,7 @@ def per_pair(x, n_refs):
 
 def with_multiplier(value, multiplier, d):
     """``value`` in the forward pass; gradient ``multiplier`` with respect to ``d`` (and no other)."""
-    return backend.with_multiplier(value, multiplier, d)
+    return backend.ADAPTER.with_multiplier(value, multiplier, d)
 
 
 def positive_part(d):
@@ -434,7 +434,7 @@ class Elementwise(Op):
         x, d = by_pair(xs[0], ds[0], ctx.n_refs)
         dv = ops.stop_gradient(d)  # the secant is a value: only the multiplier term enters autodiff
         x0 = x - dv
-        slope = backend.elementwise_derivative(self.fn, x)  # (B, 1, ...): only B evaluations
+        slope = backend.ADAPTER.elementwise_derivative(self.fn, x)  # (B, 1, ...): only B evaluations
         m = _secant(self.fn, x0, x, slope)
         return flat_pairs(with_multiplier(m * dv, m, d))
 
@@ -447,7 +447,7 @@ class Elementwise(Op):
         f = self.fn
         x0 = x - (dp + dn)
         xp, xn = x0 + dp, x0 + dn
-        g0, gp, gn = (backend.elementwise_derivative(f, v) for v in (x0, xp, xn))
+        g0, gp, gn = (backend.ADAPTER.elementwise_derivative(f, v) for v in (x0, xp, xn))
         # Δy+ = ½[f(x0+Δ+) − f(x0)] + ½[f(x) − f(x0+Δ−)], each difference as secant × Δ+ (same for Δy−)
         m_pos = 0.5 * (_secant(f, x0, xp, g0) + _secant(f, xn, x, gn))
         m_neg = 0.5 * (_secant(f, x0, xn, g0) + _secant(f, xp, x, gp))

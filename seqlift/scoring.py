@@ -35,6 +35,39 @@ class Scores:
     reference_prediction: np.ndarray
 
 
+@dataclass(frozen=True)
+class ScoredChunk:
+    """One chunk of a ``seqlift score`` run as the run loop (``pipeline.run_loop``) hands it to the score file:
+    ``names``, ``one_hot`` ``(n, L, 4)``, their ``scores``, and ``regions`` (BED input) or None."""
+
+    names: list
+    one_hot: np.ndarray
+    scores: Scores
+    regions: tuple | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    def tracked(self) -> list:
+        """``(names, Scores)`` whose convergence deltas the run reports (``pipeline.DeltaTracker``)."""
+        return [(self.names, self.scores)]
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How each chunk of a run is scored (``score_chunk``), the same in this process and on a Ray worker: the
+    ``tasks``, the method's name, the ``references``, sequences per compiled step (``batch_size``: None chooses),
+    the ``target`` and whether both strands are averaged (``rc_average``)."""
+
+    tasks: tuple
+    method: str
+    references: ReferenceSpec
+    batch_size: int | None = None
+    target: str = "logit"
+    rc_average: bool = False
+
+
 def flip_extra(explainer: Explainer, extra: dict | None, extra_rc: dict | None) -> dict:
     """The held-fixed inputs' values that go with the reverse complements of the sequences.
 
@@ -102,14 +135,15 @@ def score_one_hot(explainer: Explainer, one_hot: np.ndarray, tasks, method=DEEPL
     return average_strands(scores, reverse)
 
 
-def score_chunk(explainer: Explainer, settings: dict, one_hot, start: int, names, refs=None, extra=None,
+def score_chunk(explainer: Explainer, settings: ChunkSettings, one_hot, start: int, names, refs=None, extra=None,
                 extra_rc=None) -> Scores:
-    """``score_one_hot`` of one chunk whose first sequence is input row ``start``, as ``settings`` say
-    (``pipeline.score_settings``): on a Ray worker (``cluster.ChunkScorer``) and for variants' windows."""
+    """``score_one_hot`` of one chunk ``(n, L, 4)`` whose first sequence is input row ``start``, as ``settings``
+    say: here or on a Ray worker (``cluster.ChunkScorer``), and for variants' windows. refs: the chunk's references
+    when made already (None: made here)."""
     s = settings
-    return score_one_hot(explainer, one_hot, s["tasks"], s["method"], s["spec"], start_index=start, names=names,
-                         batch_size=s["batch_size"], refs=refs, extra=extra, target=s["target"],
-                         rc_average=s["rc_average"], extra_rc=extra_rc)
+    return score_one_hot(explainer, one_hot, list(s.tasks), s.method, s.references, start_index=start, names=names,
+                         batch_size=s.batch_size, refs=refs, extra=extra, target=s.target, rc_average=s.rc_average,
+                         extra_rc=extra_rc)
 
 
 def explained_targets(explainer: Explainer, tasks, target="logit", rc_average=False) -> list:
@@ -118,7 +152,7 @@ def explained_targets(explainer: Explainer, tasks, target="logit", rc_average=Fa
     rc_average: a logit of an output with positions (a profile head, ``(L, strands)``) is refused, since
     the reverse complement's logit with the same index is another position's and strand's.
     """
-    if target == "logit":
+    if getattr(targets_mod.KINDS.get(target), "indexed", False):  # a logit per task
         if rc_average and targets_mod.is_positional(explainer.graph.output_shape):
             raise SeqliftError(f"--rc-average with --target logit on an output of shape "
                                f"{explainer.graph.output_shape} (positions and strands) would average each logit "

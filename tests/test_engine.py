@@ -106,6 +106,24 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_scores(monkeypatch):
         ex.deeplift(x, refs, batch_size=6)
 
 
+def test_the_backend_adapter_is_keras_backends_and_each_adapter_implements_the_same_methods():
+    from seqlift import backend
+
+    assert backend.NAME == backend.ADAPTER.name == keras.backend.backend()
+    assert type(backend.ADAPTER) is backend.ADAPTERS[keras.backend.backend()]
+    assert set(backend.ADAPTERS) == {"tensorflow", "jax", "torch"}
+
+    def methods(cls):
+        return {n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))}
+
+    for adapter in [*backend.ADAPTERS.values(), backend.UnsupportedBackend]:
+        assert issubclass(adapter, backend.Backend) and not adapter.__abstractmethods__, adapter
+        assert methods(adapter) == methods(backend.Backend), adapter
+    # a backend without an adapter (Keras's numpy) is refused where autodiff is needed, as before the adapters
+    with pytest.raises(RuntimeError, match="Keras backend 'numpy' is not supported; use tensorflow, jax or torch"):
+        backend.UnsupportedBackend("numpy").input_gradient(lambda z: (z,), None)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="SEQLIFT_TORCH_COMPILE applies to the torch backend")
 def test_torch_compile_gives_the_eager_scores(monkeypatch):
     rng = np.random.default_rng(0)

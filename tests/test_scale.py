@@ -102,7 +102,7 @@ def _interrupted(files, many, tmp_path, monkeypatch) -> Path:
     third chunk (a run with ``--resume`` keeps its in-progress file on failure)."""
     from seqlift import pipeline
 
-    real, calls = pipeline.score_one_hot, []
+    real, calls = pipeline.score_chunk, []
 
     def stopped(*args, **kwargs):
         calls.append(1)
@@ -112,7 +112,7 @@ def _interrupted(files, many, tmp_path, monkeypatch) -> Path:
 
     out = tmp_path / "part.h5"
     with monkeypatch.context() as patch:
-        patch.setattr(pipeline, "score_one_hot", stopped)
+        patch.setattr(pipeline, "score_chunk", stopped)
         result = invoke("score", files / "model.h5", many / "many.fa", "--task", "all", "--out", out, *SETTINGS,
                         "--resume")
     assert result.exit_code != 0 and not out.exists()
@@ -143,7 +143,7 @@ def test_resume_with_other_settings_or_input_is_refused(files, many, tmp_path, m
 def _stopped_in_second_chunk(monkeypatch, error):
     from seqlift import pipeline
 
-    calls, real = [], pipeline.score_one_hot
+    calls, real = [], pipeline.score_chunk
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -151,7 +151,7 @@ def _stopped_in_second_chunk(monkeypatch, error):
             raise error
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "score_one_hot", failing)
+    monkeypatch.setattr(pipeline, "score_chunk", failing)
 
 
 def test_a_failed_plain_run_leaves_nothing(files, many, tmp_path, monkeypatch):
@@ -322,7 +322,7 @@ def test_several_heads_resume_where_each_head_stopped(tmp_path, monkeypatch):
     (tmp_path / "in.fa").write_text("".join(f">w{i}\n{''.join(rng.choice(list('ACGT'), 40))}\n" for i in range(30)))
     args = ["score", tmp_path / "h.keras", tmp_path / "in.fa", "--output", "profile", "--target", "profile", "--output",
             "counts", "--target", "sum", *SETTINGS]
-    real, calls = pipeline.score_one_hot, []
+    real, calls = pipeline.score_chunk, []
 
     def stopped(*a, **kw):
         calls.append(1)
@@ -331,7 +331,7 @@ def test_several_heads_resume_where_each_head_stopped(tmp_path, monkeypatch):
         return real(*a, **kw)
 
     with monkeypatch.context() as patch:
-        patch.setattr(pipeline, "score_one_hot", stopped)
+        patch.setattr(pipeline, "score_chunk", stopped)
         plain = invoke(*args, "--out", tmp_path / "plain.h5")
         assert plain.exit_code == 130 and "plain.counts.h5.partial, " in plain.stderr and "were kept" in plain.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == ["h.keras", "in.fa", "in.fa.fai", "plain.counts.h5.partial",

@@ -302,3 +302,17 @@ def test_extra_rc_through_the_cli(tmp_path):
     with h5py.File(tmp_path / "one.h5") as one, h5py.File(tmp_path / "both.h5") as f:
         assert f.attrs["extra_rc"] == "control=reverse" and bool(f.attrs["rc_average"])
         np.testing.assert_allclose(f["contrib"][()], one["contrib"][()], atol=1e-5)
+
+
+def test_each_target_name_the_cli_lists_is_one_kind():
+    from seqlift import choices, targets
+
+    assert tuple(targets.KINDS) == choices.TARGETS  # the CLI lists choices.TARGETS without Keras
+    assert all(kind.name == name and targets.resolve(name, 2).kind is kind for name, kind in targets.KINDS.items())
+    assert targets.resolve(1, 2) == targets.Target(targets.LOGIT, 1) and targets.resolve(1, 2).label == "logit 1"
+
+
+def test_each_reference_name_is_one_kind():
+    spec = references.ReferenceSpec.parse("zeros")
+    assert spec.kind == "zeros" and spec.source is references.ZEROS and spec.attributes()["reference"] == "zeros"
+    assert references.REFERENCE_KINDS == ("shuffle", "frequency", "zeros")  # what --reference names besides a FASTA

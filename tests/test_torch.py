@@ -278,6 +278,16 @@ def test_an_operation_without_a_rule_is_named_with_its_module_path_before_any_wo
         seqlift.Explainer(Cumulative().eval(), input_length=20)
 
 
+def test_each_aten_operator_is_one_row_that_says_how_it_keeps_channels_last():
+    from seqlift.frontends.torch import lowering
+
+    assert all(isinstance(row, lowering.Row) for row in lowering.ATEN.values())
+    kept = {str(op) for op, row in lowering.ATEN.items() if row.channels_last is not None}
+    assert {"aten.convolution.default", "aten._native_batch_norm_legit_no_training.default", "aten.slice.Tensor",
+            "aten.relu.default", "aten.add.Tensor", "aten.mean.dim", "aten.cat.default"} <= kept
+    assert not kept & {"aten.view.default", "aten.permute.default", "aten._softmax.default"}  # the module's layout
+
+
 def test_several_outputs_are_named_as_forward_returns_them_or_as_the_module_says():
     """bpnet-lite's BPNet returns (y_profile, y_counts): its outputs are 'profile' and 'counts'; a module's
     output_names attribute names them; a return that is not a tuple of variables leaves the indices."""

@@ -36,7 +36,8 @@ class FrontEnd:
     """One framework: ``module`` (imported on first use) loads and lowers its models.
 
     package: the top-level package of its model classes; kind: what a model is called in messages;
-    suffixes: the model files it reads.
+    suffixes: the model files it reads. declares_shapes: its models declare their inputs' shapes, so one is
+    lowered when loaded; the others are captured from the shapes of the arrays of a call (or a given length).
     """
 
     name: str
@@ -44,13 +45,15 @@ class FrontEnd:
     package: str
     kind: str
     suffixes: tuple[str, ...]
+    declares_shapes: bool = False
 
     def implementation(self):
         return importlib.import_module(self.module)
 
 
 FRONT_ENDS: dict[str, FrontEnd] = {fe.name: fe for fe in (
-    FrontEnd("keras", f"{__name__}.keras", "keras", "keras.Model", (".h5", ".hdf5", ".keras", ".json")),
+    FrontEnd("keras", f"{__name__}.keras", "keras", "keras.Model", (".h5", ".hdf5", ".keras", ".json"),
+             declares_shapes=True),
     FrontEnd("torch", f"{__name__}.torch", "torch", "torch.nn.Module", (".pt", ".pth")),
 )}
 
@@ -147,6 +150,19 @@ def describe(model) -> str:
     if function:
         return f"{function[0].resolve()}:{function[1]}"
     return str(Path(model).resolve())
+
+
+def choose(names: list[str], value, kind: str, owner: str) -> int:
+    """The index of a model's input or output given by name or index (``kind``: 'input' or 'output'); ``owner``
+    names the model in messages."""
+    if isinstance(value, str) and not value.lstrip("-").isdigit():
+        if value not in names:
+            raise SeqliftError(f"{owner} has no {kind} '{value}' ({kind}s: {', '.join(names)})")
+        return names.index(value)
+    index = int(value)
+    if not 0 <= index < len(names):
+        raise SeqliftError(f"{kind} {index} is out of range: {owner} has {len(names)} {kind}(s)")
+    return index
 
 
 def first_line(exc: BaseException) -> str:

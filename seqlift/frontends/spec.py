@@ -18,23 +18,19 @@ LAYOUTS = ("NCL", "NLC")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The model and how it is read: ``given`` (a model file, ``FILE.py:FUNCTION`` or a loaded model object),
-    ``weights``, ``custom_objects``, ``layout`` (a torch model's ``NCL``/``NLC``), ``length`` (a torch model's
-    window), ``allow_pickle``, ``input`` (the one-hot input of several), ``output`` (the output of several),
-    ``normalize`` (the first convolution's weights mean-normalized per column); and its other inputs, held
-    fixed: ``extra`` (``NAME=FILE.npy``) and ``extra_rc`` (``NAME=reverse|swap|both|FILE.npy``)."""
+    """The model and how it is read, and its other inputs, held fixed (``extra``, ``extra_rc``)."""
 
-    given: object
-    weights: str | None = None
-    custom_objects: str | None = None
-    layout: str | None = None
-    length: int | None = None
-    allow_pickle: bool = False
-    input: str | None = None
-    output: str | None = None
-    normalize: bool = True
-    extra: tuple = ()
-    extra_rc: tuple = ()
+    given: object  # a model file, FILE.py:FUNCTION, or a loaded model object
+    weights: str | None = None  # --weights: for ARCH.json, or a torch module's state dict
+    custom_objects: str | None = None  # --custom-objects: a Python file of Keras layer classes
+    layout: str | None = None  # a torch model's one-hot layout: NCL or NLC
+    length: int | None = None  # a torch model's window, which its module does not fix
+    allow_pickle: bool = False  # read a whole pickled torch model (runs code from the file)
+    input: str | None = None  # the one-hot input, of several
+    output: str | None = None  # the explained output, of several
+    normalize: bool = True  # the first convolution's weights mean-normalized per column
+    extra: tuple = ()  # NAME=FILE.npy: another input's values
+    extra_rc: tuple = ()  # NAME=reverse|swap|both|FILE.npy: how that input flips with --rc-average
 
     @classmethod
     def parse(cls, model, weights=None, custom_objects=None, layout=None, length=None, allow_pickle=False,
@@ -69,7 +65,7 @@ class ModelSpec:
                         input=self.input, weights=self.weights, custom_objects=self.custom_objects,
                         layout=self.layout, allow_pickle=self.allow_pickle)
         front_end = for_file(self.given) if not split_function(self.given) else None
-        if front_end is None or front_end.name != "keras":
+        if front_end is None or not front_end.declares_shapes:
             settings.update(self._capture_shapes(sequences))
         return settings
 
@@ -141,7 +137,7 @@ class ModelSpec:
 
     def attributes(self, explainer) -> dict:
         """The score file's attributes for the model (``explainer``: the one built from it)."""
-        from ..scorefile import sha256
+        from ..rowfile import sha256
 
         given = dict(item.partition("=")[::2] for item in self.extra)
         extra = "; ".join(f"{name}={Path(given[name]).resolve() if name in given else 'zeros'}"

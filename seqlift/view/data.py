@@ -16,7 +16,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SeqliftError
-from ..scorefile import VARIANTS, ScoreFile, VariantFile, file_kind, is_summary, summary_path
+from ..files import VARIANTS, file_kind
+from ..rowfile import is_summary, summary_path
+from ..scorefile import ScoreFile
+from ..variantfile import VariantFile
 from ..sequences import one_hot_to_codes, parse_coordinates
 
 # Rows of per-base scores summed per chunk while the totals column is computed in the background.

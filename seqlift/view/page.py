@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import SeqliftError
 from ..motifs import MOTIFS_SOURCE, check_seqlets_belong, read_seqlets
-from ..scorefile import check_source
+from ..rowfile import check_source
 from .data import Source
 
 # In every page, so that a rerun of `seqlift view --out` knows the file is its own.

@@ -20,6 +20,7 @@ from keras import ops  # noqa: E402
 from ... import rules  # noqa: E402
 from ...errors import SeqliftError  # noqa: E402
 from ...graph import Graph, keep_ancestors, strip_final_activation  # noqa: E402
+from .. import choose  # noqa: E402
 
 # Elementwise activations, by the name Keras gives the function. Rescale and RevealCancel apply
 # to any elementwise nonlinearity (Shrikumar et al. 2017, §3.5).
@@ -386,7 +387,7 @@ def _choose_input(model, input) -> int:
     """The explained input: as asked, the only one, or the only one with 4 channels (one-hot DNA)."""
     names = _input_names(model)
     if input is not None or len(names) == 1:
-        return _choose(model, names, 0 if input is None else input, "input")
+        return choose(names, 0 if input is None else input, "input", f"model '{model.name}'")
     four = [i for i, t in enumerate(model.inputs) if len(t.shape) == 3 and t.shape[-1] == 4]
     if len(four) == 1:
         return four[0]
@@ -424,19 +425,7 @@ def _choose_output(model, output) -> int:
             raise SeqliftError(f"model '{model.name}' has {len(names)} outputs ({', '.join(names)}); "
                                "choose one with output= (--output)")
         return 0
-    return _choose(model, names, output, "output")
-
-
-def _choose(model, names: list[str], value, kind: str) -> int:
-    """The index of a model input or output given by name or index (``kind``: 'input' or 'output')."""
-    if isinstance(value, str) and not value.lstrip("-").isdigit():
-        if value not in names:
-            raise SeqliftError(f"model '{model.name}' has no {kind} '{value}' ({kind}s: {', '.join(names)})")
-        return names.index(value)
-    index = int(value)
-    if not 0 <= index < len(names):
-        raise SeqliftError(f"{kind} {index} is out of range: model '{model.name}' has {len(names)} {kind}(s)")
-    return index
+    return choose(names, output, "output", f"model '{model.name}'")
 
 
 def _inline(graph: Graph, model: keras.Model, input_ids: list[int]) -> list[int]:

@@ -13,7 +13,7 @@ elementwise functions are kept whole, each has its own rule) and walked once:
   (``rconvs.3``), before any work.
 
 The engine's input is ``(N, L, 4)``. A module reading ``(N, 4, L)`` (``layout='NCL'``) has its
-``(N, C, L)`` activations kept channels last as long as the operations allow (``_channels_last_lowering``):
+``(N, C, L)`` activations kept channels last as long as the operations allow (the table's ``channels_last``):
 XLA's convolutions read channels last, and a transpose around each would double the cost.
 """
 
@@ -28,6 +28,8 @@ import operator
 import os
 import textwrap
 import warnings
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -40,7 +42,7 @@ from keras import ops  # noqa: E402
 from ... import rules  # noqa: E402
 from ...errors import SeqliftError  # noqa: E402
 from ...graph import Graph, keep_ancestors, strip_final_activation  # noqa: E402
-from .. import first_line  # noqa: E402
+from .. import choose, first_line  # noqa: E402
 
 aten = torch.ops.aten
 LAYOUTS = ("NCL", "NLC")
@@ -62,6 +64,29 @@ class Sym:
 
 
 SYM = Sym()
+
+
+# What a value of the exported graph became while lowering: a graph node, a constant, or the outputs of an
+# operation with several (batch norm's (output, mean, invstd): the first is lowered, the others are None).
+@dataclass(frozen=True)
+class NodeValue:
+    """The output of graph node ``index``."""
+
+    index: int
+
+
+@dataclass(frozen=True, eq=False)
+class Const:
+    """A constant: a parameter, a buffer, or what torch computed from constants alone (``_fold``)."""
+
+    tensor: torch.Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class Multi:
+    """The outputs of an operation that has several, each a ``NodeValue``, ``Const`` or None (not lowered)."""
+
+    values: list
 
 
 def lower(model, output=None, input=None, layout=None, input_length=None, input_shape=None, extra_shapes=None) -> Graph:
@@ -247,7 +272,7 @@ class _Lowering:
                            input_layout="channels_first" if layout == "NCL" else "channels_last")
         self.explained, self.extra_shapes = explained, extra_shapes
         self.varies = {}  # graph node id -> depends on the explained input
-        self.values = {}  # fx node -> ('node', id) | ('const', tensor) | python value
+        self.values = {}  # fx node -> NodeValue | Const | Multi | python value
 
     # ------------------------------------------------------------------ values
     def node(self, op, inputs, source=None, fixed=False):
@@ -258,7 +283,7 @@ class _Lowering:
             op = rules.Fixed(op)
         i = self.graph.add(op, inputs, source)
         self.varies[i] = varies
-        return ("node", i)
+        return NodeValue(i)
 
     def run(self, output):
         g = self.graph
@@ -284,9 +309,9 @@ class _Lowering:
         for fx in self.program.graph.nodes:
             if fx.op == "placeholder":
                 if fx.name in constants:
-                    self.values[fx] = ("const", state[constants[fx.name]].detach())
+                    self.values[fx] = Const(state[constants[fx.name]].detach())
                 elif user_inputs[fx.name] == self.explained:
-                    self.values[fx] = ("node", first)
+                    self.values[fx] = NodeValue(first)
                 else:
                     name = user_inputs[fx.name]
                     shape = tuple(self.extra_shapes[name])
@@ -295,7 +320,7 @@ class _Lowering:
                     self.varies[i] = False
                     g.fixed_inputs.append((name, shape))
                     offset += op.size
-                    self.values[fx] = ("node", i)
+                    self.values[fx] = NodeValue(i)
             elif fx.op == "call_function":
                 self.values[fx] = self._call(fx)
             elif fx.op == "output":
@@ -309,10 +334,10 @@ class _Lowering:
         value = self.values[outs[chosen]]
         if _is_node(value):
             value = self.materialize(value)
-        if value[0] != "node" or not self.varies[value[1]]:
+        if not _is_node(value) or not self.varies[value.index]:
             raise SeqliftError(f"output {names[chosen]} of {type(self.model).__name__} does not depend on its input "
                                f"'{self.explained}'")
-        keep_ancestors(self.graph, value[1])
+        keep_ancestors(self.graph, value.index)
         self.graph.output_name = names[chosen] if len(names) > 1 else ""
         shape = tuple(outs[chosen].meta["val"].shape)
         strip_final_activation(self.graph, len(shape))
@@ -346,24 +371,24 @@ class _Lowering:
             return SYM if fx.args[1] == 0 else int(fx.meta["val"])
         if fx.target is operator.getitem:
             container, index = args
-            if isinstance(container, tuple) and container and container[0] == "multi":
-                if container[1][index] is None:
+            if isinstance(container, Multi):
+                if container.values[index] is None:
                     raise SeqliftError(f"{self._where(fx)}: output {index} of {fx.args[0].target} is used; seqlift "
                                        "lowers its first output only")
-                return container[1][index]
+                return container.values[index]
             return container[index]
         if not _depends(args) and not _depends(kwargs):
             return self._fold(fx, args, kwargs)
-        lowering = ATEN.get(fx.target)
-        if lowering is None:
+        row = ATEN.get(fx.target)
+        if row is None:
             raise SeqliftError(f"{self._where(fx)}: operation {fx.target} has no DeepLIFT rule in seqlift (the "
                                f"{len(ATEN)} ATen operators it lowers are listed in the README)")
         try:
-            kept = _channels_last_lowering(self, fx, args, kwargs)
+            kept = None if row.channels_last is None else row.channels_last(self, fx, row.lower, args, kwargs)
             if kept is not None:
                 return kept
             args, kwargs = self.materialize(args), self.materialize(kwargs)
-            return lowering(self, fx, *args, **kwargs)
+            return row.lower(self, fx, *args, **kwargs)
         except SeqliftError:
             raise
         except Exception as exc:  # noqa: BLE001 - an argument pattern the lowering does not handle
@@ -380,40 +405,37 @@ class _Lowering:
     # (convolutions, elementwise functions, batch norm, slices, sums, concatenation) and transposed back
     # (``materialize``) only where an operation needs the module's own layout.
     def is_channels_last(self, value) -> bool:
-        return _is_node(value) and value[1] in self.channels_last
+        return _is_node(value) and value.index in self.channels_last
 
     def mark(self, value, channels_last=True):
         if channels_last and _is_node(value):
-            self.channels_last.add(value[1])
+            self.channels_last.add(value.index)
         return value
 
     def materialize(self, value):
         """``value`` with every channels-last node replaced by the module's layout (one transpose each)."""
-        if self.is_channels_last(value):
-            i = value[1]
-            if i not in self.materialized:
-                op = rules.Structural(self.graph.nodes[i].op.name + "/ncl", "permute",
-                                      lambda xs: ops.transpose(xs[0], (0, 2, 1)))
-                self.materialized[i] = self.node(op, [i])
-            return self.materialized[i]
-        if isinstance(value, tuple) and value and value[0] in ("node", "const", "multi"):
+        return _map(value, self._materialize_node, NodeValue)
+
+    def _materialize_node(self, value: NodeValue) -> NodeValue:
+        if not self.is_channels_last(value):
             return value
-        if isinstance(value, (list, tuple)):
-            return type(value)(self.materialize(v) for v in value)
-        if isinstance(value, dict):
-            return {k: self.materialize(v) for k, v in value.items()}
-        return value
+        i = value.index
+        if i not in self.materialized:
+            op = rules.Structural(self.graph.nodes[i].op.name + "/ncl", "permute",
+                                  lambda xs: ops.transpose(xs[0], (0, 2, 1)))
+            self.materialized[i] = self.node(op, [i])
+        return self.materialized[i]
 
     def to_channels_last(self, value):
         if self.is_channels_last(value):
             return value
-        op = rules.Structural(self.graph.nodes[value[1]].op.name + "/nlc", "permute",
+        op = rules.Structural(self.graph.nodes[value.index].op.name + "/nlc", "permute",
                               lambda xs: ops.transpose(xs[0], (0, 2, 1)))
-        return self.mark(self.node(op, [value[1]]))
+        return self.mark(self.node(op, [value.index]))
 
     def _fold(self, fx, args, kwargs):
         """A node of constants only: computed now by torch."""
-        plain = _plain(args), _plain(kwargs)
+        plain = _map(args, _unwrap, Const), _map(kwargs, _unwrap, Const)  # the constants as torch tensors
         if fx.target in (operator.mul, operator.floordiv) and isinstance(plain[0][0], Sym):
             (sym, k) = plain[0]
             if isinstance(k, int) and (fx.target is operator.mul or sym.factor % k == 0):
@@ -423,7 +445,7 @@ class _Lowering:
         if any(isinstance(v, Sym) for v in _leaves(plain)):
             if not str(fx.target).startswith("aten."):
                 raise ValueError(f"{fx.target} of a batch-dependent size")
-            plain = _map_sym(plain)  # a constant's batch is 1
+            plain = _map(plain, lambda sym: sym.factor, Sym)  # a constant's batch is 1
         with torch.no_grad():
             result = fx.target(*plain[0], **plain[1])
         if isinstance(result, torch.SymInt):
@@ -463,7 +485,7 @@ class _Lowering:
         return len(val.shape)
 
     def add(self, fx, op, inputs, fixed=False):
-        ids = [i for _, i in inputs]
+        ids = [value.index for value in inputs]
         if op.linear:
             return self.node(op, ids, self.source(fx), fixed)
         # A nonlinear rule pairs each activation with its references along the first axis: that axis must be
@@ -476,8 +498,8 @@ class _Lowering:
             raise ValueError(f"its input's first axis is the batch merged with another ({merged}x)")
         name = op.name
         split = [self.node(rules.Structural(name + "/unmerge", "view", lambda xs, k=merged: ops.reshape(
-            xs[0], (-1, k) + tuple(xs[0].shape[1:]))), [i], self.source(fx))[1] for i in ids]
-        out = self.node(op, split, self.source(fx), fixed)[1]
+            xs[0], (-1, k) + tuple(xs[0].shape[1:]))), [i], self.source(fx)).index for i in ids]
+        out = self.node(op, split, self.source(fx), fixed).index
         return self.node(rules.Structural(name + "/merge", "view", lambda xs: ops.reshape(
             xs[0], (-1,) + tuple(xs[0].shape[2:]))), [out], self.source(fx))
 
@@ -501,12 +523,13 @@ class _Lowering:
 
 
 # ---------------------------------------------------------------------------------- helpers
-def _map(value, fn):
-    if isinstance(value, (list, tuple)) and not (isinstance(value, tuple) and value and value[0] in ("node", "const", "multi")):
-        return type(value)(_map(v, fn) for v in value)
+def _map(value, fn, kind=torch.fx.Node):
+    """``value`` with each ``kind`` in it (through lists, tuples and dicts) replaced by ``fn`` of it."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map(v, fn, kind) for v in value)
     if isinstance(value, dict):
-        return {k: _map(v, fn) for k, v in value.items()}
-    if isinstance(value, torch.fx.Node):
+        return {k: _map(v, fn, kind) for k, v in value.items()}
+    if isinstance(value, kind):
         return fn(value)
     return value
 
@@ -523,7 +546,7 @@ def _leaves(value):
 
 
 def _depends(value) -> bool:
-    if isinstance(value, tuple) and value and value[0] == "node":
+    if isinstance(value, NodeValue):
         return True
     if isinstance(value, (list, tuple)):
         return any(_depends(v) for v in value)
@@ -532,60 +555,39 @@ def _depends(value) -> bool:
     return False
 
 
-def _map_sym(value):
-    if isinstance(value, Sym):
-        return value.factor
-    if isinstance(value, (list, tuple)):
-        return type(value)(_map_sym(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _map_sym(v) for k, v in value.items()}
-    return value
-
-
-def _plain(value):
-    """Values with their constants as torch tensors (for torch to compute)."""
-    if _is_const(value):
-        return value[1]
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def _unwrap(value):
-    if isinstance(value, tuple) and value and value[0] == "const":
-        return value[1]
+    if isinstance(value, Const):
+        return value.tensor
     return value
 
 
 def _wrap(result):
     if isinstance(result, torch.Tensor):
-        return ("const", result.detach())
+        return Const(result.detach())
     if isinstance(result, (tuple, list)):
-        return ("multi", [_wrap(r) for r in result])
+        return Multi([_wrap(r) for r in result])
     return result
 
 
 def _is_node(value) -> bool:
-    return isinstance(value, tuple) and len(value) == 2 and value[0] == "node"
+    return isinstance(value, NodeValue)
 
 
 def _is_const(value) -> bool:
-    return isinstance(value, tuple) and len(value) == 2 and value[0] == "const"
+    return isinstance(value, Const)
 
 
 def _array(value):
     """A constant (tensor or number) as a backend tensor of the engine's dtype."""
     if _is_const(value):
-        value = value[1]
+        value = value.tensor
     if isinstance(value, torch.Tensor):
         return ops.convert_to_tensor(value.detach().cpu().to(torch.float32).numpy())
     return value
 
 
 def _numpy(value):
-    return value[1].detach().cpu().to(torch.float32).numpy()
+    return value.tensor.detach().cpu().to(torch.float32).numpy()
 
 
 def _returned_names(forward, n) -> list[str] | None:
@@ -622,14 +624,7 @@ def _choose_output(model, names, output) -> int:
             raise SeqliftError(f"{type(model).__name__} has {len(names)} outputs ({', '.join(names)}); choose one with "
                                "output= (--output INDEX|NAME)")
         return 0
-    if isinstance(output, str) and not output.lstrip("-").isdigit():
-        if output not in names:
-            raise SeqliftError(f"{type(model).__name__} has no output '{output}' (outputs: {', '.join(names)})")
-        return names.index(output)
-    index = int(output)
-    if not 0 <= index < len(names):
-        raise SeqliftError(f"output {index} is out of range: {type(model).__name__} has {len(names)} output(s)")
-    return index
+    return choose(names, output, "output", type(model).__name__)
 
 
 def _shape_arg(shape, traced):
@@ -766,7 +761,7 @@ def _binary(kind):
     def lower(lw, fx, a, b, alpha=1):
         name = lw.name_of(fx)
         if alpha != 1:
-            b = ("const", _unwrap(b) * alpha) if not _is_node(b) else b
+            b = Const(_unwrap(b) * alpha) if not _is_node(b) else b
             if _is_node(b):
                 b = _scaled(lw, fx, b, alpha)
         if _is_node(a) and _is_node(b):
@@ -925,14 +920,14 @@ def _layer_norm(lw, fx, x, shape, weight, bias, eps):
     axes = list(range(rank - len(shape), rank))
     op = rules.LayerNorm(lw.name_of(fx), "layer_norm", rank, axes, eps, None if weight is None else _array(weight),
                          None if bias is None else _array(bias))
-    return ("multi", [lw.add(fx, op, [x]), None, None])
+    return Multi([lw.add(fx, op, [x]), None, None])
 
 
 def _batch_norm(lw, fx, x, weight, bias, running_mean, running_var, momentum, eps):
     rank = lw.rank(fx.args[0])
     op = rules.BatchNorm(lw.name_of(fx), "batch_norm", rank, 1, _array(running_mean), _array(running_var),
                          None if weight is None else _array(weight), None if bias is None else _array(bias), eps)
-    return ("multi", [lw.add(fx, op, [x]), None, None])
+    return Multi([lw.add(fx, op, [x]), None, None])
 
 
 def _to_channels_last(rank):
@@ -961,7 +956,7 @@ def _max_pool(lw, fx, x, kernel, stride=None, padding=0, dilation=1, ceil_mode=F
     pooled = lw.add(fx, rules.MaxPool(name, "max_pool", int(kernel[1]), int(stride[1]), "valid"), [to])
     back = lw.add(fx, rules.Structural(name + "/to_nc1l", "max_pool", lambda xs: ops.expand_dims(
         ops.transpose(xs[0], (0, 2, 1)), 2)), [pooled])
-    return ("multi", [back, None])
+    return Multi([back, None])
 
 
 def _avg_pool(lw, fx, x, kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -994,141 +989,173 @@ def _zeros_like(lw, fx, x, **kwargs):
     return _full_like(lw, fx, x, 0.0)
 
 
-_UNARY = {"relu", "gelu", "sigmoid", "tanh", "softplus", "elu", "silu", "leaky_relu", "hardtanh", "exp", "log",
-          "log1p", "sqrt", "rsqrt", "pow", "neg", "clone", "alias", "_to_copy", "dropout"}
-_BINARY = {"add", "sub", "mul", "div"}
+# ---------------------------------------------------------------------------------- channels last
+# Each row's ``channels_last(lw, fx, lower, args, kwargs)``: the lowering of ``fx`` with its (B, C, L)
+# activations kept as (B, L, C) (``lower`` is the row's own), or None where the module's layout is needed.
 _SWAP = {1: 2, 2: 1}  # a (B, C, L) axis -> the same axis of (B, L, C)
 
 
-def _channels_last_lowering(lw, fx, args, kwargs):
-    """The lowering of ``fx`` keeping channels last, or None where the module's layout is needed."""
-    name = str(fx.target).removeprefix("aten.").split(".")[0]
-    lowering = ATEN[fx.target]
-    if name == "convolution":
-        x, weight = args[0], args[1]
-        if not (_is_const(weight) and weight[1].dim() == 3) or lw.rank(fx.args[0]) != 3:
-            return None
-        return lw.mark(_convolution(lw, fx, lw.to_channels_last(x), *args[1:], channels_last=True, **kwargs))
-    if not lw.is_channels_last(args[0] if args else None) and not (
-            name == "cat" and any(lw.is_channels_last(t) for t in args[0])) and not (
-            name in _BINARY and len(args) > 1 and lw.is_channels_last(args[1])):
+def _pointwise_nlc(lw, fx, lower, args, kwargs):
+    """An elementwise or identity operator: any layout in, the same out."""
+    if not lw.is_channels_last(args[0] if args else None):
         return None
-    if name in _UNARY:
-        return lw.mark(lowering(lw, fx, *args, **kwargs))
-    if name in _BINARY:
-        a, b = args[0], args[1]
-        if _is_node(a) and _is_node(b):
-            if not (lw.is_channels_last(a) and lw.is_channels_last(b)):
-                return None
-        elif not _scalar(b if _is_node(a) else a):
+    return lw.mark(lower(lw, fx, *args, **kwargs))
+
+
+def _binary_nlc(lw, fx, lower, args, kwargs):
+    """add/sub/mul/div of two channels-last activations, or of one and a number."""
+    if not (lw.is_channels_last(args[0] if args else None) or len(args) > 1 and lw.is_channels_last(args[1])):
+        return None
+    a, b = args[0], args[1]
+    if _is_node(a) and _is_node(b):
+        if not (lw.is_channels_last(a) and lw.is_channels_last(b)):
             return None
-        return lw.mark(lowering(lw, fx, *args, **kwargs))
-    if name == "_native_batch_norm_legit_no_training":
-        x, weight, bias, mean, var, momentum, eps = args
-        op = rules.BatchNorm(lw.name_of(fx), "batch_norm", 3, 2, _array(mean), _array(var),
-                             None if weight is None else _array(weight), None if bias is None else _array(bias), eps)
-        return ("multi", [lw.mark(lw.add(fx, op, [x])), None, None])
-    if name == "slice":
-        x, dim = args[0], (args[1] if len(args) > 1 else 0) % 3
-        if dim == 0:
+    elif not _scalar(b if _is_node(a) else a):
+        return None
+    return lw.mark(lower(lw, fx, *args, **kwargs))
+
+
+def _convolution_nlc(lw, fx, lower, args, kwargs):
+    """A 1-D convolution reads channels last whatever its input's layout (XLA's CPU convolutions do)."""
+    x, weight = args[0], args[1]
+    if not (_is_const(weight) and weight.tensor.dim() == 3) or lw.rank(fx.args[0]) != 3:
+        return None
+    return lw.mark(_convolution(lw, fx, lw.to_channels_last(x), *args[1:], channels_last=True, **kwargs))
+
+
+def _batch_norm_nlc(lw, fx, lower, args, kwargs):
+    if not lw.is_channels_last(args[0] if args else None):
+        return None
+    x, weight, bias, mean, var, momentum, eps = args
+    op = rules.BatchNorm(lw.name_of(fx), "batch_norm", 3, 2, _array(mean), _array(var),
+                         None if weight is None else _array(weight), None if bias is None else _array(bias), eps)
+    return Multi([lw.mark(lw.add(fx, op, [x])), None, None])
+
+
+def _slice_nlc(lw, fx, lower, args, kwargs):
+    if not lw.is_channels_last(args[0] if args else None):
+        return None
+    x, dim = args[0], (args[1] if len(args) > 1 else 0) % 3
+    if dim == 0:
+        return None
+    start, end = (list(args[2:4]) + [None, None])[:2]
+    step = args[4] if len(args) > 4 else 1
+    n = (None,) + lw.shape(fx.args[0])
+    n = n[dim]
+    start = 0 if start is None else (start + n if start < 0 else min(start, n))
+    end = n if end is None or end >= _BIG else (end + n if end < 0 else min(end, n))
+    index = tuple([slice(None)] * _SWAP[dim] + [slice(start, end, step)])
+    op = rules.Structural(lw.name_of(fx), "slice", lambda xs: xs[0][index])
+    return lw.mark(lw.add(fx, op, [x]))
+
+
+def _reduce_nlc(kind, reduce):
+    """mean or sum over given axes other than the batch."""
+
+    def channels_last(lw, fx, lower, args, kwargs):
+        if not lw.is_channels_last(args[0] if args else None) or len(args) <= 1:
             return None
-        start, end = (list(args[2:4]) + [None, None])[:2]
-        step = args[4] if len(args) > 4 else 1
-        n = (None,) + lw.shape(fx.args[0])
-        n = n[dim]
-        start = 0 if start is None else (start + n if start < 0 else min(start, n))
-        end = n if end is None or end >= _BIG else (end + n if end < 0 else min(end, n))
-        index = tuple([slice(None)] * _SWAP[dim] + [slice(start, end, step)])
-        op = rules.Structural(lw.name_of(fx), "slice", lambda xs: xs[0][index])
-        return lw.mark(lw.add(fx, op, [x]))
-    if name in ("mean", "sum") and len(args) > 1:
         x, dims = args[0], args[1]
         keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
         dims = [d % 3 for d in (dims if isinstance(dims, (list, tuple)) else [dims])]
         if 0 in dims:
             return None
         axes = tuple(_SWAP[d] for d in dims)
-        reduce = ops.mean if name == "mean" else ops.sum
-        op = rules.Structural(lw.name_of(fx), name, lambda xs: reduce(xs[0], axis=axes, keepdims=keepdim))
+        op = rules.Structural(lw.name_of(fx), kind, lambda xs: reduce(xs[0], axis=axes, keepdims=keepdim))
         # dropping one of the two swapped axes leaves the other where the module has it
         return lw.mark(lw.add(fx, op, [x]), channels_last=keepdim)
-    if name == "cat":
-        tensors, dim = args[0], (args[1] if len(args) > 1 else 0)
-        if not all(lw.is_channels_last(t) for t in tensors) or lw.rank(fx) != 3 or dim % 3 == 0:
-            return None
-        axis = _SWAP[dim % 3]
-        op = rules.Structural(lw.name_of(fx), "cat", lambda xs: ops.concatenate(list(xs), axis=axis))
-        return lw.mark(lw.add(fx, op, tensors))
-    return None
+
+    return channels_last
+
+
+def _cat_nlc(lw, fx, lower, args, kwargs):
+    tensors, dim = args[0], (args[1] if len(args) > 1 else 0)
+    if not any(lw.is_channels_last(t) for t in tensors):
+        return None
+    if not all(lw.is_channels_last(t) for t in tensors) or lw.rank(fx) != 3 or dim % 3 == 0:
+        return None
+    axis = _SWAP[dim % 3]
+    op = rules.Structural(lw.name_of(fx), "cat", lambda xs: ops.concatenate(list(xs), axis=axis))
+    return lw.mark(lw.add(fx, op, tensors))
 
 
 def _scalar(value) -> bool:
     if isinstance(value, (int, float)):
         return True
-    return _is_const(value) and value[1].numel() == 1
+    return _is_const(value) and value.tensor.numel() == 1
 
 
-ATEN = {
-    aten.full_like.default: _full_like,
-    aten.zeros_like.default: _zeros_like,
-    aten.convolution.default: _convolution,
-    aten.addmm.default: _addmm,
-    aten.mm.default: _matmul("mm"),
-    aten.bmm.default: _matmul("bmm"),
-    aten.matmul.default: _matmul("matmul"),
-    aten.relu.default: _elementwise("relu", lambda: keras.activations.relu),
-    aten.gelu.default: _elementwise("gelu", _gelu),
-    aten.sigmoid.default: _elementwise("sigmoid", lambda: keras.activations.sigmoid),
-    aten.tanh.default: _elementwise("tanh", lambda: keras.activations.tanh),
-    aten.softplus.default: _elementwise("softplus", _softplus),
-    aten.elu.default: _elementwise("elu", _elu),
-    aten.silu.default: _elementwise("silu", lambda: keras.activations.silu),
-    aten.leaky_relu.default: _elementwise("leaky_relu", _leaky),
-    aten.hardtanh.default: _elementwise("hardtanh", _hardtanh),
-    aten.exp.default: _elementwise("exp", lambda: ops.exp),
-    aten.log.default: _elementwise("log", lambda: ops.log),
-    aten.log1p.default: _elementwise("log1p", lambda: ops.log1p),
-    aten.sqrt.default: _elementwise("sqrt", lambda: ops.sqrt),
-    aten.rsqrt.default: _elementwise("rsqrt", lambda: ops.rsqrt),
-    aten.pow.Tensor_Scalar: _elementwise("pow", _pow),
-    aten.max_pool2d_with_indices.default: _max_pool,
-    aten.avg_pool2d.default: _avg_pool,
-    aten.avg_pool1d.default: _avg_pool,
-    aten._native_batch_norm_legit_no_training.default: _batch_norm,
-    aten.native_layer_norm.default: _layer_norm,
-    aten._softmax.default: _softmax,
-    aten._safe_softmax.default: _softmax,  # 0 for rows entirely -inf (masked): none without a mask
-    aten._log_softmax.default: _log_softmax,
-    aten.logsumexp.default: _logsumexp,
-    aten.add.Tensor: _binary("add"),
-    aten.sub.Tensor: _binary("sub"),
-    aten.mul.Tensor: _binary("mul"),
-    aten.div.Tensor: _binary("div"),
-    aten.add.Scalar: _binary("add"),
-    aten.sub.Scalar: _binary("sub"),
-    aten.mul.Scalar: _binary("mul"),
-    aten.div.Scalar: _binary("div"),
-    aten.neg.default: _neg,
-    aten.cat.default: _cat,
-    aten.constant_pad_nd.default: _pad,
-    aten.slice.Tensor: _structural("slice", _slice),
-    aten.select.int: _structural("select", _select),
-    aten.view.default: _structural("view", _view),
-    aten._unsafe_view.default: _structural("view", _view),
-    aten.reshape.default: _structural("reshape", _view),
-    aten.expand.default: _structural("expand", _expand),
-    aten.permute.default: _structural("permute", _permute),
-    aten.squeeze.dims: _structural("squeeze", _squeeze),
-    aten.squeeze.dim: _structural("squeeze", _squeeze),
-    aten.squeeze.default: _structural("squeeze", _squeeze),
-    aten.unsqueeze.default: _structural("unsqueeze", _unsqueeze),
-    aten.flip.default: _structural("flip", _flip),
-    aten.clone.default: _structural("clone", _identity),
-    aten.alias.default: _structural("alias", _identity),
-    aten._to_copy.default: _structural("to", _identity),
-    aten.dropout.default: _structural("dropout", _identity),
-    aten.mean.dim: _structural("mean", _mean),
-    aten.mean.default: _structural("mean", _mean),
-    aten.sum.dim_IntList: _structural("sum", _sum),
-    aten.sum.default: _structural("sum", _sum),
+# ---------------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class Row:
+    """How one ATen operator is lowered: ``lower(lw, fx, *args, **kwargs)`` with its activations in the module's
+    layout, and ``channels_last`` (None: never) with them kept channels last (see the section above)."""
+
+    lower: Callable
+    channels_last: Callable | None = None
+
+
+ATEN: dict[object, Row] = {
+    aten.full_like.default: Row(_full_like),
+    aten.zeros_like.default: Row(_zeros_like),
+    aten.convolution.default: Row(_convolution, _convolution_nlc),
+    aten.addmm.default: Row(_addmm),
+    aten.mm.default: Row(_matmul("mm")),
+    aten.bmm.default: Row(_matmul("bmm")),
+    aten.matmul.default: Row(_matmul("matmul")),
+    aten.relu.default: Row(_elementwise("relu", lambda: keras.activations.relu), _pointwise_nlc),
+    aten.gelu.default: Row(_elementwise("gelu", _gelu), _pointwise_nlc),
+    aten.sigmoid.default: Row(_elementwise("sigmoid", lambda: keras.activations.sigmoid), _pointwise_nlc),
+    aten.tanh.default: Row(_elementwise("tanh", lambda: keras.activations.tanh), _pointwise_nlc),
+    aten.softplus.default: Row(_elementwise("softplus", _softplus), _pointwise_nlc),
+    aten.elu.default: Row(_elementwise("elu", _elu), _pointwise_nlc),
+    aten.silu.default: Row(_elementwise("silu", lambda: keras.activations.silu), _pointwise_nlc),
+    aten.leaky_relu.default: Row(_elementwise("leaky_relu", _leaky), _pointwise_nlc),
+    aten.hardtanh.default: Row(_elementwise("hardtanh", _hardtanh), _pointwise_nlc),
+    aten.exp.default: Row(_elementwise("exp", lambda: ops.exp), _pointwise_nlc),
+    aten.log.default: Row(_elementwise("log", lambda: ops.log), _pointwise_nlc),
+    aten.log1p.default: Row(_elementwise("log1p", lambda: ops.log1p), _pointwise_nlc),
+    aten.sqrt.default: Row(_elementwise("sqrt", lambda: ops.sqrt), _pointwise_nlc),
+    aten.rsqrt.default: Row(_elementwise("rsqrt", lambda: ops.rsqrt), _pointwise_nlc),
+    aten.pow.Tensor_Scalar: Row(_elementwise("pow", _pow), _pointwise_nlc),
+    aten.max_pool2d_with_indices.default: Row(_max_pool),
+    aten.avg_pool2d.default: Row(_avg_pool),
+    aten.avg_pool1d.default: Row(_avg_pool),
+    aten._native_batch_norm_legit_no_training.default: Row(_batch_norm, _batch_norm_nlc),
+    aten.native_layer_norm.default: Row(_layer_norm),
+    aten._softmax.default: Row(_softmax),
+    aten._safe_softmax.default: Row(_softmax),  # 0 for rows entirely -inf (masked): none without a mask
+    aten._log_softmax.default: Row(_log_softmax),
+    aten.logsumexp.default: Row(_logsumexp),
+    aten.add.Tensor: Row(_binary("add"), _binary_nlc),
+    aten.sub.Tensor: Row(_binary("sub"), _binary_nlc),
+    aten.mul.Tensor: Row(_binary("mul"), _binary_nlc),
+    aten.div.Tensor: Row(_binary("div"), _binary_nlc),
+    aten.add.Scalar: Row(_binary("add"), _binary_nlc),
+    aten.sub.Scalar: Row(_binary("sub"), _binary_nlc),
+    aten.mul.Scalar: Row(_binary("mul"), _binary_nlc),
+    aten.div.Scalar: Row(_binary("div"), _binary_nlc),
+    aten.neg.default: Row(_neg, _pointwise_nlc),
+    aten.cat.default: Row(_cat, _cat_nlc),
+    aten.constant_pad_nd.default: Row(_pad),
+    aten.slice.Tensor: Row(_structural("slice", _slice), _slice_nlc),
+    aten.select.int: Row(_structural("select", _select)),
+    aten.view.default: Row(_structural("view", _view)),
+    aten._unsafe_view.default: Row(_structural("view", _view)),
+    aten.reshape.default: Row(_structural("reshape", _view)),
+    aten.expand.default: Row(_structural("expand", _expand)),
+    aten.permute.default: Row(_structural("permute", _permute)),
+    aten.squeeze.dims: Row(_structural("squeeze", _squeeze)),
+    aten.squeeze.dim: Row(_structural("squeeze", _squeeze)),
+    aten.squeeze.default: Row(_structural("squeeze", _squeeze)),
+    aten.unsqueeze.default: Row(_structural("unsqueeze", _unsqueeze)),
+    aten.flip.default: Row(_structural("flip", _flip)),
+    aten.clone.default: Row(_structural("clone", _identity), _pointwise_nlc),
+    aten.alias.default: Row(_structural("alias", _identity), _pointwise_nlc),
+    aten._to_copy.default: Row(_structural("to", _identity), _pointwise_nlc),
+    aten.dropout.default: Row(_structural("dropout", _identity), _pointwise_nlc),
+    aten.mean.dim: Row(_structural("mean", _mean), _reduce_nlc("mean", ops.mean)),
+    aten.mean.default: Row(_structural("mean", _mean), _reduce_nlc("mean", ops.mean)),
+    aten.sum.dim_IntList: Row(_structural("sum", _sum), _reduce_nlc("sum", ops.sum)),
+    aten.sum.default: Row(_structural("sum", _sum), _reduce_nlc("sum", ops.sum)),
 }
