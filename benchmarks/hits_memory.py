@@ -1,11 +1,14 @@
-"""Peak resident memory of `seqlift hits` at two numbers of sequences: it must stay flat (chunks).
+"""Peak resident memory of `seqlift hits` at several numbers of sequences: it must stay flat (chunks).
 
 Writes score files of random 1,000 bp sequences with random projected contributions (Fi-NeMo finds few hits in
 them, so the run measures reading, fitting and writing, not a table of hits), and calls hits of the simulation's
 two motifs (a MEME file) in each, each size in its own process, reporting each process's peak RSS (``wait4``'s
 ru_maxrss) and its time.
 
-Usage: python benchmarks/hits_memory.py [--sizes 5000 20000] [--length 1000] [--json OUT]
+Usage: python benchmarks/hits_memory.py [--sizes 5000 20000 50000 100000] [--length 1000] [--json OUT]
+
+Each size's score file is written before its run (100,000 × 1,000 bp: 1.4 GB, in the system's temporary
+folder).
 """
 
 from __future__ import annotations

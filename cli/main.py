@@ -520,8 +520,8 @@ def benchmark(simdir, outdir, model, methods, n_test, n_refs, sensitivity_seqs, 
                    "a MEME file (HOCOMOCO, ...; `seqlift simulate OUTDIR` writes OUTDIR/simulation_motifs.meme), or "
                    "none (patterns left unnamed).")
 @click.option("--jaspar-taxon", type=click.Choice(["vertebrates", "plants", "insects", "fungi", "nematodes",
-                                                   "urochordates", "all"]), default="vertebrates", show_default=True,
-              help="With --motif-db jaspar: the JASPAR CORE collection's taxonomic group.")
+                                                   "urochordates", "all"]), default=None,
+              help="With --motif-db jaspar: the JASPAR CORE collection's taxonomic group.  [default: vertebrates]")
 @click.option("--max-seqlets", type=click.IntRange(1), default=2000, show_default=True, help="Seqlets per metacluster.")
 @click.option("--window", type=click.IntRange(1), default=None, help="Central window searched for seqlets (bp).  [default: the whole sequence]")
 @click.option("--n-leiden", type=click.IntRange(1), default=2, show_default=True, help="Leiden clusterings with different seeds.")
@@ -549,7 +549,8 @@ def motifs(scores, outdir, task, motif_db, jaspar_taxon, max_seqlets, window, n_
         if motif_db == motifs_mod.NO_DATABASE:
             click.echo("--motif-db none: patterns are not named by TOMTOM", err=True)
         elif motif_db == motifs_mod.JASPAR:
-            click.echo(f"naming patterns against {motifs_mod.JASPAR_RELEASE} CORE ({jaspar_taxon}), shipped by pyjaspar; "
+            click.echo(f"naming patterns against {motifs_mod.JASPAR_RELEASE} CORE "
+                       f"({jaspar_taxon or motifs_mod.JASPAR_TAXON}), shipped by pyjaspar; "
                        "--motif-db FILE.meme for another database", err=True)
         click.echo("running TF-MoDISco-lite (minutes for thousands of sequences)", err=True)
 
@@ -576,8 +577,9 @@ def motifs(scores, outdir, task, motif_db, jaspar_taxon, max_seqlets, window, n_
 @click.option("--out", "outdir", required=True, type=click.Path(file_okay=False),
               help="Folder for hits.tsv, hits.bed, motif_summary.tsv, cooccurrence.tsv/.png and spacing histograms.")
 @click.option("--task", type=int, default=None, help="Task whose scores are searched.  [default: the file's first task]")
-@click.option("--lambda", "lambda_", type=click.FloatRange(0), default=0.7, show_default=True,
-              help="Fi-NeMo's L1 penalty and minimum correlation of a hit with its CWM: higher calls fewer hits.")
+@click.option("--lambda", "lambda_", type=float, default=0.7, show_default=True,
+              help="Fi-NeMo's L1 penalty and minimum correlation of a hit with its CWM, above 0: higher calls fewer "
+                   "hits.")
 @click.option("--trim-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.3,
               show_default=True, help="Each CWM is trimmed to the positions whose summed |contribution| reaches this "
                                       "fraction of its largest (Fi-NeMo's default).")
@@ -603,7 +605,7 @@ def hits(scores, motifs_path, outdir, task, lambda_, trim_threshold, chunk_size,
     if device == "gpu" and not torch.cuda.is_available():
         raise SeqliftError("--device gpu: torch sees no GPU")
     bars = []  # made once the inputs are checked and the number of sequences is known
-
+    hits_mod.steady_heap()  # peak memory flat over any number of chunks (see its docstring)
     try:
         result = hits_mod.call_hits(scores, motifs_path, outdir, task=task, lambda_=lambda_, threshold=trim_threshold,
                                     chunk=chunk_size, device={"auto": None, "cpu": "cpu", "gpu": "cuda"}[device],

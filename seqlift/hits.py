@@ -13,7 +13,8 @@ Fi-NeMo runs on torch: ``pip install 'seqlift[hits]'``; nothing else in seqlift 
 
 from __future__ import annotations
 
-import itertools
+import contextlib
+import heapq
 import re
 import warnings
 from dataclasses import dataclass
@@ -23,10 +24,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import SeqliftError
-from .motifs import (Pattern, check_seqlets_belong, genome_placement, on_plus_strand, oriented, read_motif_database,
-                     read_seqlets, trim_core)
+from .motifs import (MOTIFS_SOURCE, Pattern, check_seqlets_belong, genome_placement, on_plus_strand, oriented,
+                     read_motif_database, read_seqlets, trim_core)
 from .outputs import Outputs
 from .files import VARIANTS, file_kind
+from .rowfile import check_source, write_source
 from .scorefile import ScoreFile
 from .variantfile import VariantFile
 
@@ -36,6 +38,11 @@ LAMBDA = 0.7
 TRIM_THRESHOLD = 0.3
 CHUNK = 2000  # sequences per call: Fi-NeMo's batch; memory is set by it, not by the file
 TOP_PAIRS = 6  # spacing histograms drawn for the most frequently co-occurring pairs of motifs
+# Every file seqlift hits writes in its folder, scores' and variants' alike: with --force, those an earlier run left
+# that this one does not write are removed (``Outputs.folder``'s owns), so the folder never mixes two runs.
+OWNS = ("hits.tsv", "hits.bed", "hits_source.json", "motif_summary.tsv", "cooccurrence.tsv", "cooccurrence.png",
+        "spacing.tsv", "spacing_*__*.png", "variant_hits.tsv", "variant_hits_summary.tsv")
+SOURCE = "hits_source.json"  # the score file the hits are of (its path and sha256), and the motifs
 HITS_COLUMNS = ["name", "index", "chrom", "start", "end", "strand", "motif", "match", "coefficient", "correlation",
                 "importance", "seq_start", "seq_end", "seq_strand"]
 
@@ -103,7 +110,7 @@ def read_motifs(path, threshold: float = TRIM_THRESHOLD) -> MotifSet:
         patterns = modisco_patterns(path)
         cwms, masks, core = _pairs({p.name: p.cwm.T for p in patterns}, threshold)
         return MotifSet(tuple(p.name for p in patterns), ("",) * len(patterns), cwms, masks, core, path)
-    database = read_motif_database(path)
+    database = read_motif_database(path, "--motifs")
     width = max(np.shape(pwm)[1] for pwm in database.values())
     forward = {name: np.pad(meme_cwm(pwm), ((0, 0), (0, width - np.shape(pwm)[1]))) for name, pwm in database.items()}
     cwms, masks, core = _pairs(forward, threshold)
@@ -155,6 +162,22 @@ def _from_motifs_folder(folder: Path, threshold: float) -> MotifSet:
 
 
 # ---------------------------------------------------------------------------------------------- calling
+def steady_heap(threshold: int = 4 << 20):
+    """Have glibc's malloc give every block of ``threshold`` bytes or more its own mapping, returned when freed.
+
+    By default glibc raises that threshold (up to 32 MB) each time such a block is freed, after which the 4-32 MB
+    tensors torch makes and frees at every step of Fi-NeMo's fit are cut from the heap, which fragments and is not
+    given back: peak resident memory of ``seqlift hits`` then grew chunk after chunk (966 to 1,158 MB over 8
+    chunks of 1,000 × 1,000 bp on CPU; 865 MB throughout with this). Process-wide, so the command line calls it, not
+    ``call_hits``; a no-op where the C library has no ``mallopt`` (not glibc)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).mallopt(-3, int(threshold))  # M_MMAP_THRESHOLD (malloc.h); fixing it stops the raising
+    except (AttributeError, OSError):
+        pass
+
+
 def fit_hits(motifs: MotifSet, contrib: np.ndarray, one_hot: np.ndarray, lambdas: np.ndarray,
              device=None) -> tuple[pd.DataFrame, int]:
     """Fi-NeMo's hits in one block of sequences: ``contrib`` and ``one_hot`` ``(n, L, 4)``.
@@ -199,14 +222,107 @@ def fit_hits(motifs: MotifSet, contrib: np.ndarray, one_hot: np.ndarray, lambdas
         unconverged
 
 
+class Medians:
+    """Exact medians of float32 values per group, in memory that does not grow with the values: they are appended,
+    block by block, to a scratch file of records (``group`` int32, then one float32 per key), and each median is
+    found by radix selection on the values' bits, three passes over that file (11, 11 and 10 bits of the sortable
+    key), counting per group into ``(groups, 2048)`` arrays."""
+
+    BLOCK = 1 << 18  # records read at a time (some 40 bytes each while counted)
+    DIGITS = ((21, 11), (10, 11), (0, 10))  # (shift, bits) of each pass, most significant first
+
+    def __init__(self, path: Path, groups: int, keys: tuple[str, ...]):
+        self.path, self.groups, self.keys = Path(path), groups, keys
+        self.dtype = np.dtype([("group", "<i4")] + [(key, "<f4") for key in keys])
+        self.counts = np.zeros(groups, np.int64)
+        self._handle = open(self.path, "wb")
+
+    def add(self, group: np.ndarray, values: dict):
+        records = np.empty(len(group), self.dtype)
+        records["group"] = group
+        for key in self.keys:
+            records[key] = values[key]
+        records.tofile(self._handle)
+        self.counts += np.bincount(group, minlength=self.groups)
+
+    @staticmethod
+    def _sortable(values: np.ndarray) -> np.ndarray:
+        """float32 → uint32 whose order is the floats' order (negative: all bits flipped; else the sign bit set)."""
+        bits = values.view(np.uint32)
+        return np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
+
+    @staticmethod
+    def _float(keys: np.ndarray) -> np.ndarray:
+        keys = keys.astype(np.uint32)
+        return np.where(keys >> 31, keys & np.uint32(0x7FFFFFFF), ~keys).view(np.float32)
+
+    def medians(self) -> dict[str, np.ndarray]:
+        """``{key: (groups,)}`` float64: the median of each group's values (NaN for a group without any)."""
+        self._handle.close()
+        ranks = np.stack([(self.counts - 1) // 2, self.counts // 2])  # (2, groups): the lower and upper middle
+        found = {}
+        for key in self.keys:
+            prefix = np.zeros((2, self.groups), np.uint64)  # the sortable key's bits found so far
+            remaining = ranks.copy()
+            known = 0  # how many of the top bits prefix holds
+            for shift, bits in self.DIGITS:
+                counts = np.zeros((2, self.groups, 1 << bits), np.int64)
+                for block in self._blocks():
+                    group, sortable = block["group"].astype(np.int64), self._sortable(block[key]).astype(np.uint64)
+                    digit = ((sortable >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int64)
+                    for side in range(2):
+                        keep = (sortable >> np.uint64(32 - known)) == prefix[side, group] if known else \
+                            np.ones(len(group), bool)
+                        counts[side] += np.bincount(group[keep] * (1 << bits) + digit[keep],
+                                                    minlength=self.groups << bits).reshape(self.groups, 1 << bits)
+                cumulative = counts.cumsum(-1)
+                for side in range(2):
+                    chosen = (cumulative[side] <= remaining[side][:, None]).sum(-1)  # first digit past the rank
+                    chosen = np.minimum(chosen, (1 << bits) - 1)
+                    below = np.where(chosen > 0, np.take_along_axis(cumulative[side], np.maximum(chosen - 1, 0)[:, None],
+                                                                    -1)[:, 0], 0)
+                    remaining[side] -= below
+                    prefix[side] = (prefix[side] << np.uint64(bits)) | chosen.astype(np.uint64)
+                known += bits
+            low, high = (self._float(prefix[side]).astype(np.float64) for side in range(2))
+            found[key] = np.where(self.counts > 0, (low + high) / 2, np.nan)
+        return found
+
+    def _blocks(self):
+        records = np.memmap(self.path, self.dtype, "r") if self.path.stat().st_size else np.zeros(0, self.dtype)
+        for start in range(0, len(records), self.BLOCK):
+            yield np.array(records[start:start + self.BLOCK])
+        del records
+
+    def close(self):
+        self._handle.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _pairs_within(groups: np.ndarray, itself: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, second)``: the positions of every pair of entries in the same group of ``groups`` (sorted), each
+    unordered pair once with ``first`` before ``second`` or, with ``itself``, every ordered pair and each entry with
+    itself."""
+    positions = np.arange(len(groups))
+    ends = np.searchsorted(groups, groups, side="right")
+    begins = np.searchsorted(groups, groups, side="left") if itself else positions + 1
+    lengths = ends - begins
+    first = np.repeat(positions, lengths)
+    offsets = np.arange(len(first)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return first, np.repeat(begins, lengths) + offsets
+
+
 class Summary:
     """What ``motif_summary.tsv``, ``cooccurrence.tsv`` and the spacing histograms need, added one block at a time
-    (per hit: three floats per motif for the medians; per pair of motifs: counts)."""
+    in memory that does not grow with the hits: per motif its counts, per pair of motifs counts and a spacing
+    histogram, and the hits' values for the exact medians in a scratch file (``Medians``, at ``scratch``)."""
 
-    def __init__(self, motifs: MotifSet, length: int):
+    KEYS = ("importance", "coefficient", "correlation")
+
+    def __init__(self, motifs: MotifSet, length: int, scratch: Path):
         m = len(motifs.names)
         self.motifs, self.length, self.n = motifs, length, 0
-        self.values = {key: [[] for _ in range(m)] for key in ("importance", "coefficient", "correlation")}
+        self.values = Medians(scratch, m, self.KEYS)
         self.sequences = np.zeros(m, np.int64)
         self.together = np.zeros((m, m), np.int64)
         # spacing: start of the second motif's core minus the first's, -length..length
@@ -214,29 +330,29 @@ class Summary:
 
     def add(self, hits: pd.DataFrame, n: int):
         self.n += n
-        for key, lists in self.values.items():
-            for k, values in hits.groupby("motif")[key]:
-                lists[k].append(values.to_numpy(np.float32))
-        for _, one in hits.groupby("index"):
-            present = np.unique(one["motif"].to_numpy())
-            self.sequences[present] += 1
-            self.together[np.ix_(present, present)] += 1
-            motif, start = one["motif"].to_numpy(), one["seq_start"].to_numpy()
-            for i, j in itertools.combinations(range(len(one)), 2):
-                a, b = (i, j) if motif[i] <= motif[j] else (j, i)
-                self.spacing[motif[a], motif[b], start[b] - start[a] + self.length] += 1
+        self.values.add(hits["motif"].to_numpy(np.int64), {key: hits[key].to_numpy(np.float32) for key in self.KEYS})
+        order = np.argsort(hits["index"].to_numpy(), kind="stable")  # fit_hits' order within each sequence
+        index, motif = hits["index"].to_numpy(np.int64)[order], hits["motif"].to_numpy(np.int64)[order]
+        start = hits["seq_start"].to_numpy(np.int64)[order]
+        m = len(self.motifs.names)
+        present = np.unique(index * m + motif)  # (sequence, motif), by sequence
+        self.sequences += np.bincount(present % m, minlength=m)
+        first, second = _pairs_within(present // m, itself=True)
+        np.add.at(self.together, (present[first] % m, present[second] % m), 1)
+        first, second = _pairs_within(index, itself=False)
+        swap = motif[first] > motif[second]  # each pair once, the motif that comes first in the list first
+        first, second = np.where(swap, second, first), np.where(swap, first, second)
+        np.add.at(self.spacing, (motif[first], motif[second], start[second] - start[first] + self.length), 1)
 
     def motif_table(self) -> pd.DataFrame:
-        rows = []
-        for k, name in enumerate(self.motifs.names):
-            values = {key: np.concatenate(v[k]) if v[k] else np.zeros(0, np.float32) for key, v in self.values.items()}
-            median = lambda key: float(np.median(values[key])) if len(values[key]) else np.nan  # noqa: E731
-            rows.append({"motif": name, "match": self.motifs.matches[k], "instances": len(values["importance"]),
-                         "sequences": int(self.sequences[k]),
-                         "fraction_of_sequences": self.sequences[k] / max(self.n, 1),
-                         "median_importance": median("importance"), "median_coefficient": median("coefficient"),
-                         "median_correlation": median("correlation")})
-        return pd.DataFrame(rows)
+        medians = self.values.medians()
+        return pd.DataFrame({
+            "motif": list(self.motifs.names), "match": list(self.motifs.matches), "instances": self.values.counts,
+            "sequences": self.sequences, "fraction_of_sequences": self.sequences / max(self.n, 1),
+            **{f"median_{key}": medians[key] for key in self.KEYS}})
+
+    def close(self):
+        self.values.close()
 
     def cooccurrence(self) -> pd.DataFrame:
         """Sequences holding both motifs (the diagonal: sequences holding the motif)."""
@@ -262,8 +378,10 @@ def call_hits(scores_path, motifs_path, outdir, task=None, lambda_: float = LAMB
     """
     if not 0 < threshold < 1:
         raise SeqliftError(f"--trim-threshold {threshold}: must lie between 0 and 1")
-    if not np.isfinite(lambda_) or lambda_ < 0:
-        raise SeqliftError(f"--lambda {lambda_}: must be a number, 0 or more (Fi-NeMo's default is {LAMBDA})")
+    if not np.isfinite(lambda_) or lambda_ <= 0:
+        # Fi-NeMo divides its duality gap (the convergence test) by lambda, and keeps hits correlating >= lambda
+        raise SeqliftError(f"--lambda {lambda_:g}: must be a number above 0 (Fi-NeMo's L1 penalty and the least "
+                           f"correlation a hit keeps; at 0 its fit never converges); its default is {LAMBDA}")
     if file_kind(scores_path) == VARIANTS:
         return call_variant_hits(scores_path, motifs_path, outdir, task, lambda_, threshold, chunk, device, force,
                                  progress, started)
@@ -276,32 +394,39 @@ def call_hits(scores_path, motifs_path, outdir, task=None, lambda_: float = LAMB
                                f"{scores.path} have {scores.length}; call hits on longer sequences")
         if Path(motifs_path).is_dir():
             check_seqlets_belong(read_seqlets(motifs_path)[1], scores.names, motifs_path, scores.path)
+            check_source(motifs_path, MOTIFS_SOURCE, scores.path, "--motifs", "seqlift motifs")
         placement = genome_placement(scores.names, scores.length, scores.regions())
-        summary = Summary(motifs, scores.length)
         lambdas = np.full(len(motifs.cwms), lambda_, np.float32)
         n_hits = unconverged = 0
-        bed = []
         with outputs:
-            tmp = outputs.folder(outdir, force)
+            tmp = outputs.folder(outdir, force, owns=OWNS)
+            write_source(tmp, SOURCE, scores_path, motifs=Path(motifs_path).resolve())
             started(scores.n)
-            with open(tmp / "hits.tsv", "w") as handle:
-                handle.write("\t".join(HITS_COLUMNS) + "\n")
-                for start in range(0, scores.n, chunk):
-                    index = np.arange(start, min(start + chunk, scores.n))
-                    contrib, one_hot = scores.rows("contrib", index), scores.rows("one_hot", index)
-                    hits, failed = fit_hits(motifs, contrib, one_hot, lambdas, device)
-                    unconverged += failed
-                    summary.add(hits, len(index))
-                    hits["index"] += start
-                    table = _placed(hits, motifs, scores.names, placement, scores.length)
-                    table[HITS_COLUMNS].to_csv(handle, sep="\t", index=False, header=False, float_format="%.6g")
-                    if placement is not None:
-                        bed.append(table[["chrom", "start", "end", "motif", "coefficient", "strand"]])
-                    n_hits += len(table)
-                    progress(len(index))
-            if placement is not None:
-                _write_bed(bed, tmp / "hits.bed")
-            summary.motif_table().to_csv(tmp / "motif_summary.tsv", sep="\t", index=False, float_format="%.6g")
+            # nothing here grows with the file: each chunk's hits go to hits.tsv and the BED runs as it is done
+            summary, bed = Summary(motifs, scores.length, tmp / ".hits.values"), BedRuns(tmp)
+            try:
+                with open(tmp / "hits.tsv", "w") as handle:
+                    handle.write("\t".join(HITS_COLUMNS) + "\n")
+                    for start in range(0, scores.n, chunk):
+                        index = np.arange(start, min(start + chunk, scores.n))
+                        contrib, one_hot = scores.rows("contrib", index), scores.rows("one_hot", index)
+                        hits, failed = fit_hits(motifs, contrib, one_hot, lambdas, device)
+                        del contrib, one_hot
+                        unconverged += failed
+                        summary.add(hits, len(index))
+                        hits["index"] += start
+                        table = _placed(hits, motifs, scores.names, placement, scores.length)
+                        table[HITS_COLUMNS].to_csv(handle, sep="\t", index=False, header=False, float_format="%.6g")
+                        if placement is not None:
+                            bed.add(table)
+                        n_hits += len(table)
+                        progress(len(index))
+                if placement is not None:
+                    bed.write(tmp / "hits.bed")
+                summary.motif_table().to_csv(tmp / "motif_summary.tsv", sep="\t", index=False, float_format="%.6g")
+            finally:
+                summary.close()
+                bed.close()
             summary.cooccurrence().to_csv(tmp / "cooccurrence.tsv", sep="\t")
             _write_spacing(summary, tmp)
     return {"hits": n_hits, "sequences": summary.n, "unconverged": unconverged, "bed": placement is not None}
@@ -334,7 +459,8 @@ def call_variant_hits(variants_path, motifs_path, outdir, task=None, lambda_: fl
         lambdas = np.full(len(motifs.cwms), lambda_, np.float32)
         rows, counts = [], {"destroyed": 0, "created": 0, "kept": 0}
         with outputs:
-            tmp = outputs.folder(outdir, force)
+            tmp = outputs.folder(outdir, force, owns=OWNS)
+            write_source(tmp, SOURCE, variants_path, motifs=Path(motifs_path).resolve())
             started(n)
             for first in range(0, n, chunk):
                 index = np.arange(first, min(first + chunk, n))
@@ -403,16 +529,66 @@ def _file_safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
-def _write_bed(blocks: list[pd.DataFrame], path: Path):
-    """BED6 sorted by chrom and start (IGV opens it as it is); the score column is the coefficient scaled to
-    0-1000 over the file, so a browser's shading follows it."""
-    bed = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(
-        columns=["chrom", "start", "end", "motif", "coefficient", "strand"])
-    top = bed["coefficient"].max() if len(bed) else 1.0
-    bed["score"] = np.rint(1000 * bed["coefficient"] / (top or 1.0)).astype(np.int64).clip(0, 1000)
-    bed["motif"] = bed["motif"].str.replace(r"\s+", "_", regex=True)  # BED's fields may be split on any space
-    bed = bed.sort_values(["chrom", "start", "end", "motif"], kind="stable")
-    bed[["chrom", "start", "end", "motif", "score", "strand"]].to_csv(path, sep="\t", index=False, header=False)
+class BedRuns:
+    """hits.bed written without holding the file's hits: each block of hits is sorted and kept as a run, a scratch
+    file in ``folder``; ``write`` merges the runs into BED6 sorted by chrom, start, end and motif, ties in the order
+    the hits came (IGV opens it as it is). At most ``FAN_IN`` runs are open at once: more are merged into one first.
+    The score column is the coefficient scaled to 0-1000 over the file (its largest kept as runs are added), so a
+    browser's shading follows it."""
+
+    FAN_IN = 64
+    COLUMNS = ["chrom", "start", "end", "motif", "coefficient", "strand"]
+
+    def __init__(self, folder: Path):
+        self.folder, self.runs, self.top, self._made = Path(folder), [], 0.0, 0
+
+    def add(self, table: pd.DataFrame):
+        if not len(table):
+            return
+        bed = table[self.COLUMNS].copy()
+        bed["motif"] = bed["motif"].str.replace(r"\s+", "_", regex=True)  # BED's fields may be split on any space
+        bed = bed.sort_values(["chrom", "start", "end", "motif"], kind="stable")
+        self.top = max(self.top, float(bed["coefficient"].max()))
+        path = self._new_run()
+        bed.to_csv(path, sep="\t", index=False, header=False)  # floats as repr: read back exactly
+        self.runs.append(path)
+        if len(self.runs) >= self.FAN_IN:
+            merged = self._new_run()
+            with open(merged, "w") as handle:
+                handle.writelines(_merge_runs(self.runs))
+            self.close()
+            self.runs = [merged]
+
+    def write(self, path: Path):
+        top = self.top or 1.0
+        with open(path, "w") as handle:
+            for line in _merge_runs(self.runs):
+                chrom, start, end, motif, coefficient, strand = line.rstrip("\n").split("\t")
+                score = min(max(round(1000 * float(coefficient) / top), 0), 1000)  # half to even, as np.rint
+                handle.write(f"{chrom}\t{start}\t{end}\t{motif}\t{score}\t{strand}\n")
+        self.close()
+
+    def _new_run(self) -> Path:
+        self._made += 1
+        return self.folder / f".hits.bed.run{self._made}"
+
+    def close(self):
+        for run in self.runs:
+            run.unlink(missing_ok=True)
+        self.runs = []
+
+
+def _merge_runs(runs: list[Path]):
+    """The lines of sorted BED runs, merged: by chrom, start, end and motif, ties in the runs' order."""
+    def keyed(handle):
+        for line in handle:
+            chrom, start, end, motif = line.split("\t", 4)[:4]
+            yield (chrom, int(start), int(end), motif), line
+
+    with contextlib.ExitStack() as stack:
+        handles = [stack.enter_context(open(run)) for run in runs]
+        for _, line in heapq.merge(*(keyed(handle) for handle in handles), key=lambda item: item[0]):
+            yield line
 
 
 def _write_spacing(summary: Summary, folder: Path):
@@ -431,6 +607,11 @@ def _write_spacing(summary: Summary, folder: Path):
     pd.DataFrame(rows, columns=["motif_a", "motif_b", "distance", "count"]).to_csv(folder / "spacing.tsv", sep="\t",
                                                                                    index=False)
     plots.draw_cooccurrence(summary.cooccurrence(), summary.n, folder / "cooccurrence.png")
+
+
+def check_hits_belong(folder, scores_path, option="--hits"):
+    """Refuse, in one line, a ``seqlift hits`` folder made from another score file than ``scores_path``."""
+    check_source(folder, SOURCE, scores_path, option, "seqlift hits")
 
 
 def read_hits(folder) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from .errors import SeqliftError
 from .outputs import Outputs
+from .rowfile import write_source
 from .scorefile import ScoreFile
 from .sequences import ALPHABET, codes_to_string, parse_coordinates, reverse_complement
 
@@ -144,40 +146,62 @@ def _results_size(patterns) -> int:
     return sum(2 * (3 * np.asarray(p.sequence).nbytes * (len(p.seqlets) + 1) + 32 * len(p.seqlets)) for p in patterns)
 
 
-def read_motif_database(database) -> dict:
-    """Motifs of a MEME file, ``{name: (4, w) PWM}``; anything else is a one-line error naming the file."""
+def read_motif_database(database, option="--motif-db") -> dict:
+    """Motifs of a MEME file, ``{name: (4, w) PWM}``; anything else is a one-line error naming ``option`` and the
+    file: a motif of width 0, a probability below 0, a name used twice."""
     from memelite.io import read_meme
 
     database = Path(database)
+    where = f"{option} {database}"
     if not database.exists():
-        raise SeqliftError(f"{database}: motif database not found")
+        raise SeqliftError(f"{where}: motif database not found")
+    try:
+        text = database.read_text(errors="replace")
+    except OSError as exc:
+        raise SeqliftError(f"{where}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    named = []
+    for line in text.splitlines():
+        if line.startswith("MOTIF") and len(line.split()) > 1:
+            named.append(line.split()[1])
+        width = re.search(r"letter-probability matrix:.*\bw=\s*(\d+)", line)
+        if width and int(width.group(1)) == 0:  # read_meme fails on it with a bare numpy IndexError
+            raise SeqliftError(f"{where}: motif '{named[-1] if named else '?'}' has width 0 (w= 0); give its "
+                               "probability rows or leave it out")
     try:
         targets = read_meme(str(database))
     except Exception as exc:  # noqa: BLE001 - any parse failure means it is not a MEME file
         reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise SeqliftError(f"{database}: not a MEME motif file ({reason})") from None
+        raise SeqliftError(f"{where}: not a MEME motif file ({reason})") from None
     if not targets:
-        raise SeqliftError(f"{database}: no motifs in the MEME file")
-    named = [line.split()[1] for line in database.read_text(errors="replace").splitlines()
-             if line.startswith("MOTIF") and len(line.split()) > 1]
+        raise SeqliftError(f"{where}: no motifs in the MEME file")
     twice = sorted({name for name in named if named.count(name) > 1})
     if twice:  # read_meme keeps the last of them: one matrix would stand for both
-        raise SeqliftError(f"{database}: motif name '{twice[0]}' is used by {named.count(twice[0])} motifs; "
+        raise SeqliftError(f"{where}: motif name '{twice[0]}' is used by {named.count(twice[0])} motifs; "
                            "give each motif its own name")
     for name, pwm in targets.items():
         pwm = np.asarray(pwm, np.float64)
         if pwm.ndim != 2 or pwm.shape[0] != 4 or pwm.shape[1] == 0 or not np.all(np.isfinite(pwm)):
-            raise SeqliftError(f"{database}: motif '{name}' is not a 4-row matrix of finite numbers")
+            raise SeqliftError(f"{where}: motif '{name}' is not a 4-row matrix of finite numbers")
+        if (pwm < 0).any():
+            raise SeqliftError(f"{where}: motif '{name}' has a probability below 0 ({pwm.min():g}); a "
+                               "letter-probability matrix holds probabilities, 0 to 1")
     return targets
 
 
 # ``--motif-db`` keywords: JASPAR's CORE collection as pyjaspar ships it (no download), or no naming at all.
 JASPAR, NO_DATABASE = "jaspar", "none"
+MOTIFS_SOURCE = "motifs_source.json"  # the score file the motifs were found in (its path and sha256)
+# Every file seqlift motifs writes in its folder: with --force, those an earlier run left that this one does not
+# write (the logos of a pattern it no longer finds) are removed (``Outputs.folder``'s owns).
+OWNS = ("motifs.tsv", "motifs.meme", "seqlets.tsv", "seqlets.bed", "report.html", "modisco_results.h5",
+        MOTIFS_SOURCE, "pos_pattern_*.cwm.png", "pos_pattern_*.pwm.png", "neg_pattern_*.cwm.png",
+        "neg_pattern_*.pwm.png")
 JASPAR_RELEASE = "JASPAR2024"
+JASPAR_TAXON = "vertebrates"  # the default group
 JASPAR_TAXA = ("vertebrates", "plants", "insects", "fungi", "nematodes", "urochordates", "all")
 
 
-def jaspar_database(taxon: str = "vertebrates") -> dict:
+def jaspar_database(taxon: str = JASPAR_TAXON) -> dict:
     """JASPAR 2024 CORE's motifs of one taxonomic group (or ``all``) as ``{"NAME (MATRIX_ID)": (4, w) PWM}``,
     read from the SQLite copy pyjaspar ships: nothing is downloaded."""
     if taxon not in JASPAR_TAXA:
@@ -193,12 +217,22 @@ def jaspar_database(taxon: str = "vertebrates") -> dict:
     return database
 
 
-def motif_database(motif_db=JASPAR, taxon: str = "vertebrates") -> tuple[dict | None, str]:
-    """``(targets, label)`` TOMTOM names patterns with: ``jaspar`` (JASPAR 2024 CORE of ``taxon``), ``none`` (no
-    naming: ``None``) or a MEME file (``read_motif_database``). ``label`` says which, for the report."""
+def check_taxon(motif_db, taxon: str | None):
+    """A JASPAR taxon only goes with ``--motif-db jaspar``: with ``none`` or a MEME file it contradicts it."""
+    if taxon is not None and motif_db is not None and str(motif_db) != JASPAR:
+        raise SeqliftError(f"--jaspar-taxon {taxon}: chooses among JASPAR's motifs, but --motif-db is {motif_db}; "
+                           "leave --jaspar-taxon out, or give --motif-db jaspar")
+
+
+def motif_database(motif_db=JASPAR, taxon: str | None = None) -> tuple[dict | None, str]:
+    """``(targets, label)`` TOMTOM names patterns with: ``jaspar`` (JASPAR 2024 CORE of ``taxon``, by default
+    ``JASPAR_TAXON``), ``none`` (no naming: ``None``) or a MEME file (``read_motif_database``). ``label`` says
+    which, for the report. A ``taxon`` with another database contradicts it: refused."""
+    check_taxon(motif_db, taxon)
     if motif_db is None or str(motif_db) == NO_DATABASE:
         return None, "no database"
     if str(motif_db) == JASPAR:
+        taxon = taxon or JASPAR_TAXON
         targets = jaspar_database(taxon)
         return targets, f"{JASPAR_RELEASE} CORE ({taxon}, {len(targets)} motifs, shipped by pyjaspar)"
     return read_motif_database(motif_db), str(motif_db)
@@ -363,7 +397,7 @@ core; PWM: information content of the seqlets' bases.</p>
 
 def discover_motifs(scores_path, outdir, task=None, motif_db=JASPAR, max_seqlets=2000, window=None, n_leiden=2,
                     seed=0, verbose=False, force=False, started=lambda: None, seqlet_window=None, seqlet_flank=None,
-                    jaspar_taxon="vertebrates"):
+                    jaspar_taxon=None):
     """``seqlift motifs``: TF-MoDISco-lite + TOMTOM on a score file; writes everything into ``outdir``.
 
     The folder is built under a temporary name and its files moved into ``outdir`` at the end. An
@@ -376,6 +410,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=JASPAR, max_seqlets
     from .references import check_seed
 
     check_seed(seed)
+    check_taxon(motif_db, jaspar_taxon)
     database_file = None if motif_db is None or str(motif_db) in (JASPAR, NO_DATABASE) else motif_db
     outputs = Outputs([scores_path, database_file])
     outputs.check_folder(outdir, force)
@@ -390,7 +425,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=JASPAR, max_seqlets
     names = data["names"]
     targets, database = motif_database(motif_db, jaspar_taxon)
     with outputs:
-        tmp = outputs.folder(outdir, force)
+        tmp = outputs.folder(outdir, force, owns=OWNS)
         started()
         pos, neg, window, offset = run_modisco(data["one_hot"], data["hypothetical"], max_seqlets, window, n_leiden, seed,
                                                verbose, seqlet_window, seqlet_flank)
@@ -401,6 +436,7 @@ def discover_motifs(scores_path, outdir, task=None, motif_db=JASPAR, max_seqlets
         patterns = to_patterns(pos, neg, offset)
         if targets is not None:
             match(patterns, targets)
+        write_source(tmp, MOTIFS_SOURCE, scores_path)
         table = write_outputs(patterns, tmp, names, placement, data["one_hot"].shape[1], data["task"],
                               database if targets is not None else None)
     return table

@@ -19,7 +19,10 @@ An ``Outputs`` owns a run's outputs from start to end:
   live process, and the final rename checks that the temporary is still the file this run wrote.
 
 A folder output that already exists keeps every file seqlift does not write there: with
-``force`` only the files of this run are replaced.
+``force`` only the files of this run are replaced, and the files an earlier run of the same command left that
+this run does not write (a ``hits.bed`` the new scores have no coordinates for, the spacing histogram of a pair
+no longer among the top ones) are removed, so the folder never mixes two runs. What a command writes is named
+by the patterns it passes as ``owns``; nothing else in the folder is touched.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import fnmatch
 import os
 import re
 import shutil
@@ -83,6 +87,7 @@ class Outputs:
         self._keep_if_interrupted: set[Path] = set()  # in-progress files with completed work in them
         self._locks: dict[Path, int] = {}  # destination (resolved) → descriptor of its locked lock file
         self._own: dict[Path, int] = {}  # temporary → a descriptor open on the file this run created there
+        self._owns: dict[Path, tuple[str, ...]] = {}  # temporary folder → its command's file name patterns
 
     # ------------------------------------------------------------------ checks before any work
     def check_file(self, path, option="--out", ours=None) -> Path:
@@ -151,11 +156,14 @@ class Outputs:
         self._claim(tmp, path, lambda: tmp.open("xb").close())
         return tmp
 
-    def folder(self, path, force=False, option="--out") -> Path:
-        """A temporary folder whose files go into ``path`` when the run succeeds."""
+    def folder(self, path, force=False, option="--out", owns=()) -> Path:
+        """A temporary folder whose files go into ``path`` when the run succeeds. owns: ``fnmatch`` patterns of
+        every file name the command may write there (``"spacing_*.png"``): when the run succeeds, a file in
+        ``path`` matching one that this run did not write is an earlier run's, and is removed."""
         path = self.check_folder(path, force, option)
         tmp = _temporary_name(path)
         self._claim(tmp, path, tmp.mkdir)
+        self._owns[tmp] = tuple(owns)
         return tmp
 
     def partial(self, path, resume: bool, option="--out", ours=None) -> tuple[Path, bool]:
@@ -302,7 +310,7 @@ class Outputs:
                 raise SeqliftError(f"{final}: {tmp} was replaced by another process while this run wrote it; "
                                    "it was not renamed into place")
             if tmp.is_dir():
-                _merge_folder(tmp, final)
+                _merge_folder(tmp, final, self._owns.get(tmp, ()))
             else:
                 os.replace(tmp, final)
             del self.temporaries[tmp]
@@ -456,10 +464,13 @@ def _size(nbytes: int) -> str:
     return f"{nbytes:.1f} TB"
 
 
-def _merge_folder(tmp: Path, final: Path):
+def _merge_folder(tmp: Path, final: Path, owns: tuple[str, ...] = ()):
+    """Move the files of ``tmp`` into ``final``; then remove the files of ``final`` whose names match ``owns`` (the
+    command's own outputs) that this run did not write: an earlier run's."""
     if not final.exists() or (final.is_dir() and not any(final.iterdir())):
         os.replace(tmp, final)  # POSIX rename replaces an empty folder
         return
+    written = {item.relative_to(tmp) for item in tmp.rglob("*")}
     for item in sorted(tmp.rglob("*")):
         target = final / item.relative_to(tmp)
         if item.is_dir():
@@ -467,6 +478,10 @@ def _merge_folder(tmp: Path, final: Path):
         else:
             os.replace(item, target)
     shutil.rmtree(tmp)
+    for item in final.iterdir():
+        if item.is_file() and not item.is_symlink() and item.relative_to(final) not in written \
+                and any(fnmatch.fnmatchcase(item.name, pattern) for pattern in owns):
+            item.unlink(missing_ok=True)
 
 
 def _errno(exc: OSError) -> int | None:

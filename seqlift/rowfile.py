@@ -10,6 +10,7 @@ each appended chunk flushed and counted (``COMPLETED``) so that ``--resume`` con
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,32 @@ def sha256(path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_source(folder, name: str, scores_path, **more):
+    """``folder/name``: which score file a folder's results are of, by path and sha256 (its identity whatever its
+    sequences are called), with ``more`` (the motifs used, say)."""
+    record = {"scores": str(Path(scores_path).resolve()), "scores_sha256": sha256(scores_path),
+              **{key: str(value) for key, value in more.items()}}
+    (Path(folder) / name).write_text(json.dumps(record, indent=1) + "\n")
+
+
+def check_source(folder, name: str, scores_path, option: str, command: str):
+    """Refuse, in one line, a folder whose ``name`` record (``write_source``) is of another score file than
+    ``scores_path``. A folder without one (written before seqlift recorded it) is checked by the sequence names it
+    holds only, as ``motifs.check_seqlets_belong`` does."""
+    path = Path(folder) / name
+    if not path.is_file():
+        return
+    try:
+        recorded = json.loads(path.read_text())
+        digest, made_from = str(recorded["scores_sha256"]), str(recorded.get("scores", "another file"))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise SeqliftError(f"{option} {folder}: unreadable {name}; rerun {command}") from None
+    if digest != sha256(scores_path):
+        raise SeqliftError(f"{option} {folder}: was made from another score file ({made_from}: the sha256 differs "
+                           f"from {scores_path}'s); give the folder {command} wrote for this file, or run {command} "
+                           "on it")
 
 
 def is_summary(path) -> bool:

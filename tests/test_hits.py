@@ -1,6 +1,7 @@
 """seqlift hits: Fi-NeMo's hits of known CWMs planted in hand-built score files, their coordinates on the genome
 (plus and minus windows), the tables, and every misuse as one line."""
 
+import json
 from types import SimpleNamespace
 
 import h5py
@@ -273,3 +274,155 @@ def test_awkward_motif_files_and_options_are_one_line_or_handled(tmp_path):
     hits.to_csv(tmp_path / "odd" / "hits.tsv", sep="\t", index=False)
     view = invoke("view", scores, "--hits", tmp_path / "odd", "--out", tmp_path / "p.html")
     assert view.exit_code == 1 and "hits.tsv line 2: seq_start 'abc' is not a number" in view.stderr, view.output
+
+
+def test_medians_are_exact_whatever_the_blocks(tmp_path):
+    from seqlift.hits import Medians
+
+    rng = np.random.default_rng(0)
+    group = np.minimum(rng.integers(0, 6, 5000), 4)  # groups 5 and 6 hold nothing
+    values = {"importance": rng.normal(0, 1, 5000).astype(np.float32),
+              "coefficient": rng.integers(-3, 3, 5000).astype(np.float32)}  # ties, negatives and zeros
+    values["importance"][group == 3] = 0.0
+    medians = Medians(tmp_path / "values", 7, tuple(values))
+    medians.BLOCK = 777  # passes that cut the file at other places than the blocks added
+    for start in range(0, 5000, 1000):
+        medians.add(group[start:start + 1000], {key: v[start:start + 1000] for key, v in values.items()})
+    found = medians.medians()
+    medians.close()
+    for key, v in values.items():
+        expected = [np.median(v[group == k].astype(np.float64)) if (group == k).any() else np.nan for k in range(7)]
+        np.testing.assert_array_equal(found[key], expected)
+
+
+def test_bed_runs_merge_into_one_sorted_bed_however_many(tmp_path):
+    from seqlift.hits import BedRuns
+
+    rng = np.random.default_rng(1)
+    blocks = [pd.DataFrame({"chrom": rng.choice(["chr1", "chr2", "chr10"], 40), "start": rng.integers(0, 50, 40),
+                            "motif": rng.choice(["A", "B C"], 40), "coefficient": rng.random(40),
+                            "strand": rng.choice(["+", "-"], 40)}) for _ in range(9)]
+    for block in blocks:
+        block["end"] = block["start"] + 8
+    runs = BedRuns(tmp_path)
+    runs.FAN_IN = 3  # merged twice on the way
+    for block in blocks:
+        runs.add(block)
+    runs.write(tmp_path / "hits.bed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hits.bed"]  # no run left
+    bed = pd.read_csv(tmp_path / "hits.bed", sep="\t", header=None,
+                      names=["chrom", "start", "end", "motif", "score", "strand"])
+    every = pd.concat(blocks, ignore_index=True)
+    every["motif"] = every["motif"].str.replace(" ", "_")
+    every["score"] = np.rint(1000 * every["coefficient"] / every["coefficient"].max()).astype(np.int64)
+    expected = every.sort_values(["chrom", "start", "end", "motif"], kind="stable")
+    pd.testing.assert_frame_equal(bed, expected[bed.columns].reset_index(drop=True), check_dtype=False)
+
+
+def test_memory_does_not_grow_with_the_number_of_hits(tmp_path, monkeypatch):
+    # Every hit used to be kept until the end (the BED's rows, three values per hit for the medians): at 100,000
+    # sequences that grows with the file. Fi-NeMo is replaced by a stand-in calling 600 hits per chunk of 25.
+    import tracemalloc
+
+    from seqlift import hits as hits_mod
+
+    def fit(motifs, contrib, one_hot, lambdas, device=None):
+        rng = np.random.default_rng(len(contrib))
+        start = rng.integers(0, LENGTH - WIDTH, 600)
+        return pd.DataFrame({"index": np.sort(rng.integers(0, len(contrib), 600)), "motif": rng.integers(0, 2, 600),
+                             "seq_start": start, "seq_end": start + WIDTH, "seq_strand": rng.choice(["+", "-"], 600),
+                             "coefficient": rng.random(600), "correlation": rng.random(600),
+                             "importance": rng.random(600)}), 0
+
+    monkeypatch.setattr(hits_mod, "fit_hits", fit)
+    monkeypatch.setattr(hits_mod, "_write_spacing", lambda summary, folder: None)  # drawing is not measured here
+    # what is bounded by a constant, not by the hits, set to the same small bound at both sizes: the files the BED
+    # merge holds open and the records the medians count at a time
+    monkeypatch.setattr(hits_mod.BedRuns, "FAN_IN", 4)
+    monkeypatch.setattr(hits_mod.Medians, "BLOCK", 2000)
+    motifs = write_modisco(tmp_path / "m.h5")
+    peaks = {}
+    for n in (100, 800):  # 4 and 32 chunks
+        regions = [SimpleNamespace(chrom="chr1", start=100 * i, strand="+") for i in range(n)]
+        scores = planted_scores(tmp_path / f"s{n}.h5", regions, n=n)
+        tracemalloc.start()
+        result = hits_mod.call_hits(scores, motifs, tmp_path / f"out{n}", chunk=25, device="cpu")
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert result["hits"] == 600 * n // 25
+    assert peaks[800] < peaks[100] + 1_000_000, peaks  # 28 more chunks of 600 hits: not kept
+    assert len(pd.read_csv(tmp_path / "out800" / "hits.bed", sep="\t", header=None)) == 600 * 32
+
+
+def test_force_removes_what_an_earlier_run_wrote_that_this_one_does_not(called, tmp_path):
+    # an earlier run on scores with coordinates left hits.bed and a spacing histogram; the new one (no coordinates,
+    # one motif) writes neither: with --force they used to stay, beside tables of another run
+    d, _ = called
+    out = tmp_path / "out"
+    assert invoke("hits", d / "scores.h5", "--motifs", d / "modisco_results.h5", "--out", out, "--quiet").exit_code == 0
+    assert (out / "hits.bed").exists() and (out / "spacing_pos_pattern_0__pos_pattern_1.png").exists()
+    (out / "notes.txt").write_text("mine")
+    (out / "spacing_plan.png").write_bytes(b"mine")  # not a name seqlift hits writes
+    write_modisco(tmp_path / "one.h5", {"pos_pattern_0": CONSENSUS["pos_pattern_0"]})
+    result = invoke("hits", planted_scores(tmp_path / "s.h5"), "--motifs", tmp_path / "one.h5", "--out", out,
+                    "--force", "--quiet")
+    assert result.exit_code == 0, result.output
+    left = sorted(p.name for p in out.iterdir())
+    assert left == sorted(["hits.tsv", "hits_source.json", "motif_summary.tsv", "cooccurrence.tsv", "cooccurrence.png",
+                           "spacing.tsv", "notes.txt", "spacing_plan.png"])
+
+
+def test_view_refuses_the_hits_of_another_score_file_with_the_same_names(called, tmp_path):
+    # same sequence names and length, other scores: the names could not tell them apart
+    d, _ = called
+    source = json.loads((d / "out" / "hits_source.json").read_text())
+    assert source["scores"] == str((d / "scores.h5").resolve()) and len(source["scores_sha256"]) == 64
+    other = planted_scores(tmp_path / "other.h5", seed=7)
+    result = invoke("view", other, "--hits", d / "out", "--out", tmp_path / "p.html")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    made_from = (d / "scores.h5").resolve()
+    assert f"--hits {d / 'out'}: was made from another score file ({made_from}: the sha256" in result.stderr
+    assert "give the folder seqlift hits wrote for this file" in result.stderr and not (tmp_path / "p.html").exists()
+    assert invoke("view", d / "scores.h5", "--hits", d / "out", "--out", tmp_path / "p.html").exit_code == 0
+
+
+def test_meme_files_and_lambda_that_cannot_be_used_are_one_line_naming_the_option(tmp_path):
+    """A MEME file Fi-NeMo cannot take: the message named neither --motifs nor the file's problem (a width-0 motif
+    was numpy's 'index 0 is out of bounds'), and a negative probability was taken; --lambda 0 ran Fi-NeMo to its
+    step limit on every sequence (its convergence test divides by lambda)."""
+    scores = planted_scores(tmp_path / "s.h5")
+    header = "MEME version 4\n\nALPHABET= ACGT\n\n"
+    good = "MOTIF A\nletter-probability matrix: alength= 4 w= 2\n0.9 0.05 0.03 0.02\n0.1 0.7 0.1 0.1\n\n"
+    (tmp_path / "zero.meme").write_text(header + "MOTIF Z\nletter-probability matrix: alength= 4 w= 0\n\n" + good)
+    (tmp_path / "negative.meme").write_text(header + good.replace("0.9 0.05", "1.2 -0.2").replace("0.03 0.02", "0 0"))
+    (tmp_path / "garbage.meme").write_text("MOTIF X\nletter-probability matrix: alength= 4 w= 2\n0.5 0.5\n")
+    cases = [(["--motifs", tmp_path / "zero.meme"], f"--motifs {tmp_path / 'zero.meme'}: motif 'Z' has width 0"),
+             (["--motifs", tmp_path / "negative.meme"],
+              f"--motifs {tmp_path / 'negative.meme'}: motif 'A' has a probability below 0 (-0.2)"),
+             (["--motifs", tmp_path / "garbage.meme"], f"--motifs {tmp_path / 'garbage.meme'}: not a MEME motif file"),
+             (["--motifs", tmp_path / "zero.meme", "--lambda", "0"], "--lambda 0: must be a number above 0"),
+             (["--motifs", tmp_path / "zero.meme", "--lambda", "-1"], "--lambda -1: must be a number above 0")]
+    for args, message in cases:
+        result = invoke("hits", scores, *args, "--out", tmp_path / "no")
+        assert result.exit_code == 1 and message in result.stderr, (args, result.output)
+        assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "no").exists()
+
+
+def test_hits_refuse_a_motifs_folder_of_another_score_file_with_the_same_names(tmp_path, monkeypatch):
+    from seqlift import motifs as motifs_mod
+
+    scores, other = planted_scores(tmp_path / "s.h5"), planted_scores(tmp_path / "o.h5", seed=7)
+    folder = tmp_path / "motifs"
+    folder.mkdir()
+    write_modisco(folder / "modisco_results.h5")
+    pd.DataFrame({"pattern": ["pos_pattern_0"], "n_seqlets": [1], "consensus": ["GATAAGCT"], "best_match": [""],
+                  "q_value": [np.nan]}).to_csv(folder / "motifs.tsv", sep="\t", index=False)
+    pd.DataFrame({"pattern": ["pos_pattern_0"], "index": [0], "name": ["seq0"], "start": [10], "end": [18],
+                  "strand": ["+"]}).to_csv(folder / "seqlets.tsv", sep="\t", index=False)
+    motifs_mod.write_source(folder, motifs_mod.MOTIFS_SOURCE, other)  # as seqlift motifs records it
+    result = invoke("hits", scores, "--motifs", folder, "--out", tmp_path / "out")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert f"--motifs {folder}: was made from another score file ({other.resolve()}" in result.stderr
+    assert not (tmp_path / "out").exists()
+    motifs_mod.write_source(folder, motifs_mod.MOTIFS_SOURCE, scores)
+    assert invoke("hits", scores, "--motifs", folder, "--out", tmp_path / "out", "--quiet").exit_code == 0

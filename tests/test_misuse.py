@@ -635,6 +635,9 @@ def test_a_full_disk_is_one_line(work, shards, tmp_path_factory):
     chr1 = "".join(line.strip() for line in (work / "genome.fa").read_text().split(">chr2")[0].splitlines()[1:])
     (work / "good.tsv").write_text(f"chr1\t100\t{chr1[99]}\tG\tok\n")
     m, scores = work / "model.h5", work / "scores.h5"
+    (work / "one.meme").write_text("MEME version 4\n\nALPHABET= ACGT\n\nMOTIF GATA\nletter-probability matrix: "
+                                   "alength= 4 w= 4\n0.97 0.01 0.01 0.01\n0.01 0.01 0.01 0.97\n0.97 0.01 0.01 "
+                                   "0.01\n0.01 0.01 0.01 0.97\n")
     runs = {"simulate": ["simulate", mount / "sim", "--n-seqs", 20000],  # 4 MB of FASTA, written by Python
             "score": ["score", m, work / "in.fa", "--out", mount / "s.h5", "--n-refs", 2, "--batch-size", 1],
             "variants": ["variants", m, work / "good.tsv", "--genome", work / "genome.fa", "--out", mount / "v.h5",
@@ -646,7 +649,8 @@ def test_a_full_disk_is_one_line(work, shards, tmp_path_factory):
             "bigwig": ["bigwig", scores, "--out", mount / "t.bw", "--chrom-sizes", work / "sizes.txt"],
             "export": ["export", scores, "--out", mount / "e.h5"],
             "merge": ["merge", mount / "merged.h5", *shards],
-            "view": ["view", scores, "--out", mount / "v.html"]}
+            "view": ["view", scores, "--out", mount / "v.html"],
+            "hits": ["hits", scores, "--motifs", work / "one.meme", "--out", mount / "h", "--device", "cpu", "--quiet"]}
     try:
         for left in (0, 12_000):
             fill(mount, left)

@@ -278,3 +278,14 @@ def test_seqlet_window_and_flank_reach_modisco_lite(monkeypatch, tmp_path, write
         result = CliRunner().invoke(cli, ["motifs", str(scores), "--out", str(tmp_path / out), "--quiet", *extra])
         assert result.exit_code == 0, result.output
     assert seen == [(21, 10), (20, 5)]
+
+
+def test_a_jaspar_taxon_with_another_database_is_refused_before_any_work(tmp_path):
+    # --motif-db none (or a MEME file) with --jaspar-taxon: the taxon was silently ignored
+    for database in ("none", str(sim_mod.motif_database())):
+        result = CliRunner().invoke(cli, ["motifs", str(tmp_path / "absent.h5"), "--out", str(tmp_path / "m"),
+                                          "--motif-db", database, "--jaspar-taxon", "plants"])
+        assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+        assert (f"--jaspar-taxon plants: chooses among JASPAR's motifs, but --motif-db is {database}; leave "
+                "--jaspar-taxon out, or give --motif-db jaspar") in result.stderr
+        assert not (tmp_path / "m").exists()

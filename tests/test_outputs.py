@@ -58,3 +58,25 @@ def test_a_set_up_file_is_removed_when_the_run_fails_before_renaming_it(tmp_path
             setup.write_text("half set up")
             raise RuntimeError("interrupted")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_folder_run_removes_only_its_own_earlier_files_that_it_did_not_write_again(tmp_path):
+    # with --force a second run left the first's files it no longer writes (hits.bed, a spacing histogram) beside its
+    # own: a folder mixing two runs. Only names the command owns go; a user's file, or a link, stays.
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("table.tsv", "plot_a.png", "plot_b.png", "notes.txt", "plot.png.bak"):
+        (out / name).write_text("earlier")
+    (tmp_path / "kept.png").write_text("user's")
+    (out / "plot_link.png").symlink_to(tmp_path / "kept.png")
+    with Outputs() as outputs:
+        tmp = outputs.folder(out, force=True, owns=("table.tsv", "plot_*.png"))
+        (tmp / "table.tsv").write_text("new")
+        (tmp / "plot_a.png").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "plot.png.bak", "plot_a.png", "plot_link.png",
+                                                     "table.tsv"]
+    assert (out / "plot_a.png").read_text() == "new" and (tmp_path / "kept.png").read_text() == "user's"
+    with Outputs() as outputs:  # without owns (a command that names nothing): nothing of an earlier run goes
+        tmp = outputs.folder(out, force=True)
+        (tmp / "table.tsv").write_text("newer")
+    assert len(list(out.iterdir())) == 5

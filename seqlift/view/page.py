@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SeqliftError
-from ..motifs import check_seqlets_belong, read_seqlets
+from ..motifs import MOTIFS_SOURCE, check_seqlets_belong, read_seqlets
+from ..rowfile import check_source
 from .data import Source
 
 # In every page, so that a rerun of `seqlift view --out` knows the file is its own.
@@ -34,10 +35,12 @@ class Viewer:
             if self.motifs_dir is not None:
                 self._motifs, self._seqlets = read_seqlets(self.motifs_dir)
                 check_seqlets_belong(self._seqlets, source.names, self.motifs_dir, source.path)
+                check_source(self.motifs_dir, MOTIFS_SOURCE, source.path, "--motifs", "seqlift motifs")
             if hits_dir is not None:
-                from ..hits import read_hits
+                from ..hits import check_hits_belong, read_hits
 
                 self._hits = read_hits(hits_dir)
+                check_hits_belong(hits_dir, source.path)
                 check_seqlets_belong(self._hits, source.names, hits_dir, source.path, "--hits", "hits", "seqlift hits")
                 if (self._hits["seq_end"] > source.length).any():
                     raise SeqliftError(f"--hits {hits_dir}: it has hits past the end of {source.path}'s "
