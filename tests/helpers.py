@@ -65,3 +65,14 @@ def profile_and_counts(path, length=40, seed=3):
         w.assign(rng.normal(size=w.shape).astype("float32") * 0.4)
     model.save(path)
     return path
+
+
+def completed_rows(partial) -> int:
+    """Rows an in-progress file (``OUT.partial``) has flushed; 0 while it is being set up or read mid-write."""
+    import h5py
+
+    try:
+        with h5py.File(partial, "r", locking=False) as h5:  # the writer holds the lock
+            return int(h5.attrs.get("resume_completed_sequences", 0))
+    except Exception:  # noqa: BLE001 - read mid-write: the caller asks again
+        return 0

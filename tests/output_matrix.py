@@ -99,22 +99,15 @@ def make_inputs(d: Path) -> dict:
             "variants": d / "variants.tsv", "two": d / "two.keras", "net": f"{d / 'net.py'}:make"}
 
 
-def completed(partial: Path) -> int:
-    """Rows an in-progress file has flushed (0 while it is being set up)."""
-    try:
-        with h5py.File(partial, "r", locking=False) as h5:  # the writer holds the lock
-            return int(h5.attrs.get("resume_completed_sequences", 0))
-    except Exception:  # noqa: BLE001 - read mid-write: try again
-        return 0
-
-
 def killed_then_resumed(args: list, out: Path, after: int):
     """Start ``args``, SIGKILL it once its in-progress file holds ``after`` completed rows (or it ends), then run it
     again with ``--resume``."""
+    from helpers import completed_rows  # tests/ is this script's folder
+
     proc = seqlift(*args, popen=True)
     partial, deadline = Path(str(out) + ".partial"), time.time() + 300
     while proc.poll() is None and time.time() < deadline:
-        if partial.exists() and completed(partial) >= after:
+        if partial.exists() and completed_rows(partial) >= after:
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)

@@ -181,13 +181,7 @@ def test_misuse_is_one_line_and_writes_nothing(called, tmp_path):
     other = planted_scores(tmp_path / "other.h5", n=6, seed=1)
     (tmp_path / "empty").mkdir()
     wide = write_modisco(tmp_path / "wide.h5", {"pos_pattern_0": "ACGT" * 30})
-    folder = tmp_path / "motifs"
-    folder.mkdir()
-    write_modisco(folder / "modisco_results.h5")
-    pd.DataFrame({"pattern": ["pos_pattern_0"], "n_seqlets": [1], "consensus": ["GATAAGCT"], "best_match": [""],
-                  "q_value": [np.nan]}).to_csv(folder / "motifs.tsv", sep="\t", index=False)
-    pd.DataFrame({"pattern": ["pos_pattern_0"], "index": [1], "name": ["not_seq1"], "start": [0], "end": [8],
-                  "strand": ["+"]}).to_csv(folder / "seqlets.tsv", sep="\t", index=False)
+    folder = motifs_folder(tmp_path / "motifs", index=1, name="not_seq1", start=0)
     no_hypothetical = tmp_path / "nohyp.h5"
     no_hypothetical.write_bytes(other.read_bytes())
     with h5py.File(no_hypothetical, "a") as h5:
@@ -408,17 +402,24 @@ def test_meme_files_and_lambda_that_cannot_be_used_are_one_line_naming_the_optio
         assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "no").exists()
 
 
-def test_hits_refuse_a_motifs_folder_of_another_score_file_with_the_same_names(tmp_path, monkeypatch):
-    from seqlift import motifs as motifs_mod
 
-    scores, other = planted_scores(tmp_path / "s.h5"), planted_scores(tmp_path / "o.h5", seed=7)
-    folder = tmp_path / "motifs"
+def motifs_folder(folder, index: int, name: str, start: int):
+    """A ``seqlift motifs`` folder with one pattern and one 8 bp seqlet of it: row ``index``, called ``name``, at
+    ``start``."""
     folder.mkdir()
     write_modisco(folder / "modisco_results.h5")
     pd.DataFrame({"pattern": ["pos_pattern_0"], "n_seqlets": [1], "consensus": ["GATAAGCT"], "best_match": [""],
                   "q_value": [np.nan]}).to_csv(folder / "motifs.tsv", sep="\t", index=False)
-    pd.DataFrame({"pattern": ["pos_pattern_0"], "index": [0], "name": ["seq0"], "start": [10], "end": [18],
-                  "strand": ["+"]}).to_csv(folder / "seqlets.tsv", sep="\t", index=False)
+    pd.DataFrame({"pattern": ["pos_pattern_0"], "index": [index], "name": [name], "start": [start],
+                  "end": [start + 8], "strand": ["+"]}).to_csv(folder / "seqlets.tsv", sep="\t", index=False)
+    return folder
+
+
+def test_hits_refuse_a_motifs_folder_of_another_score_file_with_the_same_names(tmp_path, monkeypatch):
+    from seqlift import motifs as motifs_mod
+
+    scores, other = planted_scores(tmp_path / "s.h5"), planted_scores(tmp_path / "o.h5", seed=7)
+    folder = motifs_folder(tmp_path / "motifs", index=0, name="seq0", start=10)
     motifs_mod.write_source(folder, motifs_mod.MOTIFS_SOURCE, other)  # as seqlift motifs records it
     result = invoke("hits", scores, "--motifs", folder, "--out", tmp_path / "out")
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output

@@ -20,6 +20,8 @@ from click.testing import CliRunner
 from seqlift import SeqliftError
 from seqlift.cli.main import cli
 
+from helpers import completed_rows
+
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = ("--n-refs", 2, "--chunk-size", 7, "--quiet")
 
@@ -65,14 +67,6 @@ def _score_process(model, fasta, out, *extra):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _completed(partial: Path) -> int:
-    try:
-        with h5py.File(partial, "r", locking=False) as h5:  # the writer holds the lock
-            return int(h5.attrs.get("resume_completed_sequences", 0))
-    except Exception:  # noqa: BLE001 - read mid-write: try again
-        return 0
-
-
 @pytest.mark.parametrize("after", [pytest.param(k, marks=pytest.mark.slow) for k in (0, 14, 35, 70, 154)])  # 6-12 s
 def test_resume_after_sigkill_equals_an_uninterrupted_run(files, many, tmp_path, after):
     """SIGKILL once ``after`` sequences are on disk (0: as soon as the in-progress file appears, mid-setup
@@ -82,7 +76,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(files, many, tmp_path,
     proc = _score_process(files / "model.h5", many / "many.fa", out)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if partial.exists() and _completed(partial) >= after:
+        if partial.exists() and completed_rows(partial) >= after:
             break
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
@@ -278,8 +272,8 @@ def test_a_ray_worker_killed_mid_run_has_its_chunks_run_again(files, tmp_path):
     deadline, killed, workers = time.time() + 300, None, []
     while time.time() < deadline and proc.poll() is None and killed is None:
         workers = _ray_workers(proc.pid)
-        if workers and _completed(partial) >= 7:
-            killed = (workers[0], _completed(partial))
+        if workers and completed_rows(partial) >= 7:
+            killed = (workers[0], completed_rows(partial))
             os.kill(workers[0], signal.SIGKILL)
         time.sleep(0.005)
     later = set()
